@@ -1,0 +1,251 @@
+//! An async gateway client: signs calls, reads and verifies responses, and tells a definite failure
+//! from an unknown outcome so callers query before they ever repeat a payment operation.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use crate::api::{ApiCall, PageCall};
+use crate::request::{AppConfig, Callbacks, RequestError, SignedRequest};
+use crate::response::{ResponseError, extract, response_key};
+use crate::status::{Certainty, GatewayError, Status};
+use crate::time::Clock;
+
+/// Why the outcome of a call is not known.
+#[derive(Debug, thiserror::Error)]
+pub enum UnknownCause {
+    #[error("{0}")]
+    Gateway(GatewayError),
+    #[error("the gateway did not answer within {0:?}")]
+    Timeout(Duration),
+    #[error("the connection failed or dropped: {0}")]
+    Connection(String),
+    #[error("the gateway answered HTTP {0}")]
+    HttpStatus(u16),
+    /// The answer could not be read or its signature did not verify: it cannot be trusted either way.
+    #[error("the response was rejected: {0}")]
+    Response(ResponseError),
+}
+
+/// The result of a gateway call that did not succeed.
+#[derive(Debug, thiserror::Error)]
+pub enum CallError {
+    /// The request could not be built; nothing was sent.
+    #[error(transparent)]
+    Request(#[from] RequestError),
+    /// The call definitely failed: nothing happened, or Alipay refused it for a stated reason.
+    #[error("{0}")]
+    Failed(GatewayError),
+    /// The call may or may not have taken effect. Query the trade before doing anything else.
+    #[error("result unknown: {0}")]
+    Unknown(UnknownCause),
+}
+
+impl CallError {
+    pub fn is_result_unknown(&self) -> bool {
+        matches!(self, CallError::Unknown(_))
+    }
+
+    /// The `sub_code` of a definite gateway failure.
+    pub fn sub_code(&self) -> Option<&str> {
+        match self {
+            CallError::Failed(g) => g.sub_code(),
+            _ => None,
+        }
+    }
+}
+
+/// How idempotent calls are retried when their outcome is unknown.
+#[derive(Debug, Clone, Copy)]
+pub struct RetryPolicy {
+    /// Total attempts, including the first.
+    pub attempts: u32,
+    pub first_delay: Duration,
+    pub max_delay: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            attempts: 3,
+            first_delay: Duration::from_millis(200),
+            max_delay: Duration::from_secs(2),
+        }
+    }
+}
+
+impl RetryPolicy {
+    pub fn none() -> Self {
+        RetryPolicy { attempts: 1, ..Default::default() }
+    }
+
+    fn delay(&self, attempt: u32) -> Duration {
+        let factor = 2u32.saturating_pow(attempt.saturating_sub(1));
+        self.first_delay.saturating_mul(factor).min(self.max_delay)
+    }
+}
+
+/// The largest response body read from the gateway.
+const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
+
+/// A client for one app on one gateway.
+#[derive(Debug, Clone)]
+pub struct AlipayClient {
+    config: Arc<AppConfig>,
+    http: reqwest::Client,
+    clock: Arc<dyn Clock>,
+    retry: RetryPolicy,
+    timeout: Duration,
+}
+
+impl AlipayClient {
+    pub fn new(config: Arc<AppConfig>, clock: Arc<dyn Clock>) -> Result<Self, reqwest::Error> {
+        let timeout = Duration::from_secs(15);
+        let http = reqwest::Client::builder()
+            .connect_timeout(Duration::from_secs(5))
+            .timeout(timeout)
+            .user_agent(concat!("haitao-alipay/", env!("CARGO_PKG_VERSION")))
+            .build()?;
+        Ok(AlipayClient { config, http, clock, retry: RetryPolicy::default(), timeout })
+    }
+
+    /// Uses a caller-built HTTP client (proxies, test transports).
+    pub fn with_http(mut self, http: reqwest::Client, timeout: Duration) -> Self {
+        self.http = http;
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn with_retry(mut self, retry: RetryPolicy) -> Self {
+        self.retry = retry;
+        self
+    }
+
+    pub fn config(&self) -> &AppConfig {
+        &self.config
+    }
+
+    /// Signs a page call (page.pay / wap.pay) for the buyer's browser. Nothing is sent.
+    pub fn page_request<C: PageCall>(
+        &self,
+        call: &C,
+        callbacks: &Callbacks,
+    ) -> Result<SignedRequest, RequestError> {
+        SignedRequest::build(&self.config, self.clock.as_ref(), C::METHOD, call, callbacks)
+    }
+
+    /// Calls an API and returns its verified response.
+    pub async fn execute<C: ApiCall>(&self, call: &C) -> Result<C::Response, CallError> {
+        self.execute_with(call, &Callbacks::default()).await
+    }
+
+    /// Calls an API with a `notify_url` (precreate) and returns its verified response.
+    pub async fn execute_with<C: ApiCall>(
+        &self,
+        call: &C,
+        callbacks: &Callbacks,
+    ) -> Result<C::Response, CallError> {
+        let attempts = if C::IDEMPOTENT { self.retry.attempts.max(1) } else { 1 };
+        let mut attempt = 1;
+        loop {
+            // Each attempt is signed afresh: the timestamp must be current.
+            let result = self.once::<C>(call, callbacks).await;
+            match result {
+                Err(CallError::Unknown(cause)) if attempt < attempts => {
+                    tracing::warn!(method = C::METHOD, attempt, %cause, "result unknown; retrying an idempotent call");
+                    tokio::time::sleep(self.retry.delay(attempt)).await;
+                    attempt += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    async fn once<C: ApiCall>(&self, call: &C, callbacks: &Callbacks) -> Result<C::Response, CallError> {
+        let req = SignedRequest::build(&self.config, self.clock.as_ref(), C::METHOD, call, callbacks)?;
+        let body = req.params.to_urlencoded();
+        let started = std::time::Instant::now();
+        let sent = self
+            .http
+            .post(req.gateway.clone())
+            .header(reqwest::header::CONTENT_TYPE, "application/x-www-form-urlencoded;charset=utf-8")
+            .body(body)
+            .send()
+            .await;
+        let resp = sent.map_err(|e| CallError::Unknown(self.transport_cause(&e)))?;
+        let status = resp.status();
+        if !status.is_success() {
+            return Err(CallError::Unknown(UnknownCause::HttpStatus(status.as_u16())));
+        }
+        let bytes = read_limited(resp).await.map_err(CallError::Unknown)?;
+        tracing::debug!(method = C::METHOD, elapsed_ms = started.elapsed().as_millis(), "gateway answered");
+        let text = String::from_utf8(bytes)
+            .map_err(|_| CallError::Unknown(UnknownCause::Response(ResponseError::NotJson("not UTF-8"))))?;
+        decode_response::<C::Response>(&self.config, C::METHOD, &text)
+    }
+
+    fn transport_cause(&self, e: &reqwest::Error) -> UnknownCause {
+        if e.is_timeout() {
+            UnknownCause::Timeout(self.timeout)
+        } else {
+            UnknownCause::Connection(e.to_string())
+        }
+    }
+}
+
+async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, UnknownCause> {
+    let mut out = Vec::new();
+    loop {
+        match resp.chunk().await {
+            Ok(Some(chunk)) => {
+                if out.len() + chunk.len() > MAX_RESPONSE_BYTES {
+                    return Err(UnknownCause::Response(ResponseError::TooLarge {
+                        size: out.len() + chunk.len(),
+                        limit: MAX_RESPONSE_BYTES,
+                    }));
+                }
+                out.extend_from_slice(&chunk);
+            }
+            Ok(None) => return Ok(out),
+            Err(e) => return Err(UnknownCause::Connection(e.to_string())),
+        }
+    }
+}
+
+/// Reads a gateway response body for `method`: extracts the node, verifies its signature (unsigned
+/// bodies are accepted only for gateway errors), and classifies the status.
+pub fn decode_response<R: DeserializeOwned>(
+    config: &AppConfig,
+    method: &str,
+    body: &str,
+) -> Result<R, CallError> {
+    let unknown = |e: ResponseError| CallError::Unknown(UnknownCause::Response(e));
+    let env = extract(body, &response_key(method)).map_err(unknown)?;
+    let status: Status =
+        serde_json::from_str(env.node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
+    match (&env.sign, status.is_success()) {
+        (Some(_), _) => env.verify(&config.verifier, config.sign_type()).map_err(unknown)?,
+        (None, true) => return Err(unknown(ResponseError::Unsigned)),
+        // Gateway-level errors (bad app id, bad signature...) come back unsigned.
+        (None, false) => {}
+    }
+    if !status.is_success() {
+        let err = GatewayError { status };
+        return Err(match err.certainty() {
+            Certainty::Unknown => CallError::Unknown(UnknownCause::Gateway(err)),
+            Certainty::Failed | Certainty::Succeeded => CallError::Failed(err),
+        });
+    }
+    serde_json::from_str(env.node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))
+}
+
+/// The node of a gateway response: status fields followed by the API's fields.
+#[derive(Debug, Serialize)]
+pub struct ResponseNode<'a, T: Serialize> {
+    #[serde(flatten)]
+    pub status: &'a Status,
+    #[serde(flatten)]
+    pub body: Option<&'a T>,
+}

@@ -1,0 +1,46 @@
+//! # haitao-alipay
+//!
+//! Alipay's OpenAPI v2 protocol as a library: the conversation a merchant, a client or a gateway has
+//! with Alipay, byte for byte.
+//!
+//! - [`keys`], [`sign`]: RSA2 (SHA256withRSA) and legacy RSA (SHA1withRSA) over keys in every form the
+//!   Alipay console and key tools produce.
+//! - [`params`]: parsing form bodies and query strings exactly once; the canonical strings that are
+//!   signed (request rule, and the V1/V2 rules of notifications).
+//! - [`response`]: cutting the exact `*_response` node out of a response body and verifying it.
+//! - [`api`]: typed `biz_content` and responses of the trade APIs.
+//! - [`money`], [`time`]: integer minor units with ISO 4217 currencies; Asia/Shanghai timestamps.
+//! - [`client`]: an async client that separates definite failures from unknown outcomes.
+//! - [`inbound`]: verified notifications and return redirects, matched against the expected order.
+//!
+//! Clocks and identifier generators are injected ([`time::Clock`], [`ids::IdGen`]) so every test is
+//! deterministic.
+
+pub mod api;
+pub mod client;
+pub mod ids;
+pub mod inbound;
+pub mod keys;
+mod legacy_sha1;
+pub mod money;
+pub mod params;
+pub mod request;
+pub mod response;
+pub mod sign;
+pub mod status;
+pub mod time;
+
+pub use api::{ApiCall, PageCall, TradeStatus};
+pub use client::{AlipayClient, CallError, RetryPolicy, UnknownCause};
+pub use inbound::{Expected, InboundVerifier, NOTIFY_ACK, Rejection};
+pub use keys::{KeyError, PrivateKey, PublicKey};
+pub use money::{AmountText, Currency, Money, MoneyError};
+pub use params::{Charset, ParamError, Params};
+pub use request::{AppConfig, Callbacks, RequestError, SignedRequest};
+pub use sign::{SignType, Signer, Verifier, VerifyError};
+pub use status::{Certainty, GatewayError, Status};
+
+/// Production gateway.
+pub const PRODUCTION_GATEWAY: &str = "https://openapi.alipay.com/gateway.do";
+/// Alipay's own sandbox gateway.
+pub const ALIPAY_SANDBOX_GATEWAY: &str = "https://openapi-sandbox.dl.alipaydev.com/gateway.do";
