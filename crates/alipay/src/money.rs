@@ -11,6 +11,8 @@ use serde::{Deserialize, Serialize};
 
 /// An ISO 4217 currency that Alipay accepts as `trans_currency`, `settle_currency` or `refund_currency`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 #[serde(rename_all = "UPPERCASE")]
 pub enum Currency {
     Cny,
@@ -160,7 +162,11 @@ pub enum MoneyError {
 }
 
 /// An amount of money: integer minor units of one currency.
+///
+/// On the wire: `{"minor": 8888, "currency": "CNY"}`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "specta", derive(specta::Type))]
+#[cfg_attr(feature = "utoipa", derive(utoipa::ToSchema))]
 pub struct Money {
     minor: i64,
     currency: Currency,

@@ -44,6 +44,12 @@ pub struct TimeError(pub String);
 /// Where "now" comes from. Production uses [`SystemClock`]; tests and the sandbox use [`ManualClock`].
 pub trait Clock: Send + Sync + fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
+
+    /// Moves the clock forward, if it can be moved (test and sandbox clocks). Returns whether it moved.
+    fn advance(&self, by: Duration) -> bool {
+        let _ = by;
+        false
+    }
 }
 
 /// The host's real clock.
@@ -81,6 +87,11 @@ impl Clock for ManualClock {
     fn now(&self) -> DateTime<Utc> {
         *self.now.lock()
     }
+
+    fn advance(&self, by: Duration) -> bool {
+        ManualClock::advance(self, by);
+        true
+    }
 }
 
 /// A clock that runs at real speed from an adjustable offset: the sandbox's clock, which testers
@@ -108,6 +119,11 @@ impl OffsetClock {
 impl Clock for OffsetClock {
     fn now(&self) -> DateTime<Utc> {
         Utc::now() + *self.offset.lock()
+    }
+
+    fn advance(&self, by: Duration) -> bool {
+        OffsetClock::advance(self, by);
+        true
     }
 }
 

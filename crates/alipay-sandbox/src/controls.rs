@@ -1,0 +1,579 @@
+//! Tester controls, as a JSON API under `/sandbox/api` (documented in docs/sandbox.md): apps,
+//! personas, forced outcomes, paying without HTML, the sandbox clock, the event log, notifications
+//! and the ledger.
+
+use std::sync::Arc;
+
+use axum::Json;
+use axum::Router;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use haitao_alipay::{PrivateKey, PublicKey};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use crate::Sandbox;
+use crate::db::StoreError;
+use crate::events;
+use crate::ledger;
+use crate::model::{self, App, digits, ts};
+use crate::personas::{self, PersonaSpec};
+use crate::scenarios::{self, Outcome};
+use crate::trades::{self, CardInput, Choice, Confirmation, Ctx, PayError};
+
+pub fn routes() -> Router<Arc<Sandbox>> {
+    Router::new()
+        .route("/sandbox/api/info", get(info))
+        .route("/sandbox/api/apps", get(list_apps).post(ensure_app))
+        .route("/sandbox/api/personas", get(list_personas).post(create_persona))
+        .route("/sandbox/api/personas/{login}/accounts", get(persona_accounts))
+        .route("/sandbox/api/outcomes", get(outcomes))
+        .route("/sandbox/api/scenarios", post(force))
+        .route("/sandbox/api/scenarios/{out_trade_no}", axum::routing::delete(clear))
+        .route("/sandbox/api/pay", post(pay))
+        .route("/sandbox/api/clock", get(clock))
+        .route("/sandbox/api/clock/advance", post(advance))
+        .route("/sandbox/api/events", get(list_events))
+        .route("/sandbox/api/events/export", get(export_events))
+        .route("/sandbox/api/trades/{out_trade_no}", get(trade))
+        .route("/sandbox/api/notifications", get(notifications))
+        .route("/sandbox/api/ledger/check", get(ledger_check))
+        .route("/sandbox/api/ledger/accounts", get(ledger_accounts))
+        .route("/sandbox/api/sms/{phone}", get(sms_inbox))
+}
+
+/// A control API error.
+#[derive(Debug)]
+pub struct ControlError(StatusCode, String, String);
+
+impl IntoResponse for ControlError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({"error": self.1, "message": self.2}))).into_response()
+    }
+}
+
+impl From<StoreError> for ControlError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "control api");
+        ControlError(StatusCode::INTERNAL_SERVER_ERROR, "internal".into(), "sandbox store error".into())
+    }
+}
+
+impl From<ledger::LedgerError> for ControlError {
+    fn from(e: ledger::LedgerError) -> Self {
+        ControlError(StatusCode::UNPROCESSABLE_ENTITY, "ledger".into(), e.to_string())
+    }
+}
+
+fn bad(code: &str, msg: impl Into<String>) -> ControlError {
+    ControlError(StatusCode::UNPROCESSABLE_ENTITY, code.into(), msg.into())
+}
+
+fn not_found(what: &str) -> ControlError {
+    ControlError(StatusCode::NOT_FOUND, "not_found".into(), format!("{what} not found"))
+}
+
+type R<T> = Result<Json<T>, ControlError>;
+
+async fn info(State(sb): State<Arc<Sandbox>>) -> Json<Value> {
+    Json(json!({
+        "gateway_url": sb.gateway_url().to_string(),
+        "alipay_public_key": sb.public_key().to_base64(),
+        "now": sb.now(),
+        "version": env!("CARGO_PKG_VERSION"),
+    }))
+}
+
+/// `POST /sandbox/api/apps`: registers an app, or returns the existing one with that name.
+#[derive(Debug, Deserialize)]
+pub struct AppRequest {
+    pub name: String,
+    /// The merchant's public key. Without it the sandbox generates a demo key pair and returns the
+    /// private key (test material only).
+    #[serde(default)]
+    pub public_key: Option<String>,
+    /// The merchant's current base URL: pending notifications are redelivered there.
+    #[serde(default)]
+    pub notify_base: Option<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+pub struct AppInfo {
+    pub app_id: String,
+    pub name: String,
+    pub seller_id: String,
+    pub gateway_url: String,
+    pub alipay_public_key: String,
+    /// Only for apps whose key pair the sandbox generated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_private_key: Option<String>,
+    pub app_public_key: String,
+}
+
+fn app_info(sb: &Sandbox, a: &App) -> AppInfo {
+    AppInfo {
+        app_id: a.app_id.clone(),
+        name: a.name.clone(),
+        seller_id: a.seller_id.clone(),
+        gateway_url: sb.gateway_url().to_string(),
+        alipay_public_key: sb.public_key().to_base64(),
+        app_private_key: a.private_key.clone(),
+        app_public_key: a.public_key.clone(),
+    }
+}
+
+/// Registers (or finds) an app; shared by the HTTP API and the CLI.
+pub fn ensure_app_in(
+    sb: &Sandbox,
+    conn: &rusqlite::Connection,
+    req: &AppRequest,
+) -> Result<AppInfo, ControlError> {
+    if req.name.trim().is_empty() || req.name.chars().count() > 64 {
+        return Err(bad("invalid_name", "name must be 1 to 64 characters"));
+    }
+    if let Some(existing) = model::app_by_name(conn, &req.name)? {
+        if let Some(base) = &req.notify_base {
+            conn.execute("UPDATE apps SET notify_base = ?1 WHERE app_id = ?2", [base, &existing.app_id])
+                .map_err(StoreError::from)?;
+        }
+        if let Some(pk) = &req.public_key {
+            let k = PublicKey::parse(pk).map_err(|e| bad("invalid_public_key", e.to_string()))?;
+            if k.to_base64() != existing.public_key {
+                conn.execute(
+                    "UPDATE apps SET public_key = ?1, private_key = NULL WHERE app_id = ?2",
+                    [k.to_base64(), existing.app_id.clone()],
+                )
+                .map_err(StoreError::from)?;
+            }
+        }
+        let updated = model::app(conn, &existing.app_id)?.ok_or_else(|| not_found("app"))?;
+        return Ok(app_info(sb, &updated));
+    }
+    let (public, private) = match &req.public_key {
+        Some(pk) => {
+            (PublicKey::parse(pk).map_err(|e| bad("invalid_public_key", e.to_string()))?.to_base64(), None)
+        }
+        None => {
+            let (k, der) = PrivateKey::generate().map_err(|e| bad("keygen", e.to_string()))?;
+            (k.public_key().to_base64(), Some(haitao_alipay::keys::pem("PRIVATE KEY", &der)))
+        }
+    };
+    if public == sb.public_key().to_base64() {
+        return Err(bad("invalid_public_key", "that is the sandbox's own Alipay public key, not an app key"));
+    }
+    let app = App {
+        app_id: format!("2021{}", digits(12)),
+        name: req.name.clone(),
+        seller_id: format!("2088{}", digits(12)),
+        public_key: public,
+        private_key: private,
+        notify_base: req.notify_base.clone(),
+        created_at: ts(sb.now()),
+    };
+    model::insert_app(conn, &app)?;
+    personas::ensure_system_accounts(conn, sb.now())?;
+    // Merchants may overdraw a settlement account so refunds of older payments always work.
+    model::insert_account(
+        conn,
+        &ledger::merchant_account(&app.app_id),
+        &app.app_id,
+        model::AccountKind::Merchant,
+        &app.name,
+        100_000_000_000,
+        None,
+        sb.now(),
+    )?;
+    Ok(app_info(sb, &app))
+}
+
+async fn ensure_app(State(sb): State<Arc<Sandbox>>, Json(req): Json<AppRequest>) -> R<AppInfo> {
+    let sb2 = sb.clone();
+    sb.store.run(move |c| ensure_app_in(&sb2, c, &req)).await.map(Json)
+}
+
+async fn list_apps(State(sb): State<Arc<Sandbox>>) -> R<Vec<AppInfo>> {
+    let sb2 = sb.clone();
+    let apps = sb.store.run(|c| model::apps(c)).await?;
+    Ok(Json(apps.iter().map(|a| AppInfo { app_private_key: None, ..app_info(&sb2, a) }).collect()))
+}
+
+#[derive(Debug, Serialize)]
+struct PersonaView {
+    id: String,
+    login: String,
+    real_name: String,
+    id_number: String,
+    phone: String,
+    description: String,
+    locked_until: Option<String>,
+    accounts: Vec<model::Account>,
+}
+
+async fn list_personas(State(sb): State<Arc<Sandbox>>) -> R<Vec<PersonaView>> {
+    let v = sb
+        .store
+        .run(|c| {
+            let mut out = Vec::new();
+            for b in model::buyers(c)? {
+                let accounts = model::accounts_of(c, &b.id)?;
+                out.push(PersonaView {
+                    id: b.id,
+                    login: b.login,
+                    real_name: b.real_name,
+                    id_number: b.id_number,
+                    phone: b.phone,
+                    description: b.description,
+                    locked_until: b.locked_until,
+                    accounts,
+                });
+            }
+            Ok::<_, StoreError>(out)
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn create_persona(State(sb): State<Arc<Sandbox>>, Json(spec): Json<PersonaSpec>) -> R<Value> {
+    if spec.pay_password.len() != 6 || !spec.pay_password.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad("invalid_pay_password", "the payment password has 6 digits"));
+    }
+    let now = sb.now();
+    let id = sb
+        .store
+        .run(move |c| {
+            if model::buyer_by_login(c, &spec.login)?.is_some() {
+                return Ok::<_, ControlError>(Err(bad("exists", "a persona with that login exists")));
+            }
+            let tx = c.transaction().map_err(StoreError::from)?;
+            let id = personas::create(&tx, &spec, now)?;
+            tx.commit().map_err(StoreError::from)?;
+            Ok(Ok(id))
+        })
+        .await??;
+    Ok(Json(json!({"id": id})))
+}
+
+async fn persona_accounts(
+    State(sb): State<Arc<Sandbox>>,
+    Path(login): Path<String>,
+) -> R<Vec<model::Account>> {
+    let v = sb
+        .store
+        .run(move |c| {
+            let b = model::buyer_by_login(c, &login)?;
+            match b {
+                Some(b) => Ok::<_, StoreError>(Some(model::accounts_of(c, &b.id)?)),
+                None => Ok(None),
+            }
+        })
+        .await?;
+    v.map(Json).ok_or_else(|| not_found("persona"))
+}
+
+async fn outcomes() -> Json<Value> {
+    Json(Value::Array(
+        Outcome::ALL
+            .iter()
+            .enumerate()
+            .map(|(i, o)| {
+                let (zh, en) = o.describe();
+                json!({"outcome": o.as_str(), "zh": zh, "en": en, "magic_amount": format!("666.{:02}", i + 1)})
+            })
+            .collect(),
+    ))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ForceRequest {
+    #[serde(default)]
+    pub app_id: Option<String>,
+    /// `None`: the app's next new order.
+    #[serde(default)]
+    pub out_trade_no: Option<String>,
+    pub outcome: String,
+}
+
+async fn force(State(sb): State<Arc<Sandbox>>, Json(req): Json<ForceRequest>) -> R<Value> {
+    let outcome = Outcome::parse(&req.outcome)
+        .ok_or_else(|| bad("unknown_outcome", format!("unknown outcome {:?}", req.outcome)))?;
+    let now = sb.now();
+    let id = sb
+        .store
+        .run(move |c| {
+            let id = scenarios::force(c, req.app_id.as_deref(), req.out_trade_no.as_deref(), outcome, now)?;
+            events::record(
+                c,
+                now,
+                "scenario.forced",
+                events::Scope {
+                    app_id: req.app_id.as_deref(),
+                    trade_no: None,
+                    out_trade_no: req.out_trade_no.as_deref(),
+                },
+                format!("tester forced {}", outcome.as_str()),
+                json!({}),
+            )?;
+            Ok::<_, StoreError>(id)
+        })
+        .await?;
+    Ok(Json(json!({"id": id, "outcome": outcome.as_str()})))
+}
+
+async fn clear(State(sb): State<Arc<Sandbox>>, Path(out): Path<String>) -> R<Value> {
+    let n = sb.store.run(move |c| scenarios::clear(c, None, &out)).await?;
+    Ok(Json(json!({"removed": n})))
+}
+
+/// `POST /sandbox/api/pay`: pays a merchant order as a persona, without HTML.
+#[derive(Debug, Deserialize)]
+pub struct PayRequest {
+    #[serde(default)]
+    pub app_id: Option<String>,
+    pub out_trade_no: String,
+    /// Persona login.
+    pub persona: String,
+    /// `balance`, `money_fund`, `huabei`, `debit_card`, `credit_card`, `international_card` or `new_card`.
+    pub channel: String,
+    #[serde(default)]
+    pub installments: Option<u32>,
+    #[serde(default)]
+    pub card: Option<CardInput>,
+    /// Defaults to the persona's payment password; `"fingerprint"` confirms by fingerprint.
+    #[serde(default)]
+    pub password: Option<String>,
+    /// When an SMS code is needed, read it from the inbox automatically (default true).
+    #[serde(default = "yes")]
+    pub auto_sms: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+async fn pay(State(sb): State<Arc<Sandbox>>, Json(req): Json<PayRequest>) -> Result<Response, ControlError> {
+    let sb2 = sb.clone();
+    let r = sb
+        .store
+        .run(move |c| {
+            let tx = c.transaction().map_err(StoreError::from)?;
+            let session: Option<model::Session> = match &req.app_id {
+                Some(a) => model::session_for(&tx, a, &req.out_trade_no)?,
+                None => {
+                    let mut found = None;
+                    for app in model::apps(&tx)? {
+                        if let Some(s) = model::session_for(&tx, &app.app_id, &req.out_trade_no)? {
+                            found = Some(s);
+                            break;
+                        }
+                    }
+                    found
+                }
+            };
+            let s = session.ok_or_else(|| not_found("cashier session for that out_trade_no"))?;
+            let app = model::app(&tx, &s.app_id)?.ok_or_else(|| not_found("app"))?;
+            let buyer = model::buyer_by_login(&tx, &req.persona)?.ok_or_else(|| not_found("persona"))?;
+            let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now: sb2.now() };
+            let trade =
+                trades::attach_buyer(&ctx, &s, &buyer).map_err(|e| bad("not_payable", e.message(true)))?;
+            let account_id = if req.channel == "new_card" {
+                "new_card".to_owned()
+            } else {
+                let kind = model::AccountKind::parse(&req.channel)
+                    .ok_or_else(|| bad("unknown_channel", req.channel.clone()))?;
+                model::accounts_of(&tx, &buyer.id)?
+                    .into_iter()
+                    .find(|a| a.kind == kind)
+                    .map(|a| a.id)
+                    .ok_or_else(|| {
+                        bad("no_such_source", format!("{} has no {} source", buyer.login, req.channel))
+                    })?
+            };
+            let choice = Choice { account_id, installments: req.installments, card: req.card.clone() };
+            let confirmation = match req.password.as_deref() {
+                Some("fingerprint") => Confirmation::Fingerprint,
+                Some(p) => Confirmation::Password(p.to_owned()),
+                None => Confirmation::Password(buyer.pay_password.clone()),
+            };
+            let mut result = trades::pay(&ctx, &s, &buyer, &choice, &confirmation, None);
+            if matches!(result, Err(PayError::SmsRequired)) && req.auto_sms {
+                let outcomes = scenarios::for_trade(&tx, &app.app_id, &s.out_trade_no, None)?;
+                let expired = outcomes.contains(&Outcome::SmsTimeout);
+                let code = trades::send_sms(&ctx, &buyer, &format!("pay:{}", trade.trade_no), expired)
+                    .map_err(|s| bad("sms", s.sub_msg.unwrap_or_default()))?;
+                result = trades::pay(&ctx, &s, &buyer, &choice, &confirmation, Some(&code));
+            }
+            tx.commit().map_err(StoreError::from)?;
+            Ok::<_, ControlError>(result)
+        })
+        .await?;
+    Ok(match r {
+        Ok(paid) => Json(json!({"paid": true, "trade_no": paid.trade.trade_no, "return_url": paid.return_url, "charged_fen": paid.charged_fen})).into_response(),
+        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"paid": false, "error": e, "message": e.message(true)}))).into_response(),
+    })
+}
+
+async fn clock(State(sb): State<Arc<Sandbox>>) -> Json<Value> {
+    Json(json!({"now": sb.now(), "alipay_time": haitao_alipay::time::format_alipay(sb.now())}))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Advance {
+    pub seconds: i64,
+}
+
+async fn advance(State(sb): State<Arc<Sandbox>>, Json(a): Json<Advance>) -> R<Value> {
+    if !(1..=366 * 86_400).contains(&a.seconds) {
+        return Err(bad("invalid_seconds", "seconds must be between 1 and one year"));
+    }
+    let by = chrono::Duration::seconds(a.seconds);
+    if !sb.advance_clock(by) {
+        return Err(bad("fixed_clock", "this sandbox's clock cannot be moved"));
+    }
+    let now = sb.now();
+    let _ = sb
+        .store
+        .run(move |c| {
+            events::record(
+                c,
+                now,
+                "clock.advanced",
+                events::Scope::default(),
+                format!("sandbox clock advanced by {}s", a.seconds),
+                json!({}),
+            )
+        })
+        .await;
+    crate::notify::tick(&sb).await;
+    Ok(Json(json!({"now": now})))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EventQuery {
+    #[serde(default)]
+    pub out_trade_no: Option<String>,
+    #[serde(default)]
+    pub since: Option<i64>,
+    #[serde(default)]
+    pub limit: Option<i64>,
+}
+
+async fn list_events(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<events::Event>> {
+    Ok(Json(
+        sb.store
+            .run(move |c| {
+                events::list(c, q.out_trade_no.as_deref(), q.since.unwrap_or(0), q.limit.unwrap_or(500))
+            })
+            .await?,
+    ))
+}
+
+async fn export_events(
+    State(sb): State<Arc<Sandbox>>,
+    Query(q): Query<EventQuery>,
+) -> Result<Response, ControlError> {
+    let list = sb.store.run(move |c| events::list(c, q.out_trade_no.as_deref(), 0, 10_000)).await?;
+    let body =
+        serde_json::to_string_pretty(&json!({"exported_at": sb.now(), "events": list})).unwrap_or_default();
+    Ok((
+        [
+            (header::CONTENT_TYPE, "application/json"),
+            (header::CONTENT_DISPOSITION, "attachment; filename=\"sandbox-events.json\""),
+        ],
+        body,
+    )
+        .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AppQuery {
+    #[serde(default)]
+    pub app_id: Option<String>,
+}
+
+async fn trade(
+    State(sb): State<Arc<Sandbox>>,
+    Path(out): Path<String>,
+    Query(q): Query<AppQuery>,
+) -> R<Value> {
+    let v = sb
+        .store
+        .run(move |c| {
+            let apps = match q.app_id {
+                Some(a) => model::app(c, &a)?.into_iter().collect(),
+                None => model::apps(c)?,
+            };
+            for app in apps {
+                if let Some(t) = model::trade_by_out(c, &app.app_id, &out)? {
+                    let net = ledger::merchant_net_for_trade(c, &app.app_id, &t.trade_no)?;
+                    return Ok::<_, StoreError>(Some(json!({"trade": t, "merchant_net_fen": net})));
+                }
+            }
+            Ok(None)
+        })
+        .await?;
+    v.map(Json).ok_or_else(|| not_found("trade"))
+}
+
+async fn notifications(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<Value>> {
+    let v = sb
+        .store
+        .run(move |c| {
+            let mut st = c.prepare(
+                "SELECT n.id, n.notify_id, n.trade_no, n.url, n.attempts, n.state, n.next_at, n.last_error, n.delivered_at, t.out_trade_no
+                 FROM notifications n LEFT JOIN trades t ON t.trade_no = n.trade_no
+                 WHERE (?1 IS NULL OR t.out_trade_no = ?1) ORDER BY n.id",
+            )?;
+            let rows = st
+                .query_map([q.out_trade_no], |r| {
+                    Ok(json!({
+                        "id": r.get::<_, i64>(0)?, "notify_id": r.get::<_, String>(1)?, "trade_no": r.get::<_, String>(2)?,
+                        "url": r.get::<_, String>(3)?, "attempts": r.get::<_, i64>(4)?, "state": r.get::<_, String>(5)?,
+                        "next_at": r.get::<_, String>(6)?, "last_error": r.get::<_, Option<String>>(7)?,
+                        "delivered_at": r.get::<_, Option<String>>(8)?, "out_trade_no": r.get::<_, Option<String>>(9)?,
+                    }))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, StoreError>(rows)
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn ledger_check(State(sb): State<Arc<Sandbox>>) -> R<ledger::Check> {
+    Ok(Json(sb.store.run(|c| ledger::check(c)).await?))
+}
+
+async fn ledger_accounts(State(sb): State<Arc<Sandbox>>) -> R<Vec<model::Account>> {
+    let v = sb
+        .store
+        .run(|c| {
+            let mut st = c.prepare("SELECT DISTINCT owner FROM accounts ORDER BY owner")?;
+            let owners: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            let mut all = Vec::new();
+            for o in owners {
+                all.extend(model::accounts_of(c, &o)?);
+            }
+            Ok::<_, StoreError>(all)
+        })
+        .await?;
+    Ok(Json(v))
+}
+
+async fn sms_inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>) -> R<Vec<Value>> {
+    let v = sb
+        .store
+        .run(move |c| {
+            let mut st = c.prepare("SELECT code, purpose, created_at, expires_at, used FROM sms_inbox WHERE phone = ?1 ORDER BY id DESC LIMIT 20")?;
+            let rows = st
+                .query_map([phone], |r| {
+                    Ok(json!({"code": r.get::<_, String>(0)?, "purpose": r.get::<_, String>(1)?, "created_at": r.get::<_, String>(2)?,
+                              "expires_at": r.get::<_, String>(3)?, "used": r.get::<_, i64>(4)? == 1}))
+                })?
+                .collect::<Result<Vec<_>, _>>()?;
+            Ok::<_, StoreError>(rows)
+        })
+        .await?;
+    Ok(Json(v))
+}

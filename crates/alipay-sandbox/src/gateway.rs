@@ -1,0 +1,427 @@
+//! `/gateway.do`: parameters from the query string, the form body or both; Alipay's checks in
+//! Alipay's order (app_id, method, timestamp, sign_type, signature); Alipay's envelopes and codes;
+//! every synchronous answer signed over its exact node text.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Redirect, Response};
+use axum::routing::any;
+use haitao_alipay::api::{Cancel, Close, CustomsDeclare, Query, Refund, RefundQuery};
+use haitao_alipay::params::{Charset, Limits, ParamError, Params};
+use haitao_alipay::response::{encode, escape_slashes, response_key};
+use haitao_alipay::status::Status;
+use haitao_alipay::{SignType, Verifier};
+use serde_json::{Value, json};
+
+use crate::Sandbox;
+use crate::events::{self, Scope};
+use crate::model::{self, App};
+use crate::scenarios::{self, Outcome};
+use crate::trades::{self, Ctx};
+
+pub const METHODS: [&str; 9] = [
+    "alipay.trade.page.pay",
+    "alipay.trade.wap.pay",
+    "alipay.trade.precreate",
+    "alipay.trade.query",
+    "alipay.trade.close",
+    "alipay.trade.cancel",
+    "alipay.trade.refund",
+    "alipay.trade.fastpay.refund.query",
+    "alipay.trade.customs.declare",
+];
+
+pub fn router(sb: Arc<Sandbox>) -> Router {
+    let limit = sb.options.max_body_bytes;
+    Router::new()
+        .route("/gateway.do", any(gateway_do))
+        .merge(crate::cashier::routes())
+        .merge(crate::controls::routes())
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(sb)
+}
+
+/// A JSON answer, unsigned (gateway-level errors) or signed.
+fn json_response(body: String) -> Response {
+    ([(header::CONTENT_TYPE, "text/html;charset=utf-8")], body).into_response()
+}
+
+fn unsigned_error(method: Option<&str>, code: &str, sub_code: &str, sub_msg: &str) -> Response {
+    let status = Status::failure(code, sub_code, sub_msg);
+    let key = match method {
+        Some(m) if METHODS.contains(&m) => response_key(m),
+        _ => "error_response".to_owned(),
+    };
+    let node = escape_slashes(&serde_json::to_string(&status).unwrap_or_default());
+    json_response(encode(&key, &node, None).unwrap_or_default())
+}
+
+/// Reads `charset` from raw `k=v` pairs without decoding anything else.
+fn peek_charset(raw: &[u8]) -> Option<String> {
+    raw.split(|&b| b == b'&').find_map(|pair| {
+        let rest = pair.strip_prefix(b"charset=")?;
+        Some(String::from_utf8_lossy(rest).into_owned())
+    })
+}
+
+fn param_error_response(e: &ParamError) -> Response {
+    match e {
+        ParamError::UnsupportedCharset(_) => {
+            unsigned_error(None, "40002", "isv.invalid-charset", "字符集错误，仅支持GBK、UTF-8")
+        }
+        ParamError::TooLarge { .. } => (StatusCode::PAYLOAD_TOO_LARGE, "request too large").into_response(),
+        other => unsigned_error(None, "40002", "isv.invalid-parameter", &format!("参数无效: {other}")),
+    }
+}
+
+/// Parses and merges the query string and form body.
+fn read_params(sb: &Sandbox, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Params, Response> {
+    let limits = Limits { max_bytes: sb.options.max_body_bytes, ..Limits::default() };
+    let query = uri.query().unwrap_or_default().as_bytes();
+    let is_form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.to_ascii_lowercase().starts_with("application/x-www-form-urlencoded"))
+        .unwrap_or(!body.is_empty());
+    let body = if is_form { body } else { &[][..] };
+    let charset = match peek_charset(query).or_else(|| peek_charset(body)) {
+        Some(c) => {
+            Charset::parse(&String::from_utf8_lossy(c.as_bytes())).map_err(|e| param_error_response(&e))?
+        }
+        None => Charset::Utf8,
+    };
+    let (qp, _) = Params::parse_urlencoded(query, charset, limits).map_err(|e| param_error_response(&e))?;
+    let (bp, _) = Params::parse_urlencoded(body, charset, limits).map_err(|e| param_error_response(&e))?;
+    qp.merge(bp).map_err(|e| param_error_response(&e))
+}
+
+async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
+    let params = match read_params(&sb, &uri, &headers, &body) {
+        Ok(p) => p,
+        Err(resp) => return resp,
+    };
+    let method = params.get_nonempty("method").map(str::to_owned);
+    let now = sb.now();
+    let app_id = params.get_nonempty("app_id").map(str::to_owned);
+
+    // 1. app_id
+    let Some(app_id) = app_id else {
+        return unsigned_error(method.as_deref(), "40001", "isv.missing-app-id", "缺少AppID参数");
+    };
+    let app = match sb.store.run(move |c| model::app(c, &app_id)).await {
+        Ok(Some(a)) => a,
+        Ok(None) => {
+            return unsigned_error(method.as_deref(), "40002", "isv.invalid-app-id", "无效的AppID参数");
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "store");
+            return unsigned_error(method.as_deref(), "20000", "isp.unknow-error", "系统繁忙");
+        }
+    };
+    // 2. method
+    let Some(method) = method else {
+        return unsigned_error(None, "40001", "isv.missing-method", "缺少方法名参数");
+    };
+    if !METHODS.contains(&method.as_str()) {
+        return unsigned_error(None, "40002", "isv.invalid-method", "不存在的方法名");
+    }
+    // 3. timestamp
+    let Some(ts) = params.get_nonempty("timestamp") else {
+        return unsigned_error(Some(&method), "40001", "isv.missing-timestamp", "缺少时间戳参数");
+    };
+    match haitao_alipay::time::parse_alipay(ts) {
+        Err(_) => return unsigned_error(Some(&method), "40002", "isv.invalid-timestamp", "非法的时间戳参数"),
+        Ok(t) => {
+            if let Some(max) = sb.options.max_clock_skew
+                && (t - now).abs() > max
+            {
+                return unsigned_error(
+                    Some(&method),
+                    "40002",
+                    "isv.invalid-timestamp",
+                    "时间戳与网关时间偏差过大",
+                );
+            }
+        }
+    }
+    // 4. sign_type
+    let Some(sign_type) = params.get_nonempty("sign_type") else {
+        return unsigned_error(Some(&method), "40001", "isv.missing-signature-type", "缺少签名类型参数");
+    };
+    let Ok(sign_type) = sign_type.parse::<SignType>() else {
+        return unsigned_error(Some(&method), "40002", "isv.invalid-signature-type", "无效的签名类型参数");
+    };
+    // 5. signature
+    let Some(sign) = params.get_nonempty("sign") else {
+        return unsigned_error(Some(&method), "40001", "isv.missing-signature", "缺少签名参数");
+    };
+    let content = params.request_sign_content();
+    let merchant_key = match haitao_alipay::PublicKey::parse(&app.public_key) {
+        Ok(k) => k,
+        Err(_) => {
+            return unsigned_error(
+                Some(&method),
+                "40003",
+                "isv.missing-signature-config",
+                "应用未配置对应签名算法的公钥",
+            );
+        }
+    };
+    let verified = Verifier::new(merchant_key).verify(sign_type, &content, sign);
+    let biz_content = params.get("biz_content").unwrap_or_default().to_owned();
+    let biz_json: Value = serde_json::from_str(&biz_content).unwrap_or(Value::Null);
+    let out_trade_no = biz_json.get("out_trade_no").and_then(Value::as_str).map(str::to_owned);
+    {
+        let (app_id, method, out, params_log, ok) = (
+            app.app_id.clone(),
+            method.clone(),
+            out_trade_no.clone(),
+            params
+                .iter()
+                .map(|(k, v)| (k.to_owned(), v.to_owned()))
+                .collect::<std::collections::BTreeMap<_, _>>(),
+            verified.is_ok(),
+        );
+        let content = content.clone();
+        let _ = sb
+            .store
+            .run(move |c| {
+                events::record(
+                    c,
+                    now,
+                    "gateway.request",
+                    Scope { app_id: Some(&app_id), trade_no: None, out_trade_no: out.as_deref() },
+                    format!("{method}: request signature {}", if ok { "verified" } else { "INVALID" }),
+                    json!({"method": method, "params": params_log, "signed_string": content, "signature_valid": ok}),
+                )
+            })
+            .await;
+    }
+    if verified.is_err() {
+        return unsigned_error(
+            Some(&method),
+            "40002",
+            "isv.invalid-signature",
+            &format!(
+                "验签出错，建议检查签名字符串或签名私钥与应用公钥是否匹配，网关生成的验签字符串为：{content}"
+            ),
+        );
+    }
+    if params.get_nonempty("version").is_some_and(|v| v != "1.0") {
+        return unsigned_error(Some(&method), "40002", "isv.invalid-parameter", "version 只支持 1.0");
+    }
+
+    match method.as_str() {
+        "alipay.trade.page.pay" | "alipay.trade.wap.pay" => page(sb, app, method, params).await,
+        _ => api(sb, app, method, sign_type, params, out_trade_no, biz_json).await,
+    }
+}
+
+/// page.pay / wap.pay: open a cashier session and send the browser to it; errors are shown as a page.
+async fn page(sb: Arc<Sandbox>, app: App, method: String, params: Params) -> Response {
+    let sb2 = sb.clone();
+    let result = sb
+        .store
+        .run(move |c| {
+            let tx = c.transaction()?;
+            let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now: sb2.now() };
+            let r = trades::page_request_from(&method, ctx_biz(&params))
+                .and_then(|req| trades::open_session(&ctx, &req, &params));
+            tx.commit()?;
+            Ok::<_, crate::db::StoreError>(r)
+        })
+        .await;
+    match result {
+        Ok(Ok(session)) => Redirect::to(&format!("/cashier/{}", session.token)).into_response(),
+        Ok(Err(status)) => crate::cashier::error_page(&status, false),
+        Err(e) => {
+            tracing::error!(error = %e, "page request failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, "sandbox error").into_response()
+        }
+    }
+}
+
+fn ctx_biz(p: &Params) -> &str {
+    p.get("biz_content").unwrap_or_default()
+}
+
+/// The node of a successful or failed API answer.
+fn node(status: &Status, body: &Value) -> String {
+    let mut obj = serde_json::Map::new();
+    obj.insert("code".into(), json!(status.code));
+    obj.insert("msg".into(), json!(status.msg));
+    if let Some(sc) = &status.sub_code {
+        obj.insert("sub_code".into(), json!(sc));
+    }
+    if let Some(sm) = &status.sub_msg {
+        obj.insert("sub_msg".into(), json!(sm));
+    }
+    if let Value::Object(fields) = body {
+        for (k, v) in fields {
+            if !v.is_null() {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    escape_slashes(&Value::Object(obj).to_string())
+}
+
+/// A body that fails on its first frame: the client sees the connection drop mid-answer.
+struct FailingBody;
+
+impl http_body::Body for FailingBody {
+    type Data = Bytes;
+    type Error = std::io::Error;
+
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "dropped by scenario",
+        ))))
+    }
+}
+
+fn dropped() -> Response {
+    Response::new(Body::new(FailingBody))
+}
+
+async fn api(
+    sb: Arc<Sandbox>,
+    app: App,
+    method: String,
+    sign_type: SignType,
+    params: Params,
+    out_trade_no: Option<String>,
+    biz: Value,
+) -> Response {
+    let now = sb.now();
+    let app_id = app.app_id.clone();
+    // Which trade this call is about, for forced faults.
+    let trade_no = biz.get("trade_no").and_then(Value::as_str).map(str::to_owned);
+    let (app_c, out_c) = (app.app_id.clone(), out_trade_no.clone());
+    let is_query = method == "alipay.trade.query";
+    let biz_total = biz
+        .get("total_amount")
+        .and_then(Value::as_str)
+        .and_then(|t| haitao_alipay::Money::parse_decimal(t, haitao_alipay::Currency::Cny).ok())
+        .map(|m| m.minor());
+    let fault = sb
+        .store
+        .run(move |c| {
+            let out = match (out_c, trade_no) {
+                (Some(o), _) => Some(o),
+                (None, Some(t)) => model::trade_by_no(c, &app_c, &t)?.map(|t| t.out_trade_no),
+                (None, None) => None,
+            };
+            let Some(out) = out else { return Ok::<_, crate::db::StoreError>(None) };
+            if let Some(f) = scenarios::take_api_fault(c, &app_c, &out, now)? {
+                return Ok(Some(f));
+            }
+            // Magic amounts fault every call but queries, so merchants can always reconcile.
+            if is_query {
+                return Ok(None);
+            }
+            let total = match biz_total {
+                Some(t) => Some(t),
+                None => model::trade_by_out(c, &app_c, &out)?.map(|t| t.cny_fen),
+            };
+            Ok(total.and_then(scenarios::magic_amount).filter(|o| scenarios::is_api_fault(*o)))
+        })
+        .await
+        .unwrap_or(None);
+    if fault == Some(Outcome::GatewayError) {
+        return (StatusCode::BAD_GATEWAY, "<html><body>502 Bad Gateway</body></html>").into_response();
+    }
+    if fault == Some(Outcome::Slow) {
+        tokio::time::sleep(sb.options.slow_answer).await;
+    }
+
+    let sb2 = sb.clone();
+    let method2 = method.clone();
+    let result = sb
+        .store
+        .run(move |c| {
+            let tx = c.transaction()?;
+            let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now: sb2.now() };
+            let biz = ctx_biz(&params);
+            let parse = |e: serde_json::Error| {
+                Status::failure("40004", "ACQ.INVALID_PARAMETER", format!("biz_content: {e}"))
+            };
+            let r: Result<Value, Status> = match method2.as_str() {
+                "alipay.trade.precreate" => trades::page_request_from(&method2, biz)
+                    .and_then(|req| trades::precreate(&ctx, &req, &params)),
+                "alipay.trade.query" => {
+                    serde_json::from_str::<Query>(biz).map_err(parse).and_then(|q| trades::query(&ctx, &q))
+                }
+                "alipay.trade.close" => {
+                    serde_json::from_str::<Close>(biz).map_err(parse).and_then(|q| trades::close(&ctx, &q))
+                }
+                "alipay.trade.cancel" => {
+                    serde_json::from_str::<Cancel>(biz).map_err(parse).and_then(|q| trades::cancel(&ctx, &q))
+                }
+                "alipay.trade.refund" => {
+                    serde_json::from_str::<Refund>(biz).map_err(parse).and_then(|q| trades::refund(&ctx, &q))
+                }
+                "alipay.trade.fastpay.refund.query" => serde_json::from_str::<RefundQuery>(biz)
+                    .map_err(parse)
+                    .and_then(|q| trades::refund_query(&ctx, &q)),
+                "alipay.trade.customs.declare" => serde_json::from_str::<CustomsDeclare>(biz)
+                    .map_err(parse)
+                    .and_then(|q| trades::customs_declare(&ctx, &q)),
+                _ => Err(Status::failure("40002", "isv.invalid-method", "不存在的方法名")),
+            };
+            // Business failures are answers too: commit what was recorded either way.
+            tx.commit()?;
+            Ok::<_, crate::db::StoreError>(r)
+        })
+        .await;
+    let (status, body) = match result {
+        Ok(Ok(body)) => (Status::success(), body),
+        Ok(Err(status)) => (status, Value::Null),
+        Err(e) => {
+            tracing::error!(error = %e, "api call failed");
+            (Status::failure("20000", "isp.unknow-error", "系统繁忙"), Value::Null)
+        }
+    };
+    let key = response_key(&method);
+    let node_text = node(&status, &body);
+    let signed = match sb.signer(sign_type) {
+        Ok(s) => encode(&key, &node_text, Some(&s)).unwrap_or_default(),
+        Err(_) => encode(&key, &node_text, None).unwrap_or_default(),
+    };
+    let out = out_trade_no.clone();
+    let summary = format!(
+        "{method}: {} {}",
+        status.code,
+        status.sub_code.clone().unwrap_or_else(|| status.msg.clone())
+    );
+    let fault_note = fault.map(|f| f.as_str());
+    let log_body = signed.clone();
+    let _ = sb
+        .store
+        .run(move |c| {
+            events::record(
+                c,
+                now,
+                "gateway.response",
+                Scope { app_id: Some(&app_id), trade_no: None, out_trade_no: out.as_deref() },
+                summary,
+                json!({"body": log_body, "forced": fault_note}),
+            )
+        })
+        .await;
+    match fault {
+        Some(Outcome::ResultUnknown) => {
+            unsigned_error(Some(&method), "20000", "isp.unknow-error", "服务暂不可用（结果未知）")
+        }
+        Some(Outcome::DropConnection) => dropped(),
+        _ => json_response(signed),
+    }
+}

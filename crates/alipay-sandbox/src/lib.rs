@@ -1,0 +1,282 @@
+//! # haitao-alipay-sandbox
+//!
+//! A local Alipay gateway for testing: it speaks Alipay's OpenAPI v2 protocol (so any Alipay SDK can
+//! talk to it), keeps trades in SQLite, renders the cashier buyers click through, sends signed
+//! notifications on Alipay's retry ladder, moves money in a double-entry ledger, and lets testers
+//! force every outcome. See `docs/sandbox.md`.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use haitao_alipay::time::{Clock, OffsetClock};
+use haitao_alipay::{PrivateKey, PublicKey, SignType, Signer};
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, oneshot};
+use url::Url;
+
+mod cashier;
+pub mod controls;
+pub mod db;
+pub mod events;
+mod gateway;
+mod html;
+pub mod ledger;
+pub mod model;
+mod notify;
+pub mod personas;
+pub mod scenarios;
+pub mod trades;
+
+use db::{Store, StoreError};
+
+/// Behaviour switches; the defaults follow the reference where it is confirmed and make the rest
+/// configurable.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// How long a `slow` outcome holds an answer.
+    pub slow_answer: Duration,
+    /// International-card surcharge (ppm) above `surcharge_threshold_fen`.
+    pub card_surcharge_ppm: i64,
+    pub surcharge_threshold_fen: i64,
+    /// Huabei buyer fee rates (ppm) for 3, 6 and 12 periods.
+    pub huabei_fee_ppm: [(u32, i64); 3],
+    /// Notify `TRADE_CLOSED` when an unpaid trade is closed (Alipay does this for some products).
+    pub notify_on_close: bool,
+    /// Notify after refunds.
+    pub notify_on_refund: bool,
+    /// Echo `passback_params` in the return redirect (sources disagree; off by default).
+    pub passback_in_return: bool,
+    /// Reject requests whose `timestamp` is further than this from the sandbox clock (`None`: accept).
+    pub max_clock_skew: Option<chrono::Duration>,
+    /// Largest accepted request body.
+    pub max_body_bytes: usize,
+    /// How long an SMS code stays valid.
+    pub sms_ttl: chrono::Duration,
+    /// The wrong-password lock.
+    pub password_tries: i64,
+    pub password_lock: chrono::Duration,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            slow_answer: Duration::from_secs(6),
+            card_surcharge_ppm: 30_000,
+            surcharge_threshold_fen: 20_000,
+            huabei_fee_ppm: [(3, 23_000), (6, 45_000), (12, 75_000)],
+            notify_on_close: false,
+            notify_on_refund: false,
+            passback_in_return: false,
+            max_clock_skew: None,
+            max_body_bytes: 256 * 1024,
+            sms_ttl: chrono::Duration::minutes(5),
+            password_tries: 3,
+            password_lock: chrono::Duration::hours(3),
+        }
+    }
+}
+
+/// How to run a sandbox.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where the database lives; `None` keeps everything in memory.
+    pub data_dir: Option<PathBuf>,
+    pub addr: SocketAddr,
+    /// The URL buyers' browsers use to reach the sandbox (defaults to `http://<bound address>`).
+    pub public_url: Option<Url>,
+    pub options: Options,
+    /// The sandbox clock; testers can advance it.
+    pub clock: Option<Arc<dyn Clock>>,
+}
+
+impl Config {
+    pub fn new(data_dir: Option<PathBuf>, addr: SocketAddr) -> Self {
+        Config { data_dir, addr, public_url: None, options: Options::default(), clock: None }
+    }
+}
+
+/// Why the sandbox could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the sandbox key is unusable: {0}")]
+    Key(String),
+    #[error("seeding test data failed: {0}")]
+    Seed(String),
+}
+
+/// The running gateway's shared state.
+#[derive(Debug)]
+pub struct Sandbox {
+    pub(crate) store: Store,
+    pub(crate) key: PrivateKey,
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) base_url: Url,
+    pub(crate) http: reqwest::Client,
+    pub(crate) wake: Notify,
+    /// Serialises timer ticks so a notification is never sent twice concurrently.
+    pub(crate) tick_lock: tokio::sync::Mutex<()>,
+    pub(crate) options: Options,
+}
+
+impl Sandbox {
+    /// The sandbox's "Alipay public key", as merchants configure it.
+    pub fn public_key(&self) -> &PublicKey {
+        self.key.public_key()
+    }
+
+    /// Signs as Alipay with the given sign type.
+    pub(crate) fn signer(&self, sign_type: SignType) -> Result<Signer, haitao_alipay::KeyError> {
+        Signer::new(self.key.clone(), sign_type)
+    }
+
+    pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
+        self.clock.now()
+    }
+
+    pub fn base_url(&self) -> &Url {
+        &self.base_url
+    }
+
+    pub fn gateway_url(&self) -> Url {
+        self.base_url.join("gateway.do").unwrap_or_else(|_| self.base_url.clone())
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Moves the sandbox clock forward and wakes timers (expiry, notification retries).
+    pub fn advance_clock(&self, by: chrono::Duration) -> bool {
+        let moved = self.clock.advance(by);
+        if moved {
+            let offset = by.num_milliseconds();
+            let _ = self.store.sync(|c| {
+                let prev: i64 = model::meta(c, "clock_offset_ms")
+                    .ok()
+                    .flatten()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
+                model::set_meta(c, "clock_offset_ms", &(prev + offset).to_string())
+            });
+            self.wake.notify_waiters();
+        }
+        moved
+    }
+}
+
+/// A sandbox serving on a socket.
+#[derive(Debug)]
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: Arc<Sandbox>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+    worker: tokio::task::JoinHandle<()>,
+}
+
+impl Running {
+    pub fn base_url(&self) -> &Url {
+        &self.state.base_url
+    }
+
+    pub fn gateway_url(&self) -> Url {
+        self.state.gateway_url()
+    }
+
+    /// Stops serving and waits for the server to finish.
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.worker.abort();
+        let _ = (&mut self.server).await;
+    }
+}
+
+fn load_or_create_key(store: &Store) -> Result<PrivateKey, StartError> {
+    store.sync(|c| {
+        if let Some(der_b64) = model::meta(c, "gateway_key_pkcs8")? {
+            let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der_b64)
+                .map_err(|e| StartError::Key(e.to_string()))?;
+            return PrivateKey::from_der(&der).map_err(|e| StartError::Key(e.to_string()));
+        }
+        let (key, der) = PrivateKey::generate().map_err(|e| StartError::Key(e.to_string()))?;
+        model::set_meta(
+            c,
+            "gateway_key_pkcs8",
+            &base64::Engine::encode(&base64::engine::general_purpose::STANDARD, der),
+        )?;
+        Ok(key)
+    })
+}
+
+/// Opens the store, seeds test data, binds the socket and starts serving.
+pub async fn start(config: Config) -> Result<Running, StartError> {
+    let conn = match &config.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
+            db::open(Some(&dir.join("sandbox.sqlite3")))?
+        }
+        None => db::open(None)?,
+    };
+    let store = Store::new(conn);
+    let key = load_or_create_key(&store)?;
+    let clock: Arc<dyn Clock> = match config.clock {
+        Some(c) => c,
+        None => {
+            let offset_ms: i64 =
+                store.sync(|c| model::meta(c, "clock_offset_ms"))?.and_then(|v| v.parse().ok()).unwrap_or(0);
+            Arc::new(OffsetClock::new(chrono::Duration::milliseconds(offset_ms)))
+        }
+    };
+    let now = clock.now();
+    store.sync(|c| personas::seed(c, now)).map_err(|e| StartError::Seed(e.to_string()))?;
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let base_url = match config.public_url {
+        Some(u) => u,
+        None => Url::parse(&format!("http://{addr}/")).map_err(|e| StartError::Key(e.to_string()))?,
+    };
+    let http = reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(15))
+        .build()
+        .map_err(|e| StartError::Key(e.to_string()))?;
+    let state = Arc::new(Sandbox {
+        store,
+        key,
+        clock,
+        base_url,
+        http,
+        wake: Notify::new(),
+        tick_lock: tokio::sync::Mutex::new(()),
+        options: config.options,
+    });
+    let app = gateway::router(state.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let result = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(e) = result {
+            tracing::error!(error = %e, "sandbox server stopped");
+        }
+    });
+    let worker = tokio::spawn(notify::run(state.clone()));
+    tracing::info!(%addr, "Alipay sandbox listening");
+    Ok(Running { addr, state, shutdown: Some(tx), server, worker })
+}

@@ -1,0 +1,260 @@
+//! Forced outcomes: chosen per trade (or for an app's next trade) through the tester API, or
+//! triggered by magic amounts and magic card numbers.
+
+use chrono::{DateTime, Utc};
+use rusqlite::{Connection, OptionalExtension, params};
+use serde::{Deserialize, Serialize};
+
+use crate::db::StoreError;
+use crate::model::ts;
+
+/// An outcome a tester can force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Outcome {
+    /// The balance (and Yu'e Bao) cannot cover the payment: the channel is unavailable.
+    ShortBalance,
+    /// The chosen card or credit channel declines at confirmation.
+    Decline,
+    /// Every payment password is wrong: three tries lock payment for three hours.
+    WrongPasswordLock,
+    /// An SMS code is required to confirm.
+    SmsRequired,
+    /// An SMS code is required and the code expires before it can be used.
+    SmsTimeout,
+    /// API calls answer `20000` (result unknown) after doing their work.
+    ResultUnknown,
+    /// API calls answer HTTP 502 without doing anything.
+    GatewayError,
+    /// API calls answer after a long delay.
+    Slow,
+    /// API calls drop the connection after doing their work.
+    DropConnection,
+    /// Payment succeeds but the browser is never sent back to `return_url`.
+    LostReturn,
+    /// The notification is sent 10 minutes (sandbox time) late.
+    NotifyDelay,
+    /// The notification is sent twice.
+    NotifyDuplicate,
+    /// A stale `WAIT_BUYER_PAY`-era notification is sent after the real one.
+    NotifyReorder,
+    /// A notification with a forged signature is sent before the real one.
+    NotifyForged,
+    /// No notification is ever sent.
+    NotifyDrop,
+}
+
+impl Outcome {
+    pub const ALL: [Outcome; 15] = [
+        Outcome::ShortBalance,
+        Outcome::Decline,
+        Outcome::WrongPasswordLock,
+        Outcome::SmsRequired,
+        Outcome::SmsTimeout,
+        Outcome::ResultUnknown,
+        Outcome::GatewayError,
+        Outcome::Slow,
+        Outcome::DropConnection,
+        Outcome::LostReturn,
+        Outcome::NotifyDelay,
+        Outcome::NotifyDuplicate,
+        Outcome::NotifyReorder,
+        Outcome::NotifyForged,
+        Outcome::NotifyDrop,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::ShortBalance => "short_balance",
+            Outcome::Decline => "decline",
+            Outcome::WrongPasswordLock => "wrong_password_lock",
+            Outcome::SmsRequired => "sms_required",
+            Outcome::SmsTimeout => "sms_timeout",
+            Outcome::ResultUnknown => "result_unknown",
+            Outcome::GatewayError => "gateway_error",
+            Outcome::Slow => "slow",
+            Outcome::DropConnection => "drop_connection",
+            Outcome::LostReturn => "lost_return",
+            Outcome::NotifyDelay => "notify_delay",
+            Outcome::NotifyDuplicate => "notify_duplicate",
+            Outcome::NotifyReorder => "notify_reorder",
+            Outcome::NotifyForged => "notify_forged",
+            Outcome::NotifyDrop => "notify_drop",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Outcome> {
+        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
+    }
+
+    /// What the outcome does, for documentation and the tester panel.
+    pub fn describe(self) -> (&'static str, &'static str) {
+        match self {
+            Outcome::ShortBalance => ("余额不足，需换其他渠道", "Balance too low: pick another channel"),
+            Outcome::Decline => ("银行卡/花呗拒绝支付", "The card or Huabei declines"),
+            Outcome::WrongPasswordLock => {
+                ("支付密码错误三次后锁定3小时", "Wrong password three times locks payment for 3 h")
+            }
+            Outcome::SmsRequired => ("需短信验证码确认", "An SMS code is required"),
+            Outcome::SmsTimeout => ("短信验证码超时", "The SMS code times out"),
+            Outcome::ResultUnknown => ("接口返回20000（结果未知）", "API answers 20000 (result unknown)"),
+            Outcome::GatewayError => ("网关返回HTTP 502", "Gateway answers HTTP 502"),
+            Outcome::Slow => ("接口响应缓慢", "API answers slowly"),
+            Outcome::DropConnection => ("处理后断开连接", "Connection dropped after processing"),
+            Outcome::LostReturn => ("支付成功但不跳回商户", "Paid, but no redirect back"),
+            Outcome::NotifyDelay => ("异步通知延迟10分钟", "Notification 10 min late"),
+            Outcome::NotifyDuplicate => ("异步通知重复发送", "Notification sent twice"),
+            Outcome::NotifyReorder => ("异步通知乱序", "Notifications out of order"),
+            Outcome::NotifyForged => ("先发送一条伪造签名的通知", "A forged notification first"),
+            Outcome::NotifyDrop => ("不发送异步通知", "No notification at all"),
+        }
+    }
+}
+
+/// Magic `total_amount` values (CNY): `666.01` to `666.15` force the outcomes in [`Outcome::ALL`]
+/// order, so any Alipay SDK can trigger them without the tester API.
+pub fn magic_amount(total_fen: i64) -> Option<Outcome> {
+    let idx = total_fen.checked_sub(66_600)?;
+    if (1..=15).contains(&idx) { Outcome::ALL.get(usize::try_from(idx - 1).ok()?).copied() } else { None }
+}
+
+/// What a magic international card number does.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CardBehaviour {
+    Approve,
+    Decline,
+    InsufficientFunds,
+    Expired,
+    IncorrectCvc,
+    ProcessingError,
+    RequiresSms,
+}
+
+pub fn magic_card(number: &str) -> CardBehaviour {
+    match number {
+        "4000000000000002" => CardBehaviour::Decline,
+        "4000000000009995" => CardBehaviour::InsufficientFunds,
+        "4000000000000069" => CardBehaviour::Expired,
+        "4000000000000127" => CardBehaviour::IncorrectCvc,
+        "4000000000000119" => CardBehaviour::ProcessingError,
+        "4000002500003155" => CardBehaviour::RequiresSms,
+        _ => CardBehaviour::Approve,
+    }
+}
+
+/// Forces `outcome` for one merchant order, or for the app's next new order when `out_trade_no` is
+/// `None`.
+pub fn force(
+    conn: &Connection,
+    app_id: Option<&str>,
+    out_trade_no: Option<&str>,
+    outcome: Outcome,
+    now: DateTime<Utc>,
+) -> Result<i64, StoreError> {
+    conn.execute(
+        "INSERT INTO scenarios (app_id, out_trade_no, outcome, created_at) VALUES (?1, ?2, ?3, ?4)",
+        params![app_id, out_trade_no, outcome.as_str(), ts(now)],
+    )?;
+    Ok(conn.last_insert_rowid())
+}
+
+/// Binds pending "next trade" scenarios of `app_id` to `out_trade_no` (called when a new merchant
+/// order first reaches the gateway).
+pub fn bind_next(conn: &Connection, app_id: &str, out_trade_no: &str) -> Result<(), StoreError> {
+    let already: Option<i64> = conn
+        .query_row(
+            "SELECT id FROM scenarios WHERE app_id = ?1 AND out_trade_no = ?2 LIMIT 1",
+            [app_id, out_trade_no],
+            |r| r.get(0),
+        )
+        .optional()?;
+    if already.is_none() {
+        conn.execute(
+            "UPDATE scenarios SET out_trade_no = ?2, app_id = ?1
+             WHERE out_trade_no IS NULL AND (app_id = ?1 OR app_id IS NULL) AND used_at IS NULL",
+            params![app_id, out_trade_no],
+        )?;
+    }
+    Ok(())
+}
+
+/// Outcomes forced for a merchant order (tester API) plus the one its amount triggers.
+pub fn for_trade(
+    conn: &Connection,
+    app_id: &str,
+    out_trade_no: &str,
+    total_fen: Option<i64>,
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut st = conn.prepare(
+        "SELECT outcome FROM scenarios WHERE out_trade_no = ?2 AND (app_id = ?1 OR app_id IS NULL) AND used_at IS NULL
+         ORDER BY id",
+    )?;
+    let mut out: Vec<Outcome> = st
+        .query_map([app_id, out_trade_no], |r| r.get::<_, String>(0))?
+        .filter_map(|r| r.ok().and_then(|s| Outcome::parse(&s)))
+        .collect();
+    if let Some(o) = total_fen.and_then(magic_amount)
+        && !out.contains(&o)
+    {
+        out.push(o);
+    }
+    Ok(out)
+}
+
+/// Whether `outcome` is an API fault (fires once on a server-to-server call, then is used up).
+pub fn is_api_fault(outcome: Outcome) -> bool {
+    matches!(
+        outcome,
+        Outcome::ResultUnknown | Outcome::GatewayError | Outcome::Slow | Outcome::DropConnection
+    )
+}
+
+/// Takes the first pending tester-forced API fault of a merchant order, marking it used.
+pub fn take_api_fault(
+    conn: &Connection,
+    app_id: &str,
+    out_trade_no: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>, StoreError> {
+    let row: Option<(i64, String)> = conn
+        .query_row(
+            "SELECT id, outcome FROM scenarios WHERE out_trade_no = ?2 AND (app_id = ?1 OR app_id IS NULL)
+             AND used_at IS NULL AND outcome IN ('result_unknown', 'gateway_error', 'slow', 'drop_connection')
+             ORDER BY id LIMIT 1",
+            [app_id, out_trade_no],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .optional()?;
+    match row {
+        Some((id, o)) => {
+            conn.execute("UPDATE scenarios SET used_at = ?1 WHERE id = ?2", params![ts(now), id])?;
+            Ok(Outcome::parse(&o))
+        }
+        None => Ok(None),
+    }
+}
+
+/// Removes every forced outcome of a merchant order.
+pub fn clear(conn: &Connection, app_id: Option<&str>, out_trade_no: &str) -> Result<usize, StoreError> {
+    Ok(conn.execute(
+        "DELETE FROM scenarios WHERE out_trade_no = ?2 AND (?1 IS NULL OR app_id = ?1)",
+        params![app_id, out_trade_no],
+    )?)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn magic_amounts_map_in_order() {
+        assert_eq!(magic_amount(66_601), Some(Outcome::ShortBalance));
+        assert_eq!(magic_amount(66_615), Some(Outcome::NotifyDrop));
+        assert_eq!(magic_amount(66_600), None);
+        assert_eq!(magic_amount(66_616), None);
+        assert_eq!(magic_amount(100), None);
+        for o in Outcome::ALL {
+            assert_eq!(Outcome::parse(o.as_str()), Some(o));
+        }
+    }
+}

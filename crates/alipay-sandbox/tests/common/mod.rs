@@ -1,0 +1,158 @@
+//! A sandbox on an ephemeral port, a merchant app registered with it, an Alipay client for that app,
+//! and a local notify endpoint that records what it receives.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use haitao_alipay::time::{Clock, ManualClock};
+use haitao_alipay::{
+    AlipayClient, AppConfig, InboundVerifier, PrivateKey, PublicKey, RetryPolicy, SignType, Signer,
+};
+use haitao_alipay_sandbox::{Config, Running, start};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+pub struct Harness {
+    pub sandbox: Running,
+    pub clock: ManualClock,
+    pub client: AlipayClient,
+    pub app_id: String,
+    pub seller_id: String,
+    pub merchant_key: PrivateKey,
+    pub notify_url: String,
+    pub return_url: String,
+    pub received: Arc<Mutex<Vec<Bytes>>>,
+    /// What the notify endpoint answers (default `success`).
+    pub reply: Arc<Mutex<String>>,
+    pub http: reqwest::Client,
+    pub inbound: InboundVerifier,
+}
+
+async fn notify_endpoint(
+    State((log, reply)): State<(Arc<Mutex<Vec<Bytes>>>, Arc<Mutex<String>>)>,
+    body: Bytes,
+) -> String {
+    log.lock().push(body);
+    reply.lock().clone()
+}
+
+pub async fn harness() -> Harness {
+    let clock = ManualClock::new(chrono::Utc::now());
+    let mut config = Config::new(None, "127.0.0.1:0".parse().unwrap());
+    config.clock = Some(Arc::new(clock.clone()));
+    config.options.slow_answer = Duration::from_millis(1500);
+    let sandbox = start(config).await.unwrap();
+
+    let received = Arc::new(Mutex::new(Vec::new()));
+    let reply = Arc::new(Mutex::new("success".to_owned()));
+    let app =
+        Router::new().route("/notify", post(notify_endpoint)).with_state((received.clone(), reply.clone()));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (merchant_key, _) = PrivateKey::generate().unwrap();
+    let http = reqwest::Client::new();
+    let info: Value = http
+        .post(sandbox.base_url().join("sandbox/api/apps").unwrap())
+        .json(&json!({"name": "test-shop", "public_key": merchant_key.public_key().to_pem()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let app_id = info["app_id"].as_str().unwrap().to_owned();
+    let seller_id = info["seller_id"].as_str().unwrap().to_owned();
+    let alipay_key = PublicKey::parse(info["alipay_public_key"].as_str().unwrap()).unwrap();
+    let mut cfg = AppConfig::new(
+        app_id.clone(),
+        sandbox.gateway_url(),
+        Signer::new(merchant_key.clone(), SignType::Rsa2).unwrap(),
+        alipay_key,
+    )
+    .unwrap();
+    cfg.seller_id = Some(seller_id.clone());
+    let inbound = InboundVerifier::from_config(&cfg);
+    let client = AlipayClient::new(Arc::new(cfg), Arc::new(clock.clone()) as Arc<dyn Clock>)
+        .unwrap()
+        .with_http(
+            reqwest::Client::builder().timeout(Duration::from_secs(1)).build().unwrap(),
+            Duration::from_secs(1),
+        )
+        .with_retry(RetryPolicy::none());
+    Harness {
+        sandbox,
+        clock,
+        client,
+        app_id,
+        seller_id,
+        merchant_key,
+        notify_url: format!("http://{addr}/notify"),
+        return_url: "http://127.0.0.1:9/return".into(),
+        received,
+        reply,
+        http,
+        inbound,
+    }
+}
+
+impl Harness {
+    pub fn api(&self, path: &str) -> url::Url {
+        self.sandbox.base_url().join(path).unwrap()
+    }
+
+    pub async fn post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = self.http.post(self.api(path)).json(&body).send().await.unwrap();
+        let status = r.status().as_u16();
+        (status, r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn get(&self, path: &str) -> Value {
+        self.http.get(self.api(path)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// Opens a page.pay cashier session by following the signed GET URL (as a browser would).
+    pub async fn open_page_pay(&self, pay: &haitao_alipay::api::PagePay) -> reqwest::Response {
+        let req = self
+            .client
+            .page_request(
+                pay,
+                &haitao_alipay::Callbacks {
+                    notify_url: Some(self.notify_url.clone()),
+                    return_url: Some(self.return_url.clone()),
+                },
+            )
+            .unwrap();
+        let no_redirect =
+            reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+        no_redirect.get(req.to_get_url()).send().await.unwrap()
+    }
+
+    /// Waits until `n` notifications arrived.
+    pub async fn wait_notifications(&self, n: usize) -> Vec<Bytes> {
+        for _ in 0..100 {
+            if self.received.lock().len() >= n {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        self.received.lock().clone()
+    }
+
+    pub async fn advance(&self, seconds: i64) {
+        let (s, v) = self.post("sandbox/api/clock/advance", json!({"seconds": seconds})).await;
+        assert_eq!(s, 200, "{v}");
+    }
+
+    pub async fn ledger_conserved(&self) {
+        let check = self.get("sandbox/api/ledger/check").await;
+        assert_eq!(check["conserved"], json!(true), "{check}");
+        assert_eq!(check["overdrawn"], json!([]), "{check}");
+    }
+}

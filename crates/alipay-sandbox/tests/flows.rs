@@ -1,0 +1,339 @@
+//! Every API of the sandbox through a real Alipay client: page pay, precreate, query, close,
+//! cancel, refund, refund query, customs declaration, timeouts, notifications.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::harness;
+use haitao_alipay::api::{
+    BuyerInfo, Cancel, Close, CustomsDeclare, FeePayer, HuabeiPeriods, PagePay, PayChannel, Precreate, Query,
+    Refund, RefundQuery, TimeoutExpress, TradeRef, TradeStatus,
+};
+use haitao_alipay::{AmountText, Currency, Expected, Money};
+use serde_json::json;
+
+fn cny(fen: i64) -> Money {
+    Money::from_minor(fen, Currency::Cny)
+}
+
+#[tokio::test]
+async fn page_pay_end_to_end_with_verified_return_and_notify() {
+    let h = harness().await;
+    let pay = PagePay::new("HT-PAGE-1", cny(12_345), "海淘测试订单").timeout(TimeoutExpress::Minutes(30));
+    let resp = h.open_page_pay(&pay).await;
+    assert_eq!(resp.status().as_u16(), 303, "the gateway sends the browser to the cashier");
+    let cashier = resp.headers()["location"].to_str().unwrap().to_owned();
+    assert!(cashier.starts_with("/cashier/"));
+    let page = h.http.get(h.api(&cashier)).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("海淘测试订单") && page.contains("¥123.45"), "summary shown");
+
+    // Before a buyer logs in, the trade does not exist.
+    let e = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-PAGE-1"))).await.unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.TRADE_NOT_EXIST"));
+
+    let (s, v) = h
+        .post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": "HT-PAGE-1", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let ret = v["return_url"].as_str().unwrap();
+    let query = ret.split_once('?').unwrap().1;
+    let r = h.inbound.return_redirect(query).unwrap();
+    let matched = r.matched(Some(&Expected { total_amount: cny(12_345) })).unwrap();
+    assert_eq!(matched.message.out_trade_no, "HT-PAGE-1");
+
+    let notes = h.wait_notifications(1).await;
+    let n = h.inbound.notify(&notes[0]).unwrap();
+    assert_eq!(n.trade_status, TradeStatus::TradeSuccess);
+    assert_eq!(n.fund_bill_list[0].fund_channel, "ALIPAYACCOUNT");
+    n.matched(Some(&Expected { total_amount: cny(12_345) })).unwrap();
+
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-PAGE-1"))).await.unwrap();
+    assert_eq!(q.trade_status, TradeStatus::TradeSuccess);
+    assert_eq!(q.amount().unwrap(), cny(12_345));
+    assert_eq!(q.trade_no, v["trade_no"].as_str().unwrap());
+
+    // Reusing the out_trade_no now says it is paid; with other parameters it would be inconsistent.
+    let page = h.open_page_pay(&pay).await.text().await.unwrap();
+    assert!(page.contains("ACQ.TRADE_HAS_SUCCESS"), "{page}");
+    h.ledger_conserved().await;
+}
+
+#[tokio::test]
+async fn out_trade_no_reuse_with_other_parameters_is_inconsistent() {
+    let h = harness().await;
+    assert_eq!(h.open_page_pay(&PagePay::new("HT-CI", cny(100), "a")).await.status().as_u16(), 303);
+    let page = h.open_page_pay(&PagePay::new("HT-CI", cny(200), "a")).await.text().await.unwrap();
+    assert!(page.contains("ACQ.CONTEXT_INCONSISTENT"), "{page}");
+    // Changing the Huabei periods needs a new out_trade_no too.
+    let hb = |p| PagePay::new("HT-HB", cny(50_000), "a").huabei_installments(p, FeePayer::Buyer);
+    assert_eq!(h.open_page_pay(&hb(HuabeiPeriods::Three)).await.status().as_u16(), 303);
+    let page = h.open_page_pay(&hb(HuabeiPeriods::Six)).await.text().await.unwrap();
+    assert!(page.contains("ACQ.CONTEXT_INCONSISTENT"));
+}
+
+#[tokio::test]
+async fn precreate_is_idempotent_and_scannable() {
+    let h = harness().await;
+    let pc = Precreate::new("HT-QR-1", cny(8_888), "扫码订单");
+    let cb = haitao_alipay::Callbacks { notify_url: Some(h.notify_url.clone()), return_url: None };
+    let a = h.client.execute_with(&pc, &cb).await.unwrap();
+    let b = h.client.execute_with(&pc, &cb).await.unwrap();
+    assert_eq!(a.qr_code, b.qr_code, "the same request returns the same QR");
+    assert!(a.qr_code.contains("/qr/"));
+    let other = Precreate::new("HT-QR-1", cny(9_999), "扫码订单");
+    assert_eq!(
+        h.client.execute_with(&other, &cb).await.unwrap_err().sub_code(),
+        Some("ACQ.CONTEXT_INCONSISTENT")
+    );
+    // Scanning opens the phone cashier.
+    let page = h.http.get(&a.qr_code).send().await.unwrap().text().await.unwrap();
+    assert!(page.contains("扫码订单"));
+    let (s, v) = h
+        .post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": "HT-QR-1", "persona": "zhangwei@sandbox.haitao", "channel": "debit_card"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-QR-1"))).await.unwrap();
+    assert!(q.trade_status.is_paid());
+    assert_eq!(q.fund_bill_list[0].fund_channel, "DEBIT_CARD");
+}
+
+async fn paid(h: &common::Harness, out: &str, fen: i64) -> String {
+    let resp = h.open_page_pay(&PagePay::new(out, cny(fen), "order")).await;
+    assert_eq!(resp.status().as_u16(), 303);
+    let (s, v) = h
+        .post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": out, "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    v["trade_no"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn refunds_partial_full_idempotent_and_cumulative() {
+    let h = harness().await;
+    let trade_no = paid(&h, "HT-RF", 10_000).await;
+    let r1 = h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-RF"), cny(3_000), "R1")).await.unwrap();
+    assert_eq!((r1.fund_change.as_str(), r1.refund_fee.as_str()), ("Y", "30.00"));
+    // Same request again: no money moves.
+    let again =
+        h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-RF"), cny(3_000), "R1")).await.unwrap();
+    assert_eq!((again.fund_change.as_str(), again.refund_fee.as_str()), ("N", "30.00"));
+    // Same request number, other amount.
+    let e =
+        h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-RF"), cny(2_000), "R1")).await.unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.DISCORDANT_REPEAT_REQUEST"));
+    // More than what is left.
+    let e = h
+        .client
+        .execute(&Refund::new(TradeRef::trade_no(trade_no.clone()), cny(7_001), "R2"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.REASON_TRADE_REFUND_FEE_ERR"));
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-RF"))).await.unwrap();
+    assert_eq!(q.trade_status, TradeStatus::TradeSuccess, "partial refund keeps TRADE_SUCCESS");
+    let r2 = h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-RF"), cny(7_000), "R2")).await.unwrap();
+    assert_eq!(r2.refund_fee.as_str(), "100.00");
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-RF"))).await.unwrap();
+    assert_eq!(q.trade_status, TradeStatus::TradeClosed, "100% refunded closes the trade");
+    let rq = h
+        .client
+        .execute(&RefundQuery { trade: TradeRef::out_trade_no("HT-RF"), out_request_no: "R2".into() })
+        .await
+        .unwrap();
+    assert_eq!(rq.refund_status.as_deref(), Some("REFUND_SUCCESS"));
+    assert_eq!(rq.refund_amount, Some("70.00".parse::<AmountText>().unwrap()));
+    let none = h
+        .client
+        .execute(&RefundQuery { trade: TradeRef::out_trade_no("HT-RF"), out_request_no: "NOPE".into() })
+        .await
+        .unwrap();
+    assert_eq!(none.out_request_no, None, "unknown refund: an empty answer");
+    let t = h.get("sandbox/api/trades/HT-RF").await;
+    assert_eq!(t["merchant_net_fen"], json!(0));
+    h.ledger_conserved().await;
+}
+
+#[tokio::test]
+async fn close_cancel_and_timeouts() {
+    let h = harness().await;
+    // Close before anyone logged in: no trade yet, but the cashier can no longer be paid.
+    h.open_page_pay(&PagePay::new("HT-C0", cny(100), "x")).await;
+    let e = h
+        .client
+        .execute(&Close { trade: TradeRef::out_trade_no("HT-C0"), operator_id: None })
+        .await
+        .unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.TRADE_NOT_EXIST"));
+    let (s, v) = h
+        .post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": "HT-C0", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+        )
+        .await;
+    assert_eq!(s, 422, "{v}");
+
+    // Close an unpaid trade.
+    h.open_page_pay(&PagePay::new("HT-C1", cny(100), "x")).await;
+    let cashier = h.get("sandbox/api/personas").await;
+    assert!(cashier.as_array().unwrap().len() >= 5);
+    // Log in through the cashier so the trade exists.
+    let resp = h.open_page_pay(&PagePay::new("HT-C1", cny(100), "x")).await;
+    let token = resp.headers()["location"].to_str().unwrap().trim_start_matches("/cashier/").to_owned();
+    let login = h
+        .http
+        .post(h.api(&format!("cashier/{token}/login")))
+        .form(&[("login", "lina@sandbox.haitao"), ("password", "111111")])
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_success() || login.status().is_redirection());
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-C1"))).await.unwrap();
+    assert_eq!(q.trade_status, TradeStatus::WaitBuyerPay);
+    h.client.execute(&Close { trade: TradeRef::out_trade_no("HT-C1"), operator_id: None }).await.unwrap();
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-C1"))).await.unwrap();
+    assert_eq!(q.trade_status, TradeStatus::TradeClosed);
+
+    // A paid trade cannot be closed; cancel refunds it.
+    paid(&h, "HT-C2", 500).await;
+    let e = h
+        .client
+        .execute(&Close { trade: TradeRef::out_trade_no("HT-C2"), operator_id: None })
+        .await
+        .unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.TRADE_STATUS_ERROR"));
+    let c = h.client.execute(&Cancel { trade: TradeRef::out_trade_no("HT-C2") }).await.unwrap();
+    assert_eq!(c.action.as_deref(), Some("refund"));
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-C2"))).await.unwrap();
+    assert_eq!(q.trade_status, TradeStatus::TradeClosed);
+
+    // timeout_express closes an unpaid trade on the sandbox clock.
+    let resp =
+        h.open_page_pay(&PagePay::new("HT-T", cny(100), "x").timeout(TimeoutExpress::Minutes(5))).await;
+    let token = resp.headers()["location"].to_str().unwrap().trim_start_matches("/cashier/").to_owned();
+    h.http
+        .post(h.api(&format!("cashier/{token}/login")))
+        .form(&[("login", "lina@sandbox.haitao"), ("password", "111111")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        h.client.execute(&Query::new(TradeRef::out_trade_no("HT-T"))).await.unwrap().trade_status,
+        TradeStatus::WaitBuyerPay
+    );
+    h.advance(6 * 60).await;
+    assert_eq!(
+        h.client.execute(&Query::new(TradeRef::out_trade_no("HT-T"))).await.unwrap().trade_status,
+        TradeStatus::TradeClosed
+    );
+    let (s, _) = h
+        .post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": "HT-T", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+        )
+        .await;
+    assert_eq!(s, 422, "an expired trade cannot be paid");
+    h.ledger_conserved().await;
+}
+
+#[tokio::test]
+async fn customs_declaration_checks_identity_on_the_first_push_only() {
+    let h = harness().await;
+    let trade_no = paid(&h, "HT-CUS", 20_000).await;
+    let declare = |name: &str, cert: &str, req: &str| CustomsDeclare {
+        out_request_no: req.into(),
+        trade_no: trade_no.clone(),
+        merchant_customs_code: "3301960HT1".into(),
+        merchant_customs_name: "海淘跨境".into(),
+        amount: "200.00".parse().unwrap(),
+        customs_place: "HANGZHOU".into(),
+        is_split: None,
+        sub_out_biz_no: None,
+        buyer_info: Some(BuyerInfo { buyer_name: name.into(), buyer_cert_no: cert.into() }),
+    };
+    let first = h.client.execute(&declare("张伟", "110105198803151232", "DECL000001")).await.unwrap();
+    assert_eq!(first.identity_matches(), Some(true));
+    assert_eq!(first.total(), Some(cny(20_000)), "total_amount in fen");
+    let again = h.client.execute(&declare("张伟", "110105198803151232", "DECL000001")).await.unwrap();
+    assert_eq!(again.identity_matches(), None, "identity_check only on the first push");
+    assert_eq!(again.alipay_declare_no, first.alipay_declare_no);
+    let other = h.client.execute(&declare("李娜", "310104199207082344", "DECL000002")).await.unwrap();
+    assert_eq!(other.identity_matches(), Some(false));
+    let e = h.client.execute(&declare("张伟", "x", "12345")).await.unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.INVALID_PARAMETER"), "out_request_no too short");
+}
+
+#[tokio::test]
+async fn notifications_follow_the_ladder_until_success() {
+    let h = harness().await;
+    *h.reply.lock() = "fail".into();
+    paid(&h, "HT-N", 1_000).await;
+    let first = h.wait_notifications(1).await;
+    assert_eq!(first.len(), 1);
+    // Nothing more until the clock reaches the first rung (4 minutes).
+    h.advance(3 * 60).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(h.received.lock().len(), 1);
+    *h.reply.lock() = "success".into();
+    h.advance(61).await;
+    let got = h.wait_notifications(2).await;
+    assert_eq!(got.len(), 2);
+    let (a, b) = (h.inbound.notify(&got[0]).unwrap(), h.inbound.notify(&got[1]).unwrap());
+    assert_eq!(a.notify_id, b.notify_id, "notify_id is stable across retries");
+    h.advance(24 * 3600).await;
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert_eq!(h.received.lock().len(), 2, "no retry after success");
+    let list = h.get("sandbox/api/notifications?out_trade_no=HT-N").await;
+    assert_eq!(list[0]["state"], json!("delivered"));
+    assert_eq!(list[0]["attempts"], json!(2));
+}
+
+#[tokio::test]
+async fn channels_huabei_installments_and_international_card_surcharge() {
+    let h = harness().await;
+    // Only Huabei installments: balance is not offered.
+    let pay = PagePay::new("HT-HB6", cny(60_000), "x")
+        .enable_channels([PayChannel::PcreditInstallment])
+        .huabei_installments(HuabeiPeriods::Six, FeePayer::Buyer);
+    h.open_page_pay(&pay).await;
+    let (s, v) = h
+        .post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": "HT-HB6", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+        )
+        .await;
+    assert_eq!(s, 422, "balance is not enabled: {v}");
+    let (s, v) = h
+        .post("sandbox/api/pay", json!({"out_trade_no": "HT-HB6", "persona": "zhangwei@sandbox.haitao", "channel": "huabei", "installments": 6}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    // 600.00 + 4.5% fee paid by the buyer.
+    assert_eq!(v["charged_fen"], json!(62_700));
+    let t = h.get("sandbox/api/trades/HT-HB6").await;
+    assert_eq!(t["merchant_net_fen"], json!(60_000));
+
+    // A typed international card over ¥200 pays a 3% surcharge; magic numbers decline.
+    h.open_page_pay(&PagePay::new("HT-CARD", cny(50_000), "x")).await;
+    let card = |n: &str| json!({"number": n, "expiry": "12/39", "cvc": "123"});
+    let (s, v) = h
+        .post("sandbox/api/pay", json!({"out_trade_no": "HT-CARD", "persona": "wangfang@sandbox.haitao", "channel": "new_card", "card": card("4000000000000002")}))
+        .await;
+    assert_eq!((s, v["error"]["error"].as_str()), (422, Some("declined")), "{v}");
+    let (s, v) = h
+        .post("sandbox/api/pay", json!({"out_trade_no": "HT-CARD", "persona": "wangfang@sandbox.haitao", "channel": "new_card", "card": card("4242424242424241")}))
+        .await;
+    assert_eq!((s, v["error"]["error"].as_str()), (422, Some("card_invalid")), "Luhn: {v}");
+    let (s, v) = h
+        .post("sandbox/api/pay", json!({"out_trade_no": "HT-CARD", "persona": "wangfang@sandbox.haitao", "channel": "new_card", "card": card("5555 5555 5555 4444")}))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["charged_fen"], json!(51_500));
+    h.ledger_conserved().await;
+}

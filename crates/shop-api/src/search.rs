@@ -1,0 +1,111 @@
+//! Search terms for catalog text in Chinese and English, shared by the shop's index and the
+//! client's offline cache so both find the same products.
+//!
+//! SQLite's tokenizers cannot match one- and two-character Chinese queries (面霜, 奶粉) inside longer
+//! runs of Han characters. Every run of CJK characters is therefore indexed as its single characters
+//! and its overlapping bigrams; Latin words are indexed lower-cased. A query is turned into the same
+//! units, all of which must match.
+
+fn is_cjk(c: char) -> bool {
+    matches!(c as u32,
+        0x3040..=0x30FF   // Hiragana, Katakana
+        | 0x3400..=0x4DBF // CJK Extension A
+        | 0x4E00..=0x9FFF // CJK Unified Ideographs
+        | 0xAC00..=0xD7AF // Hangul syllables
+        | 0xF900..=0xFAFF // CJK compatibility ideographs
+    )
+}
+
+enum Run {
+    Cjk(Vec<char>),
+    Word(String),
+}
+
+fn runs(text: &str) -> Vec<Run> {
+    let mut out = Vec::new();
+    let mut cjk: Vec<char> = Vec::new();
+    let mut word = String::new();
+    let flush = |cjk: &mut Vec<char>, word: &mut String, out: &mut Vec<Run>| {
+        if !cjk.is_empty() {
+            out.push(Run::Cjk(std::mem::take(cjk)));
+        }
+        if !word.is_empty() {
+            out.push(Run::Word(std::mem::take(word)));
+        }
+    };
+    for c in text.chars() {
+        if is_cjk(c) {
+            if !word.is_empty() {
+                flush(&mut cjk, &mut word, &mut out);
+            }
+            cjk.push(c);
+        } else if c.is_alphanumeric() {
+            if !cjk.is_empty() {
+                flush(&mut cjk, &mut word, &mut out);
+            }
+            word.extend(c.to_lowercase());
+        } else {
+            flush(&mut cjk, &mut word, &mut out);
+        }
+    }
+    flush(&mut cjk, &mut word, &mut out);
+    out
+}
+
+/// The indexed form of `text`: space-separated words, CJK characters and CJK bigrams.
+pub fn index_terms(text: &str) -> String {
+    let mut terms: Vec<String> = Vec::new();
+    for run in runs(text) {
+        match run {
+            Run::Word(w) => terms.push(w),
+            Run::Cjk(chars) => {
+                for c in &chars {
+                    terms.push(c.to_string());
+                }
+                for pair in chars.windows(2) {
+                    terms.push(pair.iter().collect());
+                }
+            }
+        }
+    }
+    terms.join(" ")
+}
+
+/// An FTS5 MATCH expression for a user's query, or `None` when it has nothing searchable.
+/// Words match as prefixes ("vita" finds "vitamin"); CJK text must appear as typed.
+pub fn match_expression(query: &str) -> Option<String> {
+    let mut parts: Vec<String> = Vec::new();
+    for run in runs(query) {
+        match run {
+            Run::Word(w) => parts.push(format!("\"{w}\"*")),
+            Run::Cjk(chars) if chars.len() == 1 => parts.extend(chars.iter().map(|c| format!("\"{c}\""))),
+            Run::Cjk(chars) => {
+                for pair in chars.windows(2) {
+                    parts.push(format!("\"{}\"", pair.iter().collect::<String>()));
+                }
+            }
+        }
+    }
+    if parts.is_empty() { None } else { Some(parts.join(" AND ")) }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn indexes_unigrams_and_bigrams() {
+        assert_eq!(index_terms("保湿面霜 50ml"), "保 湿 面 霜 保湿 湿面 面霜 50ml");
+        assert_eq!(index_terms("Kiwi Meadow 奶粉"), "kiwi meadow 奶 粉 奶粉");
+    }
+
+    #[test]
+    fn queries() {
+        assert_eq!(match_expression("面霜").as_deref(), Some("\"面霜\""));
+        assert_eq!(match_expression("霜").as_deref(), Some("\"霜\""));
+        assert_eq!(match_expression("保湿面霜").as_deref(), Some("\"保湿\" AND \"湿面\" AND \"面霜\""));
+        assert_eq!(match_expression("Vita C").as_deref(), Some("\"vita\"* AND \"c\"*"));
+        assert_eq!(match_expression("\"; DROP TABLE --").as_deref(), Some("\"drop\"* AND \"table\"*"));
+        assert_eq!(match_expression("  ,.!  "), None);
+    }
+}
