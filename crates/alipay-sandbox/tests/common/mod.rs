@@ -33,8 +33,10 @@ pub struct Harness {
     pub inbound: InboundVerifier,
 }
 
+type NotifyState = (Arc<Mutex<Vec<Bytes>>>, Arc<Mutex<String>>);
+
 async fn notify_endpoint(
-    State((log, reply)): State<(Arc<Mutex<Vec<Bytes>>>, Arc<Mutex<String>>)>,
+    State((log, reply)): State<NotifyState>,
     body: Bytes,
 ) -> String {
     log.lock().push(body);
