@@ -353,7 +353,9 @@ fn channel_of(kind: AccountKind) -> PayChannel {
         AccountKind::MoneyFund => PayChannel::MoneyFund,
         AccountKind::Huabei => PayChannel::Pcredit,
         AccountKind::DebitCard => PayChannel::DebitCardExpress,
-        AccountKind::CreditCard | AccountKind::InternationalCard => PayChannel::CreditCardExpress,
+        AccountKind::CreditCard => PayChannel::CreditCardExpress,
+        // International cards are Alipay's generic "creditCard" channel, not a domestic quick-pay card.
+        AccountKind::InternationalCard => PayChannel::CreditCard,
         AccountKind::Merchant | AccountKind::Fees | AccountKind::Mint => PayChannel::Balance,
     }
 }
@@ -368,9 +370,7 @@ fn allowed(req: &PageRequest, ch: PayChannel) -> bool {
             | PayChannel::CreditCardCartoon
     );
     let listed = |l: &haitao_alipay::api::ChannelList| {
-        l.contains(ch)
-            || (credit && l.contains(PayChannel::CreditGroup))
-            || (ch == PayChannel::CreditCardExpress && l.contains(PayChannel::CreditCard))
+        l.contains(ch) || (credit && l.contains(PayChannel::CreditGroup))
     };
     match (&req.pay.enable_pay_channels, &req.pay.disable_pay_channels) {
         (Some(en), _) => listed(en),
@@ -471,12 +471,12 @@ pub fn channel_options(
         }
         out.push(opt);
     }
-    // Typing in a new international card is always offered when credit cards are allowed.
-    if allowed(req, PayChannel::CreditCardExpress) {
+    // Typing in a new international card is offered whenever that channel is allowed.
+    if allowed(req, PayChannel::CreditCard) {
         out.push(ChannelOption {
             account_id: "new_card".into(),
             kind: AccountKind::InternationalCard,
-            channel: PayChannel::CreditCardExpress,
+            channel: PayChannel::CreditCard,
             label: "境外 Visa / MasterCard".into(),
             available: true,
             blocked: None,

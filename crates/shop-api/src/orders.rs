@@ -466,6 +466,15 @@ pub struct Order {
     pub updated_at: DateTime<Utc>,
 }
 
+/// One page of a buyer's orders, newest first.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+pub struct OrderPage {
+    pub items: Vec<Order>,
+    pub total: i64,
+    pub page: u32,
+    pub per_page: u32,
+}
+
 /// Orders changed after a point in time, for incremental client sync.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct OrderChanges {

@@ -35,10 +35,7 @@ pub struct Harness {
 
 type NotifyState = (Arc<Mutex<Vec<Bytes>>>, Arc<Mutex<String>>);
 
-async fn notify_endpoint(
-    State((log, reply)): State<NotifyState>,
-    body: Bytes,
-) -> String {
+async fn notify_endpoint(State((log, reply)): State<NotifyState>, body: Bytes) -> String {
     log.lock().push(body);
     reply.lock().clone()
 }

@@ -1,0 +1,114 @@
+//! Shop configuration: where it listens, where its data lives, which Alipay gateway it pays through
+//! and with which keys, and the pricing rules.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use haitao_alipay::ids::{IdGen, RandomIds};
+use haitao_alipay::time::{Clock, OffsetClock};
+use haitao_shop_api::secret::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+use crate::pricing::{FxRates, PricingConfig};
+
+/// Where the merchant's private key comes from. It is never written anywhere by the shop.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "from", rename_all = "snake_case")]
+pub enum KeySource {
+    /// A PEM or base64 file the operator manages.
+    File { path: PathBuf },
+    /// The OS keyring (Secret Service on Linux), under `service` / `user`.
+    Keyring { service: String, user: String },
+    /// Given in memory (the embedded demo receives a sandbox-generated test key this way).
+    #[serde(skip)]
+    Inline(SecretString),
+}
+
+/// Which Alipay gateway to use.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlipaySettings {
+    /// Haitao's local sandbox: the shop registers (or finds) its app through the sandbox's tester
+    /// API, which generates a demo key pair for it.
+    LocalSandbox { url: Url, app_name: String },
+    /// Alipay itself (production or Alipay's own sandbox), or any compatible gateway.
+    Gateway {
+        gateway: Url,
+        app_id: String,
+        #[serde(default)]
+        seller_id: Option<String>,
+        merchant_key: KeySource,
+        /// Alipay's public key (PEM or the console's base64).
+        alipay_public_key: String,
+        #[serde(default)]
+        legacy_rsa: bool,
+    },
+}
+
+/// Merchant details used for customs declarations.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CustomsSettings {
+    pub merchant_customs_code: String,
+    pub merchant_customs_name: String,
+    pub customs_place: String,
+}
+
+impl Default for CustomsSettings {
+    fn default() -> Self {
+        CustomsSettings {
+            merchant_customs_code: "3301960HT1".into(),
+            merchant_customs_name: "海淘跨境电子商务有限公司".into(),
+            customs_place: "HANGZHOU".into(),
+        }
+    }
+}
+
+/// Everything the shop needs to run.
+#[derive(Debug, Clone)]
+pub struct ShopConfig {
+    /// `None`: in-memory database (tests).
+    pub data_dir: Option<PathBuf>,
+    pub addr: SocketAddr,
+    /// The URL browsers and Alipay use to reach the shop (default `http://<bound address>/`).
+    pub public_url: Option<Url>,
+    pub alipay: AlipaySettings,
+    pub customs: CustomsSettings,
+    pub pricing: PricingConfig,
+    pub fx: FxRates,
+    pub clock: Arc<dyn Clock>,
+    pub ids: Arc<dyn IdGen>,
+    /// How long an unpaid order waits.
+    pub order_timeout: chrono::Duration,
+    /// How long one payment attempt's cashier stays valid.
+    pub attempt_timeout: chrono::Duration,
+    /// Logistics runs this many times faster than real time (60: a tracking hour per minute).
+    pub logistics_speed: i64,
+    /// Enables `/api/v1/test/*` (clock, forced customs outcomes). On for the embedded demo.
+    pub test_controls: bool,
+    /// How often background jobs run.
+    pub job_interval: std::time::Duration,
+}
+
+impl ShopConfig {
+    /// Defaults for a shop against Haitao's local sandbox.
+    pub fn local(data_dir: Option<PathBuf>, addr: SocketAddr, sandbox: Url) -> Self {
+        ShopConfig {
+            data_dir,
+            addr,
+            public_url: None,
+            alipay: AlipaySettings::LocalSandbox { url: sandbox, app_name: "Haitao 海淘".into() },
+            customs: CustomsSettings::default(),
+            pricing: PricingConfig::default(),
+            fx: FxRates::demo(),
+            clock: Arc::new(OffsetClock::default()),
+            ids: Arc::new(RandomIds),
+            order_timeout: chrono::Duration::minutes(30),
+            attempt_timeout: chrono::Duration::minutes(15),
+            logistics_speed: 60,
+            test_controls: true,
+            job_interval: std::time::Duration::from_secs(1),
+        }
+    }
+}

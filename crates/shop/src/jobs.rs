@@ -1,0 +1,308 @@
+//! Background work on the shop's clock: closing unpaid orders, reconciling attempts whose outcome is
+//! unknown, declaring payments to customs, moving parcels through logistics, retrying refunds.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use haitao_alipay::CallError;
+use haitao_alipay::api::{BuyerInfo, Close, CustomsDeclare, TradeRef};
+use haitao_alipay::status::acq;
+use haitao_shop_api::catalog::Localized;
+use haitao_shop_api::orders::{
+    AttemptStatus, HoldReason, OrderStatus, RefundStatus, TrackingEvent, TrackingStage,
+};
+
+use crate::error::ApiError;
+use crate::payments;
+use crate::state::Shop;
+use crate::store::{OrderCore, RefundRow};
+
+fn loc(zh: &str, en: &str) -> Localized {
+    Localized { zh: zh.into(), en: en.into() }
+}
+
+/// Closes orders whose time to pay has passed (closing the gateway trade first; a payment found
+/// instead is applied).
+async fn close_overdue(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let now = shop.now();
+    let overdue = shop.blocking(move |s| s.overdue_orders(now)).await?;
+    for o in overdue {
+        let oid = o.id.clone();
+        let attempts = shop.blocking(move |s| s.attempts_of(&oid)).await?;
+        let mut may_pay = false;
+        for a in attempts.into_iter().filter(|a| !a.status.is_final()) {
+            let r = payments::reconcile(shop, a, true).await?;
+            // Paid, or possibly paid: the order must not be closed under it.
+            if matches!(r.status, AttemptStatus::Paid | AttemptStatus::Unknown) {
+                may_pay = true;
+            }
+        }
+        if may_pay {
+            continue;
+        }
+        let oid = o.id.clone();
+        if shop.blocking(move |s| s.close_order(&oid, now)).await? {
+            tracing::info!(order = %o.id, "unpaid order closed");
+        }
+    }
+    Ok(())
+}
+
+/// Attempts left `unknown` (or never finished) are asked about again, with a pause between tries.
+async fn reconcile_stale(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let before = shop.now() - chrono::Duration::seconds(20);
+    let open = shop.blocking(move |s| s.open_attempts(before)).await?;
+    for a in open {
+        let expired = a.expires_at <= shop.now();
+        if a.status == AttemptStatus::Unknown || expired {
+            let _ = payments::reconcile(shop, a, false).await?;
+        }
+    }
+    Ok(())
+}
+
+fn declaration_no(o: &OrderCore) -> String {
+    let clean: String = o.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
+    let mut no = format!("CD{}{:02}", clean, o.declare_seq.clamp(0, 99));
+    if no.len() > 32 {
+        no = no.split_off(no.len() - 32);
+    }
+    no
+}
+
+/// Declares paid orders' payments to customs with the orderer's identity.
+async fn declare(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let pending = shop.blocking(|s| s.orders_to_declare()).await?;
+    for o in pending {
+        let Some(aid) = o.paid_attempt_id.clone() else { continue };
+        let Some(attempt) = shop.blocking(move |s| s.attempt(&aid)).await? else { continue };
+        let Some(trade_no) = attempt.trade_no.clone() else { continue };
+        let call = CustomsDeclare {
+            out_request_no: declaration_no(&o),
+            trade_no,
+            merchant_customs_code: shop.customs.merchant_customs_code.clone(),
+            merchant_customs_name: shop.customs.merchant_customs_name.clone(),
+            amount: haitao_alipay::AmountText::from_money(o.total),
+            customs_place: shop.customs.customs_place.clone(),
+            is_split: None,
+            sub_out_biz_no: None,
+            buyer_info: Some(BuyerInfo {
+                buyer_name: o.orderer_name.clone(),
+                buyer_cert_no: o.orderer_id_number.clone(),
+            }),
+        };
+        match shop.alipay.execute(&call).await {
+            Ok(r) => {
+                let now = shop.now();
+                let identity = r.identity_matches();
+                let (oid, no) = (o.id.clone(), r.alipay_declare_no.clone());
+                shop.blocking(move |s| s.record_declaration(&oid, &no, identity, now)).await?;
+                let event = if identity == Some(false) {
+                    TrackingEvent {
+                        at: now,
+                        stage: TrackingStage::CustomsHold,
+                        description: loc(
+                            "海关暂扣：订购人与支付人不一致。请更正订购人为付款人并重新申报，或申请退款。",
+                            "Held by customs: the orderer is not the payer. Correct the orderer to the payer and declare again, or ask for a refund.",
+                        ),
+                        location: loc("杭州海关", "Hangzhou Customs"),
+                    }
+                } else {
+                    TrackingEvent {
+                        at: now,
+                        stage: TrackingStage::CustomsDeclared,
+                        description: loc(
+                            "订单、支付单、运单已推送海关（三单对碰）",
+                            "Order, payment and waybill declared to customs",
+                        ),
+                        location: loc("杭州海关", "Hangzhou Customs"),
+                    }
+                };
+                let oid = o.id.clone();
+                shop.blocking(move |s| s.add_tracking(&oid, &event, now)).await?;
+                if identity != Some(false) && o.waybill_no.is_none() {
+                    let number = format!(
+                        "HTX{}",
+                        shop.id("")
+                            .chars()
+                            .filter(char::is_ascii_alphanumeric)
+                            .take(12)
+                            .collect::<String>()
+                            .to_uppercase()
+                    );
+                    let oid = o.id.clone();
+                    shop.blocking(move |s| s.set_waybill(&oid, &number, "海淘国际物流 Haitao Express", now))
+                        .await?;
+                }
+            }
+            Err(CallError::Unknown(cause)) => {
+                tracing::warn!(order = %o.id, %cause, "customs declaration outcome unknown; retrying")
+            }
+            Err(e) => tracing::error!(order = %o.id, error = %e, "customs declaration refused"),
+        }
+    }
+    Ok(())
+}
+
+/// The logistics timeline, in logistics minutes after the customs declaration.
+const TIMELINE: [(i64, TrackingStage); 5] = [
+    (60, TrackingStage::Picked),
+    (6 * 60, TrackingStage::CustomsCleared),
+    (18 * 60, TrackingStage::HandedToCourier),
+    (40 * 60, TrackingStage::OutForDelivery),
+    (48 * 60, TrackingStage::Delivered),
+];
+
+fn describe(stage: TrackingStage) -> (Localized, Localized) {
+    match stage {
+        TrackingStage::Picked => (
+            loc("保税仓已拣货打包", "Picked and packed at the bonded warehouse"),
+            loc("杭州综合保税区", "Hangzhou bonded zone"),
+        ),
+        TrackingStage::CustomsCleared => {
+            (loc("海关已放行", "Cleared by customs"), loc("杭州海关", "Hangzhou Customs"))
+        }
+        TrackingStage::CustomsInspection => (
+            loc(
+                "海关查验未通过，订单将取消并退款",
+                "Customs inspection failed; the order will be cancelled and refunded",
+            ),
+            loc("杭州海关", "Hangzhou Customs"),
+        ),
+        TrackingStage::HandedToCourier => {
+            (loc("已交国内快递", "Handed to the domestic courier"), loc("杭州转运中心", "Hangzhou hub"))
+        }
+        TrackingStage::OutForDelivery => {
+            (loc("快递员正在派送", "Out for delivery"), loc("收货地配送站", "Local delivery station"))
+        }
+        TrackingStage::Delivered => (loc("已签收", "Delivered"), loc("收货地址", "Delivery address")),
+        other => (loc("物流更新", "Update"), loc("", &format!("{other:?}"))),
+    }
+}
+
+/// Advances parcels along the timeline on the shop's clock (accelerated by `logistics_speed`).
+async fn logistics(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let orders = shop.blocking(|s| s.orders_in_transit()).await?;
+    let now = shop.now();
+    for o in orders {
+        let oid = o.id.clone();
+        let events = shop.blocking(move |s| s.tracking(&oid)).await?;
+        let Some(start) = events.iter().find(|e| e.stage == TrackingStage::CustomsDeclared).map(|e| e.at)
+        else {
+            continue;
+        };
+        let key = format!("inspection_fail:{}", o.id);
+        let inspection_fails = shop.blocking(move |s| s.meta(&key)).await?.is_some();
+        for (minutes, stage) in TIMELINE {
+            if events.iter().any(|e| e.stage == stage) {
+                continue;
+            }
+            let real_ms = minutes * 60_000 / shop.logistics_speed.max(1);
+            let at: DateTime<Utc> = start + chrono::Duration::milliseconds(real_ms);
+            if at > now {
+                break;
+            }
+            if stage == TrackingStage::CustomsCleared && inspection_fails {
+                hold_for_inspection(shop, &o, at).await?;
+                break;
+            }
+            let (description, location) = describe(stage);
+            let e = TrackingEvent { at, stage, description, location };
+            let oid = o.id.clone();
+            shop.blocking(move |s| s.add_tracking(&oid, &e, now)).await?;
+            let status = match stage {
+                TrackingStage::CustomsCleared => Some(OrderStatus::Cleared),
+                TrackingStage::HandedToCourier => Some(OrderStatus::Shipped),
+                TrackingStage::Delivered => Some(OrderStatus::Delivered),
+                _ => None,
+            };
+            if let Some(st) = status {
+                let oid = o.id.clone();
+                shop.blocking(move |s| s.set_order_status(&oid, st, None, now)).await?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// A failed customs inspection: the order is held, cancelled and refunded in full.
+async fn hold_for_inspection(shop: &Arc<Shop>, o: &OrderCore, at: DateTime<Utc>) -> Result<(), ApiError> {
+    let now = shop.now();
+    let (description, location) = describe(TrackingStage::CustomsInspection);
+    let e = TrackingEvent { at, stage: TrackingStage::CustomsInspection, description, location };
+    let oid = o.id.clone();
+    shop.blocking(move |s| {
+        s.add_tracking(&oid, &e, now)?;
+        s.set_order_status(&oid, OrderStatus::Held, Some(HoldReason::InspectionFailed), now)
+    })
+    .await?;
+    let Some(aid) = o.paid_attempt_id.clone() else { return Ok(()) };
+    let Some(attempt) = shop.blocking(move |s| s.attempt(&aid)).await? else { return Ok(()) };
+    let row = RefundRow {
+        id: shop.id("RF"),
+        order_id: o.id.clone(),
+        attempt_id: attempt.id.clone(),
+        out_request_no: format!("INSP{}", attempt.out_trade_no),
+        amount: o.total.checked_sub(o.refunded).map_err(ApiError::internal)?,
+        reason: "customs inspection failed".into(),
+        status: RefundStatus::Pending,
+    };
+    if row.amount.minor() > 0 {
+        let r2 = row.clone();
+        shop.blocking(move |s| s.insert_refund(&r2, now)).await?;
+        payments::settle_refund(shop, &row).await;
+    }
+    Ok(())
+}
+
+async fn retry_refunds(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let pending = shop.blocking(|s| s.pending_refunds()).await?;
+    for r in pending {
+        payments::settle_refund(shop, &r).await;
+    }
+    Ok(())
+}
+
+/// Closes the gateway trade of an attempt (used when an order is cancelled by the buyer).
+pub async fn close_trade(shop: &Arc<Shop>, out_trade_no: &str) -> Result<bool, ApiError> {
+    match shop
+        .alipay
+        .execute(&Close { trade: TradeRef::out_trade_no(out_trade_no.to_owned()), operator_id: None })
+        .await
+    {
+        Ok(_) => Ok(true),
+        Err(CallError::Failed(g)) if g.sub_code() == Some(acq::TRADE_NOT_EXIST) => Ok(true),
+        Err(e) => {
+            tracing::warn!(error = %e, "close failed");
+            Ok(false)
+        }
+    }
+}
+
+/// One pass over every job.
+pub async fn run_once(shop: &Arc<Shop>) {
+    let _guard = shop.jobs_lock.lock().await;
+    for (name, r) in [
+        ("close overdue orders", close_overdue(shop).await),
+        ("reconcile attempts", reconcile_stale(shop).await),
+        ("declare to customs", declare(shop).await),
+        ("logistics", logistics(shop).await),
+        ("refunds", retry_refunds(shop).await),
+    ] {
+        if let Err(e) = r {
+            tracing::error!(job = name, error = %e, cause = e.cause.as_deref().unwrap_or(""), "background job failed");
+        }
+    }
+}
+
+/// The background loop.
+pub async fn run(shop: Arc<Shop>, every: Duration) {
+    loop {
+        run_once(&shop).await;
+        tokio::select! {
+            () = shop.wake.notified() => {}
+            () = tokio::time::sleep(every) => {}
+        }
+    }
+}

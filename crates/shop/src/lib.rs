@@ -1,0 +1,243 @@
+//! # haitao-shop
+//!
+//! The storefront backend of Haitao (海淘): an HTTP JSON API (`/api/v1`, described at
+//! `/api/v1/openapi.json`) with the catalog, real-name accounts, cross-border pricing and limits,
+//! the cart, orders paid through Alipay, customs declarations, logistics, e-invoices and customer
+//! service. It runs in-process inside the desktop app by default, or on its own (`haitao-shop serve`).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+use haitao_alipay::{AlipayClient, AppConfig, InboundVerifier, PrivateKey, PublicKey, SignType, Signer};
+use haitao_shop_api::PaymentConfig;
+use haitao_shop_api::secret::SecretString;
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use url::Url;
+
+pub mod api;
+pub mod auth;
+pub mod catalog;
+pub mod config;
+pub mod db;
+pub mod error;
+pub mod identity;
+pub mod invoice;
+pub mod jobs;
+pub mod payments;
+pub mod pricing;
+pub mod sqlite;
+pub mod state;
+pub mod store;
+pub mod support;
+
+pub use config::{AlipaySettings, KeySource, ShopConfig};
+pub use state::Shop;
+
+/// Why the shop could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("cannot create the data directory {path}: {source}")]
+    DataDir { path: String, source: std::io::Error },
+    #[error(transparent)]
+    Db(#[from] db::DbError),
+    #[error("the catalog could not be loaded: {0}")]
+    Catalog(String),
+    #[error("the Alipay configuration is unusable: {0}")]
+    Alipay(String),
+    #[error("the local Alipay sandbox at {url} could not register the shop: {reason}")]
+    Sandbox { url: String, reason: String },
+    #[error("the merchant key is unavailable: {0}")]
+    MerchantKey(String),
+}
+
+/// A shop serving on a socket.
+#[derive(Debug)]
+pub struct RunningShop {
+    pub addr: SocketAddr,
+    pub shop: Arc<Shop>,
+    shutdown: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<()>,
+    jobs: tokio::task::JoinHandle<()>,
+}
+
+impl RunningShop {
+    pub fn base_url(&self) -> &Url {
+        &self.shop.base_url
+    }
+
+    pub async fn stop(mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.jobs.abort();
+        let _ = (&mut self.server).await;
+    }
+}
+
+#[derive(Deserialize)]
+struct SandboxApp {
+    app_id: String,
+    seller_id: String,
+    gateway_url: String,
+    alipay_public_key: String,
+    app_private_key: Option<String>,
+}
+
+fn read_key(source: &KeySource) -> Result<SecretString, StartError> {
+    match source {
+        KeySource::Inline(k) => Ok(k.clone()),
+        KeySource::File { path } => std::fs::read_to_string(path)
+            .map(SecretString::new)
+            .map_err(|e| StartError::MerchantKey(format!("cannot read {}: {e}", path.display()))),
+        KeySource::Keyring { service, user } => {
+            let store = dbus_secret_service_keyring_store::Store::new().map_err(|e| {
+                StartError::MerchantKey(format!("the OS keyring (Secret Service) is unavailable: {e}"))
+            })?;
+            keyring_core::set_default_store(store);
+            let entry = keyring_core::Entry::new(service, user)
+                .map_err(|e| StartError::MerchantKey(e.to_string()))?;
+            entry.get_password().map(SecretString::new).map_err(|e| {
+                StartError::MerchantKey(format!("no merchant key in the keyring under {service}/{user}: {e}"))
+            })
+        }
+    }
+}
+
+/// Builds the Alipay client configuration, registering with the local sandbox when configured so.
+async fn alipay_config(
+    settings: &AlipaySettings,
+    base: &Url,
+) -> Result<(AppConfig, bool, Option<String>), StartError> {
+    match settings {
+        AlipaySettings::LocalSandbox { url, app_name } => {
+            let api = url.join("sandbox/api/apps").map_err(|e| StartError::Alipay(e.to_string()))?;
+            let http = reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(10))
+                .build()
+                .map_err(|e| StartError::Alipay(e.to_string()))?;
+            let sandbox_err = |reason: String| StartError::Sandbox { url: url.to_string(), reason };
+            let resp = http
+                .post(api)
+                .json(&serde_json::json!({"name": app_name, "notify_base": base.as_str()}))
+                .send()
+                .await
+                .map_err(|e| sandbox_err(e.to_string()))?;
+            if !resp.status().is_success() {
+                return Err(sandbox_err(format!("HTTP {}", resp.status())));
+            }
+            let app: SandboxApp = resp.json().await.map_err(|e| sandbox_err(e.to_string()))?;
+            let key_text = app.app_private_key.ok_or_else(|| {
+                sandbox_err("the app has no sandbox-generated key; configure its key explicitly".into())
+            })?;
+            let key = PrivateKey::parse(&key_text).map_err(|e| StartError::MerchantKey(e.to_string()))?;
+            let signer =
+                Signer::new(key, SignType::Rsa2).map_err(|e| StartError::MerchantKey(e.to_string()))?;
+            let alipay =
+                PublicKey::parse(&app.alipay_public_key).map_err(|e| StartError::Alipay(e.to_string()))?;
+            let gateway = Url::parse(&app.gateway_url).map_err(|e| StartError::Alipay(e.to_string()))?;
+            let mut cfg = AppConfig::new(app.app_id, gateway, signer, alipay)
+                .map_err(|e| StartError::Alipay(e.to_string()))?;
+            cfg.seller_id = Some(app.seller_id);
+            Ok((cfg, true, Some(url.to_string())))
+        }
+        AlipaySettings::Gateway {
+            gateway,
+            app_id,
+            seller_id,
+            merchant_key,
+            alipay_public_key,
+            legacy_rsa,
+        } => {
+            let text = read_key(merchant_key)?;
+            let key = PrivateKey::parse(text.expose()).map_err(|e| StartError::MerchantKey(e.to_string()))?;
+            let sign_type = if *legacy_rsa { SignType::Rsa } else { SignType::Rsa2 };
+            let signer = Signer::new(key, sign_type).map_err(|e| StartError::MerchantKey(e.to_string()))?;
+            let alipay =
+                PublicKey::parse(alipay_public_key).map_err(|e| StartError::Alipay(e.to_string()))?;
+            let mut cfg = AppConfig::new(app_id.clone(), gateway.clone(), signer, alipay)
+                .map_err(|e| StartError::Alipay(e.to_string()))?;
+            cfg.seller_id = seller_id.clone();
+            Ok((cfg, false, None))
+        }
+    }
+}
+
+/// Opens the store, seeds the catalog, binds, registers with the gateway and starts serving.
+pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
+    let conn = match &config.data_dir {
+        Some(dir) => {
+            std::fs::create_dir_all(dir)
+                .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
+            db::open(&dir.join("shop.sqlite3"))?
+        }
+        None => db::open_in_memory()?,
+    };
+    let store: Arc<dyn store::Store> = Arc::new(sqlite::SqliteStore::new(conn));
+    let added = store.seed_catalog(&config.fx).map_err(|e| StartError::Catalog(e.to_string()))?;
+    if added > 0 {
+        tracing::info!(products = added, "catalog seeded");
+    } else {
+        store.reprice(&config.fx).map_err(|e| StartError::Catalog(e.to_string()))?;
+    }
+
+    let listener = TcpListener::bind(config.addr)
+        .await
+        .map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.addr, source })?;
+    let base_url = match &config.public_url {
+        Some(u) => u.clone(),
+        None => Url::parse(&format!("http://{addr}/")).map_err(|e| StartError::Alipay(e.to_string()))?,
+    };
+    let (app, sandbox, sandbox_url) = alipay_config(&config.alipay, &base_url).await?;
+    let payment_config = PaymentConfig {
+        app_id: app.app_id.clone(),
+        seller_id: app.seller_id.clone(),
+        gateway: app.gateway.to_string(),
+        sign_type: app.sign_type().as_str().into(),
+        alipay_public_key: app.verifier.public_key().to_base64(),
+        return_page: base_url.join("api/v1/alipay/return").map(|u| u.to_string()).unwrap_or_default(),
+        sandbox,
+        sandbox_url,
+    };
+    let inbound = InboundVerifier::from_config(&app);
+    let alipay = AlipayClient::new(Arc::new(app), config.clock.clone())
+        .map_err(|e| StartError::Alipay(e.to_string()))?;
+    let shop = Arc::new(Shop {
+        store,
+        pricing: config.pricing.clone(),
+        fx: parking_lot::RwLock::new(config.fx.clone()),
+        customs: config.customs.clone(),
+        clock: config.clock.clone(),
+        ids: config.ids.clone(),
+        alipay,
+        inbound,
+        payment_config,
+        base_url,
+        order_timeout: config.order_timeout,
+        attempt_timeout: config.attempt_timeout,
+        logistics_speed: config.logistics_speed,
+        test_controls: config.test_controls,
+        wake: tokio::sync::Notify::new(),
+        jobs_lock: tokio::sync::Mutex::new(()),
+        payment_lock: tokio::sync::Mutex::new(()),
+    });
+    let app = api::router(shop.clone());
+    let (tx, rx) = oneshot::channel::<()>();
+    let server = tokio::spawn(async move {
+        let r = axum::serve(listener, app)
+            .with_graceful_shutdown(async {
+                let _ = rx.await;
+            })
+            .await;
+        if let Err(e) = r {
+            tracing::error!(error = %e, "shop server stopped");
+        }
+    });
+    let jobs = tokio::spawn(jobs::run(shop.clone(), config.job_interval));
+    tracing::info!(%addr, "shop listening");
+    Ok(RunningShop { addr, shop, shutdown: Some(tx), server, jobs })
+}

@@ -1,0 +1,87 @@
+//! `haitao-shop`: the storefront backend as a standalone server.
+//!
+//! ```text
+//! haitao-shop serve --addr 127.0.0.1:8080 --data-dir ./shop-data --sandbox-url http://127.0.0.1:9090/
+//! haitao-shop serve --addr 0.0.0.0:8080 --data-dir /var/lib/haitao --config shop.toml
+//! ```
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use haitao_shop::{AlipaySettings, ShopConfig, start};
+
+#[derive(Parser)]
+#[command(name = "haitao-shop", version, about = "The Haitao storefront backend")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the shop API.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        addr: SocketAddr,
+        #[arg(long)]
+        data_dir: PathBuf,
+        /// The URL clients and Alipay use to reach this shop, if not http://<addr>/.
+        #[arg(long)]
+        public_url: Option<url::Url>,
+        /// A Haitao Alipay sandbox to pay through (the default setup).
+        #[arg(long, default_value = "http://127.0.0.1:9090/", conflicts_with = "config")]
+        sandbox_url: url::Url,
+        /// A JSON file with an `alipay` section for another gateway (see docs/shop.md).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Disable /api/v1/test/* (always do so on a public server).
+        #[arg(long)]
+        no_test_controls: bool,
+    },
+}
+
+#[derive(serde::Deserialize)]
+struct FileConfig {
+    alipay: AlipaySettings,
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
+    let Command::Serve { addr, data_dir, public_url, sandbox_url, config, no_test_controls } =
+        Cli::parse().command;
+    let mut cfg = ShopConfig::local(Some(data_dir), addr, sandbox_url);
+    cfg.public_url = public_url;
+    cfg.test_controls = !no_test_controls;
+    if let Some(path) = config {
+        let parsed = std::fs::read_to_string(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|t| serde_json::from_str::<FileConfig>(&t).map_err(|e| e.to_string()));
+        match parsed {
+            Ok(f) => cfg.alipay = f.alipay,
+            Err(e) => {
+                eprintln!("haitao-shop: cannot read {}: {e}", path.display());
+                return ExitCode::FAILURE;
+            }
+        }
+    }
+    match start(cfg).await {
+        Ok(running) => {
+            eprintln!(
+                "haitao-shop: serving {} (OpenAPI at {}api/v1/openapi.json)",
+                running.base_url(),
+                running.base_url()
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            running.stop().await;
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            eprintln!("haitao-shop: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,351 @@
+//! The shop's storage seam. Handlers and jobs talk to `dyn Store`; [`crate::sqlite::SqliteStore`]
+//! implements it for the embedded default. Each method is one unit of work (one transaction), so a
+//! PostgreSQL implementation would port the same methods; see docs/shop.md.
+//!
+//! Methods are blocking; the HTTP layer calls them on Tokio's blocking pool.
+
+use chrono::{DateTime, NaiveDate, Utc};
+use haitao_alipay::money::Money;
+use haitao_shop_api::account::{Address, AddressInput};
+use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, ProductPage, ProductQuery};
+use haitao_shop_api::orders::{
+    AttemptStatus, HoldReason, Order, OrderStatus, PayMode, PaymentAttempt, PaymentFailure, PaymentMethod,
+    RefundRecord, TrackingEvent,
+};
+use haitao_shop_api::support::{Author, Ticket, TicketTopic};
+
+use crate::catalog::ProductRow;
+use crate::error::ApiError;
+use crate::pricing::{FxRates, Priced, PricingConfig};
+
+pub type StoreResult<T> = Result<T, ApiError>;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccountRow {
+    pub id: String,
+    pub phone: String,
+    pub password_hash: String,
+    pub real_name: Option<String>,
+    pub id_number: Option<String>,
+    pub birth_date: Option<NaiveDate>,
+    pub verified_at: Option<DateTime<Utc>>,
+    pub created_at: DateTime<Utc>,
+}
+
+/// Hashes of a freshly issued token pair.
+#[derive(Debug, Clone)]
+pub struct TokenHashes {
+    pub access_hash: String,
+    pub access_expires: DateTime<Utc>,
+    pub refresh_hash: String,
+    pub refresh_expires: DateTime<Utc>,
+}
+
+/// Who an access token belongs to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AccessGrant {
+    pub account_id: String,
+    pub family_id: String,
+    pub expires_at: DateTime<Utc>,
+}
+
+/// The result of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Refreshed {
+    /// Rotated: the new pair was stored in the same session family.
+    Rotated { account_id: String },
+    /// Unknown, expired or from a revoked session.
+    Invalid,
+    /// Already used once: the whole family was revoked (token theft is assumed).
+    Reused,
+}
+
+pub trait CatalogStore {
+    fn seed_catalog(&self, fx: &FxRates) -> StoreResult<usize>;
+    fn reprice(&self, fx: &FxRates) -> StoreResult<usize>;
+    fn product(&self, id: &str) -> StoreResult<Option<ProductRow>>;
+    fn search(&self, q: &ProductQuery) -> StoreResult<ProductPage>;
+    fn categories(&self) -> StoreResult<Vec<CategoryInfo>>;
+    fn catalog_changes(
+        &self,
+        since: i64,
+        limit: u32,
+        cfg: &PricingConfig,
+        fx: &FxRates,
+    ) -> StoreResult<CatalogChanges>;
+    fn meta(&self, key: &str) -> StoreResult<Option<String>>;
+    fn set_meta(&self, key: &str, value: &str) -> StoreResult<()>;
+}
+
+pub trait AccountStore {
+    /// Fails with `already_registered` if the phone number is taken.
+    fn create_account(
+        &self,
+        id: &str,
+        phone: &str,
+        password_hash: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<AccountRow>;
+    fn account(&self, id: &str) -> StoreResult<Option<AccountRow>>;
+    fn account_by_phone(&self, phone: &str) -> StoreResult<Option<AccountRow>>;
+    fn login_failures_since(&self, phone: &str, since: DateTime<Utc>) -> StoreResult<i64>;
+    fn record_login_failure(&self, phone: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    fn clear_login_failures(&self, phone: &str) -> StoreResult<()>;
+    fn create_session(
+        &self,
+        family_id: &str,
+        account_id: &str,
+        t: &TokenHashes,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn access_grant(&self, access_hash: &str) -> StoreResult<Option<AccessGrant>>;
+    fn refresh(&self, refresh_hash: &str, new: &TokenHashes, now: DateTime<Utc>) -> StoreResult<Refreshed>;
+    fn revoke_family(&self, family_id: &str, why: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    fn revoke_all(&self, account_id: &str, now: DateTime<Utc>) -> StoreResult<usize>;
+    fn set_real_name(
+        &self,
+        account_id: &str,
+        name: &str,
+        id_number: &str,
+        birth: NaiveDate,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn addresses(&self, account_id: &str) -> StoreResult<Vec<Address>>;
+    fn address(&self, account_id: &str, id: &str) -> StoreResult<Option<Address>>;
+    fn save_address(
+        &self,
+        account_id: &str,
+        id: &str,
+        a: &AddressInput,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Address>;
+    fn delete_address(&self, account_id: &str, id: &str) -> StoreResult<bool>;
+    /// (used, reserved) in fen for an orderer identity and calendar year.
+    fn quota_usage(&self, id_number: &str, year: i32) -> StoreResult<(i64, i64)>;
+}
+
+/// A new order, priced and checked by the caller; the store re-checks stock and quota atomically.
+#[derive(Debug, Clone)]
+pub struct NewOrder {
+    pub id: String,
+    pub account_id: String,
+    pub idempotency_key: String,
+    pub request_hash: String,
+    pub orderer_name: String,
+    pub orderer_id_number: String,
+    pub quota_year: i32,
+    pub annual_limit_fen: i64,
+    pub address: Address,
+    pub lines: Vec<(ProductRow, i64)>,
+    pub priced: Priced,
+    pub pay_deadline: DateTime<Utc>,
+    pub now: DateTime<Utc>,
+}
+
+/// What creating an order did.
+#[derive(Debug, Clone)]
+pub enum Created {
+    New(String),
+    /// The same idempotency key and request: the order made the first time.
+    Existing(String),
+}
+
+/// A payment attempt as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AttemptRow {
+    pub id: String,
+    pub order_id: String,
+    pub out_trade_no: String,
+    pub method: PaymentMethod,
+    pub mode: PayMode,
+    pub amount: Money,
+    pub status: AttemptStatus,
+    pub failure: Option<PaymentFailure>,
+    pub cashier_url: Option<String>,
+    pub qr_code: Option<String>,
+    pub return_url: String,
+    pub trade_no: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub updated_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+}
+
+impl AttemptRow {
+    pub fn wire(&self) -> PaymentAttempt {
+        PaymentAttempt {
+            id: self.id.clone(),
+            order_id: self.order_id.clone(),
+            out_trade_no: self.out_trade_no.clone(),
+            method: self.method,
+            mode: self.mode,
+            amount: self.amount,
+            status: self.status,
+            failure: self.failure,
+            cashier_url: self.cashier_url.clone(),
+            qr_code: self.qr_code.clone(),
+            return_url: self.return_url.clone(),
+            trade_no: self.trade_no.clone(),
+            created_at: self.created_at,
+            updated_at: self.updated_at,
+            expires_at: self.expires_at,
+        }
+    }
+}
+
+/// Order facts the payment, customs and logistics logic needs, without the whole wire view.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OrderCore {
+    pub id: String,
+    pub account_id: String,
+    pub status: OrderStatus,
+    pub total: Money,
+    pub dutiable: Money,
+    pub refunded: Money,
+    pub orderer_name: String,
+    pub orderer_id_number: String,
+    pub quota_year: i32,
+    pub pay_deadline: DateTime<Utc>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub paid_attempt_id: Option<String>,
+    pub identity_check: Option<bool>,
+    pub declare_seq: i64,
+    pub hold_reason: Option<HoldReason>,
+    pub waybill_no: Option<String>,
+}
+
+/// What applying a confirmed payment did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PaymentApplied {
+    /// The order is now paid by this attempt.
+    Paid,
+    /// Already applied (a repeated notification or confirmation).
+    AlreadyApplied,
+    /// The order was already paid by another attempt: this money must be refunded.
+    Duplicate,
+    /// The order was closed and its stock could not be re-reserved: this money must be refunded.
+    OrderGone,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefundRow {
+    pub id: String,
+    pub order_id: String,
+    pub attempt_id: String,
+    pub out_request_no: String,
+    pub amount: Money,
+    pub reason: String,
+    pub status: haitao_shop_api::orders::RefundStatus,
+}
+
+pub trait OrderStore {
+    fn cart(&self, account_id: &str) -> StoreResult<Vec<(ProductRow, i64)>>;
+    fn set_cart_quantity(
+        &self,
+        account_id: &str,
+        product_id: &str,
+        quantity: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn clear_cart(&self, account_id: &str) -> StoreResult<()>;
+
+    fn order_by_key(&self, account_id: &str, key: &str) -> StoreResult<Option<(String, String)>>;
+    fn create_order(&self, o: &NewOrder) -> StoreResult<Created>;
+    fn order(&self, account_id: Option<&str>, id: &str) -> StoreResult<Option<Order>>;
+    fn order_core(&self, id: &str) -> StoreResult<Option<OrderCore>>;
+    fn orders(
+        &self,
+        account_id: &str,
+        status: Option<OrderStatus>,
+        page: u32,
+        per_page: u32,
+    ) -> StoreResult<(Vec<Order>, i64)>;
+    fn order_changes(&self, account_id: &str, since: i64, limit: u32)
+    -> StoreResult<(Vec<Order>, i64, bool)>;
+
+    fn insert_attempt(&self, a: &AttemptRow) -> StoreResult<()>;
+    fn update_attempt(&self, a: &AttemptRow) -> StoreResult<()>;
+    fn attempt(&self, id: &str) -> StoreResult<Option<AttemptRow>>;
+    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<AttemptRow>>;
+    fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<AttemptRow>>;
+    /// Attempts that are not final and were last touched before `before`.
+    fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<AttemptRow>>;
+    /// Records a notification once; false if `notify_id` was seen before.
+    fn record_notification(
+        &self,
+        notify_id: &str,
+        out_trade_no: &str,
+        status: &str,
+        params: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+    fn apply_payment(
+        &self,
+        attempt_id: &str,
+        trade_no: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PaymentApplied>;
+    /// Closes an unpaid order and releases its stock; false if it was not awaiting payment.
+    fn close_order(&self, order_id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    fn overdue_orders(&self, now: DateTime<Utc>) -> StoreResult<Vec<OrderCore>>;
+
+    fn insert_refund(&self, r: &RefundRow, now: DateTime<Utc>) -> StoreResult<()>;
+    fn refunds_of(&self, order_id: &str) -> StoreResult<Vec<RefundRow>>;
+    fn pending_refunds(&self) -> StoreResult<Vec<RefundRow>>;
+    /// Marks a refund succeeded and applies it to the order (refunded amount, quota, status).
+    fn complete_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    fn fail_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+
+    /// Paid orders whose payment is not yet declared to customs.
+    fn orders_to_declare(&self) -> StoreResult<Vec<OrderCore>>;
+    fn record_declaration(
+        &self,
+        order_id: &str,
+        declaration_no: &str,
+        identity_check: Option<bool>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn correct_orderer(
+        &self,
+        order_id: &str,
+        name: &str,
+        id_number: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    /// Orders moving through logistics (declared, cleared, shipped).
+    fn orders_in_transit(&self) -> StoreResult<Vec<OrderCore>>;
+    fn set_order_status(
+        &self,
+        order_id: &str,
+        status: OrderStatus,
+        hold: Option<HoldReason>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn set_waybill(&self, order_id: &str, number: &str, carrier: &str, now: DateTime<Utc>)
+    -> StoreResult<()>;
+    fn tracking(&self, order_id: &str) -> StoreResult<Vec<TrackingEvent>>;
+    fn add_tracking(&self, order_id: &str, e: &TrackingEvent, now: DateTime<Utc>) -> StoreResult<()>;
+    fn refund_records(&self, order_id: &str) -> StoreResult<Vec<RefundRecord>>;
+}
+
+pub trait SupportStore {
+    fn create_ticket(&self, t: &Ticket, account_id: &str) -> StoreResult<()>;
+    fn add_message(&self, ticket_id: &str, author: Author, body: &str, now: DateTime<Utc>)
+    -> StoreResult<()>;
+    fn ticket(&self, account_id: &str, id: &str) -> StoreResult<Option<Ticket>>;
+    fn tickets(&self, account_id: &str) -> StoreResult<Vec<Ticket>>;
+    fn set_ticket_status(
+        &self,
+        id: &str,
+        status: haitao_shop_api::support::TicketStatus,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
+    fn topic_of(&self, id: &str) -> StoreResult<Option<TicketTopic>>;
+}
+
+/// Everything the shop stores.
+pub trait Store:
+    CatalogStore + AccountStore + OrderStore + SupportStore + Send + Sync + std::fmt::Debug
+{
+}
+
+impl<T: CatalogStore + AccountStore + OrderStore + SupportStore + Send + Sync + std::fmt::Debug> Store for T {}

@@ -1,0 +1,433 @@
+//! The shop's checkout against the in-process sandbox: each payment method from cart to delivered,
+//! and the failure paths (short balance, cancel, timeout, orderer ≠ payer, refunds, limits).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{LI, World, ZHANG, paid_status, world};
+use serde_json::{Value, json};
+
+const RETURN: &str = "http://127.0.0.1:45678/haitao/return";
+
+async fn ordered(
+    w: &World,
+    phone: &str,
+    who: (&str, &str),
+    lo: i64,
+    hi: i64,
+    key: &str,
+) -> (common::Buyer, Value) {
+    let b = w.buyer(phone, who.0, who.1).await;
+    let p = w.product_between(lo, hi).await;
+    w.add_to_cart(&b, p["id"].as_str().unwrap(), 1).await;
+    let o = w.order(&b, key).await;
+    assert_eq!(o.status, 201, "{}", o.body);
+    (b, o.body)
+}
+
+async fn start(w: &World, b: &common::Buyer, order: &Value, method: Value, mode: &str) -> Value {
+    let r = w
+        .post(
+            &format!("orders/{}/payments", order["id"].as_str().unwrap()),
+            &b.token,
+            json!({"method": method, "mode": mode, "return_url": RETURN}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+async fn pay_in_sandbox(
+    w: &World,
+    attempt: &Value,
+    persona: &str,
+    channel: &str,
+    installments: Option<u32>,
+) -> (u16, Value) {
+    w.open_cashier(attempt).await;
+    w.sandbox_post(
+        "sandbox/api/pay",
+        json!({"out_trade_no": attempt["out_trade_no"], "persona": persona, "channel": channel, "installments": installments}),
+    )
+    .await
+}
+
+async fn confirm(w: &World, b: &common::Buyer, attempt: &Value, return_url: Option<&str>) -> Value {
+    let q = return_url.and_then(|u| u.split_once('?')).map(|(_, q)| q.to_owned());
+    let r = w
+        .post(
+            &format!("payments/{}/confirm", attempt["id"].as_str().unwrap()),
+            &b.token,
+            json!({"return_query": q}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    r.body
+}
+
+async fn order_of(w: &World, b: &common::Buyer, id: &str) -> Value {
+    w.get(&format!("orders/{id}"), &b.token).await
+}
+
+#[tokio::test]
+async fn every_payment_method_from_cart_to_delivered() {
+    let w = world().await;
+    let cases: [(Value, &str, Option<u32>); 5] = [
+        (json!({"kind": "balance"}), "balance", None),
+        (json!({"kind": "bank_card"}), "debit_card", None),
+        (json!({"kind": "huabei"}), "huabei", None),
+        (json!({"kind": "huabei_installments", "periods": 6}), "huabei", Some(6)),
+        (json!({"kind": "international_card"}), "international_card", None),
+    ];
+    for (i, (method, channel, inst)) in cases.into_iter().enumerate() {
+        let (mut b, order) =
+            ordered(&w, &format!("1380000100{i}"), ZHANG, 20_000, 150_000, &format!("key-method-{i}")).await;
+        assert_eq!(order["status"], json!("awaiting_payment"));
+        let attempt = start(&w, &b, &order, method.clone(), "in_app").await;
+        assert_eq!(attempt["status"], json!("redirected"));
+        let (s, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", channel, inst).await;
+        assert_eq!(s, 200, "{method}: {paid}");
+        let confirmed = confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+        assert_eq!(confirmed["status"], json!("paid"), "{method}");
+        let oid = order["id"].as_str().unwrap();
+        assert!(paid_status(&order_of(&w, &b, oid).await["status"]));
+        // Customs, then the logistics timeline (60× faster than real time; 48 tracking hours = 48 minutes).
+        w.run_jobs().await;
+        let o = order_of(&w, &b, oid).await;
+        assert_eq!(o["status"], json!("customs_declared"), "{o}");
+        assert_eq!(o["customs"]["identity_check"], json!(true));
+        assert!(o["waybill"]["number"].as_str().is_some());
+        w.clock.advance(chrono::Duration::minutes(49));
+        w.run_jobs().await;
+        w.refresh(&mut b).await;
+        let o = order_of(&w, &b, oid).await;
+        assert_eq!(o["status"], json!("delivered"), "{o}");
+        let stages: Vec<&str> =
+            o["tracking"].as_array().unwrap().iter().map(|e| e["stage"].as_str().unwrap()).collect();
+        assert_eq!(
+            stages,
+            [
+                "paid",
+                "customs_declared",
+                "picked",
+                "customs_cleared",
+                "handed_to_courier",
+                "out_for_delivery",
+                "delivered"
+            ]
+        );
+        let pdf = w
+            .http
+            .get(w.url(&format!("orders/{oid}/invoice.pdf")))
+            .bearer_auth(&b.token)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(pdf.status(), 200);
+        assert!(pdf.bytes().await.unwrap().starts_with(b"%PDF"));
+    }
+    w.settle().await;
+    w.ledger_conserved().await;
+}
+
+#[tokio::test]
+async fn short_balance_then_another_channel() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800002001", ZHANG, 5_000, 50_000, "key-short").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (s, _) = w
+        .sandbox_post(
+            "sandbox/api/scenarios",
+            json!({"out_trade_no": attempt["out_trade_no"], "outcome": "short_balance"}),
+        )
+        .await;
+    assert_eq!(s, 200);
+    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 422, "{v}");
+    assert_eq!(v["error"]["error"], json!("insufficient"), "{v}");
+    // Still unpaid; a new attempt with bank cards works.
+    let c = confirm(&w, &b, &attempt, None).await;
+    assert_eq!(c["status"], json!("redirected"));
+    let second = start(&w, &b, &order, json!({"kind": "bank_card"}), "in_app").await;
+    assert_ne!(second["out_trade_no"], attempt["out_trade_no"], "a fresh out_trade_no per attempt");
+    let first = w.get(&format!("payments/{}", attempt["id"].as_str().unwrap()), &b.token).await;
+    assert!(
+        matches!(first["status"].as_str(), Some("failed" | "closed")),
+        "the earlier attempt was closed first: {first}"
+    );
+    let (s, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", "debit_card", None).await;
+    assert_eq!(s, 200, "{paid}");
+    assert_eq!(confirm(&w, &b, &second, paid["return_url"].as_str()).await["status"], json!("paid"));
+    // The old cashier cannot take money any more.
+    let (s, _) = w.sandbox_post("sandbox/api/pay", json!({"out_trade_no": attempt["out_trade_no"], "persona": "zhangwei@sandbox.haitao", "channel": "debit_card"})).await;
+    assert_eq!(s, 422);
+    w.ledger_conserved().await;
+}
+
+#[tokio::test]
+async fn cancelling_in_the_cashier_and_unpaid_timeout() {
+    let w = world().await;
+    let (mut b, order) = ordered(&w, "13800003001", ZHANG, 5_000, 50_000, "key-cancel").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    w.open_cashier(&attempt).await;
+    let r =
+        w.post(&format!("payments/{}/abandon", attempt["id"].as_str().unwrap()), &b.token, json!({})).await;
+    assert_eq!(r.body["status"], json!("failed"));
+    assert_eq!(r.body["failure"], json!("cancelled"));
+    assert_eq!(order_of(&w, &b, order["id"].as_str().unwrap()).await["status"], json!("awaiting_payment"));
+    let product = order["lines"][0]["product_id"].as_str().unwrap().to_owned();
+    let stock_before =
+        w.call(reqwest::Method::GET, &format!("catalog/products/{product}"), None, None).await.body["stock"]
+            .as_i64()
+            .unwrap();
+    // 31 minutes later the order closes and its stock comes back.
+    w.clock.advance(chrono::Duration::minutes(31));
+    w.run_jobs().await;
+    w.refresh(&mut b).await;
+    assert_eq!(order_of(&w, &b, order["id"].as_str().unwrap()).await["status"], json!("closed"));
+    let stock_after =
+        w.call(reqwest::Method::GET, &format!("catalog/products/{product}"), None, None).await.body["stock"]
+            .as_i64()
+            .unwrap();
+    assert_eq!(stock_after, stock_before + 1);
+    let r = w
+        .post(
+            &format!("orders/{}/payments", order["id"].as_str().unwrap()),
+            &b.token,
+            json!({"method": {"kind": "balance"}, "mode": "in_app", "return_url": RETURN}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("invalid_state")));
+}
+
+#[tokio::test]
+async fn orderer_not_payer_is_held_then_corrected() {
+    let w = world().await;
+    // 李娜's card holds ¥200: keep the order small.
+    let (b, order) = ordered(&w, "13800004001", ZHANG, 5_000, 12_000, "key-held").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "bank_card"}), "in_app").await;
+    // 李娜 pays for 张伟's order.
+    let (s, paid) = pay_in_sandbox(&w, &attempt, "lina@sandbox.haitao", "debit_card", None).await;
+    assert_eq!(s, 200, "{paid}");
+    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    w.run_jobs().await;
+    let oid = order["id"].as_str().unwrap();
+    let o = order_of(&w, &b, oid).await;
+    assert_eq!(o["status"], json!("held"));
+    assert_eq!(o["customs"]["hold_reason"], json!("orderer_not_payer"));
+    assert_eq!(o["customs"]["identity_check"], json!(false));
+    let bad = w
+        .post(
+            &format!("orders/{oid}/orderer"),
+            &b.token,
+            json!({"name": LI.0, "id_number": "310104199207082345"}),
+        )
+        .await;
+    assert_eq!((bad.status, bad.body["field"].as_str()), (422, Some("id_number")));
+    let fixed =
+        w.post(&format!("orders/{oid}/orderer"), &b.token, json!({"name": LI.0, "id_number": LI.1})).await;
+    assert_eq!(fixed.status, 200, "{}", fixed.body);
+    w.run_jobs().await;
+    let o = order_of(&w, &b, oid).await;
+    assert_eq!(o["status"], json!("customs_declared"), "{o}");
+    assert_eq!(o["customs"]["identity_check"], json!(true));
+    assert_eq!(o["orderer"]["name"], json!(LI.0));
+}
+
+#[tokio::test]
+async fn refunds_partial_then_full_restore_the_quota() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800005001", ZHANG, 30_000, 200_000, "key-refund").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let quota = w.get("account/quota", &b.token).await;
+    let dutiable = order["totals"]["dutiable"]["minor"].as_i64().unwrap();
+    assert_eq!(quota["used"]["minor"].as_i64().unwrap(), dutiable);
+    let oid = order["id"].as_str().unwrap();
+    let total = order["totals"]["total"]["minor"].as_i64().unwrap();
+    let r = w
+        .post(
+            &format!("orders/{oid}/refunds"),
+            &b.token,
+            json!({"amount": {"minor": 1000, "currency": "CNY"}, "reason": "少发一件"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["refunded"]["minor"], json!(1000));
+    assert!(paid_status(&r.body["status"]), "partial refunds keep the order: {}", r.body["status"]);
+    let too_much = w
+        .post(
+            &format!("orders/{oid}/refunds"),
+            &b.token,
+            json!({"amount": {"minor": total, "currency": "CNY"}, "reason": "x"}),
+        )
+        .await;
+    assert_eq!(too_much.status, 422);
+    let r = w.post(&format!("orders/{oid}/refunds"), &b.token, json!({"reason": "不想要了"})).await;
+    assert_eq!(r.body["status"], json!("refunded"), "{}", r.body);
+    assert_eq!(r.body["refunded"]["minor"].as_i64().unwrap(), total);
+    let quota = w.get("account/quota", &b.token).await;
+    assert_eq!(quota["used"]["minor"], json!(0), "a full refund restores the quota exactly");
+    let t = w.sandbox_get(&format!("sandbox/api/trades/{}", attempt["out_trade_no"].as_str().unwrap())).await;
+    assert_eq!(t["merchant_net_fen"], json!(0));
+    assert_eq!(t["trade"]["status"], json!("TRADE_CLOSED"));
+    w.ledger_conserved().await;
+}
+
+#[tokio::test]
+async fn limits_are_enforced() {
+    let w = world().await;
+    let b = w.buyer("13800006001", ZHANG.0, ZHANG.1).await;
+    // Two items totalling over 5,000 CNY.
+    let p = w.product_between(260_000, 490_000).await;
+    w.add_to_cart(&b, p["id"].as_str().unwrap(), 2).await;
+    let cart = w.get("cart", &b.token).await;
+    assert!(
+        cart["notices"].as_array().unwrap().iter().any(|n| n["kind"] == json!("order_limit_exceeded")),
+        "{cart}"
+    );
+    let o = w.order(&b, "key-limit-1").await;
+    assert_eq!((o.status, o.body["code"].as_str()), (409, Some("order_limit_exceeded")));
+    // One indivisible item over 5,000 is allowed, taxed in full.
+    w.add_to_cart(&b, p["id"].as_str().unwrap(), 0).await;
+    let big = w.product_between(520_000, 2_000_000).await;
+    w.add_to_cart(&b, big["id"].as_str().unwrap(), 1).await;
+    let cart = w.get("cart", &b.token).await;
+    assert!(
+        cart["notices"].as_array().unwrap().iter().any(|n| n["kind"] == json!("single_item_over_limit")),
+        "{cart}"
+    );
+    let o = w.order(&b, "key-limit-2").await;
+    assert_eq!(o.status, 201, "{}", o.body);
+    // Idempotency: the same key returns the same order; another request with it is a conflict.
+    let again = w.order(&b, "key-limit-2").await;
+    assert_eq!((again.status, &again.body["id"]), (200, &o.body["id"]));
+}
+
+#[tokio::test]
+async fn notifications_are_verified_and_idempotent() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800007001", ZHANG, 5_000, 50_000, "key-notify").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let out = attempt["out_trade_no"].as_str().unwrap();
+    for outcome in ["notify_duplicate", "notify_forged", "notify_reorder"] {
+        w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out, "outcome": outcome})).await;
+    }
+    let (s, _) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 200);
+    // Without any confirmation from the client, the notification alone pays the order.
+    for _ in 0..60 {
+        if paid_status(&order_of(&w, &b, order["id"].as_str().unwrap()).await["status"]) {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    // The duplicate and the stale message are due a second or two later on the sandbox clock.
+    w.sandbox_post("sandbox/api/clock/advance", json!({"seconds": 5})).await;
+    w.settle().await;
+    let o = order_of(&w, &b, order["id"].as_str().unwrap()).await;
+    assert!(paid_status(&o["status"]), "{o}");
+    let notes = w.sandbox_get(&format!("sandbox/api/notifications?out_trade_no={out}")).await;
+    let states: Vec<(&str, &str)> = notes
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| (n["notify_id"].as_str().unwrap(), n["state"].as_str().unwrap()))
+        .collect();
+    // The forged one is refused (and retried by the sandbox), the rest acknowledged.
+    assert!(states.iter().any(|(id, st)| id.ends_with('F') && *st == "pending"), "{states:?}");
+    assert_eq!(states.iter().filter(|(_, st)| *st == "delivered").count(), 3, "{states:?}");
+    // A tampered amount is refused before anything changes.
+    let forged = w
+        .http
+        .post(w.url("alipay/notify"))
+        .body("out_trade_no=x&total_amount=0.01&sign=AAAA")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(forged.status(), 400);
+    assert_ne!(forged.text().await.unwrap(), "success");
+}
+
+#[tokio::test]
+async fn sessions_rotate_and_reuse_revokes() {
+    let w = world().await;
+    let b = w.buyer("13800008001", ZHANG.0, ZHANG.1).await;
+    let r1 =
+        w.call(reqwest::Method::POST, "auth/refresh", None, Some(json!({"refresh_token": b.refresh}))).await;
+    assert_eq!(r1.status, 200);
+    let new_access = r1.body["access_token"].as_str().unwrap().to_owned();
+    assert_eq!(w.call(reqwest::Method::GET, "account", Some(&new_access), None).await.status, 200);
+    assert_eq!(
+        w.call(reqwest::Method::GET, "account", Some(&b.token), None).await.status,
+        401,
+        "old access token revoked on rotation"
+    );
+    // The old refresh token again: the whole session ends.
+    let reuse =
+        w.call(reqwest::Method::POST, "auth/refresh", None, Some(json!({"refresh_token": b.refresh}))).await;
+    assert_eq!((reuse.status, reuse.body["code"].as_str()), (401, Some("token_revoked")));
+    assert_eq!(w.call(reqwest::Method::GET, "account", Some(&new_access), None).await.status, 401);
+    let r2 = w
+        .call(
+            reqwest::Method::POST,
+            "auth/refresh",
+            None,
+            Some(json!({"refresh_token": r1.body["refresh_token"]})),
+        )
+        .await;
+    assert_eq!(r2.status, 401, "the rotated token died with its family");
+    // Wrong passwords are rate limited.
+    for _ in 0..5 {
+        let r = w
+            .call(
+                reqwest::Method::POST,
+                "auth/login",
+                None,
+                Some(json!({"phone": "13800008001", "password": "wrong-pass1"})),
+            )
+            .await;
+        assert_eq!(r.status, 401);
+    }
+    let r = w
+        .call(
+            reqwest::Method::POST,
+            "auth/login",
+            None,
+            Some(json!({"phone": "13800008001", "password": "haitao2026"})),
+        )
+        .await;
+    assert_eq!((r.status, r.body["code"].as_str()), (429, Some("rate_limited")));
+    assert!(r.content_type.starts_with("application/problem+json"));
+    // No token, a bad token, an oversized body.
+    assert_eq!(w.call(reqwest::Method::GET, "cart", None, None).await.status, 401);
+    assert_eq!(w.call(reqwest::Method::GET, "cart", Some("at_nope"), None).await.status, 401);
+    let big = json!({"phone": "1".repeat(100_000), "password": "x"});
+    assert_eq!(w.call(reqwest::Method::POST, "auth/login", None, Some(big)).await.status, 413);
+}
+
+#[tokio::test]
+async fn scan_to_pay_and_support_tickets() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800009001", ZHANG, 5_000, 50_000, "key-scan-to-pay").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "qr").await;
+    let qr = attempt["qr_code"].as_str().unwrap();
+    assert!(qr.contains("/qr/"));
+    w.http.get(qr).send().await.unwrap();
+    let (s, _) = w.sandbox_post("sandbox/api/pay", json!({"out_trade_no": attempt["out_trade_no"], "persona": "zhangwei@sandbox.haitao", "channel": "balance"})).await;
+    assert_eq!(s, 200);
+    let polled = w.get(&format!("payments/{}", attempt["id"].as_str().unwrap()), &b.token).await;
+    let status =
+        if polled["status"] == json!("paid") { polled } else { confirm(&w, &b, &attempt, None).await };
+    assert_eq!(status["status"], json!("paid"));
+    let t = w
+        .post("tickets", &b.token, json!({"order_id": order["id"], "topic": "where_is_my_parcel", "subject": "包裹到哪了", "body": "请问什么时候发货？"}))
+        .await;
+    assert_eq!(t.status, 201, "{}", t.body);
+    assert_eq!(t.body["messages"].as_array().unwrap().len(), 2, "automatic first answer");
+    assert_eq!(t.body["messages"][1]["author"], json!("assistant"));
+    let id = t.body["id"].as_str().unwrap();
+    let m = w.post(&format!("tickets/{id}/messages"), &b.token, json!({"body": "谢谢"})).await;
+    assert_eq!(m.body["messages"].as_array().unwrap().len(), 3);
+}
