@@ -1,0 +1,551 @@
+//! The local cache (SQLite, bundled): the catalog with full-text search for offline browsing,
+//! catalog images, the cart mirror, orders with their tracking, payment attempts, the checkout in
+//! progress, and sync cursors. The shop is the truth; the cache is what the app shows offline.
+//!
+//! Opening: WAL, busy timeout, migrations in one transaction, a schema-version guard. A damaged or
+//! newer-than-known file is refused with a typed error and never wiped.
+
+use std::path::Path;
+use std::time::Duration;
+
+use haitao_shop_api::catalog::{ProductDetail, ProductPage, ProductQuery, ProductSummary, Sort};
+use haitao_shop_api::orders::{Cart, Order, OrderStatus};
+use haitao_shop_api::search::{index_terms, match_expression};
+use parking_lot::Mutex;
+use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite_migration::{M, Migrations};
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    #[error(
+        "the cache {path} is damaged or not a Haitao cache ({reason}); it was left untouched — move it away to start afresh"
+    )]
+    Corrupt { path: String, reason: String },
+    #[error(
+        "the cache {path} was written by a newer Haitao (schema {found}, this one knows {known}); it was left untouched"
+    )]
+    TooNew { path: String, found: i64, known: i64 },
+    #[error("cache error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cache data could not be read: {0}")]
+    Data(String),
+}
+
+const KNOWN: i64 = 1;
+
+const SCHEMA: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE products (
+    id TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    fulfilment TEXT NOT NULL,
+    price_cny_fen INTEGER NOT NULL,
+    name_en TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+CREATE INDEX products_by_seq ON products (seq);
+CREATE INDEX products_by_price ON products (price_cny_fen);
+CREATE VIRTUAL TABLE product_search USING fts5 (product_id UNINDEXED, terms, tokenize = 'unicode61');
+CREATE TABLE images (name TEXT PRIMARY KEY, content_type TEXT NOT NULL, bytes BLOB NOT NULL);
+CREATE TABLE cart (id INTEGER PRIMARY KEY CHECK (id = 1), cart TEXT NOT NULL, synced_at TEXT NOT NULL);
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY,
+    status TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL,
+    total_fen INTEGER NOT NULL,
+    body TEXT NOT NULL
+);
+CREATE INDEX orders_by_created ON orders (created_at DESC, id DESC);
+CREATE INDEX orders_by_status ON orders (status, created_at DESC);
+-- Payment attempts as the client knows them; recorded before any cashier opens.
+CREATE TABLE attempts (
+    local_id TEXT PRIMARY KEY,
+    order_id TEXT NOT NULL,
+    attempt_id TEXT,
+    out_trade_no TEXT,
+    method TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    amount_fen INTEGER NOT NULL,
+    status TEXT NOT NULL,
+    return_url TEXT NOT NULL,
+    last_error TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE INDEX attempts_by_status ON attempts (status);
+CREATE TABLE checkout (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    state TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at TEXT NOT NULL);
+"#;
+
+fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![M::up(SCHEMA)])
+}
+
+/// A payment attempt as the client records it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct LocalAttempt {
+    pub local_id: String,
+    pub order_id: String,
+    /// The shop's id, once the shop answered.
+    pub attempt_id: Option<String>,
+    pub out_trade_no: Option<String>,
+    pub method: String,
+    pub mode: String,
+    pub amount_fen: i64,
+    /// `starting`, `redirected`, `returned`, `paid`, `failed`, `closed`, `unknown`.
+    pub status: String,
+    pub return_url: String,
+    pub last_error: Option<String>,
+    pub created_at: String,
+    pub updated_at: String,
+}
+
+impl LocalAttempt {
+    pub fn is_final(&self) -> bool {
+        matches!(self.status.as_str(), "paid" | "failed" | "closed")
+    }
+}
+
+/// The local cache.
+#[derive(Debug)]
+pub struct Cache {
+    conn: Mutex<Connection>,
+}
+
+fn classify(path: &str, e: rusqlite::Error) -> CacheError {
+    match e.sqlite_error_code() {
+        Some(rusqlite::ErrorCode::NotADatabase | rusqlite::ErrorCode::DatabaseCorrupt) => {
+            CacheError::Corrupt { path: path.to_owned(), reason: e.to_string() }
+        }
+        _ => CacheError::Sqlite(e),
+    }
+}
+
+fn now_text() -> String {
+    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+}
+
+impl Cache {
+    /// Opens (creating) the cache file.
+    pub fn open(path: &Path) -> Result<Cache, CacheError> {
+        let shown = path.display().to_string();
+        let conn = Connection::open(path).map_err(|e| classify(&shown, e))?;
+        Self::init(conn, &shown)
+    }
+
+    pub fn in_memory() -> Result<Cache, CacheError> {
+        Self::init(Connection::open_in_memory()?, ":memory:")
+    }
+
+    fn init(mut conn: Connection, shown: &str) -> Result<Cache, CacheError> {
+        let setup = |c: &Connection| -> rusqlite::Result<i64> {
+            c.busy_timeout(Duration::from_secs(5))?;
+            let _: String = c.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+            c.pragma_update(None, "synchronous", "NORMAL")?;
+            c.pragma_query_value(None, "user_version", |r| r.get(0))
+        };
+        let found = setup(&conn).map_err(|e| classify(shown, e))?;
+        if found > KNOWN {
+            return Err(CacheError::TooNew { path: shown.to_owned(), found, known: KNOWN });
+        }
+        migrations().to_latest(&mut conn).map_err(|e| CacheError::Data(e.to_string()))?;
+        Ok(Cache { conn: Mutex::new(conn) })
+    }
+
+    pub fn meta(&self, key: &str) -> Result<Option<String>, CacheError> {
+        Ok(self
+            .conn
+            .lock()
+            .query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_meta(&self, key: &str, value: &str) -> Result<(), CacheError> {
+        self.conn.lock().execute(
+            "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )?;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Catalog
+
+    /// Stores products (a page seen online, or a sync batch).
+    pub fn put_products(&self, products: &[ProductDetail]) -> Result<(), CacheError> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction()?;
+        {
+            let mut up = tx.prepare(
+                "INSERT INTO products (id, seq, category, origin, fulfilment, price_cny_fen, name_en, version, detail)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT (id) DO UPDATE SET category = excluded.category, origin = excluded.origin,
+                 fulfilment = excluded.fulfilment, price_cny_fen = excluded.price_cny_fen, name_en = excluded.name_en,
+                 version = excluded.version, detail = excluded.detail",
+            )?;
+            let mut del = tx.prepare("DELETE FROM product_search WHERE product_id = ?1")?;
+            let mut ins = tx.prepare("INSERT INTO product_search (product_id, terms) VALUES (?1, ?2)")?;
+            for p in products {
+                let s = &p.summary;
+                let seq: i64 = s.id.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0);
+                up.execute(params![
+                    s.id,
+                    seq,
+                    s.category.as_str(),
+                    s.origin.code(),
+                    s.fulfilment.as_str(),
+                    s.price_cny.minor(),
+                    s.name.en,
+                    p.version,
+                    serde_json::to_string(p).map_err(|e| CacheError::Data(e.to_string()))?
+                ])?;
+                del.execute([&s.id])?;
+                ins.execute(params![
+                    s.id,
+                    index_terms(&format!(
+                        "{} {} {} {} {}",
+                        s.name.zh,
+                        s.name.en,
+                        s.brand,
+                        s.category.as_str(),
+                        s.origin.code()
+                    ))
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn product(&self, id: &str) -> Result<Option<ProductDetail>, CacheError> {
+        let text: Option<String> = self
+            .conn
+            .lock()
+            .query_row("SELECT detail FROM products WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        text.map(|t| serde_json::from_str(&t).map_err(|e| CacheError::Data(e.to_string()))).transpose()
+    }
+
+    pub fn product_count(&self) -> Result<i64, CacheError> {
+        Ok(self.conn.lock().query_row("SELECT COUNT(*) FROM products", [], |r| r.get(0))?)
+    }
+
+    /// Searches the cached catalog with the same rules as the shop.
+    pub fn search(&self, q: &ProductQuery) -> Result<ProductPage, CacheError> {
+        let per_page =
+            q.per_page.unwrap_or(ProductQuery::DEFAULT_PER_PAGE).clamp(1, ProductQuery::MAX_PER_PAGE);
+        let page = q.page.unwrap_or(1).max(1);
+        let mut where_: Vec<&str> = Vec::new();
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let fts = q.q.as_deref().and_then(match_expression);
+        let from = if fts.is_some() {
+            "product_search s JOIN products p ON p.id = s.product_id"
+        } else {
+            "products p"
+        };
+        if let Some(e) = &fts {
+            where_.push("product_search MATCH ?");
+            args.push(e.clone().into());
+        } else if q.q.as_deref().is_some_and(|t| !t.trim().is_empty()) {
+            return Ok(ProductPage { items: Vec::new(), total: 0, page, per_page });
+        }
+        if let Some(c) = q.category {
+            where_.push("p.category = ?");
+            args.push(c.as_str().to_owned().into());
+        }
+        if let Some(o) = q.origin {
+            where_.push("p.origin = ?");
+            args.push(o.code().to_owned().into());
+        }
+        if let Some(f) = q.fulfilment {
+            where_.push("p.fulfilment = ?");
+            args.push(f.as_str().to_owned().into());
+        }
+        if let Some(v) = q.min_price_fen {
+            where_.push("p.price_cny_fen >= ?");
+            args.push(v.into());
+        }
+        if let Some(v) = q.max_price_fen {
+            where_.push("p.price_cny_fen <= ?");
+            args.push(v.into());
+        }
+        let w = if where_.is_empty() { String::new() } else { format!("WHERE {}", where_.join(" AND ")) };
+        let order = match (q.sort.unwrap_or_default(), fts.is_some()) {
+            (Sort::Relevance, true) => "bm25(product_search), p.seq",
+            (Sort::Relevance, false) => "p.seq",
+            (Sort::PriceAsc, _) => "p.price_cny_fen, p.seq",
+            (Sort::PriceDesc, _) => "p.price_cny_fen DESC, p.seq",
+            (Sort::Newest, _) => "p.seq DESC",
+            (Sort::Name, _) => "p.name_en COLLATE NOCASE, p.seq",
+        };
+        let c = self.conn.lock();
+        let total: i64 = c.query_row(
+            &format!("SELECT COUNT(*) FROM {from} {w}"),
+            rusqlite::params_from_iter(args.iter()),
+            |r| r.get(0),
+        )?;
+        let mut all = args;
+        all.push(i64::from(per_page).into());
+        all.push((i64::from(page) - 1).saturating_mul(i64::from(per_page)).into());
+        let mut st =
+            c.prepare(&format!("SELECT p.detail FROM {from} {w} ORDER BY {order} LIMIT ? OFFSET ?"))?;
+        let items = st
+            .query_map(rusqlite::params_from_iter(all.iter()), |r| r.get::<_, String>(0))?
+            .map(|r| {
+                r.map_err(CacheError::from).and_then(|t| {
+                    serde_json::from_str::<ProductDetail>(&t)
+                        .map(|d| d.summary)
+                        .map_err(|e| CacheError::Data(e.to_string()))
+                })
+            })
+            .collect::<Result<Vec<ProductSummary>, _>>()?;
+        Ok(ProductPage { items, total, page, per_page })
+    }
+
+    pub fn image(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, CacheError> {
+        Ok(self
+            .conn
+            .lock()
+            .query_row("SELECT content_type, bytes FROM images WHERE name = ?1", [name], |r| {
+                Ok((r.get(0)?, r.get(1)?))
+            })
+            .optional()?)
+    }
+
+    pub fn put_image(&self, name: &str, content_type: &str, bytes: &[u8]) -> Result<(), CacheError> {
+        self.conn.lock().execute(
+            "INSERT INTO images (name, content_type, bytes) VALUES (?1, ?2, ?3)
+             ON CONFLICT (name) DO UPDATE SET content_type = excluded.content_type, bytes = excluded.bytes",
+            params![name, content_type, bytes],
+        )?;
+        Ok(())
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Cart
+
+    pub fn put_cart(&self, cart: &Cart) -> Result<(), CacheError> {
+        let text = serde_json::to_string(cart).map_err(|e| CacheError::Data(e.to_string()))?;
+        self.conn.lock().execute(
+            "INSERT INTO cart (id, cart, synced_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET cart = excluded.cart, synced_at = excluded.synced_at",
+            params![text, now_text()],
+        )?;
+        Ok(())
+    }
+
+    pub fn cart(&self) -> Result<Option<Cart>, CacheError> {
+        let t: Option<String> =
+            self.conn.lock().query_row("SELECT cart FROM cart WHERE id = 1", [], |r| r.get(0)).optional()?;
+        t.map(|t| serde_json::from_str(&t).map_err(|e| CacheError::Data(e.to_string()))).transpose()
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Orders
+
+    pub fn put_orders(&self, orders: &[Order]) -> Result<(), CacheError> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction()?;
+        {
+            let mut st = tx.prepare(
+                "INSERT INTO orders (id, status, created_at, updated_at, total_fen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
+                 ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
+                 total_fen = excluded.total_fen, body = excluded.body",
+            )?;
+            for o in orders {
+                st.execute(params![
+                    o.id,
+                    o.status.as_str(),
+                    o.created_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    o.updated_at.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                    o.totals.total.minor(),
+                    serde_json::to_string(o).map_err(|e| CacheError::Data(e.to_string()))?
+                ])?;
+            }
+        }
+        tx.commit()?;
+        Ok(())
+    }
+
+    pub fn order(&self, id: &str) -> Result<Option<Order>, CacheError> {
+        let t: Option<String> = self
+            .conn
+            .lock()
+            .query_row("SELECT body FROM orders WHERE id = ?1", [id], |r| r.get(0))
+            .optional()?;
+        t.map(|t| serde_json::from_str(&t).map_err(|e| CacheError::Data(e.to_string()))).transpose()
+    }
+
+    /// A page of cached orders, newest first, optionally one status.
+    pub fn orders(
+        &self,
+        status: Option<OrderStatus>,
+        page: u32,
+        per_page: u32,
+    ) -> Result<(Vec<Order>, i64), CacheError> {
+        let c = self.conn.lock();
+        let st = status.map(|s| s.as_str().to_owned());
+        let total: i64 =
+            c.query_row("SELECT COUNT(*) FROM orders WHERE ?1 IS NULL OR status = ?1", [&st], |r| r.get(0))?;
+        let mut q = c.prepare(
+            "SELECT body FROM orders WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+        )?;
+        let rows = q
+            .query_map(
+                params![st, i64::from(per_page), i64::from(page.saturating_sub(1)) * i64::from(per_page)],
+                |r| r.get::<_, String>(0),
+            )?
+            .map(|r| {
+                r.map_err(CacheError::from)
+                    .and_then(|t| serde_json::from_str(&t).map_err(|e| CacheError::Data(e.to_string())))
+            })
+            .collect::<Result<Vec<Order>, _>>()?;
+        Ok((rows, total))
+    }
+
+    // -----------------------------------------------------------------------------------------
+    // Payment attempts and checkout
+
+    pub fn put_attempt(&self, a: &LocalAttempt) -> Result<(), CacheError> {
+        self.conn.lock().execute(
+            "INSERT INTO attempts (local_id, order_id, attempt_id, out_trade_no, method, mode, amount_fen, status, return_url,
+             last_error, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)
+             ON CONFLICT (local_id) DO UPDATE SET attempt_id = excluded.attempt_id, out_trade_no = excluded.out_trade_no,
+             amount_fen = excluded.amount_fen, status = excluded.status, last_error = excluded.last_error,
+             updated_at = excluded.updated_at",
+            params![
+                a.local_id,
+                a.order_id,
+                a.attempt_id,
+                a.out_trade_no,
+                a.method,
+                a.mode,
+                a.amount_fen,
+                a.status,
+                a.return_url,
+                a.last_error,
+                a.created_at,
+                a.updated_at
+            ],
+        )?;
+        Ok(())
+    }
+
+    fn attempts_where(&self, clause: &str, arg: &str) -> Result<Vec<LocalAttempt>, CacheError> {
+        let c = self.conn.lock();
+        let mut st = c.prepare(&format!(
+            "SELECT local_id, order_id, attempt_id, out_trade_no, method, mode, amount_fen, status, return_url, last_error,
+             created_at, updated_at FROM attempts WHERE {clause} ORDER BY created_at"
+        ))?;
+        let rows = st
+            .query_map([arg], |r| {
+                Ok(LocalAttempt {
+                    local_id: r.get(0)?,
+                    order_id: r.get(1)?,
+                    attempt_id: r.get(2)?,
+                    out_trade_no: r.get(3)?,
+                    method: r.get(4)?,
+                    mode: r.get(5)?,
+                    amount_fen: r.get(6)?,
+                    status: r.get(7)?,
+                    return_url: r.get(8)?,
+                    last_error: r.get(9)?,
+                    created_at: r.get(10)?,
+                    updated_at: r.get(11)?,
+                })
+            })?
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(rows)
+    }
+
+    pub fn attempt(&self, local_id: &str) -> Result<Option<LocalAttempt>, CacheError> {
+        Ok(self.attempts_where("local_id = ?1", local_id)?.into_iter().next())
+    }
+
+    pub fn attempts_for(&self, order_id: &str) -> Result<Vec<LocalAttempt>, CacheError> {
+        self.attempts_where("order_id = ?1", order_id)
+    }
+
+    /// Attempts whose outcome is not known yet.
+    pub fn open_attempts(&self) -> Result<Vec<LocalAttempt>, CacheError> {
+        self.attempts_where("status NOT IN ('paid', 'failed', 'closed') AND ?1 = ?1", "")
+    }
+
+    pub fn checkout(&self) -> Result<Option<String>, CacheError> {
+        Ok(self
+            .conn
+            .lock()
+            .query_row("SELECT state FROM checkout WHERE id = 1", [], |r| r.get(0))
+            .optional()?)
+    }
+
+    pub fn set_checkout(&self, state: Option<&str>) -> Result<(), CacheError> {
+        let c = self.conn.lock();
+        match state {
+            Some(s) => c.execute(
+                "INSERT INTO checkout (id, state, updated_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
+                params![s, now_text()],
+            )?,
+            None => c.execute("DELETE FROM checkout WHERE id = 1", [])?,
+        };
+        Ok(())
+    }
+
+    pub fn put_invoice(&self, order_id: &str, pdf: &[u8]) -> Result<(), CacheError> {
+        self.conn.lock().execute(
+            "INSERT INTO invoices (order_id, pdf, fetched_at) VALUES (?1, ?2, ?3) ON CONFLICT (order_id) DO UPDATE SET pdf = excluded.pdf",
+            params![order_id, pdf, now_text()],
+        )?;
+        Ok(())
+    }
+
+    pub fn invoice(&self, order_id: &str) -> Result<Option<Vec<u8>>, CacheError> {
+        Ok(self
+            .conn
+            .lock()
+            .query_row("SELECT pdf FROM invoices WHERE order_id = ?1", [order_id], |r| r.get(0))
+            .optional()?)
+    }
+
+    /// Forgets everything belonging to the signed-in buyer (on sign-out); the catalog stays.
+    pub fn clear_account_data(&self) -> Result<(), CacheError> {
+        let c = self.conn.lock();
+        c.execute_batch(
+            "DELETE FROM cart; DELETE FROM orders; DELETE FROM attempts; DELETE FROM checkout; DELETE FROM invoices;
+             DELETE FROM meta WHERE key IN ('orders_cursor', 'orders_synced_at');",
+        )?;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refuses_damaged_and_newer_files_without_touching_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let bad = dir.path().join("bad.sqlite3");
+        std::fs::write(&bad, vec![0x42u8; 4096]).unwrap();
+        assert!(matches!(Cache::open(&bad), Err(CacheError::Corrupt { .. })));
+        assert_eq!(std::fs::read(&bad).unwrap(), vec![0x42u8; 4096]);
+        let newer = dir.path().join("newer.sqlite3");
+        Connection::open(&newer).unwrap().pragma_update(None, "user_version", 7).unwrap();
+        assert!(matches!(Cache::open(&newer), Err(CacheError::TooNew { found: 7, .. })));
+        let ok = dir.path().join("ok.sqlite3");
+        Cache::open(&ok).unwrap().set_meta("a", "1").unwrap();
+        assert_eq!(
+            Cache::open(&ok).unwrap().meta("a").unwrap().as_deref(),
+            Some("1"),
+            "reopening keeps data"
+        );
+    }
+}

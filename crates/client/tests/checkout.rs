@@ -1,0 +1,243 @@
+//! Headless checkout through the client: every payment method, and every way a payment can go
+//! wrong, each ending with exactly one charge or none.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use common::{shopper, world};
+use haitao_client::ErrorCode;
+use haitao_shop_api::orders::{AttemptStatus, PayMode, PaymentFailure, PaymentMethod};
+use serde_json::json;
+
+#[tokio::test]
+async fn every_method_pays_exactly_once() {
+    let w = world().await;
+    let c = w.client();
+    let cases = [
+        (PaymentMethod::Balance, "balance", None),
+        (PaymentMethod::BankCard, "debit_card", None),
+        (PaymentMethod::Huabei, "huabei", None),
+        (PaymentMethod::HuabeiInstallments { periods: 3 }, "huabei", Some(3)),
+        (PaymentMethod::HuabeiInstallments { periods: 6 }, "huabei", Some(6)),
+        (PaymentMethod::HuabeiInstallments { periods: 12 }, "huabei", Some(12)),
+        (PaymentMethod::InternationalCard, "international_card", None),
+    ];
+    for (i, (method, channel, inst)) in cases.into_iter().enumerate() {
+        let address = if i == 0 {
+            shopper(&c, "13900000001").await
+        } else {
+            let page = c.catalog(&Default::default()).await.unwrap();
+            let p = page
+                .page
+                .items
+                .iter()
+                .find(|p| p.stock >= 3 && p.price_cny.minor() > 10_000 && p.price_cny.minor() < 60_000)
+                .unwrap();
+            c.set_quantity(&p.id, 1).await.unwrap();
+            c.addresses().await.unwrap()[0].id.clone()
+        };
+        let order = c.place_order(&address).await.unwrap();
+        let ret = c.payment_config().await.unwrap().return_page;
+        let launch = c.start_payment(&order.id, method, PayMode::InApp, &ret).await.unwrap();
+        assert_eq!(c.local_attempts(&order.id).unwrap().len(), 1, "recorded before any window");
+        let cashier = launch.attempt.cashier_url.clone().unwrap();
+        let (s, v) =
+            w.pay(&cashier, &launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", channel, inst).await;
+        assert_eq!(s, 200, "{method:?}: {v}");
+        let out = c.payment_returned(&launch.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
+        assert_eq!(out.return_verified, Some(true), "{:?}", out.return_problem);
+        assert_eq!(out.attempt.as_ref().map(|a| a.status), Some(AttemptStatus::Paid), "{method:?}");
+        assert_eq!(out.local.status, "paid");
+        // The shop receives the order total, less the installment fee when it pays that fee itself.
+        let quote =
+            c.order_quotes(&order.id).await.unwrap().into_iter().find(|q| q.method == method).unwrap();
+        let seller_fee = quote
+            .installments
+            .filter(|p| p.fee_payer == haitao_shop_api::orders::FeePayer::Seller)
+            .map(|p| p.fee.minor())
+            .unwrap_or(0);
+        assert_eq!(
+            w.merchant_net(&launch.attempt.out_trade_no).await,
+            order.totals.total.minor() - seller_fee,
+            "charged exactly once"
+        );
+        // A double click after payment does not start a second one.
+        let again = c.start_payment(&order.id, method, PayMode::InApp, &ret).await;
+        assert!(again.is_err() || again.unwrap().attempt.status == AttemptStatus::Paid);
+    }
+    let check = w.sandbox_get("sandbox/api/ledger/check").await;
+    assert_eq!(check["conserved"], json!(true));
+}
+
+#[tokio::test]
+async fn forged_return_is_rejected_then_reconciled() {
+    let w = world().await;
+    let c = w.client();
+    let address = shopper(&c, "13900000002").await;
+    let order = c.place_order(&address).await.unwrap();
+    let ret = c.payment_config().await.unwrap().return_page;
+    let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    // A forged return claims success without any payment.
+    let forged = format!(
+        "{ret}?out_trade_no={}&trade_no=2026&total_amount={}&app_id=x&sign_type=RSA2&sign=AAAA",
+        launch.attempt.out_trade_no,
+        order.totals.total.to_decimal_string()
+    );
+    let out = c.payment_returned(&launch.local_id, &forged).await.unwrap();
+    assert_eq!(out.return_verified, Some(false));
+    assert_ne!(out.local.status, "paid", "a forged return never marks paid");
+    assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, 0);
+    // The buyer really pays; the return is lost (the browser never comes back).
+    w.sandbox_post(
+        "sandbox/api/scenarios",
+        json!({"out_trade_no": launch.attempt.out_trade_no, "outcome": "lost_return"}),
+    )
+    .await;
+    let (s, v) = w
+        .pay(
+            launch.attempt.cashier_url.as_deref().unwrap(),
+            &launch.attempt.out_trade_no,
+            "zhangwei@sandbox.haitao",
+            "balance",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    assert!(v["return_url"].is_null(), "the return was lost");
+    let out = c.check_payment(&launch.local_id).await.unwrap();
+    assert_eq!(out.local.status, "paid");
+    assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, order.totals.total.minor());
+}
+
+#[tokio::test]
+async fn closing_the_window_and_wrong_password_lock() {
+    let w = world().await;
+    let c = w.client();
+    let address = shopper(&c, "13900000003").await;
+    let order = c.place_order(&address).await.unwrap();
+    let ret = c.payment_config().await.unwrap().return_page;
+    let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    reqwest::get(launch.attempt.cashier_url.as_deref().unwrap()).await.unwrap();
+    w.sandbox_post(
+        "sandbox/api/scenarios",
+        json!({"out_trade_no": launch.attempt.out_trade_no, "outcome": "wrong_password_lock"}),
+    )
+    .await;
+    for expected in ["wrong_password", "wrong_password", "locked"] {
+        let (s, v) = w
+            .sandbox_post(
+                "sandbox/api/pay",
+                json!({"out_trade_no": launch.attempt.out_trade_no, "persona": "zhangwei@sandbox.haitao", "channel": "balance", "password": "123456"}),
+            )
+            .await;
+        assert_eq!((s, v["error"]["error"].as_str()), (422, Some(expected)), "{v}");
+    }
+    // The buyer closes the payment window.
+    let out = c.payment_abandoned(&launch.local_id).await.unwrap();
+    assert_eq!(
+        out.attempt.as_ref().map(|a| (a.status, a.failure)),
+        Some((AttemptStatus::Failed, Some(PaymentFailure::Cancelled)))
+    );
+    assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, 0, "no charge");
+    // The lock lasts three hours of sandbox time.
+    let personas = w.sandbox_get("sandbox/api/personas").await;
+    let zhang =
+        personas.as_array().unwrap().iter().find(|p| p["login"] == json!("zhangwei@sandbox.haitao")).unwrap();
+    assert!(zhang["locked_until"].is_string());
+}
+
+#[tokio::test]
+async fn killed_mid_payment_and_restarted_reconciles() {
+    let w = world().await;
+    let (local_id, out_trade_no, total) = {
+        let c = w.client();
+        let address = shopper(&c, "13900000004").await;
+        let order = c.place_order(&address).await.unwrap();
+        let ret = c.payment_config().await.unwrap().return_page;
+        let launch = c.start_payment(&order.id, PaymentMethod::BankCard, PayMode::InApp, &ret).await.unwrap();
+        // The buyer pays; the app dies before the return arrives.
+        let (s, _) = w
+            .pay(
+                launch.attempt.cashier_url.as_deref().unwrap(),
+                &launch.attempt.out_trade_no,
+                "zhangwei@sandbox.haitao",
+                "debit_card",
+                None,
+            )
+            .await;
+        assert_eq!(s, 200);
+        (launch.local_id, launch.attempt.out_trade_no, order.totals.total.minor())
+    };
+    // A new process: same cache, same keyring.
+    let c = w.client();
+    let state = c.restore().await;
+    assert!(state.signed_in, "the session comes back from the keyring");
+    let before = c.cache().attempt(&local_id).unwrap().unwrap();
+    assert_eq!(before.status, "redirected", "the attempt was left open by the crash");
+    let outcomes = c.reconcile_open().await.unwrap();
+    assert_eq!(outcomes.len(), 1);
+    assert_eq!(outcomes[0].local.status, "paid");
+    assert_eq!(w.merchant_net(&out_trade_no).await, total);
+    assert!(c.reconcile_open().await.unwrap().is_empty(), "nothing left open");
+}
+
+#[tokio::test]
+async fn result_unknown_and_network_loss_are_reconciled() {
+    let w = world().await;
+    let c = w.client();
+    let address = shopper(&c, "13900000005").await;
+    let order = c.place_order(&address).await.unwrap();
+    let ret = c.payment_config().await.unwrap().return_page;
+    let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    let out_no = launch.attempt.out_trade_no.clone();
+    let (s, v) = w
+        .pay(
+            launch.attempt.cashier_url.as_deref().unwrap(),
+            &out_no,
+            "zhangwei@sandbox.haitao",
+            "balance",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    // The shop's query to Alipay answers "result unknown" once.
+    w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out_no, "outcome": "result_unknown"}))
+        .await;
+    w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out_no, "outcome": "notify_drop"})).await;
+    let first = c.payment_returned(&launch.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
+    // Either the notification already arrived, or the shop could not tell: never "failed".
+    assert!(matches!(first.local.status.as_str(), "paid" | "unknown"), "{:?}", first.local);
+    let again = c.check_payment(&launch.local_id).await.unwrap();
+    assert_eq!(again.local.status, "paid");
+
+    // The network to the shop drops: a client pointed at a dead address reports offline and keeps
+    // its cached orders.
+    let dead = haitao_client::ShopApi::new("http://127.0.0.1:9/".parse().unwrap()).unwrap();
+    let offline = haitao_client::Client::new(
+        dead,
+        haitao_client::Cache::open(&w.dir.path().join("cache.sqlite3")).unwrap(),
+        std::sync::Arc::new(w.secrets.clone()),
+    );
+    let orders = offline.orders(None, 1, 20).await.unwrap();
+    assert!(!orders.online);
+    assert!(orders.items.iter().any(|o| o.id == order.id), "orders are readable offline");
+    let e: haitao_client::IpcError = offline.place_order(&address).await.unwrap_err().into();
+    assert!(
+        matches!(e.code, ErrorCode::Offline | ErrorCode::SessionExpired | ErrorCode::NotSignedIn),
+        "{e:?}"
+    );
+}
+
+#[tokio::test]
+async fn keyring_unavailable_is_a_clear_error_not_a_fallback() {
+    let w = world().await;
+    let c = w.client_with(std::sync::Arc::new(haitao_client::UnavailableStore(
+        "no Secret Service on the bus".into(),
+    )));
+    let e: haitao_client::IpcError = c.register("13900000006", "haitao2026", true).await.unwrap_err().into();
+    assert_eq!(e.code, ErrorCode::KeyringUnavailable);
+    assert!(e.message.contains("plain files"));
+    // Choosing not to be remembered keeps the session in memory only.
+    let s = c.register("13900000006", "haitao2026", false).await.unwrap();
+    assert!(s.signed_in && !s.remembered);
+}

@@ -1,0 +1,120 @@
+//! The client against an in-process shop and sandbox, talking HTTP exactly as it would to a remote
+//! shop. The shop and sandbox are test dependencies only.
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::sync::Arc;
+
+use haitao_client::{Cache, Client, MemoryStore, SecretStore, ShopApi};
+use serde_json::{Value, json};
+
+pub struct World {
+    pub sandbox: haitao_alipay_sandbox::Running,
+    pub shop: haitao_shop::RunningShop,
+    pub secrets: MemoryStore,
+    pub dir: tempfile::TempDir,
+}
+
+pub async fn world() -> World {
+    let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
+        None,
+        "127.0.0.1:0".parse().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let mut cfg =
+        haitao_shop::ShopConfig::local(None, "127.0.0.1:0".parse().unwrap(), sandbox.base_url().clone());
+    cfg.job_interval = std::time::Duration::from_millis(200);
+    let shop = haitao_shop::start(cfg).await.unwrap();
+    World { sandbox, shop, secrets: MemoryStore::default(), dir: tempfile::tempdir().unwrap() }
+}
+
+impl World {
+    /// A client with its cache file in the test's directory (a second call "restarts" the app).
+    pub fn client(&self) -> Client {
+        self.client_with(Arc::new(self.secrets.clone()))
+    }
+
+    pub fn client_with(&self, secrets: Arc<dyn SecretStore>) -> Client {
+        let api = ShopApi::new(self.shop.base_url().clone()).unwrap();
+        let cache = Cache::open(&self.dir.path().join("cache.sqlite3")).unwrap();
+        Client::new(api, cache, secrets)
+    }
+
+    pub async fn sandbox_post(&self, path: &str, body: Value) -> (u16, Value) {
+        let r = reqwest::Client::new()
+            .post(self.sandbox.base_url().join(path).unwrap())
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    pub async fn sandbox_get(&self, path: &str) -> Value {
+        reqwest::get(self.sandbox.base_url().join(path).unwrap()).await.unwrap().json().await.unwrap()
+    }
+
+    /// Net money the merchant received for a payment (0 after a full refund, or if never paid).
+    pub async fn merchant_net(&self, out_trade_no: &str) -> i64 {
+        let r = reqwest::get(
+            self.sandbox.base_url().join(&format!("sandbox/api/trades/{out_trade_no}")).unwrap(),
+        )
+        .await
+        .unwrap();
+        if r.status() == 404 {
+            return 0;
+        }
+        r.json::<Value>().await.unwrap()["merchant_net_fen"].as_i64().unwrap()
+    }
+
+    /// Pays in the sandbox as a persona (after opening the cashier like a browser).
+    pub async fn pay(
+        &self,
+        cashier_url: &str,
+        out_trade_no: &str,
+        persona: &str,
+        channel: &str,
+        installments: Option<u32>,
+    ) -> (u16, Value) {
+        reqwest::get(cashier_url).await.unwrap();
+        self.sandbox_post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": out_trade_no, "persona": persona, "channel": channel, "installments": installments}),
+        )
+        .await
+    }
+}
+
+/// Signs up, verifies 张伟's identity, adds an address, puts one affordable product in the cart.
+pub async fn shopper(c: &Client, phone: &str) -> String {
+    c.register(phone, "haitao2026", true).await.unwrap();
+    c.verify_real_name("张伟", "110105198803151232").await.unwrap();
+    let addr = c
+        .save_address(
+            None,
+            &haitao_shop_api::account::AddressInput {
+                recipient: "张伟".into(),
+                phone: phone.into(),
+                province: "浙江省".into(),
+                city: "杭州市".into(),
+                district: "西湖区".into(),
+                street: "文三路 100 号".into(),
+                postal_code: None,
+                is_default: true,
+            },
+        )
+        .await
+        .unwrap();
+    let page = c
+        .catalog(&haitao_shop_api::catalog::ProductQuery {
+            min_price_fen: Some(10_000),
+            max_price_fen: Some(60_000),
+            per_page: Some(50),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let p = page.page.items.iter().find(|p| p.stock >= 3).unwrap();
+    c.set_quantity(&p.id, 1).await.unwrap();
+    addr.id
+}
