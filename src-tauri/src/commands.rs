@@ -1,0 +1,416 @@
+//! The commands the UI calls. Each is a thin adapter: take the state, call `haitao-client`, map the
+//! error to the one IPC shape.
+
+use haitao_client::tester::{OutcomeInfo, Persona, TraceEvent};
+use haitao_client::{
+    CachedOrders, CatalogResult, IpcError, LocalAttempt, PaymentLaunch, PaymentOutcome, SessionState,
+};
+use haitao_shop_api::PaymentConfig;
+use haitao_shop_api::account::{Account, Address, AddressInput, Quota};
+use haitao_shop_api::catalog::{CategoryInfo, ProductDetail, ProductQuery};
+use haitao_shop_api::orders::{
+    Cart, CorrectOrderer, MethodQuote, Order, OrderStatus, PayMode, PaymentMethod, RequestRefund,
+};
+use haitao_shop_api::support::{NewTicket, Ticket};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, State};
+
+use crate::payment_window;
+use crate::state::{AppState, Settings};
+
+type R<T> = Result<T, IpcError>;
+
+/// What the About box and diagnostics show.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type)]
+pub struct AppInfo {
+    pub version: String,
+    /// The built-in shop and sandbox are running in this process.
+    pub embedded: bool,
+    pub shop_url: String,
+    pub data_dir: String,
+    pub log_dir: String,
+    /// Where the session is kept ("Secret Service", or "unavailable: ...").
+    pub keyring: String,
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn app_info(state: State<'_, AppState>) -> R<AppInfo> {
+    state.info().await
+}
+
+/// Waits until the built-in services (or the remote shop client) are ready.
+#[tauri::command]
+#[specta::specta]
+pub async fn app_ready(state: State<'_, AppState>) -> R<SessionState> {
+    let c = state.client().await?;
+    Ok(c.restore().await)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn settings_get(state: State<'_, AppState>) -> R<Settings> {
+    Ok(state.settings())
+}
+
+/// Saves settings. A changed shop endpoint takes effect at the next start.
+#[tauri::command]
+#[specta::specta]
+pub async fn settings_set(state: State<'_, AppState>, settings: Settings) -> R<Settings> {
+    state.save_settings(settings)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn session_state(state: State<'_, AppState>) -> R<SessionState> {
+    Ok(state.client().await?.session_state().await)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_in(
+    state: State<'_, AppState>,
+    phone: String,
+    password: String,
+    remember: bool,
+) -> R<SessionState> {
+    Ok(state.client().await?.sign_in(&phone, &password, remember).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn register(
+    state: State<'_, AppState>,
+    phone: String,
+    password: String,
+    remember: bool,
+) -> R<SessionState> {
+    Ok(state.client().await?.register(&phone, &password, remember).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn sign_out(state: State<'_, AppState>, everywhere: bool) -> R<()> {
+    Ok(state.client().await?.sign_out(everywhere).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn verify_real_name(state: State<'_, AppState>, name: String, id_number: String) -> R<Account> {
+    Ok(state.client().await?.verify_real_name(&name, &id_number).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn quota(state: State<'_, AppState>) -> R<Quota> {
+    Ok(state.client().await?.quota().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn addresses(state: State<'_, AppState>) -> R<Vec<Address>> {
+    Ok(state.client().await?.addresses().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn address_save(
+    state: State<'_, AppState>,
+    id: Option<String>,
+    address: AddressInput,
+) -> R<Address> {
+    Ok(state.client().await?.save_address(id.as_deref(), &address).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn address_delete(state: State<'_, AppState>, id: String) -> R<()> {
+    Ok(state.client().await?.delete_address(&id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn categories(state: State<'_, AppState>) -> R<Vec<CategoryInfo>> {
+    Ok(state.client().await?.categories().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn catalog_search(state: State<'_, AppState>, query: ProductQuery) -> R<CatalogResult> {
+    Ok(state.client().await?.catalog(&query).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn product(state: State<'_, AppState>, id: String) -> R<ProductDetail> {
+    Ok(state.client().await?.product(&id).await?)
+}
+
+/// Refreshes the offline catalog. Returns how many products changed.
+#[tauri::command]
+#[specta::specta]
+pub async fn catalog_sync(state: State<'_, AppState>) -> R<u32> {
+    let n = state.client().await?.sync_catalog().await?;
+    Ok(u32::try_from(n).unwrap_or(u32::MAX))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cart(state: State<'_, AppState>) -> R<Cart> {
+    Ok(state.client().await?.cart().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cart_set(state: State<'_, AppState>, product_id: String, quantity: i32) -> R<Cart> {
+    Ok(state.client().await?.set_quantity(&product_id, i64::from(quantity)).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn cart_clear(state: State<'_, AppState>) -> R<Cart> {
+    Ok(state.client().await?.clear_cart().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn checkout_quotes(state: State<'_, AppState>) -> R<Vec<MethodQuote>> {
+    Ok(state.client().await?.quotes().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn order_quotes(state: State<'_, AppState>, order_id: String) -> R<Vec<MethodQuote>> {
+    Ok(state.client().await?.order_quotes(&order_id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn order_place(state: State<'_, AppState>, address_id: String) -> R<Order> {
+    Ok(state.client().await?.place_order(&address_id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn payment_config(state: State<'_, AppState>) -> R<PaymentConfig> {
+    Ok(state.client().await?.payment_config().await?)
+}
+
+/// Starts paying for an order: in the app's payment window, in the system browser, or by QR code.
+#[tauri::command]
+#[specta::specta]
+pub async fn payment_start(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    order_id: String,
+    method: PaymentMethod,
+    mode: PayMode,
+) -> R<PaymentLaunch> {
+    payment_window::start(&app, &state, &order_id, method, mode).await
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn payment_check(state: State<'_, AppState>, local_id: String) -> R<PaymentOutcome> {
+    Ok(state.client().await?.check_payment(&local_id).await?)
+}
+
+/// The buyer gave up on a payment (closes the payment window if open).
+#[tauri::command]
+#[specta::specta]
+pub async fn payment_abandon(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    local_id: String,
+) -> R<PaymentOutcome> {
+    payment_window::close(&app);
+    Ok(state.client().await?.payment_abandoned(&local_id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn payments_reconcile(state: State<'_, AppState>) -> R<Vec<PaymentOutcome>> {
+    Ok(state.client().await?.reconcile_open().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn payment_attempts(state: State<'_, AppState>, order_id: String) -> R<Vec<LocalAttempt>> {
+    Ok(state.client().await?.local_attempts(&order_id)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn orders(
+    state: State<'_, AppState>,
+    status: Option<OrderStatus>,
+    page: u32,
+    per_page: u32,
+) -> R<CachedOrders> {
+    Ok(state.client().await?.orders(status, page, per_page).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn order(state: State<'_, AppState>, id: String) -> R<Order> {
+    Ok(state.client().await?.order(&id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn order_cancel(state: State<'_, AppState>, id: String) -> R<Order> {
+    Ok(state.client().await?.cancel_order(&id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn order_refund(state: State<'_, AppState>, id: String, request: RequestRefund) -> R<Order> {
+    Ok(state.client().await?.request_refund(&id, &request).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn order_correct_orderer(
+    state: State<'_, AppState>,
+    id: String,
+    orderer: CorrectOrderer,
+) -> R<Order> {
+    Ok(state.client().await?.correct_orderer(&id, &orderer).await?)
+}
+
+/// Saves the order's e-invoice into the Downloads folder and returns the file's path.
+#[tauri::command]
+#[specta::specta]
+pub async fn invoice_save(app: AppHandle, state: State<'_, AppState>, id: String) -> R<String> {
+    let pdf = state.client().await?.invoice(&id).await?;
+    crate::state::save_download(&app, &format!("haitao-invoice-{id}.pdf"), &pdf)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tickets(state: State<'_, AppState>) -> R<Vec<Ticket>> {
+    Ok(state.client().await?.tickets().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn ticket_open(state: State<'_, AppState>, ticket: NewTicket) -> R<Ticket> {
+    Ok(state.client().await?.open_ticket(&ticket).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn ticket(state: State<'_, AppState>, id: String) -> R<Ticket> {
+    Ok(state.client().await?.ticket(&id).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn ticket_reply(state: State<'_, AppState>, id: String, body: String) -> R<Ticket> {
+    Ok(state.client().await?.reply(&id, &body).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn qr_svg(text: String) -> R<String> {
+    Ok(haitao_client::qr_svg(&text)?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_personas(state: State<'_, AppState>) -> R<Vec<Persona>> {
+    Ok(state.client().await?.tester_personas().await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_outcomes(state: State<'_, AppState>) -> R<Vec<OutcomeInfo>> {
+    Ok(state.client().await?.tester_outcomes().await?)
+}
+
+/// Forces an outcome for a payment, or for the next one when `out_trade_no` is null.
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_force(
+    state: State<'_, AppState>,
+    out_trade_no: Option<String>,
+    outcome: String,
+) -> R<()> {
+    Ok(state.client().await?.tester_force(out_trade_no.as_deref(), &outcome).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_trace(
+    state: State<'_, AppState>,
+    out_trade_no: String,
+    since: i32,
+) -> R<Vec<TraceEvent>> {
+    Ok(state.client().await?.tester_trace(&out_trade_no, i64::from(since)).await?)
+}
+
+/// Saves a payment's trace as JSON into the Downloads folder and returns the path.
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_export(app: AppHandle, state: State<'_, AppState>, out_trade_no: String) -> R<String> {
+    let json = state.client().await?.tester_export(&out_trade_no).await?;
+    crate::state::save_download(&app, &format!("haitao-trace-{out_trade_no}.json"), json.as_bytes())
+}
+
+/// Every command, in the order the UI bindings list them. `build.rs` declares the same names to
+/// the permission system; a test keeps the two and `permissions/app.toml` in step.
+pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
+    tauri_specta::Builder::<tauri::Wry>::new()
+        .commands(tauri_specta::collect_commands![
+            app_info,
+            app_ready,
+            settings_get,
+            settings_set,
+            session_state,
+            sign_in,
+            register,
+            sign_out,
+            verify_real_name,
+            quota,
+            addresses,
+            address_save,
+            address_delete,
+            categories,
+            catalog_search,
+            product,
+            catalog_sync,
+            cart,
+            cart_set,
+            cart_clear,
+            checkout_quotes,
+            order_quotes,
+            order_place,
+            payment_config,
+            payment_start,
+            payment_check,
+            payment_abandon,
+            payments_reconcile,
+            payment_attempts,
+            orders,
+            order,
+            order_cancel,
+            order_refund,
+            order_correct_orderer,
+            invoice_save,
+            tickets,
+            ticket_open,
+            ticket,
+            ticket_reply,
+            qr_svg,
+            tester_personas,
+            tester_outcomes,
+            tester_force,
+            tester_trace,
+            tester_export,
+        ])
+        .events(tauri_specta::collect_events![
+            crate::payment_window::PaymentEvent,
+            crate::state::ConnectivityEvent
+        ])
+        .dangerously_cast_bigints_to_number()
+}

@@ -1,0 +1,50 @@
+//! The embedded default: with no remote shop configured, the shop and the Alipay sandbox run in this
+//! process on 127.0.0.1 ephemeral ports, with their data under the app's data folder. The client
+//! talks to them over HTTP exactly as it would to a remote shop.
+
+use std::path::Path;
+
+use haitao_client::IpcError;
+
+use crate::state::startup_error;
+
+#[derive(Debug)]
+pub struct Embedded {
+    pub sandbox: haitao_alipay_sandbox::Running,
+    pub shop: haitao_shop::RunningShop,
+}
+
+impl Embedded {
+    pub fn shop_url(&self) -> url::Url {
+        self.shop.base_url().clone()
+    }
+}
+
+fn port(var: &str) -> u16 {
+    std::env::var(var).ok().and_then(|p| p.parse().ok()).unwrap_or(0)
+}
+
+/// Starts the sandbox, then the shop registered with it.
+pub async fn start(data_dir: &Path) -> Result<Embedded, IpcError> {
+    let started = std::time::Instant::now();
+    let sandbox_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port("HAITAO_SANDBOX_PORT")));
+    let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
+        Some(data_dir.join("sandbox")),
+        sandbox_addr,
+    ))
+    .await
+    .map_err(|e| startup_error(format!("the built-in Alipay sandbox could not start: {e}")))?;
+    let shop_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port("HAITAO_SHOP_PORT")));
+    let config =
+        haitao_shop::ShopConfig::local(Some(data_dir.join("shop")), shop_addr, sandbox.base_url().clone());
+    let shop = haitao_shop::start(config)
+        .await
+        .map_err(|e| startup_error(format!("the built-in shop could not start: {e}")))?;
+    tracing::info!(
+        shop = %shop.base_url(),
+        sandbox = %sandbox.base_url(),
+        elapsed_ms = started.elapsed().as_millis(),
+        "embedded shop and Alipay sandbox running"
+    );
+    Ok(Embedded { sandbox, shop })
+}

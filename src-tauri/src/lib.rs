@@ -1,0 +1,144 @@
+//! The Haitao desktop shell: windows, commands, the catalog image protocol, the payment window.
+//! Everything else lives in crates that test without a window.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use tauri::Manager;
+use tauri::http::{Response, StatusCode, header};
+use tauri_specta::Event;
+
+pub mod commands;
+pub mod embedded;
+pub mod payment_window;
+pub mod state;
+
+use state::{AppState, ConnectivityEvent};
+
+/// Where the generated TypeScript bindings live.
+pub const BINDINGS: &str = "../ui/src/lib/bindings.ts";
+
+/// Logs to stderr and to a daily-rotated file in the app's log folder. `RUST_LOG` overrides the
+/// default level (`info`, `debug` for Haitao's own crates).
+fn init_logging(log_dir: &std::path::Path) -> Option<tracing_appender::non_blocking::WorkerGuard> {
+    use tracing_subscriber::prelude::*;
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
+        "info,haitao_app=debug,haitao_client=debug,haitao_shop=info,haitao_alipay_sandbox=info".into()
+    });
+    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let file = std::fs::create_dir_all(log_dir).ok().and_then(|()| {
+        tracing_appender::rolling::Builder::new()
+            .rotation(tracing_appender::rolling::Rotation::DAILY)
+            .filename_prefix("haitao")
+            .filename_suffix("log")
+            .max_log_files(7)
+            .build(log_dir)
+            .ok()
+    });
+    match file {
+        Some(appender) => {
+            let (writer, guard) = tracing_appender::non_blocking(appender);
+            let _ = tracing_subscriber::registry()
+                .with(filter)
+                .with(stderr)
+                .with(tracing_subscriber::fmt::layer().with_ansi(false).with_writer(writer))
+                .try_init();
+            Some(guard)
+        }
+        None => {
+            let _ = tracing_subscriber::registry().with(filter).with(stderr).try_init();
+            None
+        }
+    }
+}
+
+fn image_response(result: Result<(String, Vec<u8>), haitao_client::ClientError>) -> Response<Vec<u8>> {
+    let builder = Response::builder().header(header::ACCESS_CONTROL_ALLOW_ORIGIN, "*");
+    let r = match result {
+        Ok((ct, bytes)) => builder
+            .status(StatusCode::OK)
+            .header(header::CONTENT_TYPE, ct)
+            .header(header::CACHE_CONTROL, "max-age=86400")
+            .header("x-content-type-options", "nosniff")
+            .body(bytes),
+        Err(e) => {
+            tracing::debug!(error = %e, "catalog image unavailable");
+            builder.status(StatusCode::NOT_FOUND).body(Vec::new())
+        }
+    };
+    r.unwrap_or_else(|_| Response::new(Vec::new()))
+}
+
+/// Watches connectivity: when the shop becomes reachable again, open payments are reconciled and
+/// the catalog and orders are synced.
+async fn background(app: tauri::AppHandle) {
+    let state = app.state::<AppState>();
+    let Ok(client) = state.client().await else { return };
+    let mut was_online = true;
+    let mut first = true;
+    loop {
+        let online = client.health().await.is_ok();
+        if online && (first || !was_online) {
+            let reconciled = match client.reconcile_open().await {
+                Ok(list) => u32::try_from(list.len()).unwrap_or(u32::MAX),
+                Err(e) => {
+                    tracing::warn!(error = %e, "reconciliation failed");
+                    0
+                }
+            };
+            if let Err(e) = client.sync_catalog().await {
+                tracing::warn!(error = %e, "catalog sync failed");
+            }
+            let _ = client.sync_orders().await;
+            let _ = ConnectivityEvent { online, reconciled }.emit(&app);
+        } else if online != was_online {
+            let _ = ConnectivityEvent { online, reconciled: 0 }.emit(&app);
+        }
+        first = false;
+        was_online = online;
+        tokio::time::sleep(Duration::from_secs(if online { 15 } else { 5 })).await;
+    }
+}
+
+/// Builds and runs the app.
+pub fn run() {
+    let builder = commands::builder();
+    let invoke = builder.invoke_handler();
+    let result = tauri::Builder::default()
+        .plugin(tauri_plugin_opener::init())
+        .invoke_handler(invoke)
+        .register_asynchronous_uri_scheme_protocol("himg", |ctx, request, responder| {
+            let app = ctx.app_handle().clone();
+            let name = request.uri().path().trim_start_matches('/').to_owned();
+            tauri::async_runtime::spawn(async move {
+                let state = app.state::<AppState>();
+                let result = match state.client().await {
+                    Ok(c) => c.image(&name).await,
+                    Err(e) => Err(haitao_client::ClientError::Internal(e.message)),
+                };
+                responder.respond(image_response(result));
+            });
+        })
+        .setup(move |app| {
+            let paths = app.path();
+            let data_dir = std::env::var_os("HAITAO_DATA_DIR").map(Into::into).map_or_else(|| paths.app_data_dir(), Ok)?;
+            let config_dir = paths.app_config_dir()?;
+            let log_dir = paths.app_log_dir()?;
+            let guard = init_logging(&log_dir);
+            tracing::info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), logs = %log_dir.display(), "Haitao starting");
+            builder.mount_events(app);
+            app.manage(AppState::new(data_dir, &config_dir, log_dir));
+            app.manage(Arc::new(guard));
+            let handle = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                handle.state::<AppState>().start().await;
+                background(handle).await;
+            });
+            Ok(())
+        })
+        .run(tauri::generate_context!());
+    if let Err(e) = result {
+        tracing::error!(error = %e, "Haitao stopped with an error");
+        std::process::exit(1);
+    }
+}

@@ -1,0 +1,188 @@
+//! Opening the Alipay cashier: in a separate payment window whose label matches no capability (so
+//! the gateway's pages get no IPC), in the system browser with a one-shot loopback listener, or as a
+//! QR code. `on_navigation` watches for the exact return address, cancels that navigation and hands
+//! the query to the client, which verifies it and asks the shop; the redirect alone never marks an
+//! order paid.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use haitao_client::redirect::{Loopback, ReturnTarget};
+use haitao_client::{IpcError, PaymentLaunch, PaymentOutcome};
+use haitao_shop_api::orders::{PayMode, PaymentMethod};
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Manager, WebviewUrl, WebviewWindowBuilder, WindowEvent};
+use tauri_specta::Event;
+
+use crate::state::AppState;
+
+/// The label of the payment window. No capability names it.
+pub const PAYMENT_WINDOW: &str = "payment";
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum PaymentStage {
+    /// The cashier sent the buyer back to the return address.
+    Returned,
+    /// The payment window was closed before any return.
+    WindowClosed,
+    /// The system browser came back to the loopback listener.
+    BrowserReturned,
+    /// The browser did not come back in time; the payment was checked anyway.
+    BrowserTimedOut,
+}
+
+/// Pushed to the UI when a payment's window or browser round trip ends.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, Event)]
+pub struct PaymentEvent {
+    pub local_id: String,
+    pub stage: PaymentStage,
+    pub outcome: Option<PaymentOutcome>,
+    pub error: Option<IpcError>,
+}
+
+fn emit(
+    app: &AppHandle,
+    local_id: &str,
+    stage: PaymentStage,
+    r: Result<PaymentOutcome, haitao_client::ClientError>,
+) {
+    let (outcome, error) = match r {
+        Ok(o) => (Some(o), None),
+        Err(e) => (None, Some(IpcError::from(e))),
+    };
+    tracing::info!(
+        local_id,
+        ?stage,
+        status = outcome.as_ref().map(|o| o.local.status.as_str()),
+        "payment update"
+    );
+    if let Err(e) = (PaymentEvent { local_id: local_id.to_owned(), stage, outcome, error }).emit(app) {
+        tracing::warn!(error = %e, "could not notify the UI");
+    }
+}
+
+/// Closes the payment window if it is open.
+pub fn close(app: &AppHandle) {
+    if let Some(w) = app.get_webview_window(PAYMENT_WINDOW) {
+        let _ = w.destroy();
+    }
+}
+
+pub async fn start(
+    app: &AppHandle,
+    state: &AppState,
+    order_id: &str,
+    method: PaymentMethod,
+    mode: PayMode,
+) -> Result<PaymentLaunch, IpcError> {
+    let client = state.client().await?;
+    match mode {
+        PayMode::InApp => {
+            let return_page = client.payment_config().await?.return_page;
+            let launch = client.start_payment(order_id, method, mode, &return_page).await?;
+            let url = launch
+                .attempt
+                .cashier_url
+                .clone()
+                .ok_or_else(|| haitao_client::ClientError::State("no cashier address".into()))?;
+            open_window(app, &launch.local_id, &url, &launch.return_url)?;
+            Ok(launch)
+        }
+        PayMode::Browser => {
+            let token: String = launch_token();
+            let lb = Loopback::bind(&token)
+                .await
+                .map_err(|e| haitao_client::ClientError::Internal(e.to_string()))?;
+            let launch = client.start_payment(order_id, method, mode, &lb.return_url).await?;
+            let url = launch
+                .attempt
+                .cashier_url
+                .clone()
+                .ok_or_else(|| haitao_client::ClientError::State("no cashier address".into()))?;
+            use tauri_plugin_opener::OpenerExt;
+            app.opener()
+                .open_url(url, None::<&str>)
+                .map_err(|e| haitao_client::ClientError::Internal(e.to_string()))?;
+            let (app2, local_id) = (app.clone(), launch.local_id.clone());
+            let return_base = lb.return_url.clone();
+            tauri::async_runtime::spawn(async move {
+                let query = lb.wait(Duration::from_secs(20 * 60)).await;
+                let state = app2.state::<AppState>();
+                let Ok(client) = state.client().await else { return };
+                match query {
+                    Some(q) => {
+                        let r = client.payment_returned(&local_id, &format!("{return_base}?{q}")).await;
+                        emit(&app2, &local_id, PaymentStage::BrowserReturned, r);
+                    }
+                    None => {
+                        let r = client.check_payment(&local_id).await;
+                        emit(&app2, &local_id, PaymentStage::BrowserTimedOut, r);
+                    }
+                }
+            });
+            Ok(launch)
+        }
+        PayMode::Qr => {
+            let return_page = client.payment_config().await?.return_page;
+            Ok(client.start_payment(order_id, method, mode, &return_page).await?)
+        }
+    }
+}
+
+fn launch_token() -> String {
+    let nanos =
+        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
+    format!("{:x}{:x}", nanos, std::process::id())
+}
+
+fn open_window(app: &AppHandle, local_id: &str, cashier_url: &str, return_url: &str) -> Result<(), IpcError> {
+    let internal = |e: String| IpcError::from(haitao_client::ClientError::Internal(e));
+    close(app);
+    let target = ReturnTarget::parse(return_url).ok_or_else(|| internal("invalid return address".into()))?;
+    let url: url::Url = cashier_url.parse().map_err(|e: url::ParseError| internal(e.to_string()))?;
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1);
+    let handled = Arc::new(AtomicBool::new(false));
+    let window = WebviewWindowBuilder::new(app, PAYMENT_WINDOW, WebviewUrl::External(url))
+        .title("支付宝 · Alipay — Haitao")
+        .inner_size(1000.0, 760.0)
+        .min_inner_size(420.0, 480.0)
+        .on_navigation(move |u| {
+            if target.matches(u) {
+                // Cancel the navigation: the return page is never loaded; the query goes to the client.
+                let _ = tx.try_send(u.to_string());
+                false
+            } else {
+                true
+            }
+        })
+        .build()
+        .map_err(|e| internal(e.to_string()))?;
+    let (closed_tx, mut closed_rx) = tokio::sync::mpsc::channel::<()>(1);
+    window.on_window_event(move |e| {
+        if matches!(e, WindowEvent::Destroyed) {
+            let _ = closed_tx.try_send(());
+        }
+    });
+    let (app2, local_id) = (app.clone(), local_id.to_owned());
+    tauri::async_runtime::spawn(async move {
+        let state = app2.state::<AppState>();
+        let Ok(client) = state.client().await else { return };
+        tokio::select! {
+            Some(url) = rx.recv() => {
+                handled.store(true, Ordering::SeqCst);
+                close(&app2);
+                let r = client.payment_returned(&local_id, &url).await;
+                emit(&app2, &local_id, PaymentStage::Returned, r);
+            }
+            Some(()) = closed_rx.recv() => {
+                if !handled.load(Ordering::SeqCst) {
+                    let r = client.payment_abandoned(&local_id).await;
+                    emit(&app2, &local_id, PaymentStage::WindowClosed, r);
+                }
+            }
+        }
+    });
+    Ok(())
+}

@@ -1,0 +1,248 @@
+//! The app's state: settings, the client once it is ready, and the built-in services.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use haitao_client::{
+    Cache, Client, ErrorCode, IpcError, KeyringStore, SecretStore, ShopApi, UnavailableStore,
+};
+use parking_lot::RwLock;
+use serde::{Deserialize, Serialize};
+use tauri::{AppHandle, Manager};
+use tokio::sync::watch;
+
+use crate::commands::AppInfo;
+
+/// The app identifier, used to namespace keyring entries.
+pub const APP_ID: &str = "com.haitao.desktop";
+
+/// User preferences (not secrets), kept in `settings.json` in the app's config directory.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct Settings {
+    /// `zh-CN` (default) or `en`.
+    pub language: String,
+    /// `system`, `light` or `dark`.
+    pub theme: String,
+    /// Shows the tester panel beside checkout.
+    pub tester_mode: bool,
+    /// A remote shop; `null` runs the built-in shop and Alipay sandbox.
+    pub shop_url: Option<String>,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings { language: "zh-CN".into(), theme: "system".into(), tester_mode: true, shop_url: None }
+    }
+}
+
+/// Online/offline changes, pushed to the UI.
+#[derive(Debug, Clone, Serialize, Deserialize, specta::Type, tauri_specta::Event)]
+pub struct ConnectivityEvent {
+    pub online: bool,
+    /// Payments reconciled after reconnecting.
+    pub reconciled: u32,
+}
+
+type Ready = Option<Result<Arc<Client>, IpcError>>;
+
+#[derive(Debug)]
+pub struct AppState {
+    pub data_dir: PathBuf,
+    pub log_dir: PathBuf,
+    settings_path: PathBuf,
+    settings: RwLock<Settings>,
+    ready_tx: watch::Sender<Ready>,
+    ready_rx: watch::Receiver<Ready>,
+    pub keyring: RwLock<String>,
+    pub shop_url: RwLock<String>,
+    pub embedded: RwLock<Option<crate::embedded::Embedded>>,
+}
+
+pub fn startup_error(message: impl Into<String>) -> IpcError {
+    IpcError { code: ErrorCode::StartupFailed, message: message.into(), field: None }
+}
+
+impl AppState {
+    pub fn new(data_dir: PathBuf, config_dir: &Path, log_dir: PathBuf) -> Self {
+        let settings_path = config_dir.join("settings.json");
+        let settings = std::fs::read_to_string(&settings_path)
+            .ok()
+            .and_then(|t| serde_json::from_str::<Settings>(&t).ok())
+            .unwrap_or_default();
+        let (ready_tx, ready_rx) = watch::channel(None);
+        AppState {
+            data_dir,
+            log_dir,
+            settings_path,
+            settings: RwLock::new(settings),
+            ready_tx,
+            ready_rx,
+            keyring: RwLock::new(String::new()),
+            shop_url: RwLock::new(String::new()),
+            embedded: RwLock::new(None),
+        }
+    }
+
+    pub fn settings(&self) -> Settings {
+        self.settings.read().clone()
+    }
+
+    pub fn save_settings(&self, s: Settings) -> Result<Settings, IpcError> {
+        let invalid = |field: &str, message: &str| IpcError {
+            code: ErrorCode::Validation,
+            message: message.into(),
+            field: Some(field.into()),
+        };
+        if !matches!(s.language.as_str(), "zh-CN" | "en") {
+            return Err(invalid("language", "zh-CN or en"));
+        }
+        if !matches!(s.theme.as_str(), "system" | "light" | "dark") {
+            return Err(invalid("theme", "system, light or dark"));
+        }
+        if let Some(u) = &s.shop_url {
+            let ok = url::Url::parse(u)
+                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            if !ok {
+                return Err(invalid("shop_url", "an http(s) address such as https://shop.example.com/"));
+            }
+        }
+        if let Some(dir) = self.settings_path.parent() {
+            std::fs::create_dir_all(dir).map_err(|e| startup_error(e.to_string()))?;
+        }
+        let text = serde_json::to_string_pretty(&s).map_err(|e| startup_error(e.to_string()))?;
+        std::fs::write(&self.settings_path, text).map_err(|e| IpcError {
+            code: ErrorCode::Internal,
+            message: e.to_string(),
+            field: None,
+        })?;
+        *self.settings.write() = s.clone();
+        Ok(s)
+    }
+
+    /// The client, once start-up finished (waits for it), or why start-up failed.
+    pub async fn client(&self) -> Result<Arc<Client>, IpcError> {
+        let mut rx = self.ready_rx.clone();
+        loop {
+            if let Some(r) = rx.borrow().clone() {
+                return r;
+            }
+            if rx.changed().await.is_err() {
+                return Err(startup_error("the app is shutting down"));
+            }
+        }
+    }
+
+    pub fn ready(&self) -> Option<Arc<Client>> {
+        self.ready_rx.borrow().clone().and_then(Result::ok)
+    }
+
+    fn publish(&self, r: Result<Arc<Client>, IpcError>) {
+        let _ = self.ready_tx.send(Some(r));
+    }
+
+    pub async fn info(&self) -> Result<AppInfo, IpcError> {
+        let _ = self.client().await;
+        Ok(AppInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            embedded: self.embedded.read().is_some(),
+            shop_url: self.shop_url.read().clone(),
+            data_dir: self.data_dir.display().to_string(),
+            log_dir: self.log_dir.display().to_string(),
+            keyring: self.keyring.read().clone(),
+        })
+    }
+
+    /// Starts the built-in services (or connects to the configured shop) and builds the client.
+    pub async fn start(&self) {
+        match self.start_inner().await {
+            Ok(c) => self.publish(Ok(c)),
+            Err(e) => {
+                tracing::error!(code = ?e.code, message = %e.message, "start-up failed");
+                self.publish(Err(e));
+            }
+        }
+    }
+
+    async fn start_inner(&self) -> Result<Arc<Client>, IpcError> {
+        let configured = std::env::var("HAITAO_SHOP_URL").ok().or_else(|| self.settings().shop_url);
+        let (shop_url, namespace, cache_name) = match configured {
+            Some(u) => {
+                let url = url::Url::parse(&u)
+                    .map_err(|e| startup_error(format!("the shop address {u} is invalid: {e}")))?;
+                let origin = url.origin().ascii_serialization();
+                let digest = origin_key(&origin);
+                (url, origin, format!("cache-{digest}.sqlite3"))
+            }
+            None => {
+                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
+                    startup_error(format!(
+                        "the data folder {} cannot be created: {e}",
+                        self.data_dir.display()
+                    ))
+                })?;
+                let emb = crate::embedded::start(&self.data_dir).await?;
+                let url = emb.shop_url();
+                *self.embedded.write() = Some(emb);
+                (url, "embedded".to_owned(), "cache-embedded.sqlite3".to_owned())
+            }
+        };
+        *self.shop_url.write() = shop_url.to_string();
+        let cache_path = self.data_dir.join(cache_name);
+        let cache = tokio::task::spawn_blocking(move || Cache::open(&cache_path))
+            .await
+            .map_err(|e| startup_error(e.to_string()))?
+            .map_err(|e| IpcError::from(haitao_client::ClientError::from(e)))?;
+        let ns = haitao_client::secrets::namespace(APP_ID, &namespace);
+        let secrets: Arc<dyn SecretStore> = match tokio::task::spawn_blocking(move || {
+            KeyringStore::connect(ns)
+        })
+        .await
+        {
+            Ok(Ok(k)) => {
+                *self.keyring.write() = k.kind().to_owned();
+                Arc::new(k)
+            }
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "the OS keyring is unavailable; sessions will not be remembered");
+                *self.keyring.write() = format!("unavailable: {e}");
+                Arc::new(UnavailableStore(e.to_string()))
+            }
+            Err(e) => return Err(startup_error(e.to_string())),
+        };
+        let api = ShopApi::new(shop_url).map_err(IpcError::from)?;
+        Ok(Arc::new(Client::new(api, cache, secrets)))
+    }
+}
+
+fn origin_key(s: &str) -> String {
+    // A short, stable file name for a shop origin (not a security measure).
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in s.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
+/// Writes a file into the user's Downloads folder (or the app data folder) and returns its path.
+pub fn save_download(app: &AppHandle, name: &str, bytes: &[u8]) -> Result<String, IpcError> {
+    let dir = app.path().download_dir().or_else(|_| app.path().app_data_dir()).map_err(|e| IpcError {
+        code: ErrorCode::Internal,
+        message: e.to_string(),
+        field: None,
+    })?;
+    std::fs::create_dir_all(&dir).map_err(|e| IpcError {
+        code: ErrorCode::Internal,
+        message: e.to_string(),
+        field: None,
+    })?;
+    let safe: String =
+        name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
+    let path = dir.join(safe);
+    std::fs::write(&path, bytes).map_err(|e| IpcError {
+        code: ErrorCode::Internal,
+        message: e.to_string(),
+        field: None,
+    })?;
+    Ok(path.display().to_string())
+}

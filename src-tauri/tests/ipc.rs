@@ -1,0 +1,67 @@
+//! The IPC boundary with Tauri's mock runtime and the app's real configuration (capabilities and
+//! CSP): errors cross as `{code, message, field}`, and the payment window has no IPC at all.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use haitao_app::state::AppState;
+use tauri::ipc::{CallbackFn, InvokeBody};
+use tauri::test::{INVOKE_KEY, MockRuntime, get_ipc_response, mock_builder};
+use tauri::webview::InvokeRequest;
+use tauri::{Manager, WebviewWindowBuilder};
+
+fn app(dir: &std::path::Path) -> tauri::App<MockRuntime> {
+    let app = mock_builder()
+        .invoke_handler(tauri::generate_handler![
+            haitao_app::commands::settings_get,
+            haitao_app::commands::settings_set,
+            haitao_app::commands::qr_svg
+        ])
+        .build(tauri::generate_context!())
+        .expect("app");
+    app.manage(AppState::new(dir.join("data"), &dir.join("config"), dir.join("logs")));
+    app
+}
+
+fn request(cmd: &str, body: serde_json::Value) -> InvokeRequest {
+    InvokeRequest {
+        cmd: cmd.into(),
+        callback: CallbackFn(0),
+        error: CallbackFn(1),
+        url: "tauri://localhost".parse().unwrap(),
+        body: InvokeBody::Json(body),
+        headers: Default::default(),
+        invoke_key: INVOKE_KEY.to_string(),
+    }
+}
+
+#[test]
+fn errors_cross_as_code_and_message() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let main = WebviewWindowBuilder::new(&app, "main", Default::default()).build().unwrap();
+    let ok = get_ipc_response(&main, request("settings_get", serde_json::json!({}))).unwrap();
+    let settings: serde_json::Value = ok.deserialize().unwrap();
+    assert_eq!(settings["language"], "zh-CN", "Chinese by default");
+    let bad = serde_json::json!({"settings": {"language": "fr", "theme": "system", "tester_mode": false, "shop_url": null}});
+    let err = get_ipc_response(&main, request("settings_set", bad)).unwrap_err();
+    assert_eq!(err["code"], "validation");
+    assert_eq!(err["field"], "language");
+    assert!(err["message"].is_string());
+    let qr = get_ipc_response(
+        &main,
+        request("qr_svg", serde_json::json!({"text": "https://example.invalid/qr/1"})),
+    )
+    .unwrap();
+    assert!(qr.deserialize::<String>().unwrap().starts_with("<?xml"));
+}
+
+#[test]
+fn the_payment_window_has_no_ipc() {
+    let dir = tempfile::tempdir().unwrap();
+    let app = app(dir.path());
+    let payment = WebviewWindowBuilder::new(&app, "payment", Default::default()).build().unwrap();
+    let r = get_ipc_response(&payment, request("qr_svg", serde_json::json!({"text": "x"})));
+    let err = r.expect_err("a window outside every capability must not reach commands");
+    assert!(err.to_string().contains("not allowed"), "{err}");
+    let r = get_ipc_response(&payment, request("settings_get", serde_json::json!({})));
+    assert!(r.is_err());
+}
