@@ -1,0 +1,95 @@
+// App-wide state: start-up, session, settings, connectivity, cart badge, notices.
+import {
+  call,
+  codeOf,
+  commands,
+  type AppInfo,
+  type IpcError_Serialize,
+  type SessionState_Serialize,
+  type Settings_Serialize,
+} from './api';
+import { setLang, t, type Lang } from './i18n.svelte';
+import { events } from './bindings';
+
+export type Toast = { id: number; text: string; kind: 'info' | 'error' | 'success' };
+
+export const app = $state({
+  phase: 'starting' as 'starting' | 'ready' | 'failed',
+  startupError: null as IpcError_Serialize | null,
+  info: null as AppInfo | null,
+  session: null as SessionState_Serialize | null,
+  settings: null as Settings_Serialize | null,
+  online: true,
+  cartCount: 0,
+  toasts: [] as Toast[],
+});
+
+let nextToast = 1;
+
+export function toast(text: string, kind: Toast['kind'] = 'info'): void {
+  const id = nextToast++;
+  app.toasts.push({ id, text, kind });
+  setTimeout(() => {
+    const i = app.toasts.findIndex((x) => x.id === id);
+    if (i >= 0) app.toasts.splice(i, 1);
+  }, 6000);
+}
+
+/** Shows a translated error for anything a command threw. */
+export function showError(e: unknown): void {
+  toast(t(`errors.${codeOf(e)}`), 'error');
+}
+
+export function applyTheme(theme: string): void {
+  const root = document.documentElement;
+  root.dataset.theme = theme === 'light' || theme === 'dark' ? theme : '';
+}
+
+export async function refreshSession(): Promise<void> {
+  try {
+    app.session = await call(commands.sessionState());
+    if (app.session.signed_in) {
+      const cart = await call(commands.cart());
+      app.cartCount = cart.lines.reduce((n, l) => n + l.pricing.quantity, 0);
+    } else {
+      app.cartCount = 0;
+    }
+  } catch (e) {
+    if (codeOf(e) === 'offline') app.online = false;
+  }
+}
+
+/** Starts the app: settings first (language), then waits for the shop and restores the session. */
+export async function boot(): Promise<void> {
+  app.phase = 'starting';
+  app.startupError = null;
+  try {
+    app.settings = await call(commands.settingsGet());
+    setLang(app.settings.language as Lang);
+    applyTheme(app.settings.theme);
+  } catch {
+    // Settings fall back to defaults (Chinese).
+  }
+  try {
+    app.session = await call(commands.appReady());
+    app.phase = 'ready';
+    app.online = app.session.online;
+    app.info = await call(commands.appInfo());
+    void refreshSession();
+  } catch (e) {
+    app.phase = 'failed';
+    app.startupError = (e as { code?: string; message?: string }).message
+      ? { code: codeOf(e), message: (e as Error).message, field: null }
+      : { code: 'startup_failed', message: String(e), field: null };
+    try {
+      app.info = await call(commands.appInfo());
+    } catch {
+      // Info is best effort on a failed start.
+    }
+  }
+  void events.connectivityEvent.listen((ev) => {
+    const wasOffline = !app.online;
+    app.online = ev.payload.online;
+    if (ev.payload.online && wasOffline) toast(t('app.back_online', { n: ev.payload.reconciled }), 'success');
+  });
+}

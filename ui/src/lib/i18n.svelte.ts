@@ -1,0 +1,67 @@
+// Translations: Chinese (zh-CN) by default, full English. `t(key, params)` reads the current
+// language reactively.
+import { en } from './messages/en';
+import { zh } from './messages/zh';
+
+export type Lang = 'zh-CN' | 'en';
+export type Messages = typeof zh;
+
+export const locale = $state<{ lang: Lang }>({ lang: 'zh-CN' });
+
+const dictionaries: Record<Lang, Messages> = { 'zh-CN': zh, en };
+
+function lookup(dict: Messages, key: string): string | undefined {
+  let node: unknown = dict;
+  for (const part of key.split('.')) {
+    if (node && typeof node === 'object' && part in node) {
+      node = (node as Record<string, unknown>)[part];
+    } else {
+      return undefined;
+    }
+  }
+  return typeof node === 'string' ? node : undefined;
+}
+
+/** The message for `key` in the current language, with `{name}` placeholders filled. */
+export function t(key: string, params: Record<string, string | number> = {}): string {
+  const text = lookup(dictionaries[locale.lang], key) ?? lookup(zh, key) ?? key;
+  return text.replace(/\{(\w+)\}/g, (_, name: string) =>
+    name in params ? String(params[name]) : `{${name}}`,
+  );
+}
+
+/** Text in both languages from the shop (`{zh, en}`), picked for the current language. */
+export function pick(l: { zh: string; en: string }): string {
+  return locale.lang === 'en' ? l.en : l.zh;
+}
+
+export function setLang(lang: Lang): void {
+  locale.lang = lang;
+  if (typeof document !== 'undefined') document.documentElement.lang = lang;
+}
+
+/** A timestamp in China time, formatted for the current language. */
+export function formatTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  // A throwaway value for formatting, not state.
+  // eslint-disable-next-line svelte/prefer-svelte-reactivity
+  const d = new Date(iso);
+  if (Number.isNaN(d.getTime())) return iso;
+  return new Intl.DateTimeFormat(locale.lang, {
+    timeZone: 'Asia/Shanghai',
+    year: 'numeric',
+    month: '2-digit',
+    day: '2-digit',
+    hour: '2-digit',
+    minute: '2-digit',
+  }).format(d);
+}
+
+/** Every key of the Chinese dictionary (the reference), for completeness tests. */
+export function keys(dict: unknown = zh, prefix = ''): string[] {
+  if (typeof dict === 'string') return [prefix];
+  if (!dict || typeof dict !== 'object') return [];
+  return Object.entries(dict).flatMap(([k, v]) => keys(v, prefix ? `${prefix}.${k}` : k));
+}
+
+export const dictionariesForTest = dictionaries;
