@@ -6,7 +6,44 @@ use std::path::Path;
 
 use haitao_client::IpcError;
 
+use haitao_client::ErrorCode;
+
 use crate::state::startup_error;
+
+fn bind_error(what: &str, addr: std::net::SocketAddr, e: &std::io::Error) -> IpcError {
+    let message = format!("the built-in {what} could not listen on {addr}: {e}");
+    if e.kind() == std::io::ErrorKind::AddrInUse {
+        IpcError { code: ErrorCode::PortInUse, message, field: None }
+    } else {
+        startup_error(message)
+    }
+}
+
+fn data_dir_error(what: &str, path: &str, e: &std::io::Error) -> IpcError {
+    IpcError {
+        code: ErrorCode::DataDirUnwritable,
+        message: format!("the built-in {what} cannot write its data folder {path}: {e}"),
+        field: None,
+    }
+}
+
+fn sandbox_error(e: &haitao_alipay_sandbox::StartError) -> IpcError {
+    use haitao_alipay_sandbox::StartError as E;
+    match e {
+        E::Bind { addr, source } => bind_error("Alipay sandbox", *addr, source),
+        E::DataDir { path, source } => data_dir_error("Alipay sandbox", path, source),
+        other => startup_error(format!("the built-in Alipay sandbox could not start: {other}")),
+    }
+}
+
+fn shop_error(e: &haitao_shop::StartError) -> IpcError {
+    use haitao_shop::StartError as E;
+    match e {
+        E::Bind { addr, source } => bind_error("shop", *addr, source),
+        E::DataDir { path, source } => data_dir_error("shop", path, source),
+        other => startup_error(format!("the built-in shop could not start: {other}")),
+    }
+}
 
 #[derive(Debug)]
 pub struct Embedded {
@@ -33,13 +70,11 @@ pub async fn start(data_dir: &Path) -> Result<Embedded, IpcError> {
         sandbox_addr,
     ))
     .await
-    .map_err(|e| startup_error(format!("the built-in Alipay sandbox could not start: {e}")))?;
+    .map_err(|e| sandbox_error(&e))?;
     let shop_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port("HAITAO_SHOP_PORT")));
     let config =
         haitao_shop::ShopConfig::local(Some(data_dir.join("shop")), shop_addr, sandbox.base_url().clone());
-    let shop = haitao_shop::start(config)
-        .await
-        .map_err(|e| startup_error(format!("the built-in shop could not start: {e}")))?;
+    let shop = haitao_shop::start(config).await.map_err(|e| shop_error(&e))?;
     tracing::info!(
         shop = %shop.base_url(),
         sandbox = %sandbox.base_url(),

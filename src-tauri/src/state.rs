@@ -174,16 +174,28 @@ impl AppState {
                 (url, origin, format!("cache-{digest}.sqlite3"))
             }
             None => {
-                std::fs::create_dir_all(&self.data_dir).map_err(|e| {
-                    startup_error(format!(
-                        "the data folder {} cannot be created: {e}",
-                        self.data_dir.display()
-                    ))
+                std::fs::create_dir_all(&self.data_dir).map_err(|e| IpcError {
+                    code: ErrorCode::DataDirUnwritable,
+                    message: format!("the data folder {} cannot be created: {e}", self.data_dir.display()),
+                    field: None,
+                })?;
+                // An existing folder can still be read-only: find out now, not at the first order.
+                let probe = self.data_dir.join(".write-test");
+                std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
+                    IpcError {
+                        code: ErrorCode::DataDirUnwritable,
+                        message: format!("the data folder {} is not writable: {e}", self.data_dir.display()),
+                        field: None,
+                    }
                 })?;
                 let emb = crate::embedded::start(&self.data_dir).await?;
                 let url = emb.shop_url();
                 *self.embedded.write() = Some(emb);
-                (url, "embedded".to_owned(), "cache-embedded.sqlite3".to_owned())
+                // The built-in shop's accounts live in this data folder, so its keyring entries are
+                // namespaced by the folder too: another profile (another HOME or HAITAO_DATA_DIR)
+                // never picks up a token its shop has never issued.
+                let ns = format!("embedded-{}", origin_key(&self.data_dir.display().to_string()));
+                (url, ns, "cache-embedded.sqlite3".to_owned())
             }
         };
         *self.shop_url.write() = shop_url.to_string();

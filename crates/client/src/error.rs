@@ -42,6 +42,10 @@ pub enum ErrorCode {
     CacheTooNew,
     /// The built-in shop or Alipay sandbox could not start.
     StartupFailed,
+    /// The built-in shop or sandbox was told to use a port another program holds.
+    PortInUse,
+    /// The app's data folder cannot be created or written.
+    DataDirUnwritable,
     Internal,
 }
 

@@ -292,7 +292,11 @@ export type ErrorCode =
 /**  The local cache was written by a newer Haitao; it was left untouched. */
 "cache_too_new" | 
 /**  The built-in shop or Alipay sandbox could not start. */
-"startup_failed" | "internal";
+"startup_failed" | 
+/**  The built-in shop or sandbox was told to use a port another program holds. */
+"port_in_use" | 
+/**  The app's data folder cannot be created or written. */
+"data_dir_unwritable" | "internal";
 
 /**  Who pays the Huabei installment fee. */
 export type FeePayer = "buyer" | "seller";

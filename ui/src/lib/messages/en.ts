@@ -73,6 +73,10 @@ export const en: Shape<typeof zh> = {
     cache_corrupt: 'The local cache file is damaged; it was left untouched.',
     cache_too_new: 'The local cache was created by a newer Haitao; it was left untouched.',
     startup_failed: 'The built-in shop or Alipay sandbox did not start.',
+    port_in_use:
+      'Another program holds the port the built-in shop or Alipay sandbox needs. Close it, or unset HAITAO_SHOP_PORT / HAITAO_SANDBOX_PORT to use a free port, then retry.',
+    data_dir_unwritable:
+      "Haitao cannot write to its data folder. Check the folder's permissions and free disk space, then retry.",
     internal: 'Something went wrong; please try again.',
   },
   catalog: {
@@ -158,7 +162,8 @@ export const en: Shape<typeof zh> = {
     total: 'Total',
     dutiable: 'Counted toward the limits (goods + shipping)',
     checkout: 'Check out',
-    blocked: 'Checkout is not possible yet:',
+    blocked: 'Resolve the following to check out:',
+    verify_now: 'Verify now',
     order_limit_exceeded:
       'One order is limited to {limit} (this one is {amount}); split it into several orders.',
     single_item_over_limit:
@@ -233,6 +238,7 @@ export const en: Shape<typeof zh> = {
     },
     status: {
       starting: 'Creating the payment',
+      started: 'Payment created',
       redirected: 'Waiting for Alipay',
       returned: 'Confirming',
       paid: 'Paid',

@@ -64,6 +64,9 @@ export const zh = {
     cache_corrupt: '本地缓存文件已损坏，已保持原样未做修改。',
     cache_too_new: '本地缓存由更新版本的 Haitao 创建，已保持原样未做修改。',
     startup_failed: '内置商城或支付宝沙箱未能启动。',
+    port_in_use:
+      '内置商城或支付宝沙箱需要的端口已被其他程序占用。请关闭该程序，或去掉 HAITAO_SHOP_PORT / HAITAO_SANDBOX_PORT 设置以使用随机端口，然后重试。',
+    data_dir_unwritable: '无法写入 Haitao 的数据文件夹。请检查该文件夹的权限和磁盘空间，然后重试。',
     internal: '出了点问题，请重试。',
   },
   catalog: {
@@ -149,7 +152,8 @@ export const zh = {
     total: '应付总额',
     dutiable: '计入限额的金额（商品 + 运费）',
     checkout: '去结算',
-    blocked: '暂时无法结算：',
+    blocked: '解决以下问题后即可结算：',
+    verify_now: '去实名认证',
     order_limit_exceeded: '单笔订单不能超过 {limit}（当前 {amount}），请拆分成多个订单。',
     single_item_over_limit: '这是单件不可分割商品，超过 {limit} 仍可购买，但按一般贸易全额计税。',
     annual_quota_exceeded: '本单 {amount} 将超过订购人的年度剩余额度 {remaining}。',
@@ -220,6 +224,7 @@ export const zh = {
     },
     status: {
       starting: '正在创建付款',
+      started: '已创建付款',
       redirected: '等待支付宝',
       returned: '正在确认',
       paid: '已付款',

@@ -1,0 +1,40 @@
+# Haitao: the two commands a newcomer needs.
+#   make run    install what is missing, build the UI and the app, start it on the embedded shop
+#   make test   install the test tools too and run every check (see scripts/test.sh)
+.PHONY: run test build ui release bindings fmt lint clean-e2e
+
+SHELL := /bin/bash
+
+run:
+	@scripts/bootstrap.sh run
+	@$(MAKE) --no-print-directory build
+	@scripts/run.sh target/debug/haitao
+
+test:
+	@scripts/bootstrap.sh test
+	@scripts/test.sh
+
+ui:
+	cd ui && npm run --silent build
+
+# The app embeds ui/dist at compile time, so the UI is always built first.
+build: ui
+	cargo build -p haitao --locked
+
+release: ui
+	cargo build -p haitao --release --locked
+
+# Regenerates ui/src/lib/bindings.ts from the Rust command and wire types.
+bindings:
+	HAITAO_WRITE_BINDINGS=1 cargo test -p haitao --test bindings --locked
+
+fmt:
+	cargo fmt --all
+	cd ui && npm run --silent format
+
+lint:
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+	cd ui && npm run --silent check && npm run --silent lint
+
+clean-e2e:
+	rm -rf target/e2e

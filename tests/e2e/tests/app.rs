@@ -1,0 +1,183 @@
+//! The app as a first-time user meets it: it starts on its embedded shop and sandbox, shows a
+//! catalog, opens a product, remembers the buyer and the cart across a restart, and explains a
+//! start-up failure instead of showing a blank window.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Duration;
+
+use haitao_e2e::{Harness, Session};
+use serde_json::{Value, json};
+
+/// The digits of a text ("共 515 件商品" → 515).
+fn number_in(text: &str) -> u64 {
+    text.chars().filter(char::is_ascii_digit).collect::<String>().parse().unwrap_or(0)
+}
+
+async fn go(s: &Session, route: &str) {
+    s.execute("location.hash = arguments[0]; return true;", json!([format!("#{route}")])).await.unwrap();
+}
+
+/// What the visible product cards show: name, price text, whether the image decoded.
+async fn visible_cards(s: &Session) -> Vec<Value> {
+    let v = s
+        .execute(
+            r#"return [...document.querySelectorAll('[data-testid=product-card]')].map(c => {
+                 const img = c.querySelector('img');
+                 return { id: c.dataset.product, name: c.querySelector('.name')?.textContent.trim() ?? '',
+                          prices: c.querySelector('.prices')?.textContent.trim() ?? '',
+                          amounts: c.querySelectorAll('.prices .money').length,
+                          image: !!img && img.complete && img.naturalWidth > 0 };
+               });"#,
+            json!([]),
+        )
+        .await
+        .unwrap();
+    v.as_array().cloned().unwrap_or_default()
+}
+
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn catalog_product_page_and_data_kept_across_restart() {
+    let h = Harness::start("catalog", &[]).await.unwrap();
+    let s = h.launch().await.unwrap();
+
+    // The catalog from the embedded shop: at least 24 products, each with a name, an image, and its
+    // price in the origin currency and in CNY.
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    let count = s
+        .wait_until(
+            "the result count",
+            "const t = document.querySelector('[data-testid=result-count]')?.textContent ?? '';
+             return /\\d/.test(t) ? t : null;",
+            Duration::from_secs(30),
+        )
+        .await
+        .unwrap();
+    let total = number_in(count.as_str().unwrap());
+    assert!(total >= 24, "catalog total {total} ({count})");
+    // Wait for the visible images to decode, then look at every visible card.
+    s.wait_until(
+        "product images",
+        "const imgs = [...document.querySelectorAll('[data-testid=product-card] img')];
+         return imgs.length > 0 && imgs.every(i => i.complete && i.naturalWidth > 0);",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let cards = visible_cards(&s).await;
+    assert!(cards.len() >= 8, "only {} cards rendered", cards.len());
+    for c in &cards {
+        assert!(!c["name"].as_str().unwrap().is_empty(), "{c}");
+        assert!(c["image"].as_bool().unwrap(), "image did not load: {c}");
+        assert!(c["prices"].as_str().unwrap().contains('¥'), "no CNY price: {c}");
+    }
+    assert!(
+        cards.iter().any(|c| c["amounts"].as_u64() == Some(2)),
+        "no card shows a foreign price next to its CNY price: {cards:?}"
+    );
+    // Chinese by default.
+    let title = s.text(&s.wait_for("#catalog-title").await.unwrap()).await.unwrap();
+    assert!(title.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "title {title:?}");
+    let shot = h.screenshot(&s, "catalog").await.unwrap();
+    assert!(std::fs::metadata(&shot).unwrap().len() > 10_000, "screenshot too small to show anything");
+
+    // A click opens the product page.
+    let first = s.wait_for("[data-testid=product-card]").await.unwrap();
+    let id = s.attribute(&first, "data-product").await.unwrap().unwrap();
+    let name = cards.iter().find(|c| c["id"] == id.as_str()).unwrap()["name"].as_str().unwrap().to_owned();
+    s.click(&first).await.unwrap();
+    s.wait_for("[data-testid=product-page]").await.unwrap();
+    let shown = s.text(&s.wait_for("[data-testid=product-name]").await.unwrap()).await.unwrap();
+    assert_eq!(shown.trim(), name);
+    let landed = s.text(&s.wait_for("[data-testid=landed-total]").await.unwrap()).await.unwrap();
+    assert!(landed.contains('¥'), "landed total {landed:?}");
+    h.screenshot(&s, "product").await.unwrap();
+
+    // Register (remembered in the OS keyring), put the product in the cart.
+    go(&s, "/account").await;
+    s.click(&s.wait_for("[data-testid=tab-register]").await.unwrap()).await.unwrap();
+    s.fill("#phone", "13800138000").await.unwrap();
+    s.fill("#password", "haitao2026").await.unwrap();
+    s.click(&s.wait_for("[data-testid=auth-submit]").await.unwrap()).await.unwrap();
+    s.wait_for("[data-testid=signed-in]").await.unwrap();
+    go(&s, &format!("/product/{id}")).await;
+    s.click(&s.wait_for("[data-testid=add-to-cart]").await.unwrap()).await.unwrap();
+    s.wait_until(
+        "the cart count to show 1",
+        "return document.querySelector('[data-testid=cart-count]')?.textContent.trim() === '1';",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    s.close().await.unwrap();
+    assert!(h.data_dir().join("shop.sqlite3").is_file() || h.data_dir().read_dir().unwrap().count() > 0);
+
+    // Restart: the same buyer is signed in and the cart is still there.
+    let s = h.launch().await.unwrap();
+    s.wait_until(
+        "the restored cart count",
+        "return document.querySelector('[data-testid=cart-count]')?.textContent.trim() === '1';",
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    go(&s, "/cart").await;
+    let line = s.text(&s.wait_for("[data-testid=cart-line]").await.unwrap()).await.unwrap();
+    assert!(line.contains(&name), "cart line {line:?} does not name {name:?}");
+    h.screenshot(&s, "cart-after-restart").await.unwrap();
+    s.close().await.unwrap();
+}
+
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn a_port_in_use_gives_a_translated_startup_error() {
+    // Something else already listens on the port the built-in shop is told to use.
+    let busy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = busy.local_addr().unwrap().port().to_string();
+    let h = Harness::start("startup-error", &[("HAITAO_SHOP_PORT", &port)]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    let e = s.wait_for("[data-testid=startup-error]").await.unwrap();
+    let text = s.text(&e).await.unwrap();
+    // Chinese, human, says what is wrong and what to do; no stack trace.
+    assert!(text.contains("端口"), "{text:?}");
+    assert!(!text.contains("panicked") && !text.contains("at src/"), "{text:?}");
+    // The details (folded away) name the port.
+    let all = s
+        .execute("return document.querySelector('[data-testid=startup-error]').textContent;", json!([]))
+        .await
+        .unwrap();
+    assert!(all.as_str().unwrap().contains(&port), "the details should name the port: {all}");
+    h.screenshot(&s, "startup-error").await.unwrap();
+    s.close().await.unwrap();
+    let log = std::fs::read_to_string(haitao_e2e::artifacts_dir().join("startup-error/app-and-driver.log"))
+        .unwrap_or_default();
+    assert!(log.contains("start-up failed") && log.contains(&port), "the log should say why");
+    drop(busy);
+}
+
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn an_unwritable_data_folder_gives_a_translated_startup_error() {
+    // The data folder would have to live inside a regular file: it can never be created.
+    let blocker = tempfile::NamedTempFile::new().unwrap();
+    let data = blocker.path().join("data");
+    let h = Harness::start("data-dir-error", &[("HAITAO_DATA_DIR", data.to_str().unwrap())]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    let e = s.wait_for("[data-testid=startup-error]").await.unwrap();
+    let text = s.text(&e).await.unwrap();
+    assert!(text.contains("数据文件夹"), "{text:?}");
+    // Switching to English translates the page, retry included.
+    s.click(&s.wait_for("[data-testid=lang-toggle]").await.unwrap()).await.unwrap();
+    let en = s
+        .wait_until(
+            "the English error",
+            "const t = document.querySelector('[data-testid=startup-error]')?.innerText ?? '';
+             return t.includes('data folder') ? t : null;",
+            Duration::from_secs(10),
+        )
+        .await
+        .unwrap();
+    assert!(en.as_str().unwrap().contains("Retry") || en.as_str().unwrap().contains("retry"), "{en}");
+    h.screenshot(&s, "data-dir-error").await.unwrap();
+    s.close().await.unwrap();
+}

@@ -1,0 +1,70 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { dictionariesForTest, keys, locale, setLang, t } from './i18n.svelte';
+// The generated bindings as text, to enumerate the unions the Rust side can send.
+import bindings from './bindings.ts?raw';
+
+const zh = dictionariesForTest['zh-CN'];
+const en = dictionariesForTest.en;
+
+/** The string members of a generated union type, e.g. `ErrorCode`. */
+function unionMembers(name: string): string[] {
+  const start = bindings.indexOf(`export type ${name} =`);
+  expect(start, `${name} is in bindings.ts`).toBeGreaterThanOrEqual(0);
+  // Doc comments may contain semicolons: drop them before finding the end of the type.
+  const rest = bindings.slice(start).replace(/\/\*\*[\s\S]*?\*\//g, '');
+  const body = rest.slice(0, rest.indexOf(';'));
+  return [...body.matchAll(/"([a-z_]+)"/g)].map((m) => m[1] ?? '');
+}
+
+function placeholders(s: string): string[] {
+  return [...s.matchAll(/\{(\w+)\}/g)].map((m) => m[1] ?? '').sort();
+}
+
+afterEach(() => setLang('zh-CN'));
+
+describe('translations', () => {
+  it('English has exactly the Chinese keys', () => {
+    expect(keys(en).sort()).toEqual(keys(zh).sort());
+  });
+
+  it('every message is non-empty and uses the same placeholders in both languages', () => {
+    for (const key of keys(zh)) {
+      setLang('zh-CN');
+      const z = t(key);
+      setLang('en');
+      const e = t(key);
+      expect(z.trim(), key).not.toBe('');
+      expect(e.trim(), key).not.toBe('');
+      expect(placeholders(e), key).toEqual(placeholders(z));
+    }
+  });
+
+  it('every error code the Rust side can return has a message in both languages', () => {
+    const codes = unionMembers('ErrorCode');
+    expect(codes).toContain('port_in_use');
+    for (const code of codes) {
+      expect(keys(zh), code).toContain(`errors.${code}`);
+      expect(keys(en), code).toContain(`errors.${code}`);
+    }
+  });
+
+  it('every payment failure and order status is translated', () => {
+    for (const f of unionMembers('PaymentFailure')) expect(keys(zh)).toContain(`payment.failures.${f}`);
+    for (const s of unionMembers('AttemptStatus')) expect(keys(zh)).toContain(`payment.status.${s}`);
+    for (const s of unionMembers('OrderStatus')) expect(keys(zh)).toContain(`orders.status.${s}`);
+  });
+
+  it('fills placeholders, keeps unknown ones visible and falls back to the key', () => {
+    expect(t('catalog.results', { n: 515 })).toBe('共 515 件商品');
+    setLang('en');
+    expect(locale.lang).toBe('en');
+    expect(t('catalog.results', { n: 3 })).toContain('3');
+    expect(t('catalog.results')).toContain('{n}');
+    expect(t('no.such.key')).toBe('no.such.key');
+  });
+
+  it('Chinese is the default', () => {
+    setLang('zh-CN');
+    expect(t('app.retry')).toMatch(/[\u4e00-\u9fff]/);
+  });
+});
