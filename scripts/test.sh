@@ -37,16 +37,19 @@ step() {
 }
 
 # A session bus with an unlocked GNOME Keyring (the Secret Service), for the keyring suite and the
-# app under test. The keyring's files go to a throwaway home so the tester's own keyring is untouched.
+# app under test. The keyring's files go to a throwaway folder so the tester's own keyring is
+# untouched; only the daemon sees that folder, so cargo's environment (and its build cache) is the
+# same as in the other steps.
 with_keyring() {
-  local home
-  home="$(mktemp -d)"
-  # rustup and cargo find their homes through HOME unless told: keep them where they are.
-  RUSTUP_HOME="${RUSTUP_HOME:-$HOME/.rustup}" CARGO_HOME="${CARGO_HOME:-$HOME/.cargo}" HOME="$home" XDG_DATA_HOME="$home/.local/share" dbus-run-session -- bash -c '
-    echo -n haitao-test | gnome-keyring-daemon --components=secrets --daemonize --unlock >/dev/null
+  local store
+  store="$(mktemp -d)"
+  KEYRING_STORE="$store" dbus-run-session -- bash -c '
+    echo -n haitao-test | XDG_DATA_HOME="$KEYRING_STORE" \
+      gnome-keyring-daemon --components=secrets --daemonize --unlock >/dev/null
+    unset KEYRING_STORE
     exec "$@"' bash "$@"
   local rc=$?
-  rm -rf "$home"
+  rm -rf "$store"
   return $rc
 }
 

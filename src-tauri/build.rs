@@ -5,6 +5,7 @@
 const COMMANDS: &[&str] = &[
     "app_info",
     "app_ready",
+    "ui_rendered",
     "settings_get",
     "settings_set",
     "session_state",

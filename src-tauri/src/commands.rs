@@ -39,6 +39,20 @@ pub async fn app_info(state: State<'_, AppState>) -> R<AppInfo> {
     state.info().await
 }
 
+/// The UI reports a milestone ("catalog": the first page of products is on screen). Logged with the
+/// time since the process started, which `scripts/bench-startup` reads.
+#[tauri::command]
+#[specta::specta]
+pub fn ui_rendered(what: String) {
+    let what: String = what.chars().filter(char::is_ascii_alphanumeric).take(32).collect();
+    tracing::info!(
+        target: "haitao::timing",
+        what = %what,
+        since_start_ms = crate::started().elapsed().as_millis(),
+        "first render"
+    );
+}
+
 /// Waits until the built-in services (or the remote shop client) are ready.
 #[tauri::command]
 #[specta::specta]
@@ -364,6 +378,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
         .commands(tauri_specta::collect_commands![
             app_info,
             app_ready,
+            ui_rendered,
             settings_get,
             settings_set,
             session_state,

@@ -101,7 +101,14 @@ async fn background(app: tauri::AppHandle) {
 }
 
 /// Builds and runs the app.
+/// When the process started (as near as Rust can tell: the first call to this, from `run`).
+pub fn started() -> std::time::Instant {
+    static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+    *STARTED.get_or_init(std::time::Instant::now)
+}
+
 pub fn run() {
+    started();
     let builder = commands::builder();
     let invoke = builder.invoke_handler();
     let result = tauri::Builder::default()

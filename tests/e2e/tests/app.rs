@@ -26,7 +26,10 @@ async fn visible_cards(s: &Session) -> Vec<Value> {
                  return { id: c.dataset.product, name: c.querySelector('.name')?.textContent.trim() ?? '',
                           prices: c.querySelector('.prices')?.textContent.trim() ?? '',
                           amounts: c.querySelectorAll('.prices .money').length,
-                          image: !!img && img.complete && img.naturalWidth > 0 };
+                          image: !!img && img.complete && img.naturalWidth > 0,
+                          flag: !!c.querySelector('[data-flag]'),
+                          clipped: [...c.querySelectorAll('.name, .prices')].some(e =>
+                            e.getBoundingClientRect().bottom > c.getBoundingClientRect().bottom + 0.5) };
                });"#,
             json!([]),
         )
@@ -70,6 +73,8 @@ async fn catalog_product_page_and_data_kept_across_restart() {
         assert!(!c["name"].as_str().unwrap().is_empty(), "{c}");
         assert!(c["image"].as_bool().unwrap(), "image did not load: {c}");
         assert!(c["prices"].as_str().unwrap().contains('¥'), "no CNY price: {c}");
+        assert!(c["flag"].as_bool().unwrap(), "no origin flag: {c}");
+        assert!(!c["clipped"].as_bool().unwrap(), "card content is cut off: {c}");
     }
     assert!(
         cards.iter().any(|c| c["amounts"].as_u64() == Some(2)),
@@ -92,6 +97,44 @@ async fn catalog_product_page_and_data_kept_across_restart() {
     let landed = s.text(&s.wait_for("[data-testid=landed-total]").await.unwrap()).await.unwrap();
     assert!(landed.contains('¥'), "landed total {landed:?}");
     h.screenshot(&s, "product").await.unwrap();
+
+    // The smallest supported window and English: nothing overflows sideways, cards stay whole.
+    go(&s, "/").await;
+    s.click(&s.wait_for("[data-testid=lang-toggle]").await.unwrap()).await.unwrap();
+    s.set_size(800, 600).await.unwrap();
+    s.wait_until(
+        "the English catalog at 800×600",
+        "return window.innerWidth <= 800 && document.querySelector('#catalog-title')?.textContent.match(/[A-Za-z]/)
+                && document.querySelectorAll('[data-testid=product-card] img').length > 0;",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let overflow = s
+        .execute("return document.documentElement.scrollWidth - window.innerWidth;", json!([]))
+        .await
+        .unwrap();
+    assert!(overflow.as_i64().unwrap() <= 0, "horizontal overflow of {overflow} px at 800×600");
+    // Filters fold away in a small window, so products are visible without scrolling.
+    let first_top = s
+        .execute(
+            "return document.querySelector('[data-testid=product-card]').getBoundingClientRect().top;",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    assert!(first_top.as_f64().unwrap() < 600.0, "first product starts at {first_top} px");
+    for c in visible_cards(&s).await {
+        assert!(!c["clipped"].as_bool().unwrap(), "card cut off at 800×600: {c}");
+        assert!(
+            !c["name"].as_str().unwrap().chars().any(|ch| ('\u{4e00}'..='\u{9fff}').contains(&ch)),
+            "{c}"
+        );
+    }
+    h.screenshot(&s, "catalog-en-800x600").await.unwrap();
+    s.click(&s.wait_for("[data-testid=lang-toggle]").await.unwrap()).await.unwrap();
+    s.set_size(1200, 800).await.unwrap();
 
     // Register (remembered in the OS keyring), put the product in the cart.
     go(&s, "/account").await;

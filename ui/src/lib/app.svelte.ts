@@ -93,3 +93,18 @@ export async function boot(): Promise<void> {
     if (ev.payload.online && wasOffline) toast(t('app.back_online', { n: ev.payload.reconciled }), 'success');
   });
 }
+
+// Bookkeeping only, never rendered.
+// eslint-disable-next-line svelte/prefer-svelte-reactivity
+const rendered = new Set<string>();
+
+/** Tells the Rust side (once per run) that a milestone is on screen, after the browser painted it. */
+export function markRendered(what: string): void {
+  if (rendered.has(what)) return;
+  rendered.add(what);
+  requestAnimationFrame(() =>
+    requestAnimationFrame(() => {
+      void commands.uiRendered(what).catch(() => {});
+    }),
+  );
+}

@@ -10,6 +10,11 @@ export const commands = {
 	appInfo: () => typedError<AppInfo, IpcError_Serialize>(__TAURI_INVOKE("app_info")),
 	/**  Waits until the built-in services (or the remote shop client) are ready. */
 	appReady: () => typedError<SessionState_Serialize, IpcError_Serialize>(__TAURI_INVOKE("app_ready")),
+	/**
+	 *  The UI reports a milestone ("catalog": the first page of products is on screen). Logged with the
+	 *  time since the process started, which `scripts/bench-startup` reads.
+	 */
+	uiRendered: (what: string) => __TAURI_INVOKE<void>("ui_rendered", { what }),
 	settingsGet: () => typedError<Settings_Serialize, IpcError_Serialize>(__TAURI_INVOKE("settings_get")),
 	/**  Saves settings. A changed shop endpoint takes effect at the next start. */
 	settingsSet: (settings: Settings_Deserialize) => typedError<Settings_Serialize, IpcError_Serialize>(__TAURI_INVOKE("settings_set", { settings })),

@@ -99,6 +99,8 @@ export const en: Shape<typeof zh> = {
     sort_newest: 'Newest',
     sort_name: 'Name',
     results: '{n} products',
+    show_filters: 'Show filters',
+    hide_filters: 'Hide filters',
     no_results: 'No products match.',
     offline_results: 'Offline search: results come from the local cache.',
     in_stock: '{n} in stock',

@@ -89,6 +89,8 @@ export const zh = {
     sort_newest: '最新上架',
     sort_name: '名称',
     results: '共 {n} 件商品',
+    show_filters: '展开筛选',
+    hide_filters: '收起筛选',
     no_results: '没有找到符合条件的商品。',
     offline_results: '离线搜索：结果来自本地缓存。',
     in_stock: '库存 {n}',
