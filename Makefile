@@ -1,7 +1,7 @@
 # Haitao: the two commands a newcomer needs.
 #   make run    install what is missing, build the UI and the app, start it on the embedded shop
 #   make test   install the test tools too and run every check (see scripts/test.sh)
-.PHONY: run test build ui release bindings fmt lint clean-e2e
+.PHONY: run test build ui release bench bindings fmt lint clean-e2e
 
 SHELL := /bin/bash
 
@@ -23,6 +23,10 @@ build: ui
 
 release: ui
 	cargo build -p haitao --release --locked
+
+# Start-up time, memory and size of the release build (docs/PERFORMANCE.md).
+bench: release
+	scripts/bench-startup --runs 9 --warm
 
 # Regenerates ui/src/lib/bindings.ts from the Rust command and wire types.
 bindings:

@@ -39,18 +39,30 @@ pub async fn app_info(state: State<'_, AppState>) -> R<AppInfo> {
     state.info().await
 }
 
-/// The UI reports a milestone ("catalog": the first page of products is on screen). Logged with the
-/// time since the process started, which `scripts/bench-startup` reads.
+/// A point in the page's own start-up, in milliseconds since the page began loading.
+#[derive(Debug, Clone, serde::Deserialize, specta::Type)]
+pub struct UiMark {
+    pub name: String,
+    pub ms: u32,
+}
+
+/// The UI reports a milestone ("catalog": the first page of products is on screen) with the marks
+/// it passed on the way. Logged with the time since the process started, which
+/// `scripts/bench-startup` reads.
 #[tauri::command]
 #[specta::specta]
-pub fn ui_rendered(what: String) {
-    let what: String = what.chars().filter(char::is_ascii_alphanumeric).take(32).collect();
+pub fn ui_rendered(what: String, marks: Vec<UiMark>) {
+    let clean =
+        |s: &str| s.chars().filter(|c| c.is_ascii_alphanumeric() || *c == '_').take(32).collect::<String>();
+    let marks: Vec<String> = marks.iter().take(16).map(|m| format!("{}={}", clean(&m.name), m.ms)).collect();
     tracing::info!(
         target: "haitao::timing",
-        what = %what,
+        what = %clean(&what),
         since_start_ms = crate::started().elapsed().as_millis(),
+        page = %marks.join(","),
         "first render"
     );
+    crate::first_render().notify_one();
 }
 
 /// Waits until the built-in services (or the remote shop client) are ready.

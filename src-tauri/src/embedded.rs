@@ -27,11 +27,18 @@ fn data_dir_error(what: &str, path: &str, e: &std::io::Error) -> IpcError {
     }
 }
 
+fn refused(code: ErrorCode, e: &dyn std::fmt::Display) -> IpcError {
+    IpcError { code, message: e.to_string(), field: None }
+}
+
 fn sandbox_error(e: &haitao_alipay_sandbox::StartError) -> IpcError {
     use haitao_alipay_sandbox::StartError as E;
+    use haitao_alipay_sandbox::db::StoreError as S;
     match e {
         E::Bind { addr, source } => bind_error("Alipay sandbox", *addr, source),
         E::DataDir { path, source } => data_dir_error("Alipay sandbox", path, source),
+        E::Store(s @ S::Corrupt { .. }) => refused(ErrorCode::DataCorrupt, s),
+        E::Store(s @ S::TooNew { .. }) => refused(ErrorCode::DataTooNew, s),
         other => startup_error(format!("the built-in Alipay sandbox could not start: {other}")),
     }
 }
@@ -41,6 +48,8 @@ fn shop_error(e: &haitao_shop::StartError) -> IpcError {
     match e {
         E::Bind { addr, source } => bind_error("shop", *addr, source),
         E::DataDir { path, source } => data_dir_error("shop", path, source),
+        E::Db(d @ haitao_shop::db::DbError::Corrupt { .. }) => refused(ErrorCode::DataCorrupt, d),
+        E::Db(d @ haitao_shop::db::DbError::TooNew { .. }) => refused(ErrorCode::DataTooNew, d),
         other => startup_error(format!("the built-in shop could not start: {other}")),
     }
 }

@@ -25,7 +25,10 @@ fn init_logging(log_dir: &std::path::Path) -> Option<tracing_appender::non_block
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| {
         "info,haitao_app=debug,haitao_client=debug,haitao_shop=info,haitao_alipay_sandbox=info".into()
     });
-    let stderr = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    // Colours only on a terminal: piped logs stay plain text for tools and log files.
+    let stderr = tracing_subscriber::fmt::layer()
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .with_writer(std::io::stderr);
     let file = std::fs::create_dir_all(log_dir).ok().and_then(|()| {
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
@@ -74,6 +77,9 @@ fn image_response(result: Result<(String, Vec<u8>), haitao_client::ClientError>)
 async fn background(app: tauri::AppHandle) {
     let state = app.state::<AppState>();
     let Ok(client) = state.client().await else { return };
+    // The first sync reads the whole catalog; let the first page reach the screen before it
+    // competes for the shop's database and the CPU (at most a few seconds).
+    let _ = tokio::time::timeout(Duration::from_secs(3), first_render().notified()).await;
     let mut was_online = true;
     let mut first = true;
     loop {
@@ -101,6 +107,12 @@ async fn background(app: tauri::AppHandle) {
 }
 
 /// Builds and runs the app.
+/// Signalled once the UI has put its first catalog page on screen.
+pub fn first_render() -> &'static tokio::sync::Notify {
+    static FIRST: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
+    FIRST.get_or_init(tokio::sync::Notify::new)
+}
+
 /// When the process started (as near as Rust can tell: the first call to this, from `run`).
 pub fn started() -> std::time::Instant {
     static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();

@@ -46,6 +46,10 @@ pub enum ErrorCode {
     PortInUse,
     /// The app's data folder cannot be created or written.
     DataDirUnwritable,
+    /// A database of the built-in shop or sandbox is damaged; it was left untouched.
+    DataCorrupt,
+    /// A database of the built-in shop or sandbox was written by a newer Haitao; left untouched.
+    DataTooNew,
     Internal,
 }
 

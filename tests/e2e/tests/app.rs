@@ -224,3 +224,27 @@ async fn an_unwritable_data_folder_gives_a_translated_startup_error() {
     h.screenshot(&s, "data-dir-error").await.unwrap();
     s.close().await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn a_damaged_shop_database_is_refused_and_left_untouched() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(data.join("shop")).unwrap();
+    let garbage = b"this is not a database, and Haitao must not wipe it".repeat(100);
+    let db = data.join("shop/shop.sqlite3");
+    std::fs::write(&db, &garbage).unwrap();
+    let h = Harness::start("data-corrupt", &[("HAITAO_DATA_DIR", data.to_str().unwrap())]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    let e = s.wait_for("[data-testid=startup-error]").await.unwrap();
+    let text = s.text(&e).await.unwrap();
+    assert!(text.contains("损坏"), "{text:?}");
+    let all = s
+        .execute("return document.querySelector('[data-testid=startup-error]').textContent;", json!([]))
+        .await
+        .unwrap();
+    assert!(all.as_str().unwrap().contains("shop.sqlite3"), "the details name the file: {all}");
+    h.screenshot(&s, "data-corrupt").await.unwrap();
+    s.close().await.unwrap();
+    assert_eq!(std::fs::read(&db).unwrap(), garbage, "the damaged file must be left exactly as it was");
+}

@@ -63,8 +63,10 @@ export async function refreshSession(): Promise<void> {
 export async function boot(): Promise<void> {
   app.phase = 'starting';
   app.startupError = null;
+  mark('boot');
   try {
     app.settings = await call(commands.settingsGet());
+    mark('settings');
     setLang(app.settings.language as Lang);
     applyTheme(app.settings.theme);
   } catch {
@@ -72,6 +74,7 @@ export async function boot(): Promise<void> {
   }
   try {
     app.session = await call(commands.appReady());
+    mark('ready');
     app.phase = 'ready';
     app.online = app.session.online;
     app.info = await call(commands.appInfo());
@@ -97,6 +100,12 @@ export async function boot(): Promise<void> {
 // Bookkeeping only, never rendered.
 // eslint-disable-next-line svelte/prefer-svelte-reactivity
 const rendered = new Set<string>();
+const marks: { name: string; ms: number }[] = [];
+
+/** Notes a start-up milestone (milliseconds since the page began loading). */
+export function mark(name: string): void {
+  if (marks.length < 16) marks.push({ name, ms: Math.round(performance.now()) });
+}
 
 /** Tells the Rust side (once per run) that a milestone is on screen, after the browser painted it. */
 export function markRendered(what: string): void {
@@ -104,7 +113,8 @@ export function markRendered(what: string): void {
   rendered.add(what);
   requestAnimationFrame(() =>
     requestAnimationFrame(() => {
-      void commands.uiRendered(what).catch(() => {});
+      mark(`${what}_painted`);
+      void commands.uiRendered(what, marks).catch(() => {});
     }),
   );
 }

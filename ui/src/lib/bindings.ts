@@ -11,10 +11,11 @@ export const commands = {
 	/**  Waits until the built-in services (or the remote shop client) are ready. */
 	appReady: () => typedError<SessionState_Serialize, IpcError_Serialize>(__TAURI_INVOKE("app_ready")),
 	/**
-	 *  The UI reports a milestone ("catalog": the first page of products is on screen). Logged with the
-	 *  time since the process started, which `scripts/bench-startup` reads.
+	 *  The UI reports a milestone ("catalog": the first page of products is on screen) with the marks
+	 *  it passed on the way. Logged with the time since the process started, which
+	 *  `scripts/bench-startup` reads.
 	 */
-	uiRendered: (what: string) => __TAURI_INVOKE<void>("ui_rendered", { what }),
+	uiRendered: (what: string, marks: UiMark[]) => __TAURI_INVOKE<void>("ui_rendered", { what, marks }),
 	settingsGet: () => typedError<Settings_Serialize, IpcError_Serialize>(__TAURI_INVOKE("settings_get")),
 	/**  Saves settings. A changed shop endpoint takes effect at the next start. */
 	settingsSet: (settings: Settings_Deserialize) => typedError<Settings_Serialize, IpcError_Serialize>(__TAURI_INVOKE("settings_set", { settings })),
@@ -301,7 +302,11 @@ export type ErrorCode =
 /**  The built-in shop or sandbox was told to use a port another program holds. */
 "port_in_use" | 
 /**  The app's data folder cannot be created or written. */
-"data_dir_unwritable" | "internal";
+"data_dir_unwritable" | 
+/**  A database of the built-in shop or sandbox is damaged; it was left untouched. */
+"data_corrupt" | 
+/**  A database of the built-in shop or sandbox was written by a newer Haitao; left untouched. */
+"data_too_new" | "internal";
 
 /**  Who pays the Huabei installment fee. */
 export type FeePayer = "buyer" | "seller";
@@ -1037,6 +1042,12 @@ export type TrackingEvent = {
 };
 
 export type TrackingStage = "paid" | "picked" | "customs_declared" | "customs_cleared" | "customs_inspection" | "customs_hold" | "handed_to_courier" | "out_for_delivery" | "delivered" | "cancelled";
+
+/**  A point in the page's own start-up, in milliseconds since the page began loading. */
+export type UiMark = {
+	name: string,
+	ms: number,
+};
 
 export type Waybill = {
 	number: string,

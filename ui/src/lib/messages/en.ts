@@ -75,6 +75,10 @@ export const en: Shape<typeof zh> = {
     startup_failed: 'The built-in shop or Alipay sandbox did not start.',
     port_in_use:
       'Another program holds the port the built-in shop or Alipay sandbox needs. Close it, or unset HAITAO_SHOP_PORT / HAITAO_SANDBOX_PORT to use a free port, then retry.',
+    data_corrupt:
+      'A data file of the built-in shop or Alipay sandbox is damaged; it was left untouched. Move the file named in the details away and retry.',
+    data_too_new:
+      'The data was written by a newer Haitao and was left untouched. Open it with the newer version.',
     data_dir_unwritable:
       "Haitao cannot write to its data folder. Check the folder's permissions and free disk space, then retry.",
     internal: 'Something went wrong; please try again.',

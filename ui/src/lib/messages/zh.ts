@@ -66,6 +66,8 @@ export const zh = {
     startup_failed: '内置商城或支付宝沙箱未能启动。',
     port_in_use:
       '内置商城或支付宝沙箱需要的端口已被其他程序占用。请关闭该程序，或去掉 HAITAO_SHOP_PORT / HAITAO_SANDBOX_PORT 设置以使用随机端口，然后重试。',
+    data_corrupt: '内置商城或支付宝沙箱的数据文件已损坏，已保持原样未做修改。可将详情中的文件移走后重试。',
+    data_too_new: '数据文件由更新版本的 Haitao 创建，已保持原样未做修改。请使用新版 Haitao 打开。',
     data_dir_unwritable: '无法写入 Haitao 的数据文件夹。请检查该文件夹的权限和磁盘空间，然后重试。',
     internal: '出了点问题，请重试。',
   },
