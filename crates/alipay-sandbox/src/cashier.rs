@@ -181,10 +181,11 @@ async fn show(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuer
         quick.push_str(&format!(
             "<form class=\"persona\" method=\"post\" action=\"/cashier/{token}/login{sfx}\">\
              <input type=\"hidden\" name=\"login\" value=\"{}\"><input type=\"hidden\" name=\"password\" value=\"{}\">\
-             <button class=\"secondary\" type=\"submit\" title=\"{}\">{} · {}</button></form>",
+             <button class=\"secondary\" type=\"submit\" title=\"{}\" data-persona=\"{}\">{} · {}</button></form>",
             esc(&p.login),
             esc(&p.login_password),
             esc(&p.description),
+            esc(p.login.split('@').next().unwrap_or_default()),
             esc(&p.real_name),
             esc(p.login.split('@').next().unwrap_or_default()),
         ));
@@ -197,7 +198,7 @@ async fn show(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuer
          <p><button type=\"submit\">{}</button></p></form>\
          <h2>{}</h2><div>{quick}</div></div>\
          <div class=\"card qr\"><h2>{}</h2>{}<p class=\"muted\">{}</p><p><a href=\"{}\">{}</a></p></div></div>\
-         <form method=\"post\" action=\"/cashier/{token}/cancel{sfx}\"><button class=\"link\" type=\"submit\">{}</button></form>",
+         <form method=\"post\" action=\"/cashier/{token}/cancel{sfx}\"><button class=\"link\" type=\"submit\" data-testid=\"cashier-cancel\">{}</button></form>",
         summary(lang, &l),
         lang.t("登录账户付款", "Log in to pay"),
         lang.t("支付宝账号", "Alipay account"),
@@ -351,9 +352,10 @@ fn options_html(lang: Lang, options: &[ChannelOption], surcharge_note: bool) -> 
             || o.available
         {
             html.push_str(&format!(
-                "<label class=\"opt{}\"><input type=\"radio\" name=\"choice\" value=\"{id}\"{disabled}{checked}>\
+                "<label class=\"opt{}\"><input type=\"radio\" name=\"choice\" value=\"{id}\" data-kind=\"{}\"{disabled}{checked}>\
                  <span><b>{}</b>{spend}{reason}{surcharge}</span></label>",
                 if o.available { "" } else { " off" },
+                if o.account_id == "new_card" { "new_card" } else { o.kind.as_str() },
                 esc(&o.label),
             ));
         }
@@ -366,9 +368,10 @@ fn options_html(lang: Lang, options: &[ChannelOption], surcharge_note: bool) -> 
             };
             let enough = o.spendable_fen >= i.first_period_fen * i64::from(i.periods) - 1 || o.available;
             html.push_str(&format!(
-                "<label class=\"opt{}\"><input type=\"radio\" name=\"choice\" value=\"{id}|{}\"{}>\
+                "<label class=\"opt{}\"><input type=\"radio\" name=\"choice\" value=\"{id}|{}\" data-kind=\"huabei\" data-installments=\"{}\"{}>\
                  <span><b>{} {} {}</b> <span class=\"muted\">{} {} × {}，{} {}；{}</span></span></label>",
                 if enough { "" } else { " off" },
+                i.periods,
                 i.periods,
                 if enough { "" } else { " disabled" },
                 lang.t("花呗分期", "Huabei installments"),
@@ -444,8 +447,8 @@ async fn render_pay(sb: &Arc<Sandbox>, token: String, lang: Lang, error: Option<
          <div><label for=\"card_cvc\">CVC</label><input type=\"text\" inputmode=\"numeric\" id=\"card_cvc\" name=\"card_cvc\" autocomplete=\"cc-csc\" placeholder=\"123\"></div>\
          <div><label for=\"card_holder\">{}</label><input type=\"text\" id=\"card_holder\" name=\"card_holder\" autocomplete=\"cc-name\"></div></div>\
          <p class=\"muted\">{}</p></details>\
-         <p><button type=\"submit\">{}</button></p></form>\
-         <form method=\"post\" action=\"/cashier/{token}/cancel{sfx}\"><button class=\"link\" type=\"submit\">{}</button></form></div>",
+         <p><button type=\"submit\" data-testid=\"cashier-next\">{}</button></p></form>\
+         <form method=\"post\" action=\"/cashier/{token}/cancel{sfx}\"><button class=\"link\" type=\"submit\" data-testid=\"cashier-cancel\">{}</button></form></div>",
         summary(lang, &l),
         lang.t("付款账户", "Paying as"),
         esc(&buyer.real_name),
@@ -627,7 +630,7 @@ async fn render_confirm(
          <form method=\"post\" action=\"/cashier/{token}/confirm{sfx}\">\
          <label for=\"pay_password\">{}</label>\
          <input type=\"password\" id=\"pay_password\" name=\"password\" inputmode=\"numeric\" maxlength=\"6\" pattern=\"[0-9]{{6}}\" autocomplete=\"off\" autofocus>\
-         {sms_html}<p>{sms_button}<button type=\"submit\">{}</button> \
+         {sms_html}<p>{sms_button}<button type=\"submit\" data-testid=\"cashier-confirm\">{}</button> \
          <button class=\"secondary\" type=\"submit\" name=\"fingerprint\" value=\"1\" formnovalidate>{}</button></p></form>\
          <p><a href=\"/cashier/{token}/pay{sfx}\">{}</a></p>\
          <form method=\"post\" action=\"/cashier/{token}/cancel{sfx}\"><button class=\"link\" type=\"submit\">{}</button></form></div>",
@@ -752,7 +755,7 @@ async fn confirm(
             lang.t("支付已锁定", "Payment locked"),
             &e.message(lang.en),
             &format!(
-                "<form method=\"post\" action=\"/cashier/{token}/cancel{}\"><button type=\"submit\">{}</button></form>",
+                "<form method=\"post\" action=\"/cashier/{token}/cancel{}\"><button type=\"submit\" data-testid=\"cashier-cancel\">{}</button></form>",
                 lang.suffix(),
                 lang.t("返回商户", "Return to the shop")
             ),

@@ -342,6 +342,12 @@ impl Cache {
         Ok(())
     }
 
+    /// Forgets the cached cart (an order was placed from it: the shop has emptied it).
+    pub fn forget_cart(&self) -> Result<(), CacheError> {
+        self.conn.lock().execute("DELETE FROM cart", [])?;
+        Ok(())
+    }
+
     pub fn cart(&self) -> Result<Option<Cart>, CacheError> {
         let t: Option<String> =
             self.conn.lock().query_row("SELECT cart FROM cart WHERE id = 1", [], |r| r.get(0)).optional()?;

@@ -470,6 +470,8 @@ impl Client {
         let order: Order = self.authed(Method::POST, "orders", Some(&body), Some(&pending.key)).await?;
         self.cache.put_orders(std::slice::from_ref(&order))?;
         self.cache.set_checkout(None)?;
+        // The shop emptied the cart into the order; a stale cached cart would show offline.
+        self.cache.forget_cart()?;
         Ok(order)
     }
 
@@ -620,9 +622,13 @@ impl Client {
         let attempt_id =
             local.attempt_id.clone().ok_or_else(|| ClientError::State("payment was not started".into()))?;
         let query = url::Url::parse(url).ok().and_then(|u| u.query().map(str::to_owned)).unwrap_or_default();
-        let (verified, problem) = if query.is_empty() {
-            (None, None)
-        } else {
+        if query.is_empty() {
+            // Back from the cashier with no result at all: the buyer chose "cancel and return to the
+            // shop". Same as closing the window: the shop checks and closes an unpaid trade.
+            tracing::info!(local_id, "the buyer left the cashier without paying");
+            return self.payment_abandoned(local_id).await;
+        }
+        let (verified, problem) = {
             match self.payment_verifier().await {
                 Ok((_, v)) => match v.return_redirect(&query) {
                     Ok(r) if Some(&r.out_trade_no) != local.out_trade_no.as_ref() => {

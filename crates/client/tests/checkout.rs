@@ -147,6 +147,38 @@ async fn closing_the_window_and_wrong_password_lock() {
 }
 
 #[tokio::test]
+async fn cancel_in_the_cashier_returns_without_a_result_and_closes_the_trade() {
+    let w = world().await;
+    let c = w.client();
+    let address = shopper(&c, "13900000007").await;
+    assert!(c.cache().cart().unwrap().is_some_and(|cart| !cart.lines.is_empty()));
+    let order = c.place_order(&address).await.unwrap();
+    assert!(c.cache().cart().unwrap().is_none(), "the emptied cart is not shown from the cache");
+    let ret = c.payment_config().await.unwrap().return_page;
+    let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    reqwest::get(launch.attempt.cashier_url.as_deref().unwrap()).await.unwrap();
+    // "Cancel and return to the shop" lands on the return address with no parameters at all.
+    let out = c.payment_returned(&launch.local_id, &launch.return_url).await.unwrap();
+    assert_eq!(
+        out.attempt.as_ref().map(|a| (a.status, a.failure)),
+        Some((AttemptStatus::Failed, Some(PaymentFailure::Cancelled)))
+    );
+    assert_eq!(out.return_verified, None, "nothing to verify is not a forgery");
+    // The trade is closed at the gateway: the old cashier can take no money any more.
+    let (status, v) = w
+        .sandbox_post(
+            "sandbox/api/pay",
+            json!({"out_trade_no": launch.attempt.out_trade_no, "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+        )
+        .await;
+    assert_eq!(status, 422, "{v}");
+    assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, 0);
+    // The order can be paid again.
+    let again = c.start_payment(&order.id, PaymentMethod::BankCard, PayMode::InApp, &ret).await.unwrap();
+    assert_ne!(again.attempt.out_trade_no, launch.attempt.out_trade_no);
+}
+
+#[tokio::test]
 async fn killed_mid_payment_and_restarted_reconciles() {
     let w = world().await;
     let (local_id, out_trade_no, total) = {

@@ -7,6 +7,7 @@
 //! Every test writes screenshots and the app's logs under `target/e2e/`.
 
 pub mod webdriver;
+pub mod x11;
 
 use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
@@ -220,6 +221,11 @@ impl Harness {
 
     pub fn home(&self) -> &Path {
         self.home.path()
+    }
+
+    /// Closes the app's windows titled `title` the way a window manager's close button does.
+    pub fn close_window_titled(&self, title: &str) -> Result<usize> {
+        x11::request_close(&self._xvfb.display, title)
     }
 
     /// Writes a PNG screenshot of the app window to `target/e2e/<test>/<name>.png`.

@@ -205,6 +205,11 @@ impl Session {
         v.as_str().map(str::to_owned).ok_or_else(|| E2eError::Protocol(format!("window: {v}")))
     }
 
+    /// Closes the current window, as its close button would.
+    pub async fn close_window(&self) -> Result<()> {
+        send(self.http.delete(format!("{}/window", self.base))).await.map(|_| ())
+    }
+
     pub async fn switch_to(&self, handle: &str) -> Result<()> {
         self.post("/window", json!({ "handle": handle })).await.map(|_| ())
     }
