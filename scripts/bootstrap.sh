@@ -61,6 +61,13 @@ if [ ! -f "$stamp" ] || [ "$root/ui/package-lock.json" -nt "$stamp" ]; then
 fi
 
 if [ "$mode" = test ]; then
+  # Alipay's official Node SDK, pinned, for the interop suite (crates/alipay-sandbox/tests/node_sdk.rs).
+  stamp="$root/tests/node/node_modules/.package-lock.json"
+  if [ ! -f "$stamp" ] || [ "$root/tests/node/package-lock.json" -nt "$stamp" ]; then
+    say "installing the Alipay Node SDK from tests/node/package-lock.json"
+    (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+
   driver="$root/.tools/bin/tauri-driver"
   if [ ! -x "$driver" ] || ! grep -qs "$TAURI_DRIVER_VERSION" "$root/.tools/tauri-driver.version"; then
     say "installing tauri-driver $TAURI_DRIVER_VERSION into .tools/bin"
