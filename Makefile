@@ -1,7 +1,7 @@
 # Haitao: the two commands a newcomer needs.
 #   make run    install what is missing, build the UI and the app, start it on the embedded shop
 #   make test   install the test tools too and run every check (see scripts/test.sh)
-.PHONY: run test build ui release bench bindings fmt lint clean-e2e
+.PHONY: run test build ui release bench bench-signing fuzz bindings fmt lint clean-e2e
 
 SHELL := /bin/bash
 
@@ -27,6 +27,15 @@ release: ui
 # Start-up time, memory and size of the release build (docs/PERFORMANCE.md).
 bench: release
 	scripts/bench-startup --runs 9 --warm
+
+# crates/alipay beside Alipay's Node SDK and openssl speed rsa2048, on one core (docs/PERFORMANCE.md).
+bench-signing:
+	scripts/bench-signing
+
+# libFuzzer on the protocol parsers, FUZZ_SECONDS per target (needs a nightly toolchain).
+FUZZ_SECONDS ?= 180
+fuzz:
+	scripts/fuzz $(FUZZ_SECONDS)
 
 # Regenerates ui/src/lib/bindings.ts from the Rust command and wire types.
 bindings:

@@ -54,6 +54,23 @@ fn bench(c: &mut Criterion) {
     c.bench_function("sign page-pay request (RSA2, 2048-bit)", |b| {
         b.iter(|| signer.sign(black_box(&request.request_sign_content())).unwrap())
     });
+    // What the Node SDK's pageExecute('GET') does: canonicalise, sign, render the query string.
+    c.bench_function("page-pay request: canonicalise, sign, render GET query", |b| {
+        b.iter(|| {
+            let mut p = black_box(&request).clone();
+            let sign = signer.sign(&p.request_sign_content()).unwrap();
+            p.set("sign", sign);
+            p.to_urlencoded()
+        })
+    });
+
+    // The floor under every verification: one RSA2 check of a short text with a parsed key.
+    let own_key = PublicKey::parse(&read("app-public-key.pem")).unwrap();
+    let short = signer.sign("a=1").unwrap();
+    let raw_verifier = Verifier::new(own_key);
+    c.bench_function("verify RSA2 signature (key parsed once)", |b| {
+        b.iter(|| raw_verifier.verify(SignType::Rsa2, black_box("a=1"), black_box(&short)).unwrap())
+    });
 
     let v = vector("response_trade_query");
     let text = v["signed_text"].as_str().unwrap().to_owned();

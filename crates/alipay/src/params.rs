@@ -57,6 +57,14 @@ impl Charset {
         }
     }
 
+    /// Decodes owned bytes, handing them back when they are not valid text in this charset.
+    fn decode_owned(self, bytes: Vec<u8>) -> Result<String, Vec<u8>> {
+        match self {
+            Charset::Utf8 => String::from_utf8(bytes).map_err(std::string::FromUtf8Error::into_bytes),
+            Charset::Gbk => self.decode(&bytes).ok_or(bytes),
+        }
+    }
+
     fn decode(self, bytes: &[u8]) -> Option<String> {
         match self {
             Charset::Utf8 => String::from_utf8(bytes.to_vec()).ok(),
@@ -119,25 +127,33 @@ impl fmt::Debug for Params {
     }
 }
 
+fn hex_digit(b: u8) -> Option<u8> {
+    match b {
+        b'0'..=b'9' => Some(b - b'0'),
+        b'a'..=b'f' => Some(b - b'a' + 10),
+        b'A'..=b'F' => Some(b - b'A' + 10),
+        _ => None,
+    }
+}
+
 fn percent_decode(raw: &[u8], name_for_error: &[u8]) -> Result<Vec<u8>, ParamError> {
+    if !raw.iter().any(|&b| b == b'%' || b == b'+') {
+        return Ok(raw.to_vec());
+    }
+    let bad =
+        || ParamError::BadPercentEncoding(String::from_utf8_lossy(name_for_error).chars().take(40).collect());
     let mut out = Vec::with_capacity(raw.len());
-    let mut i = 0;
-    while let Some(&b) = raw.get(i) {
+    let mut bytes = raw.iter();
+    while let Some(&b) = bytes.next() {
         match b {
             b'+' => out.push(b' '),
             b'%' => {
-                let hex = raw.get(i + 1..i + 3).and_then(|h| std::str::from_utf8(h).ok());
-                let byte = hex.and_then(|h| u8::from_str_radix(h, 16).ok()).ok_or_else(|| {
-                    ParamError::BadPercentEncoding(
-                        String::from_utf8_lossy(name_for_error).chars().take(40).collect(),
-                    )
-                })?;
-                out.push(byte);
-                i += 2;
+                let hi = bytes.next().and_then(|&h| hex_digit(h)).ok_or_else(bad)?;
+                let lo = bytes.next().and_then(|&l| hex_digit(l)).ok_or_else(bad)?;
+                out.push(hi << 4 | lo);
             }
             _ => out.push(b),
         }
-        i += 1;
     }
     Ok(out)
 }
@@ -192,12 +208,12 @@ impl Params {
         };
         let mut params = Params::new();
         for (k, v) in pairs {
-            let key = charset.decode(&k).ok_or_else(|| ParamError::BadText {
+            let key = charset.decode_owned(k).map_err(|k| ParamError::BadText {
                 key: String::from_utf8_lossy(&k).chars().take(40).collect(),
                 charset,
             })?;
             let value =
-                charset.decode(&v).ok_or_else(|| ParamError::BadText { key: key.clone(), charset })?;
+                charset.decode_owned(v).map_err(|_| ParamError::BadText { key: key.clone(), charset })?;
             params.insert_unique(key, value)?;
         }
         Ok((params, charset))
@@ -205,11 +221,13 @@ impl Params {
 
     /// Adds a parameter that must not be present yet.
     pub fn insert_unique(&mut self, key: String, value: String) -> Result<(), ParamError> {
-        if self.map.contains_key(&key) {
-            return Err(ParamError::Duplicate(key));
+        match self.map.entry(key) {
+            std::collections::btree_map::Entry::Occupied(e) => Err(ParamError::Duplicate(e.key().clone())),
+            std::collections::btree_map::Entry::Vacant(e) => {
+                e.insert(value);
+                Ok(())
+            }
         }
-        self.map.insert(key, value);
-        Ok(())
     }
 
     /// Sets a parameter, replacing any previous value.

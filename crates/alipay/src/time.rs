@@ -25,10 +25,23 @@ pub fn format_alipay(at: DateTime<Utc>) -> String {
 
 /// Parses Alipay's `yyyy-MM-dd HH:mm:ss` (China Standard Time) into an instant.
 pub fn parse_alipay(text: &str) -> Result<DateTime<Utc>, TimeError> {
-    if text.len() != 19 {
-        return Err(TimeError(text.chars().take(40).collect()));
+    let bad = || TimeError(text.chars().take(40).collect());
+    // Fixed layout, checked byte by byte (every inbound message carries two or three of these).
+    let b = text.as_bytes();
+    if b.len() != 19 || b[4] != b'-' || b[7] != b'-' || b[10] != b' ' || b[13] != b':' || b[16] != b':' {
+        return Err(bad());
     }
-    let naive = NaiveDateTime::parse_from_str(text, FORMAT).map_err(|_| TimeError(text.to_owned()))?;
+    let num = |range: std::ops::Range<usize>| -> Option<u32> {
+        b.get(range)?
+            .iter()
+            .try_fold(0u32, |acc, &d| d.is_ascii_digit().then(|| acc * 10 + u32::from(d - b'0')))
+    };
+    let field = |range| num(range).ok_or_else(bad);
+    let year = i32::try_from(field(0..4)?).map_err(|_| bad())?;
+    let date = chrono::NaiveDate::from_ymd_opt(year, field(5..7)?, field(8..10)?).ok_or_else(bad)?;
+    let time =
+        chrono::NaiveTime::from_hms_opt(field(11..13)?, field(14..16)?, field(17..19)?).ok_or_else(bad)?;
+    let naive = NaiveDateTime::new(date, time);
     shanghai()
         .from_local_datetime(&naive)
         .single()
@@ -143,10 +156,46 @@ mod tests {
     fn parses_back() {
         let t = parse_alipay("2019-08-15 15:56:24");
         assert_eq!(t.map(|t| t.to_rfc3339()), Ok("2019-08-15T07:56:24+00:00".to_owned()));
-        for bad in
-            ["2019-08-15T15:56:24", "2019-8-15 15:56:24", "2019-02-30 00:00:00", "", "2019-08-15 15:56:24 "]
-        {
+        for bad in [
+            "2019-08-15T15:56:24",
+            "2019-8-15 15:56:24",
+            "2019-02-30 00:00:00",
+            "",
+            "2019-08-15 15:56:24 ",
+            "2019-13-01 00:00:00",
+            "2019-08-15 24:00:00",
+            "2019-08-15 23:60:00",
+            "+019-08-15 15:56:24",
+            "2019-08-1a 15:56:24",
+            "2019-08-15 15:56:2٤",
+            "２019-08-15 15:56:2",
+        ] {
             assert!(parse_alipay(bad).is_err(), "{bad:?}");
+        }
+    }
+
+    proptest::proptest! {
+        /// Every second from 1991 to 2099 formats and parses back to the same instant, agreeing with
+        /// chrono's own parser of the same layout.
+        #[test]
+        fn format_parse_round_trip(secs in 662_688_000i64..4_102_444_800i64) {
+            let at = DateTime::from_timestamp(secs, 0).unwrap_or_default();
+            let text = format_alipay(at);
+            proptest::prop_assert_eq!(parse_alipay(&text), Ok(at));
+            let naive = NaiveDateTime::parse_from_str(&text, FORMAT).map(|n| n.and_utc() - Duration::hours(8));
+            proptest::prop_assert_eq!(naive.ok(), Some(at));
+        }
+
+        /// Arbitrary text never panics, and what parses is exactly what chrono's parser accepts.
+        #[test]
+        fn agrees_with_chrono_on_any_text(text in "[0-9: -]{17,21}|\\PC{0,24}") {
+            let ours = parse_alipay(&text).ok();
+            let strict = text.len() == 19 && !text.starts_with(['+', '-']);
+            let chrono = NaiveDateTime::parse_from_str(&text, FORMAT)
+                .ok()
+                .filter(|_| strict)
+                .map(|n| n.and_utc() - Duration::hours(8));
+            proptest::prop_assert_eq!(ours, chrono);
         }
     }
 
