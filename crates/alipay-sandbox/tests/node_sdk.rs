@@ -1,6 +1,6 @@
 //! Interop with Alipay's official Node SDK (`alipay-sdk`, version pinned by tests/node/package-lock.json):
 //! the SDK signs requests that `haitao-alipay` and the sandbox gateway verify, talks to the sandbox as it
-//! would to Alipay (and checks every response signature), and accepts the notifications, return
+//! would to Alipay (precreate, query, refund, close, with every response signature checked), and accepts the notifications, return
 //! redirects and responses that we sign — while refusing tampered ones, so none of this is vacuous.
 //!
 //! Needs `node` and `tests/node/node_modules` (`make test` installs both and runs this suite):
@@ -263,6 +263,29 @@ async fn the_sdk_accepts_what_the_sandbox_signs_and_refuses_tampering() {
     .await;
     assert_eq!(p["ok"], json!(true), "{p}");
     assert!(p["result"]["qr_code"].as_str().unwrap().starts_with("http"), "{p}");
+
+    // Close: a trade the buyer opened in the cashier (logged in) but did not pay.
+    let url = node(json!({"op": "page_url", "sdk": cfg, "method": "alipay.trade.page.pay",
+        "params": page_params(&h, "SDK-CLOSE-1", "5.00")}))
+    .await["url"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let opened = no_redirect.get(&url).send().await.unwrap();
+    let token = opened.headers()["location"].to_str().unwrap().trim_start_matches("/cashier/").to_owned();
+    let login = h
+        .http
+        .post(h.api(&format!("cashier/{token}/login")))
+        .form(&[("login", "lina@sandbox.haitao"), ("password", "111111")])
+        .send()
+        .await
+        .unwrap();
+    assert!(login.status().is_success() || login.status().is_redirection());
+    let c = exec("alipay.trade.close", json!({"out_trade_no": "SDK-CLOSE-1"})).await;
+    assert_eq!(c["ok"], json!(true), "{c}");
+    assert_eq!(c["result"]["code"], "10000", "{c}");
+    let q = exec("alipay.trade.query", json!({"out_trade_no": "SDK-CLOSE-1"})).await;
+    assert_eq!(q["result"]["trade_status"], "TRADE_CLOSED", "{q}");
 
     // A business failure is signed too, and the SDK hands it back verified.
     let missing = exec("alipay.trade.query", json!({"out_trade_no": "SDK-NOPE"})).await;

@@ -32,7 +32,7 @@ pub enum CacheError {
     Data(String),
 }
 
-const KNOWN: i64 = 1;
+const KNOWN: i64 = 2;
 
 const SCHEMA: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -86,8 +86,53 @@ CREATE TABLE checkout (
 CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at TEXT NOT NULL);
 "#;
 
+/// Version 2: the search index is keyed by the product's row (an integer key) instead of an
+/// unindexed id column, which made every re-synced product scan the whole index (a 100k catalog
+/// took hours to cache); indexes for category + price browsing and for paging one order status
+/// in a stable order. The index terms are computed by the app, so the migration only marks the
+/// index for a rebuild, which [`Cache::init`] does in the same open.
+const SEARCH_BY_ROW: &str = r#"
+CREATE TABLE products_v2 (
+    rid INTEGER PRIMARY KEY,
+    id TEXT NOT NULL UNIQUE,
+    seq INTEGER NOT NULL,
+    category TEXT NOT NULL,
+    origin TEXT NOT NULL,
+    fulfilment TEXT NOT NULL,
+    price_cny_fen INTEGER NOT NULL,
+    name_en TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    detail TEXT NOT NULL
+);
+INSERT INTO products_v2 (id, seq, category, origin, fulfilment, price_cny_fen, name_en, version, detail)
+    SELECT id, seq, category, origin, fulfilment, price_cny_fen, name_en, version, detail FROM products;
+DROP TABLE products;
+ALTER TABLE products_v2 RENAME TO products;
+CREATE INDEX products_by_seq ON products (seq);
+CREATE INDEX products_by_price ON products (price_cny_fen);
+CREATE INDEX products_by_category_price ON products (category, price_cny_fen, seq);
+DROP INDEX orders_by_status;
+CREATE INDEX orders_by_status ON orders (status, created_at DESC, id DESC);
+DROP TABLE product_search;
+CREATE VIRTUAL TABLE product_search USING fts5 (terms, tokenize = 'unicode61');
+INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA)])
+    Migrations::new(vec![M::up(SCHEMA), M::up(SEARCH_BY_ROW)])
+}
+
+fn product_terms(p: &ProductDetail) -> String {
+    let s = &p.summary;
+    index_terms(&format!(
+        "{} {} {} {} {}",
+        s.name.zh,
+        s.name.en,
+        s.brand,
+        s.category.as_str(),
+        s.origin.code()
+    ))
 }
 
 /// A payment attempt as the client records it.
@@ -158,7 +203,34 @@ impl Cache {
             return Err(CacheError::TooNew { path: shown.to_owned(), found, known: KNOWN });
         }
         migrations().to_latest(&mut conn).map_err(|e| CacheError::Data(e.to_string()))?;
-        Ok(Cache { conn: Mutex::new(conn) })
+        let cache = Cache { conn: Mutex::new(conn) };
+        if cache.meta("search_rebuild")?.is_some() {
+            cache.rebuild_search()?;
+        }
+        Ok(cache)
+    }
+
+    /// Recomputes the search index from the cached products, in one transaction.
+    fn rebuild_search(&self) -> Result<(), CacheError> {
+        let mut c = self.conn.lock();
+        let tx = c.transaction()?;
+        {
+            tx.execute("DELETE FROM product_search", [])?;
+            let mut read = tx.prepare("SELECT rid, detail FROM products")?;
+            let mut ins = tx.prepare("INSERT INTO product_search (rowid, terms) VALUES (?1, ?2)")?;
+            let mut rows = read.query([])?;
+            while let Some(row) = rows.next()? {
+                let rid: i64 = row.get(0)?;
+                let detail: String = row.get(1)?;
+                // A product that no longer reads stays cached but unsearchable until the next sync.
+                if let Ok(p) = serde_json::from_str::<ProductDetail>(&detail) {
+                    ins.execute(params![rid, product_terms(&p)])?;
+                }
+            }
+        }
+        tx.execute("DELETE FROM meta WHERE key = 'search_rebuild'", [])?;
+        tx.commit()?;
+        Ok(())
     }
 
     pub fn meta(&self, key: &str) -> Result<Option<String>, CacheError> {
@@ -190,36 +262,30 @@ impl Cache {
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
                  ON CONFLICT (id) DO UPDATE SET category = excluded.category, origin = excluded.origin,
                  fulfilment = excluded.fulfilment, price_cny_fen = excluded.price_cny_fen, name_en = excluded.name_en,
-                 version = excluded.version, detail = excluded.detail",
+                 version = excluded.version, detail = excluded.detail
+                 RETURNING rid",
             )?;
-            let mut del = tx.prepare("DELETE FROM product_search WHERE product_id = ?1")?;
-            let mut ins = tx.prepare("INSERT INTO product_search (product_id, terms) VALUES (?1, ?2)")?;
+            let mut del = tx.prepare("DELETE FROM product_search WHERE rowid = ?1")?;
+            let mut ins = tx.prepare("INSERT INTO product_search (rowid, terms) VALUES (?1, ?2)")?;
             for p in products {
                 let s = &p.summary;
                 let seq: i64 = s.id.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0);
-                up.execute(params![
-                    s.id,
-                    seq,
-                    s.category.as_str(),
-                    s.origin.code(),
-                    s.fulfilment.as_str(),
-                    s.price_cny.minor(),
-                    s.name.en,
-                    p.version,
-                    serde_json::to_string(p).map_err(|e| CacheError::Data(e.to_string()))?
-                ])?;
-                del.execute([&s.id])?;
-                ins.execute(params![
-                    s.id,
-                    index_terms(&format!(
-                        "{} {} {} {} {}",
-                        s.name.zh,
-                        s.name.en,
-                        s.brand,
+                let rid: i64 = up.query_row(
+                    params![
+                        s.id,
+                        seq,
                         s.category.as_str(),
-                        s.origin.code()
-                    ))
-                ])?;
+                        s.origin.code(),
+                        s.fulfilment.as_str(),
+                        s.price_cny.minor(),
+                        s.name.en,
+                        p.version,
+                        serde_json::to_string(p).map_err(|e| CacheError::Data(e.to_string()))?
+                    ],
+                    |r| r.get(0),
+                )?;
+                del.execute([rid])?;
+                ins.execute(params![rid, product_terms(p)])?;
             }
         }
         tx.commit()?;
@@ -247,11 +313,8 @@ impl Cache {
         let mut where_: Vec<&str> = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let fts = q.q.as_deref().and_then(match_expression);
-        let from = if fts.is_some() {
-            "product_search s JOIN products p ON p.id = s.product_id"
-        } else {
-            "products p"
-        };
+        let from =
+            if fts.is_some() { "product_search s JOIN products p ON p.rid = s.rowid" } else { "products p" };
         if let Some(e) = &fts {
             where_.push("product_search MATCH ?");
             args.push(e.clone().into());
@@ -398,12 +461,20 @@ impl Cache {
         per_page: u32,
     ) -> Result<(Vec<Order>, i64), CacheError> {
         let c = self.conn.lock();
+        // Two shapes of query, so each uses its index (`?1 IS NULL OR status = ?1` would use neither).
+        let (count_sql, page_sql) = match status {
+            None => (
+                "SELECT COUNT(*) FROM orders WHERE ?1 IS NULL",
+                "SELECT body FROM orders WHERE ?1 IS NULL ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+            ),
+            Some(_) => (
+                "SELECT COUNT(*) FROM orders WHERE status = ?1",
+                "SELECT body FROM orders WHERE status = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
+            ),
+        };
         let st = status.map(|s| s.as_str().to_owned());
-        let total: i64 =
-            c.query_row("SELECT COUNT(*) FROM orders WHERE ?1 IS NULL OR status = ?1", [&st], |r| r.get(0))?;
-        let mut q = c.prepare(
-            "SELECT body FROM orders WHERE ?1 IS NULL OR status = ?1 ORDER BY created_at DESC, id DESC LIMIT ?2 OFFSET ?3",
-        )?;
+        let total: i64 = c.prepare_cached(count_sql)?.query_row([&st], |r| r.get(0))?;
+        let mut q = c.prepare_cached(page_sql)?;
         let rows = q
             .query_map(
                 params![st, i64::from(per_page), i64::from(page.saturating_sub(1)) * i64::from(per_page)],

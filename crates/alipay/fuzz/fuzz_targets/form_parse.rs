@@ -17,8 +17,9 @@ fuzz_target!(|data: &[u8]| {
         assert!(expected == 0 || content.matches('=').count() >= expected);
         // Our encoding (always UTF-8) parses back to the same parameters.
         if used == Charset::Utf8 {
-            let again = Params::parse_urlencoded(params.to_urlencoded().as_bytes(), Charset::Utf8, Limits::default())
-                .map(|(p, _)| p);
+            let again =
+                Params::parse_urlencoded(params.to_urlencoded().as_bytes(), Charset::Utf8, Limits::default())
+                    .map(|(p, _)| p);
             assert_eq!(again.as_ref().ok(), Some(&params), "re-encoded: {:?}", params.to_urlencoded());
         }
     }

@@ -10,7 +10,12 @@ use libfuzzer_sys::fuzz_target;
 
 static INBOUND: LazyLock<InboundVerifier> = LazyLock::new(|| {
     let (alipay, _) = PrivateKey::generate().expect("key generation");
-    InboundVerifier::new("2021000000000001", Some("2088000000000001".into()), Verifier::new(alipay.public_key().clone()), SignType::Rsa2)
+    InboundVerifier::new(
+        "2021000000000001",
+        Some("2088000000000001".into()),
+        Verifier::new(alipay.public_key().clone()),
+        SignType::Rsa2,
+    )
 });
 
 fuzz_target!(|data: &[u8]| {

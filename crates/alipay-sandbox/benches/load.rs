@@ -1,0 +1,332 @@
+//! A bounded load run of the sandbox gateway on loopback, figures for docs/PERFORMANCE.md.
+//!
+//! 1. `alipay.trade.query` N times at concurrency C through `haitao_alipay::AlipayClient`: every
+//!    request is signed by the merchant key and verified by the gateway, every answer is signed by the
+//!    sandbox and verified by the client.
+//! 2. M full page-pay flows (signed GET to the gateway → cashier, the buyer pays, the return is
+//!    verified, the notification arrives and is verified, a query confirms), then the ledger check.
+//!
+//! `cargo bench -p haitao-alipay-sandbox --bench load -- [--queries N] [--concurrency C] [--flows M]`
+//! (defaults 20000, 64, 1000). The client and the sandbox share this machine's cores.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+// A measuring tool: it reports in floating-point milliseconds and prints its figures.
+#![allow(clippy::float_arithmetic, clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::routing::post;
+use haitao_alipay::api::{PagePay, Query, TradeRef};
+use haitao_alipay::time::{Clock, SystemClock};
+use haitao_alipay::{
+    AlipayClient, AppConfig, Callbacks, Currency, Expected, InboundVerifier, Money, PrivateKey, PublicKey,
+    RetryPolicy, SignType, Signer,
+};
+use haitao_alipay_sandbox::{Config, start};
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+
+struct Args {
+    queries: usize,
+    concurrency: usize,
+    flows: usize,
+}
+
+fn args() -> Args {
+    let mut a = Args { queries: 20_000, concurrency: 64, flows: 1_000 };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().and_then(|v| v.parse().ok()).expect("a number after the flag");
+        match flag.as_str() {
+            "--queries" => a.queries = value(),
+            "--concurrency" => a.concurrency = value(),
+            "--flows" => a.flows = value(),
+            _ => {} // cargo bench passes --bench
+        }
+    }
+    a
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i]
+}
+
+fn report(what: &str, n: usize, errors: usize, elapsed: Duration, mut lat: Vec<Duration>) {
+    lat.sort();
+    #[allow(clippy::cast_precision_loss)]
+    let rate = n as f64 / elapsed.as_secs_f64();
+    println!(
+        "{what}: {n} in {:.2} s = {rate:.0}/s, errors {errors}; latency p50 {:.1} ms, p90 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        elapsed.as_secs_f64(),
+        percentile(&lat, 0.50).as_secs_f64() * 1e3,
+        percentile(&lat, 0.90).as_secs_f64() * 1e3,
+        percentile(&lat, 0.99).as_secs_f64() * 1e3,
+        lat.last().copied().unwrap_or_default().as_secs_f64() * 1e3,
+    );
+}
+
+/// Runs `n` calls of `call` on `concurrency` workers; returns the wall time, every latency and the
+/// number of failed calls.
+async fn run<F, Fut>(n: usize, concurrency: usize, call: F) -> (Duration, Vec<Duration>, usize)
+where
+    F: Fn() -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = bool> + Send,
+{
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..concurrency {
+        let (call, next) = (call.clone(), next.clone());
+        workers.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0usize);
+            while next.fetch_add(1, Ordering::Relaxed) < n {
+                let t = Instant::now();
+                if !call().await {
+                    errors += 1;
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, errors)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        lat.extend(l);
+        errors += e;
+    }
+    (start.elapsed(), lat, errors)
+}
+
+type Inbox = Arc<Mutex<Vec<Bytes>>>;
+
+async fn notify_endpoint(State(inbox): State<Inbox>, body: Bytes) -> &'static str {
+    inbox.lock().push(body);
+    "success"
+}
+
+#[tokio::main]
+async fn main() {
+    let args = args();
+    let dir = tempfile::tempdir().unwrap();
+    let sandbox =
+        start(Config::new(Some(dir.path().to_owned()), "127.0.0.1:0".parse().unwrap())).await.unwrap();
+    let base = sandbox.base_url().clone();
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+
+    let inbox: Inbox = Arc::default();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let notify_url = format!("http://{}/notify", listener.local_addr().unwrap());
+    let app = Router::new().route("/notify", post(notify_endpoint)).with_state(inbox.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+
+    let (merchant, _) = PrivateKey::generate().unwrap();
+    let info: Value = http
+        .post(base.join("sandbox/api/apps").unwrap())
+        .json(&json!({"name": "load", "public_key": merchant.public_key().to_pem()}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut cfg = AppConfig::new(
+        info["app_id"].as_str().unwrap(),
+        sandbox.gateway_url(),
+        Signer::new(merchant, SignType::Rsa2).unwrap(),
+        PublicKey::parse(info["alipay_public_key"].as_str().unwrap()).unwrap(),
+    )
+    .unwrap();
+    cfg.seller_id = info["seller_id"].as_str().map(str::to_owned);
+    let inbound = Arc::new(InboundVerifier::from_config(&cfg));
+    let client = Arc::new(
+        AlipayClient::new(Arc::new(cfg), Arc::new(SystemClock) as Arc<dyn Clock>)
+            .unwrap()
+            .with_http(
+                reqwest::Client::builder().pool_max_idle_per_host(args.concurrency).build().unwrap(),
+                Duration::from_secs(30),
+            )
+            .with_retry(RetryPolicy::none()),
+    );
+    let callbacks = Callbacks {
+        notify_url: Some(notify_url.clone()),
+        return_url: Some("http://127.0.0.1:9/return".into()),
+    };
+    let cny = |fen| Money::from_minor(fen, Currency::Cny);
+
+    // One full flow: open the cashier through the gateway, pay, verify the return, confirm by query.
+    let flow = {
+        let (client, http, base, inbound, callbacks) =
+            (client.clone(), http.clone(), base.clone(), inbound.clone(), callbacks.clone());
+        move |out: String| {
+            let (client, http, base, inbound, callbacks) =
+                (client.clone(), http.clone(), base.clone(), inbound.clone(), callbacks.clone());
+            async move {
+                let pay = PagePay::new(out.clone(), cny(100), "load");
+                let url = client.page_request(&pay, &callbacks).map_err(|e| e.to_string())?.to_get_url();
+                let opened = http.get(url).send().await.map_err(|e| e.to_string())?;
+                if opened.status().as_u16() != 303 {
+                    return Err(format!("gateway answered {}", opened.status()));
+                }
+                let paid: Value = http
+                    .post(base.join("sandbox/api/pay").unwrap())
+                    .json(&json!({"out_trade_no": out, "persona": "zhangwei@sandbox.haitao", "channel": "balance"}))
+                    .send()
+                    .await
+                    .map_err(|e| e.to_string())?
+                    .json()
+                    .await
+                    .map_err(|e| e.to_string())?;
+                let ret = paid["return_url"].as_str().ok_or_else(|| format!("not paid: {paid}"))?;
+                inbound
+                    .return_redirect(ret.split_once('?').map(|(_, q)| q).unwrap_or_default())
+                    .and_then(|r| r.matched(Some(&Expected { total_amount: cny(100) })))
+                    .map_err(|e| e.to_string())?;
+                let q = client
+                    .execute(&Query::new(TradeRef::out_trade_no(out)))
+                    .await
+                    .map_err(|e| e.to_string())?;
+                if q.trade_status.is_paid() { Ok(()) } else { Err(format!("{:?}", q.trade_status)) }
+            }
+        }
+    };
+    flow("LOAD-Q".into()).await.unwrap();
+
+    // 1. Queries, measured two ways. "Gateway": one request signed up front and sent N times (Alipay
+    // accepts a repeated request within its timestamp window), so each query costs the sandbox a
+    // verification and a signature and the client a verification. "Client": every query signed afresh,
+    // as a merchant does, which adds a second RSA signature per query on the same cores.
+    let query = Query::new(TradeRef::out_trade_no("LOAD-Q"));
+    for _ in 0..200 {
+        client.execute(&query).await.unwrap();
+    }
+    let presigned = haitao_alipay::request::SignedRequest::build(
+        client.config(),
+        &SystemClock,
+        "alipay.trade.query",
+        &query,
+        &Callbacks::default(),
+    )
+    .unwrap();
+    let (gateway, form) = (presigned.gateway.clone(), presigned.params.to_urlencoded());
+    let raw = {
+        let (client, http) = (client.clone(), reqwest::Client::new());
+        move || {
+            let (client, http, gateway, form) = (client.clone(), http.clone(), gateway.clone(), form.clone());
+            async move {
+                let Ok(resp) = http
+                    .post(gateway)
+                    .header("content-type", "application/x-www-form-urlencoded;charset=utf-8")
+                    .body(form)
+                    .send()
+                    .await
+                else {
+                    return false;
+                };
+                let Ok(text) = resp.text().await else { return false };
+                haitao_alipay::client::decode_response::<haitao_alipay::api::QueryResponse>(
+                    client.config(),
+                    "alipay.trade.query",
+                    &text,
+                )
+                .is_ok_and(|q| q.trade_status.is_paid())
+            }
+        }
+    };
+    let (elapsed, lat, errors) = run(args.queries, args.concurrency, raw).await;
+    report(
+        &format!("trade.query (gateway: verify + sign per answer), concurrency {}", args.concurrency),
+        args.queries,
+        errors,
+        elapsed,
+        lat,
+    );
+    let signed = {
+        let (client, query) = (client.clone(), query.clone());
+        move || {
+            let (client, query) = (client.clone(), query.clone());
+            async move { client.execute(&query).await.is_ok_and(|q| q.trade_status.is_paid()) }
+        }
+    };
+    let (elapsed, lat, errors) = run(args.queries, args.concurrency, signed).await;
+    report(
+        &format!("trade.query (client signs each request too), concurrency {}", args.concurrency),
+        args.queries,
+        errors,
+        elapsed,
+        lat,
+    );
+
+    // 2. Full pay flows at a shopper-like concurrency.
+    let flow_concurrency = 16.min(args.concurrency).max(1);
+    let next = Arc::new(AtomicUsize::new(0));
+    let start = Instant::now();
+    let mut workers = Vec::new();
+    for _ in 0..flow_concurrency {
+        let (flow, next, n) = (flow.clone(), next.clone(), args.flows);
+        workers.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let t = Instant::now();
+                if let Err(e) = flow(format!("LOAD-F{i}")).await {
+                    errors.push(e);
+                }
+                lat.push(t.elapsed());
+            }
+            (lat, errors)
+        }));
+    }
+    let (mut lat, mut errors) = (Vec::new(), Vec::new());
+    for w in workers {
+        let (l, e) = w.await.unwrap();
+        lat.extend(l);
+        errors.extend(e);
+    }
+    let elapsed = start.elapsed();
+    for e in errors.iter().take(5) {
+        eprintln!("flow error: {e}");
+    }
+    report(&format!("page-pay flow, concurrency {flow_concurrency}"), args.flows, errors.len(), elapsed, lat);
+
+    // Every payment notified once, each notification verified and matching.
+    let expected = args.flows + 1;
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while inbox.lock().len() < expected && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let bodies = inbox.lock().clone();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut bad = 0;
+    for b in &bodies {
+        match inbound.notify(b).and_then(|n| n.matched(Some(&Expected { total_amount: cny(100) }))) {
+            Ok(m) => {
+                seen.insert(m.message.out_trade_no);
+            }
+            Err(_) => bad += 1,
+        }
+    }
+    let ledger: Value =
+        http.get(base.join("sandbox/api/ledger/check").unwrap()).send().await.unwrap().json().await.unwrap();
+    println!(
+        "notifications: {} received, {} distinct trades, {bad} rejected (expected {expected}); ledger conserved: {}",
+        bodies.len(),
+        seen.len(),
+        ledger["conserved"]
+    );
+    assert_eq!(seen.len(), expected, "every paid trade notified");
+    assert_eq!(bad, 0);
+    assert_eq!(ledger["conserved"], json!(true), "{ledger}");
+    assert!(errors.is_empty(), "{} flows failed", errors.len());
+    sandbox.stop().await;
+}

@@ -1,0 +1,188 @@
+//! The desktop client's local cache at scale: 100,000 cached products and 100,000 cached orders.
+//!
+//! Real records come from the in-process shop (its 515-product catalog and an order placed through
+//! the client); they are cloned with new ids, names and times into a fresh cache file.
+//!
+//! `cargo bench -p haitao-client --bench cache`; figures are recorded in docs/PERFORMANCE.md.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+// A measuring tool: it reports in floating-point milliseconds and prints its figures.
+#![allow(clippy::float_arithmetic, clippy::print_stdout, clippy::print_stderr)]
+#![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
+
+use std::hint::black_box;
+use std::sync::Arc;
+use std::time::Instant;
+
+use criterion::{Criterion, criterion_group, criterion_main};
+use haitao_client::{Cache, Client, MemoryStore, ShopApi};
+use haitao_shop_api::catalog::{Category, ProductDetail, ProductQuery, Sort};
+use haitao_shop_api::orders::{Order, OrderStatus};
+
+const PRODUCTS: usize = 100_000;
+const ORDERS: usize = 100_000;
+
+/// One real order and the real catalog, from the in-process shop and sandbox.
+fn real_records() -> (Vec<ProductDetail>, Order) {
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
+            None,
+            "127.0.0.1:0".parse().unwrap(),
+        ))
+        .await
+        .unwrap();
+        let cfg =
+            haitao_shop::ShopConfig::local(None, "127.0.0.1:0".parse().unwrap(), sandbox.base_url().clone());
+        let shop = haitao_shop::start(cfg).await.unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let c = Client::new(
+            ShopApi::new(shop.base_url().clone()).unwrap(),
+            Cache::open(&dir.path().join("cache.sqlite3")).unwrap(),
+            Arc::new(MemoryStore::default()),
+        );
+        c.sync_catalog().await.unwrap();
+        let mut products = Vec::new();
+        for page in 1.. {
+            let p = c
+                .cache()
+                .search(&ProductQuery {
+                    page: Some(page),
+                    per_page: Some(ProductQuery::MAX_PER_PAGE),
+                    ..Default::default()
+                })
+                .unwrap();
+            if p.items.is_empty() {
+                break;
+            }
+            for s in p.items {
+                products.push(c.cache().product(&s.id).unwrap().unwrap());
+            }
+        }
+        c.register("13800138000", "haitao2026", true).await.unwrap();
+        c.verify_real_name("张伟", "110105198803151232").await.unwrap();
+        let addr = c
+            .save_address(
+                None,
+                &haitao_shop_api::account::AddressInput {
+                    recipient: "张伟".into(),
+                    phone: "13800138000".into(),
+                    province: "浙江省".into(),
+                    city: "杭州市".into(),
+                    district: "西湖区".into(),
+                    street: "文三路 100 号".into(),
+                    postal_code: None,
+                    is_default: true,
+                },
+            )
+            .await
+            .unwrap();
+        let item =
+            products.iter().find(|p| p.summary.stock >= 3 && p.summary.price_cny.minor() < 50_000).unwrap();
+        c.set_quantity(&item.summary.id, 2).await.unwrap();
+        let order = c.place_order(&addr.id).await.unwrap();
+        (products, order)
+    })
+}
+
+/// A cache file holding `PRODUCTS` products and `ORDERS` orders.
+fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -> std::path::PathBuf {
+    let path = dir.join("big.sqlite3");
+    let cache = Cache::open(&path).unwrap();
+    let started = Instant::now();
+    let statuses = [
+        OrderStatus::Delivered,
+        OrderStatus::Shipped,
+        OrderStatus::Paid,
+        OrderStatus::Closed,
+        OrderStatus::AwaitingPayment,
+    ];
+    let mut batch = Vec::with_capacity(1000);
+    for i in 0..PRODUCTS {
+        let mut p = products[i % products.len()].clone();
+        p.summary.id = format!("P{:06}", i + 1);
+        p.summary.name.en = format!("{} {}", p.summary.name.en, i / products.len());
+        p.summary.name.zh = format!("{} 第{}批", p.summary.name.zh, i / products.len());
+        batch.push(p);
+        if batch.len() == 1000 {
+            cache.put_products(&batch).unwrap();
+            batch.clear();
+        }
+    }
+    let products_took = started.elapsed();
+    let started = Instant::now();
+    let mut orders = Vec::with_capacity(1000);
+    for i in 0..ORDERS {
+        let mut o = order.clone();
+        o.id = format!("HT{:010}", i + 1);
+        o.status = statuses[i % statuses.len()];
+        o.created_at = order.created_at - chrono::Duration::minutes(i64::try_from(i).unwrap());
+        o.updated_at = o.created_at;
+        orders.push(o);
+        if orders.len() == 1000 {
+            cache.put_orders(&orders).unwrap();
+            orders.clear();
+        }
+    }
+    eprintln!(
+        "filled the cache: {PRODUCTS} products in {:.1} s, {ORDERS} orders in {:.1} s, file {} MB",
+        products_took.as_secs_f64(),
+        started.elapsed().as_secs_f64(),
+        std::fs::metadata(&path).map(|m| m.len() / 1_000_000).unwrap_or(0)
+    );
+    path
+}
+
+fn bench(c: &mut Criterion) {
+    let (products, order) = real_records();
+    let dir = tempfile::tempdir().unwrap();
+    let path = big_cache(dir.path(), &products, &order);
+
+    c.bench_function("open a cache of 100k products and 100k orders", |b| {
+        b.iter(|| Cache::open(black_box(&path)).unwrap())
+    });
+    let cache = Cache::open(&path).unwrap();
+
+    let mut g = c.benchmark_group("100k cached products");
+    let query =
+        |q: Option<&str>| ProductQuery { q: q.map(str::to_owned), per_page: Some(40), ..Default::default() };
+    g.bench_function("first page, no query", |b| b.iter(|| cache.search(black_box(&query(None))).unwrap()));
+    g.bench_function("search 面霜 (Chinese)", |b| {
+        b.iter(|| cache.search(black_box(&query(Some("面霜")))).unwrap())
+    });
+    g.bench_function("search vitamin (English)", |b| {
+        b.iter(|| cache.search(black_box(&query(Some("vitamin")))).unwrap())
+    });
+    g.bench_function("search as typed: v", |b| {
+        b.iter(|| cache.search(black_box(&query(Some("v")))).unwrap())
+    });
+    let filtered = ProductQuery {
+        category: Some(Category::Cosmetics),
+        min_price_fen: Some(10_000),
+        max_price_fen: Some(50_000),
+        sort: Some(Sort::PriceAsc),
+        per_page: Some(40),
+        ..Default::default()
+    };
+    g.bench_function("category + price range, sorted by price", |b| {
+        b.iter(|| cache.search(black_box(&filtered)).unwrap())
+    });
+    let deep = ProductQuery { page: Some(2000), per_page: Some(40), ..Default::default() };
+    g.bench_function("page 2000 of the catalog", |b| b.iter(|| cache.search(black_box(&deep)).unwrap()));
+    g.finish();
+
+    let mut g = c.benchmark_group("100k cached orders");
+    g.bench_function("first page (20), all statuses", |b| b.iter(|| cache.orders(None, 1, 20).unwrap()));
+    g.bench_function("first page (20), shipped only", |b| {
+        b.iter(|| cache.orders(Some(OrderStatus::Shipped), 1, 20).unwrap())
+    });
+    g.bench_function("page 5000 (20 per page)", |b| b.iter(|| cache.orders(None, 5000, 20).unwrap()));
+    g.bench_function("one order by id", |b| b.iter(|| cache.order(black_box("HT0000050000")).unwrap()));
+    g.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = Criterion::default().sample_size(30);
+    targets = bench
+}
+criterion_main!(benches);

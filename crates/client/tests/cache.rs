@@ -1,0 +1,135 @@
+//! The local cache's catalog search: re-synced products replace their index entries, and a cache
+//! written by Haitao 0.1 (schema 1, search keyed by an unindexed product id) is migrated and
+//! searchable after the upgrade.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use haitao_client::Cache;
+use haitao_shop_api::catalog::{ProductDetail, ProductQuery};
+use haitao_shop_api::search::index_terms;
+use rusqlite::{Connection, params};
+
+fn query(q: &str) -> ProductQuery {
+    ProductQuery { q: Some(q.to_owned()), per_page: Some(200), ..Default::default() }
+}
+
+fn ids(cache: &Cache, q: &str) -> Vec<String> {
+    cache.search(&query(q)).unwrap().items.into_iter().map(|p| p.id).collect()
+}
+
+async fn catalog() -> Vec<ProductDetail> {
+    let w = common::world().await;
+    let c = w.client();
+    c.sync_catalog().await.unwrap();
+    let mut out = Vec::new();
+    for page in 1.. {
+        let p = c
+            .cache()
+            .search(&ProductQuery { page: Some(page), per_page: Some(200), ..Default::default() })
+            .unwrap();
+        if p.items.is_empty() {
+            break;
+        }
+        out.extend(p.items.iter().map(|s| c.cache().product(&s.id).unwrap().unwrap()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn a_re_synced_product_replaces_its_search_entry() {
+    let products = catalog().await;
+    assert!(products.len() >= 300);
+    let cache = Cache::in_memory().unwrap();
+    cache.put_products(&products).unwrap();
+    let mut p = products[0].clone();
+    assert!(ids(&cache, "Zyxwvut").is_empty());
+    p.summary.name.en = "Zyxwvut limited edition".into();
+    p.summary.name.zh = "限定版".into();
+    cache.put_products(std::slice::from_ref(&p)).unwrap();
+    cache.put_products(std::slice::from_ref(&p)).unwrap();
+    assert_eq!(ids(&cache, "Zyxwvut"), [p.summary.id.clone()], "found once under its new name");
+    assert_eq!(ids(&cache, "限定版"), [p.summary.id.clone()]);
+    let old_name = &products[0].summary.name.en;
+    assert!(!ids(&cache, old_name).contains(&p.summary.id), "{old_name:?} no longer finds it");
+    assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
+}
+
+/// Schema 1 as Haitao 0.1 wrote it (the tables that matter here; user_version 1).
+const V1: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE products (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, category TEXT NOT NULL, origin TEXT NOT NULL,
+    fulfilment TEXT NOT NULL, price_cny_fen INTEGER NOT NULL, name_en TEXT NOT NULL,
+    version INTEGER NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX products_by_seq ON products (seq);
+CREATE INDEX products_by_price ON products (price_cny_fen);
+CREATE VIRTUAL TABLE product_search USING fts5 (product_id UNINDEXED, terms, tokenize = 'unicode61');
+CREATE TABLE images (name TEXT PRIMARY KEY, content_type TEXT NOT NULL, bytes BLOB NOT NULL);
+CREATE TABLE cart (id INTEGER PRIMARY KEY CHECK (id = 1), cart TEXT NOT NULL, synced_at TEXT NOT NULL);
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    total_fen INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX orders_by_created ON orders (created_at DESC, id DESC);
+CREATE INDEX orders_by_status ON orders (status, created_at DESC);
+CREATE TABLE attempts (
+    local_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, attempt_id TEXT, out_trade_no TEXT,
+    method TEXT NOT NULL, mode TEXT NOT NULL, amount_fen INTEGER NOT NULL, status TEXT NOT NULL,
+    return_url TEXT NOT NULL, last_error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX attempts_by_status ON attempts (status);
+CREATE TABLE checkout (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at TEXT NOT NULL);
+PRAGMA user_version = 1;
+"#;
+
+#[tokio::test]
+async fn a_schema_1_cache_is_migrated_and_searchable() {
+    let products = catalog().await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("cache.sqlite3");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch(V1).unwrap();
+        for p in &products {
+            let s = &p.summary;
+            c.execute(
+                "INSERT INTO products VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                params![
+                    s.id,
+                    s.category.as_str(),
+                    s.origin.code(),
+                    s.fulfilment.as_str(),
+                    s.price_cny.minor(),
+                    s.name.en,
+                    p.version,
+                    serde_json::to_string(p).unwrap()
+                ],
+            )
+            .unwrap();
+            c.execute(
+                "INSERT INTO product_search (product_id, terms) VALUES (?1, ?2)",
+                params![s.id, index_terms(&format!("{} {}", s.name.zh, s.name.en))],
+            )
+            .unwrap();
+        }
+        c.execute("INSERT INTO meta VALUES ('orders_cursor', '42')", []).unwrap();
+    }
+    let cache = Cache::open(&path).unwrap();
+    assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
+    assert_eq!(cache.meta("orders_cursor").unwrap().as_deref(), Some("42"), "other data survives");
+    assert_eq!(cache.meta("search_rebuild").unwrap(), None, "the rebuild finished");
+    for p in products.iter().step_by(37) {
+        assert!(ids(&cache, &p.summary.name.en).contains(&p.summary.id), "{:?}", p.summary.name.en);
+        assert!(ids(&cache, &p.summary.name.zh).contains(&p.summary.id), "{:?}", p.summary.name.zh);
+    }
+    // Reopening does not rebuild again, and updates keep working on the migrated file.
+    drop(cache);
+    let cache = Cache::open(&path).unwrap();
+    let mut p = products[1].clone();
+    p.summary.name.en = "Qwertyuiop".into();
+    cache.put_products(std::slice::from_ref(&p)).unwrap();
+    assert_eq!(ids(&cache, "Qwertyuiop"), [p.summary.id]);
+}
