@@ -131,10 +131,10 @@ pub async fn start(
     }
 }
 
+/// A random path segment for the loopback return listener (122 random bits), so no other local
+/// process can guess where the browser will be sent.
 fn launch_token() -> String {
-    let nanos =
-        std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_nanos()).unwrap_or(0);
-    format!("{:x}{:x}", nanos, std::process::id())
+    uuid::Uuid::new_v4().simple().to_string()
 }
 
 fn open_window(app: &AppHandle, local_id: &str, cashier_url: &str, return_url: &str) -> Result<(), IpcError> {

@@ -58,10 +58,48 @@ fn errors_cross_as_code_and_message() {
 fn the_payment_window_has_no_ipc() {
     let dir = tempfile::tempdir().unwrap();
     let app = app(dir.path());
-    let payment = WebviewWindowBuilder::new(&app, "payment", Default::default()).build().unwrap();
+    let payment =
+        WebviewWindowBuilder::new(&app, haitao_app::payment_window::PAYMENT_WINDOW, Default::default())
+            .build()
+            .unwrap();
     let r = get_ipc_response(&payment, request("qr_svg", serde_json::json!({"text": "x"})));
     let err = r.expect_err("a window outside every capability must not reach commands");
     assert!(err.to_string().contains("not allowed"), "{err}");
     let r = get_ipc_response(&payment, request("settings_get", serde_json::json!({})));
     assert!(r.is_err());
+}
+
+/// The shipped CSP: scripts and styles only from the app itself (no inline, no eval), no plugins,
+/// frames, form posts or base rewrites, and network access only to the IPC.
+#[test]
+fn the_csp_allows_no_inline_or_eval_and_connects_only_to_the_ipc() {
+    let conf: serde_json::Value =
+        serde_json::from_str(include_str!("../tauri.conf.json")).expect("tauri.conf.json");
+    assert_eq!(conf["app"]["withGlobalTauri"], false);
+    let csp = conf["app"]["security"]["csp"].as_object().expect("a directive map");
+    let directive = |name: &str| csp.get(name).and_then(|v| v.as_str()).unwrap_or_default().to_owned();
+    for (name, value) in csp {
+        let value = value.as_str().unwrap_or_default();
+        for bad in ["'unsafe-eval'", "'unsafe-inline'", "'wasm-unsafe-eval'", "*", "http:", "https:"] {
+            assert!(!value.split_whitespace().any(|v| v == bad), "{name} allows {bad}");
+        }
+    }
+    assert_eq!(directive("script-src"), "'self'");
+    assert_eq!(directive("style-src"), "'self'");
+    assert_eq!(directive("default-src"), "'self'");
+    assert_eq!(directive("connect-src"), "ipc: http://ipc.localhost");
+    for none in ["object-src", "frame-src", "base-uri", "form-action"] {
+        assert_eq!(directive(none), "'none'", "{none}");
+    }
+    // Only the main window has a capability; the payment window matches none.
+    let caps: Vec<&str> = conf["app"]["security"]["capabilities"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c.as_str())
+        .collect();
+    assert_eq!(caps, ["main"]);
+    let main: serde_json::Value =
+        serde_json::from_str(include_str!("../capabilities/main.json")).expect("capabilities/main.json");
+    assert_eq!(main["windows"], serde_json::json!(["main"]));
 }

@@ -357,6 +357,11 @@ mod tests {
         assert!(matches!(parse("a=%zz"), Err(ParamError::BadPercentEncoding(_))));
         assert!(matches!(parse("a=%e6"), Err(ParamError::BadText { .. })));
         assert!(matches!(parse("a=%"), Err(ParamError::BadPercentEncoding(_))));
+        // Hex digits only: no sign, no space (a lenient number parser would read "%+1" as 0x01).
+        for bad in ["a=%+1", "a=%-1", "a=% 1", "a=%1", "a=%g0", "a=%0g"] {
+            assert!(matches!(parse(bad), Err(ParamError::BadPercentEncoding(_))), "{bad}");
+        }
+        assert_eq!(parse("a=%4a%4A%2b+").unwrap().get("a"), Some("JJ+ "));
         assert_eq!(parse("=1"), Err(ParamError::EmptyKey));
         assert!(matches!(parse("charset=latin1&a=1"), Err(ParamError::UnsupportedCharset(_))));
         let big = "a=".to_owned() + &"x".repeat(300 * 1024);

@@ -167,8 +167,11 @@ mod tests {
             "2019-08-15 23:60:00",
             "+019-08-15 15:56:24",
             "2019-08-1a 15:56:24",
-            "2019-08-15 15:56:2٤",
-            "２019-08-15 15:56:2",
+            // 19 bytes each, so only the digit check can refuse them.
+            "2019-08-15 15:56:٤",
+            "２019-08-15 15:56",
+            "2019-08-15 15:56: 4",
+            "2016-12-31 23:59:60",
         ] {
             assert!(parse_alipay(bad).is_err(), "{bad:?}");
         }
@@ -186,25 +189,39 @@ mod tests {
             proptest::prop_assert_eq!(naive.ok(), Some(at));
         }
 
-        /// Arbitrary text never panics, and what parses is exactly what chrono's parser accepts.
+        /// Any numbers in the layout: accepted exactly when they form a real date and time (no leap
+        /// seconds), and then read as that wall-clock time in Shanghai.
         #[test]
-        fn agrees_with_chrono_on_any_text(text in "[0-9: -]{17,21}|\\PC{0,24}") {
-            let ours = parse_alipay(&text).ok();
-            let strict = text.len() == 19 && !text.starts_with(['+', '-']);
-            let chrono = NaiveDateTime::parse_from_str(&text, FORMAT)
+        fn fields_in_the_layout(y in 0u32..10_000, mo in 0u32..100, d in 0u32..100, h in 0u32..100, mi in 0u32..100, sec in 0u32..100) {
+            let text = format!("{y:04}-{mo:02}-{d:02} {h:02}:{mi:02}:{sec:02}");
+            let expected = i32::try_from(y)
                 .ok()
-                .filter(|_| strict)
-                .map(|n| n.and_utc() - Duration::hours(8));
-            proptest::prop_assert_eq!(ours, chrono);
+                .and_then(|y| chrono::NaiveDate::from_ymd_opt(y, mo, d))
+                .zip(chrono::NaiveTime::from_hms_opt(h, mi, sec))
+                .map(|(date, time)| NaiveDateTime::new(date, time).and_utc() - Duration::hours(8));
+            proptest::prop_assert_eq!(parse_alipay(&text).ok(), expected);
         }
-    }
 
-    #[test]
-    fn manual_clock_moves_only_when_told() {
-        let start = Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).single().unwrap_or_default();
-        let c = ManualClock::new(start);
-        let c2 = c.clone();
-        c.advance(Duration::minutes(4));
-        assert_eq!(c2.now(), start + Duration::minutes(4));
+        /// One byte of a valid timestamp replaced by any character: accepted only when the text is
+        /// still the exact layout (ASCII digits where digits go) and chrono reads the same instant.
+        #[test]
+        fn one_changed_character(secs in 662_688_000i64..4_102_444_800i64, at in 0usize..19, c in proptest::char::any()) {
+            let valid = format_alipay(DateTime::from_timestamp(secs, 0).unwrap_or_default());
+            let mut text: String = valid.chars().take(at).collect();
+            text.push(c);
+            text.extend(valid.chars().skip(at + 1));
+            let layout = text.len() == 19
+                && text.bytes().enumerate().all(|(i, b)| match i {
+                    4 | 7 => b == b'-',
+                    10 => b == b' ',
+                    13 | 16 => b == b':',
+                    _ => b.is_ascii_digit(),
+                });
+            let reference = NaiveDateTime::parse_from_str(&text, FORMAT)
+                .ok()
+                .filter(|n| layout && chrono::Timelike::second(n) < 60)
+                .map(|n| n.and_utc() - Duration::hours(8));
+            proptest::prop_assert_eq!(parse_alipay(&text).ok(), reference);
+        }
     }
 }

@@ -132,9 +132,83 @@ fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -
     path
 }
 
+/// Schema 1 (Haitao 0.1): the products table and its search index as they were.
+const V1: &str = r#"
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE products (
+    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, category TEXT NOT NULL, origin TEXT NOT NULL,
+    fulfilment TEXT NOT NULL, price_cny_fen INTEGER NOT NULL, name_en TEXT NOT NULL,
+    version INTEGER NOT NULL, detail TEXT NOT NULL
+);
+CREATE INDEX products_by_seq ON products (seq);
+CREATE INDEX products_by_price ON products (price_cny_fen);
+CREATE VIRTUAL TABLE product_search USING fts5 (product_id UNINDEXED, terms, tokenize = 'unicode61');
+CREATE TABLE images (name TEXT PRIMARY KEY, content_type TEXT NOT NULL, bytes BLOB NOT NULL);
+CREATE TABLE cart (id INTEGER PRIMARY KEY CHECK (id = 1), cart TEXT NOT NULL, synced_at TEXT NOT NULL);
+CREATE TABLE orders (
+    id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
+    total_fen INTEGER NOT NULL, body TEXT NOT NULL
+);
+CREATE INDEX orders_by_created ON orders (created_at DESC, id DESC);
+CREATE INDEX orders_by_status ON orders (status, created_at DESC);
+CREATE TABLE attempts (
+    local_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, attempt_id TEXT, out_trade_no TEXT,
+    method TEXT NOT NULL, mode TEXT NOT NULL, amount_fen INTEGER NOT NULL, status TEXT NOT NULL,
+    return_url TEXT NOT NULL, last_error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
+);
+CREATE INDEX attempts_by_status ON attempts (status);
+CREATE TABLE checkout (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, updated_at TEXT NOT NULL);
+CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at TEXT NOT NULL);
+PRAGMA user_version = 1;
+"#;
+
+/// The one-off cost of upgrading a schema-1 cache of `PRODUCTS` products on open (copy the table,
+/// re-read every product, rebuild the search index).
+fn upgrade_time(dir: &std::path::Path, products: &[ProductDetail]) {
+    let path = dir.join("v1.sqlite3");
+    {
+        let mut c = rusqlite::Connection::open(&path).unwrap();
+        c.execute_batch(V1).unwrap();
+        let tx = c.transaction().unwrap();
+        for i in 0..PRODUCTS {
+            let mut p = products[i % products.len()].clone();
+            p.summary.id = format!("P{:06}", i + 1);
+            let s = &p.summary;
+            tx.execute(
+                "INSERT INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                rusqlite::params![
+                    s.id,
+                    i64::try_from(i).unwrap(),
+                    s.category.as_str(),
+                    s.origin.code(),
+                    s.fulfilment.as_str(),
+                    s.price_cny.minor(),
+                    s.name.en,
+                    p.version,
+                    serde_json::to_string(&p).unwrap()
+                ],
+            )
+            .unwrap();
+            tx.execute(
+                "INSERT INTO product_search (product_id, terms) VALUES (?1, ?2)",
+                rusqlite::params![s.id, haitao_shop_api::search::index_terms(&s.name.en)],
+            )
+            .unwrap();
+        }
+        tx.commit().unwrap();
+    }
+    let started = Instant::now();
+    let cache = Cache::open(&path).unwrap();
+    let took = started.elapsed();
+    assert_eq!(cache.product_count().unwrap(), i64::try_from(PRODUCTS).unwrap());
+    assert_eq!(cache.meta("search_rebuild").unwrap(), None);
+    eprintln!("upgraded a schema-1 cache of {PRODUCTS} products on open in {:.2} s", took.as_secs_f64());
+}
+
 fn bench(c: &mut Criterion) {
     let (products, order) = real_records();
     let dir = tempfile::tempdir().unwrap();
+    upgrade_time(dir.path(), &products);
     let path = big_cache(dir.path(), &products, &order);
 
     c.bench_function("open a cache of 100k products and 100k orders", |b| {

@@ -90,7 +90,10 @@ CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at 
 /// unindexed id column, which made every re-synced product scan the whole index (a 100k catalog
 /// took hours to cache); indexes for category + price browsing and for paging one order status
 /// in a stable order. The index terms are computed by the app, so the migration only marks the
-/// index for a rebuild, which [`Cache::init`] does in the same open.
+/// index for a rebuild, which [`Cache::init`] does right after (in its own transaction).
+///
+/// `rid` is reused after a delete (no AUTOINCREMENT): whatever deletes a product must delete its
+/// `product_search` row (same rowid) in the same transaction.
 const SEARCH_BY_ROW: &str = r#"
 CREATE TABLE products_v2 (
     rid INTEGER PRIMARY KEY,
@@ -205,7 +208,11 @@ impl Cache {
         migrations().to_latest(&mut conn).map_err(|e| CacheError::Data(e.to_string()))?;
         let cache = Cache { conn: Mutex::new(conn) };
         if cache.meta("search_rebuild")?.is_some() {
-            cache.rebuild_search()?;
+            // Without its index the cache still browses, pages and pays; the flag stays set and the
+            // rebuild is tried again at the next open.
+            if let Err(e) = cache.rebuild_search() {
+                tracing::warn!(error = %e, "rebuilding the catalog search index failed; offline search is incomplete");
+            }
         }
         Ok(cache)
     }

@@ -6,7 +6,7 @@
 mod common;
 
 use haitao_client::Cache;
-use haitao_shop_api::catalog::{ProductDetail, ProductQuery};
+use haitao_shop_api::catalog::{ProductDetail, ProductQuery, Sort};
 use haitao_shop_api::search::index_terms;
 use rusqlite::{Connection, params};
 
@@ -96,9 +96,10 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
         for p in &products {
             let s = &p.summary;
             c.execute(
-                "INSERT INTO products VALUES (?1, 0, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+                "INSERT INTO products VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
                     s.id,
+                    seq(&s.id),
                     s.category.as_str(),
                     s.origin.code(),
                     s.fulfilment.as_str(),
@@ -125,11 +126,38 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
         assert!(ids(&cache, &p.summary.name.en).contains(&p.summary.id), "{:?}", p.summary.name.en);
         assert!(ids(&cache, &p.summary.name.zh).contains(&p.summary.id), "{:?}", p.summary.name.zh);
     }
-    // Reopening does not rebuild again, and updates keep working on the migrated file.
+    // Every column was carried over: "newest" (by seq) still orders the catalog.
+    let newest = cache
+        .search(&ProductQuery { sort: Some(Sort::Newest), per_page: Some(5), ..Default::default() })
+        .unwrap();
+    let mut by_seq: Vec<&ProductDetail> = products.iter().collect();
+    by_seq.sort_by_key(|p| std::cmp::Reverse(seq(&p.summary.id)));
+    let expected: Vec<&str> = by_seq.iter().take(5).map(|p| p.summary.id.as_str()).collect();
+    let got: Vec<&str> = newest.items.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(got, expected);
+
+    // Updates keep working on the migrated file.
     drop(cache);
     let cache = Cache::open(&path).unwrap();
     let mut p = products[1].clone();
     p.summary.name.en = "Qwertyuiop".into();
     cache.put_products(std::slice::from_ref(&p)).unwrap();
+    assert_eq!(ids(&cache, "Qwertyuiop"), [p.summary.id.clone()]);
+    drop(cache);
+
+    // Stopped between the migration and the rebuild (schema 2, flag set, index empty): the next
+    // open finishes the job.
+    {
+        let c = Connection::open(&path).unwrap();
+        c.execute_batch("DELETE FROM product_search; INSERT INTO meta VALUES ('search_rebuild', '1');")
+            .unwrap();
+    }
+    let cache = Cache::open(&path).unwrap();
+    assert_eq!(cache.meta("search_rebuild").unwrap(), None);
     assert_eq!(ids(&cache, "Qwertyuiop"), [p.summary.id]);
+}
+
+/// The sequence number the cache derives from a product id (the digits in it).
+fn seq(id: &str) -> i64 {
+    id.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0)
 }

@@ -11,9 +11,6 @@ const KEY: &str = "alipay_trade_query_response";
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = std::str::from_utf8(data) else { return };
     if let Ok(env) = extract(body, KEY) {
-        // The node is a slice of the body, never a re-serialisation.
-        let start = env.node.as_ptr() as usize - body.as_ptr() as usize;
-        assert!(start + env.node.len() <= body.len());
         // When the whole body is JSON, the node is the member serde_json finds under the same key.
         if let Ok(Value::Object(map)) = serde_json::from_str::<Value>(body) {
             let node: Value = serde_json::from_str(env.node).expect("a valid body has a valid node");
