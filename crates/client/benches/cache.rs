@@ -9,12 +9,14 @@
 #![allow(clippy::float_arithmetic, clippy::print_stdout, clippy::print_stderr)]
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::hint::black_box;
-use std::sync::Arc;
 use std::time::Instant;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use haitao_client::{Cache, Client, MemoryStore, ShopApi};
+use haitao_client::Cache;
 use haitao_shop_api::catalog::{Category, ProductDetail, ProductQuery, Sort};
 use haitao_shop_api::orders::{Order, OrderStatus};
 
@@ -25,61 +27,12 @@ const ORDERS: usize = 100_000;
 fn real_records() -> (Vec<ProductDetail>, Order) {
     let rt = tokio::runtime::Runtime::new().unwrap();
     rt.block_on(async {
-        let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
-            None,
-            "127.0.0.1:0".parse().unwrap(),
-        ))
-        .await
-        .unwrap();
-        let cfg =
-            haitao_shop::ShopConfig::local(None, "127.0.0.1:0".parse().unwrap(), sandbox.base_url().clone());
-        let shop = haitao_shop::start(cfg).await.unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let c = Client::new(
-            ShopApi::new(shop.base_url().clone()).unwrap(),
-            Cache::open(&dir.path().join("cache.sqlite3")).unwrap(),
-            Arc::new(MemoryStore::default()),
-        );
+        let w = common::world().await;
+        let c = w.client();
         c.sync_catalog().await.unwrap();
-        let mut products = Vec::new();
-        for page in 1.. {
-            let p = c
-                .cache()
-                .search(&ProductQuery {
-                    page: Some(page),
-                    per_page: Some(ProductQuery::MAX_PER_PAGE),
-                    ..Default::default()
-                })
-                .unwrap();
-            if p.items.is_empty() {
-                break;
-            }
-            for s in p.items {
-                products.push(c.cache().product(&s.id).unwrap().unwrap());
-            }
-        }
-        c.register("13800138000", "haitao2026", true).await.unwrap();
-        c.verify_real_name("张伟", "110105198803151232").await.unwrap();
-        let addr = c
-            .save_address(
-                None,
-                &haitao_shop_api::account::AddressInput {
-                    recipient: "张伟".into(),
-                    phone: "13800138000".into(),
-                    province: "浙江省".into(),
-                    city: "杭州市".into(),
-                    district: "西湖区".into(),
-                    street: "文三路 100 号".into(),
-                    postal_code: None,
-                    is_default: true,
-                },
-            )
-            .await
-            .unwrap();
-        let item =
-            products.iter().find(|p| p.summary.stock >= 3 && p.summary.price_cny.minor() < 50_000).unwrap();
-        c.set_quantity(&item.summary.id, 2).await.unwrap();
-        let order = c.place_order(&addr.id).await.unwrap();
+        let products = common::cached_products(&c);
+        let address = common::shopper(&c, "13800138000").await;
+        let order = c.place_order(&address).await.unwrap();
         (products, order)
     })
 }
@@ -132,43 +85,14 @@ fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -
     path
 }
 
-/// Schema 1 (Haitao 0.1): the products table and its search index as they were.
-const V1: &str = r#"
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE products (
-    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, category TEXT NOT NULL, origin TEXT NOT NULL,
-    fulfilment TEXT NOT NULL, price_cny_fen INTEGER NOT NULL, name_en TEXT NOT NULL,
-    version INTEGER NOT NULL, detail TEXT NOT NULL
-);
-CREATE INDEX products_by_seq ON products (seq);
-CREATE INDEX products_by_price ON products (price_cny_fen);
-CREATE VIRTUAL TABLE product_search USING fts5 (product_id UNINDEXED, terms, tokenize = 'unicode61');
-CREATE TABLE images (name TEXT PRIMARY KEY, content_type TEXT NOT NULL, bytes BLOB NOT NULL);
-CREATE TABLE cart (id INTEGER PRIMARY KEY CHECK (id = 1), cart TEXT NOT NULL, synced_at TEXT NOT NULL);
-CREATE TABLE orders (
-    id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    total_fen INTEGER NOT NULL, body TEXT NOT NULL
-);
-CREATE INDEX orders_by_created ON orders (created_at DESC, id DESC);
-CREATE INDEX orders_by_status ON orders (status, created_at DESC);
-CREATE TABLE attempts (
-    local_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, attempt_id TEXT, out_trade_no TEXT,
-    method TEXT NOT NULL, mode TEXT NOT NULL, amount_fen INTEGER NOT NULL, status TEXT NOT NULL,
-    return_url TEXT NOT NULL, last_error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
-);
-CREATE INDEX attempts_by_status ON attempts (status);
-CREATE TABLE checkout (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at TEXT NOT NULL);
-PRAGMA user_version = 1;
-"#;
-
 /// The one-off cost of upgrading a schema-1 cache of `PRODUCTS` products on open (copy the table,
 /// re-read every product, rebuild the search index).
 fn upgrade_time(dir: &std::path::Path, products: &[ProductDetail]) {
     let path = dir.join("v1.sqlite3");
     {
         let mut c = rusqlite::Connection::open(&path).unwrap();
-        c.execute_batch(V1).unwrap();
+        c.execute_batch(haitao_client::cache::SCHEMA_1).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
         let tx = c.transaction().unwrap();
         for i in 0..PRODUCTS {
             let mut p = products[i % products.len()].clone();

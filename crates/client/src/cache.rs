@@ -34,7 +34,9 @@ pub enum CacheError {
 
 const KNOWN: i64 = 2;
 
-const SCHEMA: &str = r#"
+/// Schema 1, exactly as Haitao 0.1 created it. Migrations are never edited once released; this one
+/// is public so upgrade tests and benchmarks can build a cache as an older Haitao left it.
+pub const SCHEMA_1: &str = r#"
 CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE products (
     id TEXT PRIMARY KEY,
@@ -123,7 +125,7 @@ INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
 "#;
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA), M::up(SEARCH_BY_ROW)])
+    Migrations::new(vec![M::up(SCHEMA_1), M::up(SEARCH_BY_ROW)])
 }
 
 fn product_terms(p: &ProductDetail) -> String {

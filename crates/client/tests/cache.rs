@@ -22,18 +22,7 @@ async fn catalog() -> Vec<ProductDetail> {
     let w = common::world().await;
     let c = w.client();
     c.sync_catalog().await.unwrap();
-    let mut out = Vec::new();
-    for page in 1.. {
-        let p = c
-            .cache()
-            .search(&ProductQuery { page: Some(page), per_page: Some(200), ..Default::default() })
-            .unwrap();
-        if p.items.is_empty() {
-            break;
-        }
-        out.extend(p.items.iter().map(|s| c.cache().product(&s.id).unwrap().unwrap()));
-    }
-    out
+    common::cached_products(&c)
 }
 
 #[tokio::test]
@@ -55,36 +44,6 @@ async fn a_re_synced_product_replaces_its_search_entry() {
     assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
 }
 
-/// Schema 1 as Haitao 0.1 wrote it (the tables that matter here; user_version 1).
-const V1: &str = r#"
-CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE products (
-    id TEXT PRIMARY KEY, seq INTEGER NOT NULL, category TEXT NOT NULL, origin TEXT NOT NULL,
-    fulfilment TEXT NOT NULL, price_cny_fen INTEGER NOT NULL, name_en TEXT NOT NULL,
-    version INTEGER NOT NULL, detail TEXT NOT NULL
-);
-CREATE INDEX products_by_seq ON products (seq);
-CREATE INDEX products_by_price ON products (price_cny_fen);
-CREATE VIRTUAL TABLE product_search USING fts5 (product_id UNINDEXED, terms, tokenize = 'unicode61');
-CREATE TABLE images (name TEXT PRIMARY KEY, content_type TEXT NOT NULL, bytes BLOB NOT NULL);
-CREATE TABLE cart (id INTEGER PRIMARY KEY CHECK (id = 1), cart TEXT NOT NULL, synced_at TEXT NOT NULL);
-CREATE TABLE orders (
-    id TEXT PRIMARY KEY, status TEXT NOT NULL, created_at TEXT NOT NULL, updated_at TEXT NOT NULL,
-    total_fen INTEGER NOT NULL, body TEXT NOT NULL
-);
-CREATE INDEX orders_by_created ON orders (created_at DESC, id DESC);
-CREATE INDEX orders_by_status ON orders (status, created_at DESC);
-CREATE TABLE attempts (
-    local_id TEXT PRIMARY KEY, order_id TEXT NOT NULL, attempt_id TEXT, out_trade_no TEXT,
-    method TEXT NOT NULL, mode TEXT NOT NULL, amount_fen INTEGER NOT NULL, status TEXT NOT NULL,
-    return_url TEXT NOT NULL, last_error TEXT, created_at TEXT NOT NULL, updated_at TEXT NOT NULL
-);
-CREATE INDEX attempts_by_status ON attempts (status);
-CREATE TABLE checkout (id INTEGER PRIMARY KEY CHECK (id = 1), state TEXT NOT NULL, updated_at TEXT NOT NULL);
-CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at TEXT NOT NULL);
-PRAGMA user_version = 1;
-"#;
-
 #[tokio::test]
 async fn a_schema_1_cache_is_migrated_and_searchable() {
     let products = catalog().await;
@@ -92,7 +51,8 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
     let path = dir.path().join("cache.sqlite3");
     {
         let c = Connection::open(&path).unwrap();
-        c.execute_batch(V1).unwrap();
+        c.execute_batch(haitao_client::cache::SCHEMA_1).unwrap();
+        c.pragma_update(None, "user_version", 1).unwrap();
         for p in &products {
             let s = &p.summary;
             c.execute(

@@ -22,11 +22,15 @@ pub fn request_close(display: &str, title: &str) -> Result<usize> {
     let mut stack: Vec<Window> = vec![root];
     let mut closed = 0;
     while let Some(w) = stack.pop() {
-        let tree = conn.query_tree(w).map_err(x11)?.reply().map_err(x11)?;
+        // WebKit creates and destroys helper windows all the time: one that vanished between
+        // listing and reading (BadWindow in the reply) is skipped, not an error.
+        let Ok(tree) = conn.query_tree(w).map_err(x11)?.reply() else { continue };
         stack.extend(tree.children);
         let mut name = Vec::new();
         for (prop, ty) in [(net_name, utf8), (AtomEnum::WM_NAME.into(), AtomEnum::STRING.into())] {
-            let r = conn.get_property(false, w, prop, ty, 0, 1024).map_err(x11)?.reply().map_err(x11)?;
+            let Ok(r) = conn.get_property(false, w, prop, ty, 0, 1024).map_err(x11)?.reply() else {
+                continue;
+            };
             if !r.value.is_empty() {
                 name = r.value;
                 break;

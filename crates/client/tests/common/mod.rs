@@ -118,3 +118,23 @@ pub async fn shopper(c: &Client, phone: &str) -> String {
     c.set_quantity(&p.id, 1).await.unwrap();
     addr.id
 }
+
+/// Every product in the client's cache, in full (after `sync_catalog`).
+pub fn cached_products(c: &Client) -> Vec<haitao_shop_api::catalog::ProductDetail> {
+    let mut out = Vec::new();
+    for page in 1.. {
+        let p = c
+            .cache()
+            .search(&haitao_shop_api::catalog::ProductQuery {
+                page: Some(page),
+                per_page: Some(haitao_shop_api::catalog::ProductQuery::MAX_PER_PAGE),
+                ..Default::default()
+            })
+            .unwrap();
+        if p.items.is_empty() {
+            break;
+        }
+        out.extend(p.items.iter().map(|s| c.cache().product(&s.id).unwrap().unwrap()));
+    }
+    out
+}
