@@ -40,12 +40,15 @@ pub enum Outcome {
     NotifyReorder,
     /// A notification with a forged signature is sent before the real one.
     NotifyForged,
+    /// A notification correctly signed by the gateway but for a different amount is sent before the
+    /// real one (a gateway fault or a leaked key): the merchant must still refuse it by amount.
+    NotifyWrongAmount,
     /// No notification is ever sent.
     NotifyDrop,
 }
 
 impl Outcome {
-    pub const ALL: [Outcome; 15] = [
+    pub const ALL: [Outcome; 16] = [
         Outcome::ShortBalance,
         Outcome::Decline,
         Outcome::WrongPasswordLock,
@@ -60,6 +63,7 @@ impl Outcome {
         Outcome::NotifyDuplicate,
         Outcome::NotifyReorder,
         Outcome::NotifyForged,
+        Outcome::NotifyWrongAmount,
         Outcome::NotifyDrop,
     ];
 
@@ -79,6 +83,7 @@ impl Outcome {
             Outcome::NotifyDuplicate => "notify_duplicate",
             Outcome::NotifyReorder => "notify_reorder",
             Outcome::NotifyForged => "notify_forged",
+            Outcome::NotifyWrongAmount => "notify_wrong_amount",
             Outcome::NotifyDrop => "notify_drop",
         }
     }
@@ -106,6 +111,10 @@ impl Outcome {
             Outcome::NotifyDuplicate => ("异步通知重复发送", "Notification sent twice"),
             Outcome::NotifyReorder => ("异步通知乱序", "Notifications out of order"),
             Outcome::NotifyForged => ("先发送一条伪造签名的通知", "A forged notification first"),
+            Outcome::NotifyWrongAmount => (
+                "先发送一条签名有效但金额不符的通知",
+                "A validly signed notification for the wrong amount first",
+            ),
             Outcome::NotifyDrop => ("不发送异步通知", "No notification at all"),
         }
     }

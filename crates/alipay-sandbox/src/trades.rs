@@ -1177,6 +1177,26 @@ pub fn enqueue_notify(
             json!({}),
         );
     }
+    if outcomes.contains(&Outcome::NotifyWrongAmount) {
+        // Signed by the gateway's own key, one fen more than the trade.
+        let mut wrong = p.clone();
+        let amount = wrong
+            .get("total_amount")
+            .and_then(|a| haitao_alipay::Money::parse_decimal(a, haitao_alipay::Currency::Cny).ok())
+            .ok_or_else(|| store_err("notification without an amount"))?;
+        let more = haitao_alipay::Money::from_minor(amount.minor() + 1, haitao_alipay::Currency::Cny);
+        wrong.set("total_amount", more.to_decimal_string());
+        let signer = ctx.sb.signer(haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+        let signed = haitao_alipay::inbound::sign_v1(wrong, &signer).map_err(store_err)?;
+        insert_notification(ctx, t, &format!("{notify_id}W"), &url, &signed.to_urlencoded(), ctx.now)?;
+        ctx.event(
+            "notify.wrong_amount",
+            Some(t),
+            None,
+            "a validly signed notification for the wrong amount was queued first",
+            json!({"total_amount": more.to_decimal_string()}),
+        );
+    }
     insert_notification(ctx, t, &notify_id, &url, &body, ctx.now + delay)?;
     if outcomes.contains(&Outcome::NotifyDuplicate) {
         insert_notification(ctx, t, &notify_id, &url, &body, ctx.now + delay + Duration::seconds(1))?;

@@ -54,6 +54,12 @@ pub fn channels_for(
 /// `return_url` allow-list: loopback HTTP(S) addresses (the desktop client's in-app interception
 /// and one-shot listeners), the shop's own return page, and the `haitao:` app scheme.
 pub fn return_url_allowed(shop: &Shop, raw: &str) -> bool {
+    url::Url::parse(&shop.url("api/v1/alipay/return")).is_ok_and(|own| return_url_allowed_with(&own, raw))
+}
+
+/// The rule behind [`return_url_allowed`], given the shop's own return page. The return page must
+/// match exactly (scheme, host, port and path; any query); no address may carry user-info.
+fn return_url_allowed_with(own_return_page: &url::Url, raw: &str) -> bool {
     let Ok(u) = url::Url::parse(raw) else { return false };
     if u.scheme() == "haitao" {
         return true;
@@ -67,7 +73,11 @@ pub fn return_url_allowed(shop: &Shop, raw: &str) -> bool {
         Some(url::Host::Domain(d)) => d == "localhost",
         None => false,
     };
-    loopback || raw.starts_with(&shop.url("api/v1/alipay/return"))
+    loopback
+        || (u.scheme() == own_return_page.scheme()
+            && u.host() == own_return_page.host()
+            && u.port_or_known_default() == own_return_page.port_or_known_default()
+            && u.path() == own_return_page.path())
 }
 
 fn failure_for(sub_code: Option<&str>) -> PaymentFailure {
@@ -479,5 +489,41 @@ impl ApiError {
     pub fn with_code(mut self, code: ErrorCode) -> Self {
         self.problem.code = code;
         self
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn return_addresses() {
+        let own = url::Url::parse("https://shop.example.com/api/v1/alipay/return").unwrap();
+        for ok in [
+            "http://127.0.0.1:43125/return/7f3a",
+            "http://[::1]:9/r",
+            "http://localhost:5000/x?y=1",
+            "haitao://payment-return",
+            "https://shop.example.com/api/v1/alipay/return",
+            "https://shop.example.com:443/api/v1/alipay/return?attempt=9",
+        ] {
+            assert!(return_url_allowed_with(&own, ok), "{ok}");
+        }
+        for bad in [
+            "https://evil.example.com/api/v1/alipay/return",
+            "https://shop.example.com.evil.example/api/v1/alipay/return",
+            "https://shop.example.com@evil.example/api/v1/alipay/return",
+            "http://shop.example.com/api/v1/alipay/return",
+            "https://shop.example.com:8443/api/v1/alipay/return",
+            "https://shop.example.com/api/v1/alipay/returnx",
+            "https://shop.example.com/api/v1/orders",
+            "http://user:pw@127.0.0.1:9/r",
+            "http://127.0.0.2.evil.example/r",
+            "javascript:alert(1)",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(!return_url_allowed_with(&own, bad), "{bad}");
+        }
     }
 }

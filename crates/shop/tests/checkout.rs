@@ -311,7 +311,7 @@ async fn notifications_are_verified_and_idempotent() {
     let (b, order) = ordered(&w, "13800007001", ZHANG, 5_000, 50_000, "key-notify").await;
     let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     let out = attempt["out_trade_no"].as_str().unwrap();
-    for outcome in ["notify_duplicate", "notify_forged", "notify_reorder"] {
+    for outcome in ["notify_duplicate", "notify_forged", "notify_reorder", "notify_wrong_amount"] {
         w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out, "outcome": outcome})).await;
     }
     let (s, _) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
@@ -335,8 +335,12 @@ async fn notifications_are_verified_and_idempotent() {
         .iter()
         .map(|n| (n["notify_id"].as_str().unwrap(), n["state"].as_str().unwrap()))
         .collect();
-    // The forged one is refused (and retried by the sandbox), the rest acknowledged.
+    // The forged one and the validly signed one for the wrong amount are refused (and retried by
+    // the sandbox), the rest acknowledged; the order is paid for its own amount.
     assert!(states.iter().any(|(id, st)| id.ends_with('F') && *st == "pending"), "{states:?}");
+    assert!(states.iter().any(|(id, st)| id.ends_with('W') && *st == "pending"), "{states:?}");
+    assert!(o["payment"]["amount"]["minor"].as_i64().is_some_and(|m| m > 0), "{o}");
+    assert_eq!(o["payment"]["amount"], o["totals"]["total"], "{o}");
     assert_eq!(states.iter().filter(|(_, st)| *st == "delivered").count(), 3, "{states:?}");
     // A tampered amount is refused before anything changes.
     let forged = w
