@@ -63,8 +63,9 @@ impl Outcome {
         Outcome::NotifyDuplicate,
         Outcome::NotifyReorder,
         Outcome::NotifyForged,
-        Outcome::NotifyWrongAmount,
         Outcome::NotifyDrop,
+        // New outcomes go last: each one's magic amount (¥666.01 + index) must never move.
+        Outcome::NotifyWrongAmount,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,11 +121,11 @@ impl Outcome {
     }
 }
 
-/// Magic `total_amount` values (CNY): `666.01` to `666.15` force the outcomes in [`Outcome::ALL`]
+/// Magic `total_amount` values (CNY): `666.01` to `666.16` force the outcomes in [`Outcome::ALL`]
 /// order, so any Alipay SDK can trigger them without the tester API.
 pub fn magic_amount(total_fen: i64) -> Option<Outcome> {
     let idx = total_fen.checked_sub(66_600)?;
-    if (1..=15).contains(&idx) { Outcome::ALL.get(usize::try_from(idx - 1).ok()?).copied() } else { None }
+    if (1..=16).contains(&idx) { Outcome::ALL.get(usize::try_from(idx - 1).ok()?).copied() } else { None }
 }
 
 /// What a magic international card number does.
@@ -260,7 +261,8 @@ mod tests {
         assert_eq!(magic_amount(66_601), Some(Outcome::ShortBalance));
         assert_eq!(magic_amount(66_615), Some(Outcome::NotifyDrop));
         assert_eq!(magic_amount(66_600), None);
-        assert_eq!(magic_amount(66_616), None);
+        assert_eq!(magic_amount(66_616), Some(Outcome::NotifyWrongAmount));
+        assert_eq!(magic_amount(66_617), None);
         assert_eq!(magic_amount(100), None);
         for o in Outcome::ALL {
             assert_eq!(Outcome::parse(o.as_str()), Some(o));

@@ -102,7 +102,12 @@ impl Xvfb {
             let lock = PathBuf::from(format!("/tmp/.X{n}-lock"));
             let socket = PathBuf::from(format!("/tmp/.X11-unix/X{n}"));
             if lock.exists() || socket.exists() {
-                continue;
+                if !stale_display(&lock) {
+                    continue;
+                }
+                // Left behind by a server that was killed: the display is free again.
+                let _ = std::fs::remove_file(&lock);
+                let _ = std::fs::remove_file(&socket);
             }
             let log = std::fs::File::create(log_dir.join("xvfb.log"))?;
             let mut child = Command::new("Xvfb")
@@ -129,8 +134,26 @@ impl Xvfb {
     }
 }
 
+/// A display whose lock file names a process that no longer exists (or no lock at all beside a
+/// socket): what a killed X server leaves behind.
+fn stale_display(lock: &Path) -> bool {
+    match std::fs::read_to_string(lock) {
+        Ok(text) => text.trim().parse::<u32>().is_ok_and(|pid| !Path::new(&format!("/proc/{pid}")).exists()),
+        Err(_) => true,
+    }
+}
+
 impl Drop for Xvfb {
     fn drop(&mut self) {
+        // SIGTERM lets Xvfb remove its lock file and socket; SIGKILL only if it does not stop.
+        let _ = Command::new("kill").args(["-TERM", &self.child.id().to_string()]).status();
+        let deadline = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
