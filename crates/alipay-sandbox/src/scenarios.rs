@@ -112,10 +112,7 @@ impl Outcome {
             Outcome::NotifyDuplicate => ("异步通知重复发送", "Notification sent twice"),
             Outcome::NotifyReorder => ("异步通知乱序", "Notifications out of order"),
             Outcome::NotifyForged => ("先发送一条伪造签名的通知", "A forged notification first"),
-            Outcome::NotifyWrongAmount => (
-                "先发送一条签名有效但金额不符的通知",
-                "A validly signed notification for the wrong amount first",
-            ),
+            Outcome::NotifyWrongAmount => ("先发送一条金额不符的通知", "A wrong-amount notification first"),
             Outcome::NotifyDrop => ("不发送异步通知", "No notification at all"),
         }
     }

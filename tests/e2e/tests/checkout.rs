@@ -187,9 +187,37 @@ async fn short_balance_then_another_channel_wrong_password_and_cancel() {
     // unavailable with its reason. The buyer goes back and pays the same order by bank card.
     fill_cart(&s, 0).await;
     go(&s, "/checkout").await;
-    click(&s, "[data-testid=tester-outcome] option[value=short_balance]").await;
+    // Chosen the way keyboard users do (value + change event): clicking an <option> opens WebKit's
+    // popup list, which then covers whatever is clicked next.
+    s.wait_for("[data-testid=tester-outcome] option[value=short_balance]").await.unwrap();
+    let chosen = s
+        .execute(
+            "const sel = document.querySelector('[data-testid=tester-outcome]');
+             sel.value = arguments[0];
+             sel.dispatchEvent(new Event('change', { bubbles: true }));
+             return sel.value;",
+            serde_json::json!(["short_balance"]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(chosen, serde_json::json!("short_balance"));
     click(&s, "[data-testid=force-next]").await;
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    let mut toasts = String::new();
+    for _ in 0..50 {
+        toasts = s
+            .execute("return [...document.querySelectorAll('.toasts .toast')].map(t => t.className + ' | ' + t.innerText).join(' // ');", json!([]))
+            .await
+            .unwrap()
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        if toasts.contains("余额不足") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    h.screenshot(&s, "outcome-forced").await.unwrap();
+    assert!(toasts.contains("余额不足"), "the app confirms the forced outcome: {toasts}");
     let main = s.window_handle().await.unwrap();
     click(&s, "[data-testid=method-balance]").await;
     click(&s, "[data-testid=place-and-pay]").await;
