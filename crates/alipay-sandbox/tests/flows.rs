@@ -186,15 +186,7 @@ async fn close_cancel_and_timeouts() {
     assert!(cashier.as_array().unwrap().len() >= 5);
     // Log in through the cashier so the trade exists.
     let resp = h.open_page_pay(&PagePay::new("HT-C1", cny(100), "x")).await;
-    let token = resp.headers()["location"].to_str().unwrap().trim_start_matches("/cashier/").to_owned();
-    let login = h
-        .http
-        .post(h.api(&format!("cashier/{token}/login")))
-        .form(&[("login", "lina@sandbox.haitao"), ("password", "111111")])
-        .send()
-        .await
-        .unwrap();
-    assert!(login.status().is_success() || login.status().is_redirection());
+    h.cashier_login(&resp, "lina@sandbox.haitao", "111111").await;
     let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-C1"))).await.unwrap();
     assert_eq!(q.trade_status, TradeStatus::WaitBuyerPay);
     h.client.execute(&Close { trade: TradeRef::out_trade_no("HT-C1"), operator_id: None }).await.unwrap();

@@ -272,15 +272,7 @@ async fn the_sdk_accepts_what_the_sandbox_signs_and_refuses_tampering() {
         .unwrap()
         .to_owned();
     let opened = no_redirect.get(&url).send().await.unwrap();
-    let token = opened.headers()["location"].to_str().unwrap().trim_start_matches("/cashier/").to_owned();
-    let login = h
-        .http
-        .post(h.api(&format!("cashier/{token}/login")))
-        .form(&[("login", "lina@sandbox.haitao"), ("password", "111111")])
-        .send()
-        .await
-        .unwrap();
-    assert!(login.status().is_success() || login.status().is_redirection());
+    h.cashier_login(&opened, "lina@sandbox.haitao", "111111").await;
     let c = exec("alipay.trade.close", json!({"out_trade_no": "SDK-CLOSE-1"})).await;
     assert_eq!(c["ok"], json!(true), "{c}");
     assert_eq!(c["result"]["code"], "10000", "{c}");

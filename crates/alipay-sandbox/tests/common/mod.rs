@@ -133,6 +133,21 @@ impl Harness {
         no_redirect.get(req.to_get_url()).send().await.unwrap()
     }
 
+    /// Logs a buyer into the cashier the gateway redirected to (`resp` is that 303), as a browser
+    /// form post would; the trade exists from then on.
+    pub async fn cashier_login(&self, resp: &reqwest::Response, login: &str, password: &str) {
+        let location = resp.headers()["location"].to_str().unwrap();
+        let token = location.trim_start_matches("/cashier/");
+        let r = self
+            .http
+            .post(self.api(&format!("cashier/{token}/login")))
+            .form(&[("login", login), ("password", password)])
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success() || r.status().is_redirection(), "cashier login: {}", r.status());
+    }
+
     /// Waits until `n` notifications arrived.
     pub async fn wait_notifications(&self, n: usize) -> Vec<Bytes> {
         for _ in 0..100 {
