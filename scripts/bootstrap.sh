@@ -20,7 +20,8 @@ run_pkgs=(
   # A display for machines without one (make run falls back to Xvfb), and keyring services.
   xvfb xauth gnome-keyring dbus-x11
 )
-test_pkgs=(webkit2gtk-driver imagemagick poppler-utils)
+# procps: `kill`, to stop the tests' Xvfb servers gracefully (they then remove their lock files).
+test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
