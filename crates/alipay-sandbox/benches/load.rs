@@ -72,12 +72,12 @@ fn report(what: &str, n: usize, errors: usize, elapsed: Duration, mut lat: Vec<D
     );
 }
 
-/// Runs `n` calls of `call` on `concurrency` workers; returns the wall time, every latency and the
-/// number of failed calls.
-async fn run<F, Fut>(n: usize, concurrency: usize, call: F) -> (Duration, Vec<Duration>, usize)
+/// Runs calls 0..n of `call` on `concurrency` workers; returns the wall time, every latency and
+/// the failures.
+async fn run<F, Fut>(n: usize, concurrency: usize, call: F) -> (Duration, Vec<Duration>, Vec<String>)
 where
-    F: Fn() -> Fut + Clone + Send + 'static,
-    Fut: std::future::Future<Output = bool> + Send,
+    F: Fn(usize) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
     let next = Arc::new(AtomicUsize::new(0));
     let start = Instant::now();
@@ -85,24 +85,35 @@ where
     for _ in 0..concurrency {
         let (call, next) = (call.clone(), next.clone());
         workers.push(tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), 0usize);
-            while next.fetch_add(1, Ordering::Relaxed) < n {
+            let (mut lat, mut errors) = (Vec::new(), Vec::new());
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
                 let t = Instant::now();
-                if !call().await {
-                    errors += 1;
+                if let Err(e) = call(i).await {
+                    errors.push(e);
                 }
                 lat.push(t.elapsed());
             }
             (lat, errors)
         }));
     }
-    let (mut lat, mut errors) = (Vec::new(), 0);
+    let (mut lat, mut errors) = (Vec::new(), Vec::new());
     for w in workers {
         let (l, e) = w.await.unwrap();
         lat.extend(l);
-        errors += e;
+        errors.extend(e);
+    }
+    for e in errors.iter().take(5) {
+        eprintln!("error: {e}");
     }
     (start.elapsed(), lat, errors)
+}
+
+fn is_paid(status: haitao_alipay::TradeStatus) -> Result<(), String> {
+    if status.is_paid() { Ok(()) } else { Err(format!("not paid: {status:?}")) }
 }
 
 type Inbox = Arc<Mutex<Vec<Bytes>>>;
@@ -193,7 +204,7 @@ async fn main() {
                     .execute(&Query::new(TradeRef::out_trade_no(out)))
                     .await
                     .map_err(|e| e.to_string())?;
-                if q.trade_status.is_paid() { Ok(()) } else { Err(format!("{:?}", q.trade_status)) }
+                is_paid(q.trade_status)
             }
         }
     };
@@ -218,25 +229,24 @@ async fn main() {
     let (gateway, form) = (presigned.gateway.clone(), presigned.params.to_urlencoded());
     let raw = {
         let (client, http) = (client.clone(), reqwest::Client::new());
-        move || {
+        move |_| {
             let (client, http, gateway, form) = (client.clone(), http.clone(), gateway.clone(), form.clone());
             async move {
-                let Ok(resp) = http
+                let resp = http
                     .post(gateway)
                     .header("content-type", "application/x-www-form-urlencoded;charset=utf-8")
                     .body(form)
                     .send()
                     .await
-                else {
-                    return false;
-                };
-                let Ok(text) = resp.text().await else { return false };
-                haitao_alipay::client::decode_response::<haitao_alipay::api::QueryResponse>(
+                    .map_err(|e| e.to_string())?;
+                let text = resp.text().await.map_err(|e| e.to_string())?;
+                let q = haitao_alipay::client::decode_response::<haitao_alipay::api::QueryResponse>(
                     client.config(),
                     "alipay.trade.query",
                     &text,
                 )
-                .is_ok_and(|q| q.trade_status.is_paid())
+                .map_err(|e| e.to_string())?;
+                is_paid(q.trade_status)
             }
         }
     };
@@ -244,59 +254,29 @@ async fn main() {
     report(
         &format!("trade.query (gateway: verify + sign per answer), concurrency {}", args.concurrency),
         args.queries,
-        errors,
+        errors.len(),
         elapsed,
         lat,
     );
     let signed = {
         let (client, query) = (client.clone(), query.clone());
-        move || {
+        move |_| {
             let (client, query) = (client.clone(), query.clone());
-            async move { client.execute(&query).await.is_ok_and(|q| q.trade_status.is_paid()) }
+            async move { is_paid(client.execute(&query).await.map_err(|e| e.to_string())?.trade_status) }
         }
     };
     let (elapsed, lat, errors) = run(args.queries, args.concurrency, signed).await;
     report(
         &format!("trade.query (client signs each request too), concurrency {}", args.concurrency),
         args.queries,
-        errors,
+        errors.len(),
         elapsed,
         lat,
     );
 
     // 2. Full pay flows at a shopper-like concurrency.
     let flow_concurrency = 16.min(args.concurrency).max(1);
-    let next = Arc::new(AtomicUsize::new(0));
-    let start = Instant::now();
-    let mut workers = Vec::new();
-    for _ in 0..flow_concurrency {
-        let (flow, next, n) = (flow.clone(), next.clone(), args.flows);
-        workers.push(tokio::spawn(async move {
-            let (mut lat, mut errors) = (Vec::new(), Vec::new());
-            loop {
-                let i = next.fetch_add(1, Ordering::Relaxed);
-                if i >= n {
-                    break;
-                }
-                let t = Instant::now();
-                if let Err(e) = flow(format!("LOAD-F{i}")).await {
-                    errors.push(e);
-                }
-                lat.push(t.elapsed());
-            }
-            (lat, errors)
-        }));
-    }
-    let (mut lat, mut errors) = (Vec::new(), Vec::new());
-    for w in workers {
-        let (l, e) = w.await.unwrap();
-        lat.extend(l);
-        errors.extend(e);
-    }
-    let elapsed = start.elapsed();
-    for e in errors.iter().take(5) {
-        eprintln!("flow error: {e}");
-    }
+    let (elapsed, lat, errors) = run(args.flows, flow_concurrency, move |i| flow(format!("LOAD-F{i}"))).await;
     report(&format!("page-pay flow, concurrency {flow_concurrency}"), args.flows, errors.len(), elapsed, lat);
 
     // Every payment notified once, each notification verified and matching.
