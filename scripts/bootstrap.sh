@@ -21,7 +21,8 @@ run_pkgs=(
   xvfb xauth gnome-keyring dbus-x11
 )
 # procps: `kill`, to stop the tests' Xvfb servers gracefully (they then remove their lock files).
-test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps)
+# python3-venv: the virtual environment schemathesis is installed into.
+test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -67,6 +68,17 @@ if [ "$mode" = test ]; then
   if [ ! -f "$stamp" ] || [ "$root/tests/node/package-lock.json" -nt "$stamp" ]; then
     say "installing the Alipay Node SDK from tests/node/package-lock.json"
     (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+  fi
+
+  # schemathesis (PyPI), pinned, for the shop API step; Debian's own python3, whatever else is on PATH.
+  venv="$root/.tools/venv"
+  reqs="$root/tests/schemathesis/requirements.txt"
+  if [ ! -x "$venv/bin/st" ] || [ "$reqs" -nt "$venv/.installed" ]; then
+    say "installing schemathesis from tests/schemathesis/requirements.txt into .tools/venv"
+    rm -rf "$venv"
+    /usr/bin/python3 -m venv "$venv"
+    "$venv/bin/pip" install --quiet --disable-pip-version-check --no-input -r "$reqs"
+    touch "$venv/.installed"
   fi
 
   driver="$root/.tools/bin/tauri-driver"

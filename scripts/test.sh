@@ -67,6 +67,7 @@ step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
 step bindings cargo test --workspace --locked --test bindings
 step rust-tests cargo test --workspace --locked
 step app-binary app_built
+step schemathesis scripts/schemathesis
 step node-sdk cargo test -p haitao-alipay-sandbox --locked --test node_sdk -- --ignored
 step keyring with_keyring cargo test --workspace --locked --test keyring -- --ignored --test-threads=1
 step svelte-check ui_check

@@ -330,13 +330,19 @@ pub struct ProductQuery {
     pub sort: Option<Sort>,
     /// 1-based.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 1_000_000)]
+    #[schema(minimum = 1, maximum = 1_000_000)]
     pub page: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[param(minimum = 1, maximum = 200)]
+    #[schema(minimum = 1, maximum = 200)]
     pub per_page: Option<u32>,
 }
 
 impl ProductQuery {
     pub const MAX_PER_PAGE: u32 = 200;
+    /// The last page number the shop answers (far beyond any catalog; bounds the OFFSET).
+    pub const MAX_PAGE: u32 = 1_000_000;
     pub const DEFAULT_PER_PAGE: u32 = 48;
 }
 

@@ -124,6 +124,8 @@ async fn products(State(shop): S, Q(q): Q<ProductQuery>) -> ApiResult<Json<Produ
     if q.q.as_deref().is_some_and(|t| t.chars().count() > 100) {
         return Err(ApiError::validation("q", "search text is limited to 100 characters"));
     }
+    in_range("page", q.page, 1, ProductQuery::MAX_PAGE)?;
+    in_range("per_page", q.per_page, 1, ProductQuery::MAX_PER_PAGE)?;
     Ok(Json(shop.blocking(move |s| s.search(&q)).await?))
 }
 
@@ -134,18 +136,32 @@ async fn product(State(shop): S, P(id): P<String>) -> ApiResult<Json<ProductDeta
     Ok(Json(row.detail(&shop.pricing, &shop.fx())?))
 }
 
+/// A paging parameter outside the range the OpenAPI document states is refused, not clamped, so a
+/// client learns of its mistake instead of silently getting another page size than it asked for.
+fn in_range(field: &str, value: Option<u32>, min: u32, max: u32) -> ApiResult<()> {
+    match value {
+        Some(v) if !(min..=max).contains(&v) => {
+            Err(ApiError::validation(field, format!("{field} must be between {min} and {max}")))
+        }
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 struct Since {
     /// Catalog version or order cursor already held.
     #[serde(default)]
     since: Option<i64>,
+    /// At most this many changes in one answer.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
     limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog/changes", tag = "catalog", params(Since), responses((status = 200, body = CatalogChanges)))]
 async fn catalog_changes(State(shop): S, Q(q): Q<Since>) -> ApiResult<Json<CatalogChanges>> {
+    in_range("limit", q.limit, 1, 500)?;
     let fx = shop.fx();
     let cfg = shop.pricing.clone();
     Ok(Json(
@@ -655,22 +671,28 @@ async fn create_order(
 struct OrderList {
     #[serde(default)]
     status: Option<OrderStatus>,
+    /// 1-based.
     #[serde(default)]
+    #[param(minimum = 1, maximum = 1_000_000)]
     page: Option<u32>,
     #[serde(default)]
+    #[param(minimum = 1, maximum = 100)]
     per_page: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/orders", tag = "orders", security(("bearer" = [])), params(OrderList), responses((status = 200, body = OrderPage)))]
 async fn orders(State(shop): S, a: Authed, Q(q): Q<OrderList>) -> ApiResult<Json<OrderPage>> {
-    let page = q.page.unwrap_or(1).max(1);
-    let per_page = q.per_page.unwrap_or(20).clamp(1, 100);
+    in_range("page", q.page, 1, 1_000_000)?;
+    in_range("per_page", q.per_page, 1, 100)?;
+    let page = q.page.unwrap_or(1);
+    let per_page = q.per_page.unwrap_or(20);
     let (items, total) = shop.blocking(move |s| s.orders(&a.account_id, q.status, page, per_page)).await?;
     Ok(Json(OrderPage { items, total, page, per_page }))
 }
 
 #[utoipa::path(get, path = "/api/v1/orders/changes", tag = "orders", security(("bearer" = [])), params(Since), responses((status = 200, body = OrderChanges)))]
 async fn order_changes(State(shop): S, a: Authed, Q(q): Q<Since>) -> ApiResult<Json<OrderChanges>> {
+    in_range("limit", q.limit, 1, 500)?;
     let (orders, cursor, more) = shop
         .blocking(move |s| {
             s.order_changes(&a.account_id, q.since.unwrap_or(0), q.limit.unwrap_or(200).clamp(1, 500))
@@ -885,7 +907,8 @@ async fn abandon(State(shop): S, a: Authed, P(id): P<String>) -> ApiResult<Json<
 }
 
 #[utoipa::path(post, path = "/api/v1/alipay/notify", tag = "payments",
-    request_body(content = String, content_type = "application/x-www-form-urlencoded"),
+    request_body(content = std::collections::BTreeMap<String, String>, content_type = "application/x-www-form-urlencoded",
+        description = "Alipay's signed notification fields (notify_id, out_trade_no, trade_status, total_amount, sign, …)"),
     responses((status = 200, description = "exactly `success`", body = String), (status = 400, body = Problem)))]
 async fn alipay_notify(State(shop): S, body: Bytes) -> Response {
     match payments::handle_notify(&shop, &body).await {
@@ -1015,7 +1038,7 @@ async fn test_inspection(State(shop): S, P(id): P<String>) -> ApiResult<StatusCo
         test_advance, test_jobs, test_inspection,
         crate::invoice::invoice,
     ),
-    components(schemas(Problem, ErrorCode)),
+    components(schemas(Problem, ErrorCode, haitao_shop_api::catalog::Sort)),
     modifiers(&Security),
 )]
 pub struct ApiDoc;
@@ -1033,8 +1056,74 @@ impl utoipa::Modify for Security {
     }
 }
 
+/// The media type of every error answer.
+const PROBLEM_JSON: &str = "application/problem+json";
+
+/// The OpenAPI document the shop serves: the one generated from the handlers, completed with the
+/// answers every route can give besides its own (a malformed request, a missing sign-in, an
+/// oversized body, a field that fails validation, an unknown id), all as `application/problem+json`.
+/// Generated clients and schema-driven testers (`make test` runs schemathesis against it) see the
+/// API as it really behaves.
+pub fn openapi_document() -> Result<serde_json::Value, serde_json::Error> {
+    let mut doc = serde_json::to_value(ApiDoc::openapi())?;
+    complete_error_answers(&mut doc);
+    Ok(doc)
+}
+
+fn complete_error_answers(doc: &mut serde_json::Value) {
+    use serde_json::{Value, json};
+    const PROBLEM_REF: &str = "#/components/schemas/Problem";
+    let problem = |description: &str| json!({ "description": description, "content": { PROBLEM_JSON: { "schema": { "$ref": PROBLEM_REF } } } });
+    let Some(paths) = doc.get_mut("paths").and_then(Value::as_object_mut) else { return };
+    for (path, item) in paths.iter_mut() {
+        let Some(item) = item.as_object_mut() else { continue };
+        for (method, op) in item.iter_mut() {
+            if !matches!(method.as_str(), "get" | "post" | "put" | "delete" | "patch") {
+                continue;
+            }
+            let has_body = op.get("requestBody").is_some();
+            let has_params = op.get("parameters").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
+            let private = op.get("security").is_some();
+            let may_be_missing = path.contains('{') || path.starts_with("/api/v1/test/");
+            let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
+            for answer in responses.values_mut() {
+                let Some(content) = answer.get_mut("content").and_then(Value::as_object_mut) else {
+                    continue;
+                };
+                let is_problem = content
+                    .get("application/json")
+                    .and_then(|c| c.pointer("/schema/$ref"))
+                    .and_then(Value::as_str)
+                    == Some(PROBLEM_REF);
+                if let Some(media) = is_problem.then(|| content.remove("application/json")).flatten() {
+                    content.insert(PROBLEM_JSON.to_owned(), media);
+                }
+            }
+            let mut add = |status: &str, description: &str| {
+                responses.entry(status).or_insert_with(|| problem(description));
+            };
+            if has_body || has_params {
+                add(
+                    "400",
+                    "The request is malformed: a body that is not the expected JSON, or a parameter of the wrong type.",
+                );
+                add("422", "A field is outside its allowed range or fails validation; `field` names it.");
+            }
+            if has_body {
+                add("413", "The body is larger than the shop accepts.");
+            }
+            if private {
+                add("401", "Sign-in required: the access token is missing, expired or revoked.");
+            }
+            if may_be_missing {
+                add("404", "No such resource for this account (or test controls are off).");
+            }
+        }
+    }
+}
+
 async fn openapi_json() -> Response {
-    match ApiDoc::openapi().to_json() {
+    match openapi_document().and_then(|doc| serde_json::to_string(&doc)) {
         Ok(json) => ([(header::CONTENT_TYPE, "application/json")], json).into_response(),
         Err(e) => ApiError::internal(e).into_response(),
     }

@@ -409,6 +409,83 @@ async fn sessions_rotate_and_reuse_revokes() {
     assert_eq!(w.call(reqwest::Method::GET, "cart", Some("at_nope"), None).await.status, 401);
     let big = json!({"phone": "1".repeat(100_000), "password": "x"});
     assert_eq!(w.call(reqwest::Method::POST, "auth/login", None, Some(big)).await.status, 413);
+    // Paging outside the documented range is refused with the field named, not silently clamped.
+    for (path, field) in [
+        ("catalog/products?per_page=201", "per_page"),
+        ("catalog/products?per_page=0", "per_page"),
+        ("catalog/products?page=0", "page"),
+        ("catalog/products?per_page=2147483648", "per_page"),
+        ("catalog/changes?limit=501", "limit"),
+    ] {
+        let r = w.call(reqwest::Method::GET, path, None, None).await;
+        assert_eq!((r.status, r.body["field"].as_str()), (422, Some(field)), "{path}: {}", r.body);
+    }
+    let r = w.call(reqwest::Method::GET, "catalog/products?per_page=4294967296", None, None).await;
+    assert_eq!(r.status, 400, "beyond u32: {}", r.body);
+    let r = w.call(reqwest::Method::GET, "catalog/products?per_page=200&page=2", None, None).await;
+    assert_eq!((r.status, r.body["per_page"].as_u64()), (200, Some(200)));
+}
+
+/// The served OpenAPI document says what the routes really answer: every `$ref` resolves, every
+/// error is `application/problem+json`, and every private route documents 401.
+#[tokio::test]
+async fn openapi_document_is_complete() {
+    let w = world().await;
+    let r = w.call(reqwest::Method::GET, "openapi.json", None, None).await;
+    assert_eq!(r.status, 200);
+    let doc = r.body;
+    fn refs<'a>(v: &'a Value, out: &mut Vec<&'a str>) {
+        match v {
+            Value::Object(m) => {
+                if let Some(Value::String(r)) = m.get("$ref") {
+                    out.push(r);
+                }
+                m.values().for_each(|v| refs(v, out));
+            }
+            Value::Array(a) => a.iter().for_each(|v| refs(v, out)),
+            _ => {}
+        }
+    }
+    let mut all = Vec::new();
+    refs(&doc, &mut all);
+    assert!(all.len() > 50);
+    for r in all {
+        let name = r.strip_prefix("#/components/schemas/").unwrap_or_else(|| panic!("foreign ref {r}"));
+        assert!(doc["components"]["schemas"].get(name).is_some(), "unresolvable {r}");
+    }
+    let mut private = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let responses = op["responses"].as_object().unwrap();
+            for (status, answer) in responses {
+                if status.starts_with('4') || status.starts_with('5') {
+                    let content = answer["content"].as_object().unwrap();
+                    assert!(
+                        content.contains_key("application/problem+json")
+                            && !content.contains_key("application/json"),
+                        "{method} {path} {status}: {content:?}"
+                    );
+                }
+            }
+            if op.get("security").is_some() {
+                private += 1;
+                assert!(responses.contains_key("401"), "{method} {path} does not document 401");
+            }
+            if op.get("requestBody").is_some() {
+                for status in ["400", "413", "422"] {
+                    assert!(responses.contains_key(status), "{method} {path} does not document {status}");
+                }
+            }
+        }
+    }
+    assert!(private >= 30, "{private} private operations");
+    let per_page = doc["paths"]["/api/v1/catalog/products"]["get"]["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == "per_page")
+        .unwrap();
+    assert_eq!(per_page["schema"]["maximum"], json!(200));
 }
 
 #[tokio::test]
