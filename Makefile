@@ -1,7 +1,7 @@
 # Haitao: the two commands a newcomer needs.
 #   make run    install what is missing, build the UI and the app, start it on the embedded shop
 #   make test   install the test tools too and run every check (see scripts/test.sh)
-.PHONY: run test build ui release bench bench-signing fuzz bindings fmt lint clean-e2e
+.PHONY: run test build ui release bench bench-signing fuzz soak bindings fmt lint clean-e2e
 
 SHELL := /bin/bash
 
@@ -36,6 +36,12 @@ bench-signing:
 FUZZ_SECONDS ?= 180
 fuzz:
 	scripts/fuzz $(FUZZ_SECONDS)
+
+# The chaos checkout soak (crates/client/examples/soak.rs): concurrent shoppers, injected faults,
+# then an audit of every order, the ledger, the caches, the quota and the disk. SOAK_ARGS to change.
+SOAK_ARGS ?= --shoppers 24 --checkouts 2000 --seed 1
+soak:
+	cargo run -p haitao-client --example soak --locked -- $(SOAK_ARGS)
 
 # Regenerates ui/src/lib/bindings.ts from the Rust command and wire types.
 bindings:

@@ -1390,6 +1390,37 @@ fn refund_inner(
         ledger::LedgerError::Insufficient { .. } => biz(acq::SELLER_BALANCE_NOT_ENOUGH, "卖家余额不足"),
         other => store_err(other),
     })?;
+    // Huabei installment fees go back with the money, in proportion to what is refunded (all of
+    // them once the trade is fully refunded), to whoever paid them: the buyer's source, or the
+    // merchant when the seller paid the fee. Card surcharges are not refunded.
+    let (before, after) = (i128::from(t.refunded_fen), i128::from(t.refunded_fen + amount_fen));
+    let total = i128::from(t.cny_fen.max(1));
+    for (kind, back_to) in
+        [("installment_fee", source.clone()), ("installment_fee_seller", merchant_account(&t.app_id))]
+    {
+        let fee: i64 = ctx
+            .conn
+            .query_row(
+                "SELECT COALESCE(SUM(amount_fen), 0) FROM ledger WHERE trade_no = ?1 AND kind = ?2",
+                params![t.trade_no, kind],
+                |r| r.get(0),
+            )
+            .map_err(store_err)?;
+        let share = |refunded: i128| i128::from(fee) * refunded.min(total) / total;
+        let back = i64::try_from(share(after) - share(before)).map_err(store_err)?;
+        if back > 0 {
+            ledger::post(
+                ctx.conn,
+                FEES,
+                &back_to,
+                back,
+                "installment_fee_refund",
+                Some(&t.trade_no),
+                ctx.now,
+            )
+            .map_err(store_err)?;
+        }
+    }
     ctx.conn
         .execute(
             "INSERT INTO refunds (trade_no, out_request_no, amount_fen, reason, created_at) VALUES (?1,?2,?3,?4,?5)",

@@ -311,6 +311,30 @@ async fn channels_huabei_installments_and_international_card_surcharge() {
     let t = h.get("sandbox/api/trades/HT-HB6").await;
     assert_eq!(t["merchant_net_fen"], json!(60_000));
 
+    // Refunds give the installment fee back in proportion, to whoever paid it: half now, the rest
+    // with the second half, and a full refund leaves buyer and merchant where they started.
+    async fn balance(h: &common::Harness, login: &str, kind: &str) -> i64 {
+        let accounts = h.get(&format!("sandbox/api/personas/{login}/accounts")).await;
+        let a = accounts.as_array().unwrap().iter().find(|a| a["kind"] == json!(kind)).unwrap().clone();
+        a["balance"].as_i64().unwrap()
+    }
+    let huabei_before = balance(&h, "zhangwei@sandbox.haitao", "huabei").await;
+    h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-HB6"), cny(30_000), "R1")).await.unwrap();
+    assert_eq!(balance(&h, "zhangwei@sandbox.haitao", "huabei").await, huabei_before + 30_000 + 1_350);
+    h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-HB6"), cny(30_000), "R2")).await.unwrap();
+    assert_eq!(balance(&h, "zhangwei@sandbox.haitao", "huabei").await, huabei_before + 62_700);
+    let seller = PagePay::new("HT-HB12S", cny(40_000), "x")
+        .huabei_installments(HuabeiPeriods::Twelve, FeePayer::Seller);
+    h.open_page_pay(&seller).await;
+    let (s, v) = h
+        .post("sandbox/api/pay", json!({"out_trade_no": "HT-HB12S", "persona": "zhangwei@sandbox.haitao", "channel": "huabei", "installments": 12}))
+        .await;
+    assert_eq!((s, v["charged_fen"].as_i64()), (200, Some(40_000)), "{v}");
+    let net = h.get("sandbox/api/trades/HT-HB12S").await["merchant_net_fen"].as_i64().unwrap();
+    assert!(net < 40_000, "the seller paid the fee: {net}");
+    h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-HB12S"), cny(40_000), "R1")).await.unwrap();
+    assert_eq!(h.get("sandbox/api/trades/HT-HB12S").await["merchant_net_fen"], json!(0));
+
     // A typed international card over ¥200 pays a 3% surcharge; magic numbers decline.
     h.open_page_pay(&PagePay::new("HT-CARD", cny(50_000), "x")).await;
     let card = |n: &str| json!({"number": n, "expiry": "12/39", "cvc": "123"});

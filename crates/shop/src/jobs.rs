@@ -97,7 +97,11 @@ async fn declare(shop: &Arc<Shop>) -> Result<(), ApiError> {
                 let now = shop.now();
                 let identity = r.identity_matches();
                 let (oid, no) = (o.id.clone(), r.alipay_declare_no.clone());
-                shop.blocking(move |s| s.record_declaration(&oid, &no, identity, now)).await?;
+                if !shop.blocking(move |s| s.record_declaration(&oid, &no, identity, now)).await? {
+                    // Refunded or cancelled while the declaration was on its way: nothing ships.
+                    tracing::info!(order = %o.id, "order changed during its customs declaration; not shipping");
+                    continue;
+                }
                 let event = if identity == Some(false) {
                     TrackingEvent {
                         at: now,
@@ -209,17 +213,16 @@ async fn logistics(shop: &Arc<Shop>) -> Result<(), ApiError> {
             }
             let (description, location) = describe(stage);
             let e = TrackingEvent { at, stage, description, location };
-            let oid = o.id.clone();
-            shop.blocking(move |s| s.add_tracking(&oid, &e, now)).await?;
             let status = match stage {
-                TrackingStage::CustomsCleared => Some(OrderStatus::Cleared),
-                TrackingStage::HandedToCourier => Some(OrderStatus::Shipped),
-                TrackingStage::Delivered => Some(OrderStatus::Delivered),
+                TrackingStage::CustomsCleared => Some((OrderStatus::Cleared, None)),
+                TrackingStage::HandedToCourier => Some((OrderStatus::Shipped, None)),
+                TrackingStage::Delivered => Some((OrderStatus::Delivered, None)),
                 _ => None,
             };
-            if let Some(st) = status {
-                let oid = o.id.clone();
-                shop.blocking(move |s| s.set_order_status(&oid, st, None, now)).await?;
+            let oid = o.id.clone();
+            if !shop.blocking(move |s| s.advance_parcel(&oid, &e, status, now)).await? {
+                // Refunded since this run read it: the parcel goes no further.
+                break;
             }
         }
     }
@@ -232,11 +235,14 @@ async fn hold_for_inspection(shop: &Arc<Shop>, o: &OrderCore, at: DateTime<Utc>)
     let (description, location) = describe(TrackingStage::CustomsInspection);
     let e = TrackingEvent { at, stage: TrackingStage::CustomsInspection, description, location };
     let oid = o.id.clone();
-    shop.blocking(move |s| {
-        s.add_tracking(&oid, &e, now)?;
-        s.set_order_status(&oid, OrderStatus::Held, Some(HoldReason::InspectionFailed), now)
-    })
-    .await?;
+    let held = shop
+        .blocking(move |s| {
+            s.advance_parcel(&oid, &e, Some((OrderStatus::Held, Some(HoldReason::InspectionFailed))), now)
+        })
+        .await?;
+    if !held {
+        return Ok(());
+    }
     let Some(aid) = o.paid_attempt_id.clone() else { return Ok(()) };
     let Some(attempt) = shop.blocking(move |s| s.attempt(&aid)).await? else { return Ok(()) };
     let row = RefundRow {

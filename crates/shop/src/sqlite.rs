@@ -428,6 +428,19 @@ impl AccountStore for SqliteStore {
     }
 }
 
+fn insert_tracking(tx: &Connection, order_id: &str, e: &TrackingEvent) -> Result<(), ApiError> {
+    let seq: i64 = tx.query_row(
+        "SELECT COALESCE(MAX(seq), 0) + 1 FROM tracking_events WHERE order_id = ?1",
+        [order_id],
+        |r| r.get(0),
+    )?;
+    tx.execute(
+        "INSERT INTO tracking_events (order_id, seq, at, stage, desc_zh, desc_en, loc_zh, loc_en) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
+        params![order_id, seq, ts(e.at), enum_str(&e.stage), e.description.zh, e.description.en, e.location.zh, e.location.en],
+    )?;
+    Ok(())
+}
+
 fn quota_usage(c: &Connection, id_number: &str, year: i32) -> Result<(i64, i64), ApiError> {
     let used: i64 = c.query_row(
         &format!(
@@ -1226,21 +1239,24 @@ impl OrderStore for SqliteStore {
         declaration_no: &str,
         identity_check: Option<bool>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.with(|c| {
             let tx = c.transaction()?;
             let (status, hold) = match identity_check {
                 Some(false) => ("held", Some(enum_str(&HoldReason::OrdererNotPayer))),
                 _ => ("customs_declared", None),
             };
-            tx.execute(
+            let changed = tx.execute(
                 "UPDATE orders SET payment_declared = 1, declaration_no = ?1, identity_check = COALESCE(?2, identity_check),
-                 status = ?3, hold_reason = ?4 WHERE id = ?5",
+                 status = ?3, hold_reason = ?4 WHERE id = ?5 AND status = 'paid' AND payment_declared = 0",
                 params![declaration_no, identity_check.map(i64::from), status, hold, order_id],
             )?;
+            if changed == 0 {
+                return Ok(false);
+            }
             touch(&tx, order_id, now)?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -1274,22 +1290,33 @@ impl OrderStore for SqliteStore {
         })
     }
 
-    fn set_order_status(
+    fn advance_parcel(
         &self,
         order_id: &str,
-        status: OrderStatus,
-        hold: Option<HoldReason>,
+        e: &TrackingEvent,
+        status: Option<(OrderStatus, Option<HoldReason>)>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<bool> {
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE orders SET status = ?1, hold_reason = ?2 WHERE id = ?3",
-                params![status.as_str(), hold.map(|h| enum_str(&h)), order_id],
+            let in_transit: bool = tx.query_row(
+                "SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status IN ('customs_declared','cleared','shipped'))",
+                [order_id],
+                |r| r.get(0),
             )?;
+            if !in_transit {
+                return Ok(false);
+            }
+            insert_tracking(&tx, order_id, e)?;
+            if let Some((st, hold)) = status {
+                tx.execute(
+                    "UPDATE orders SET status = ?1, hold_reason = ?2 WHERE id = ?3",
+                    params![st.as_str(), hold.map(|h| enum_str(&h)), order_id],
+                )?;
+            }
             touch(&tx, order_id, now)?;
             tx.commit()?;
-            Ok(())
+            Ok(true)
         })
     }
 
@@ -1319,12 +1346,7 @@ impl OrderStore for SqliteStore {
     fn add_tracking(&self, order_id: &str, e: &TrackingEvent, now: DateTime<Utc>) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let seq: i64 =
-                tx.query_row("SELECT COALESCE(MAX(seq), 0) + 1 FROM tracking_events WHERE order_id = ?1", [order_id], |r| r.get(0))?;
-            tx.execute(
-                "INSERT INTO tracking_events (order_id, seq, at, stage, desc_zh, desc_en, loc_zh, loc_en) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-                params![order_id, seq, ts(e.at), enum_str(&e.stage), e.description.zh, e.description.en, e.location.zh, e.location.en],
-            )?;
+            insert_tracking(&tx, order_id, e)?;
             touch(&tx, order_id, now)?;
             tx.commit()?;
             Ok(())

@@ -297,13 +297,15 @@ pub trait OrderStore {
 
     /// Paid orders whose payment is not yet declared to customs.
     fn orders_to_declare(&self) -> StoreResult<Vec<OrderCore>>;
+    /// Records the declaration only while the order is still paid and undeclared; `false` when it
+    /// changed meanwhile (refunded or cancelled), and nothing is recorded.
     fn record_declaration(
         &self,
         order_id: &str,
         declaration_no: &str,
         identity_check: Option<bool>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     fn correct_orderer(
         &self,
         order_id: &str,
@@ -313,13 +315,16 @@ pub trait OrderStore {
     ) -> StoreResult<()>;
     /// Orders moving through logistics (declared, cleared, shipped).
     fn orders_in_transit(&self) -> StoreResult<Vec<OrderCore>>;
-    fn set_order_status(
+    /// Adds a logistics event and moves the order to `status` (if given), in one transaction and
+    /// only while the order is still in transit; `false` when it is not (refunded meanwhile), and
+    /// nothing changes.
+    fn advance_parcel(
         &self,
         order_id: &str,
-        status: OrderStatus,
-        hold: Option<HoldReason>,
+        e: &TrackingEvent,
+        status: Option<(OrderStatus, Option<HoldReason>)>,
         now: DateTime<Utc>,
-    ) -> StoreResult<()>;
+    ) -> StoreResult<bool>;
     fn set_waybill(&self, order_id: &str, number: &str, carrier: &str, now: DateTime<Utc>)
     -> StoreResult<()>;
     fn tracking(&self, order_id: &str) -> StoreResult<Vec<TrackingEvent>>;

@@ -273,6 +273,40 @@ async fn refunds_partial_then_full_restore_the_quota() {
     assert_eq!(t["merchant_net_fen"], json!(0));
     assert_eq!(t["trade"]["status"], json!("TRADE_CLOSED"));
     w.ledger_conserved().await;
+
+    // A customs declaration or a parcel step already under way when the refund landed changes
+    // nothing (the jobs read the order before the refund and write after it): a refunded order is
+    // never declared, shipped or delivered.
+    use haitao_shop_api::catalog::Localized;
+    use haitao_shop_api::orders::{OrderStatus, TrackingEvent, TrackingStage};
+    let now = chrono::Utc::now();
+    let (o1, o2) = (oid.to_owned(), oid.to_owned());
+    let declared =
+        w.shop.shop.blocking(move |s| s.record_declaration(&o1, "CDRACE01", Some(true), now)).await.unwrap();
+    assert!(!declared, "a refunded order is not declared");
+    let text = Localized { zh: "已签收".into(), en: "Delivered".into() };
+    let e =
+        TrackingEvent { at: now, stage: TrackingStage::Delivered, description: text.clone(), location: text };
+    let moved = w
+        .shop
+        .shop
+        .blocking(move |s| s.advance_parcel(&o2, &e, Some((OrderStatus::Delivered, None)), now))
+        .await
+        .unwrap();
+    assert!(!moved, "a refunded parcel does not move");
+    w.run_jobs().await;
+    w.clock.advance(chrono::Duration::days(3));
+    w.run_jobs().await;
+    let mut b = b;
+    w.refresh(&mut b).await;
+    let o = w.get(&format!("orders/{oid}"), &b.token).await;
+    assert_eq!(o["status"], json!("refunded"));
+    let stages: Vec<&str> =
+        o["tracking"].as_array().unwrap().iter().filter_map(|e| e["stage"].as_str()).collect();
+    assert!(
+        !stages.iter().any(|s| ["picked", "customs_cleared", "handed_to_courier", "delivered"].contains(s)),
+        "{stages:?}"
+    );
 }
 
 #[tokio::test]

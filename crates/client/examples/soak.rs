@@ -1,0 +1,1020 @@
+//! `make soak`: a bounded chaos soak of the whole checkout, on loopback only.
+//!
+//! Concurrent simulated shoppers buy through `haitao_client::Client` (the desktop app's core) from
+//! a real shop and a real Alipay sandbox, while faults are injected from three sides:
+//! - the network between client and shop, by a fault proxy: refused requests, answers lost after
+//!   the shop did the work, 502s, slow answers;
+//! - the sandbox's tester controls, per trade: declines, short balance, SMS, result unknown (20000),
+//!   gateway 502s, slow and dropped API answers, lost returns, late / duplicated / reordered /
+//!   forged / wrong-amount / dropped notifications;
+//! - the processes: the app killed and restarted mid-payment (a new `Client` on the same cache and
+//!   keyring), the shop stopped and restarted on its data, the sandbox clock moved on.
+//!
+//! Shoppers also tamper with returns, close the payment window, click twice, pick another method
+//! after a decline and ask for refunds. Afterwards the faults stop, clocks move past every retry and
+//! deadline, every client reconciles, and an auditor checks: every order is paid exactly once or not
+//! at all (by the sandbox's own books), the sandbox ledger conserves money, shop orders and every
+//! client cache agree, the annual quota has not drifted, nothing is left awaiting a result, and no
+//! token or key reached a log, database or file. It prints the totals and exits non-zero on any
+//! mismatch.
+//!
+//! ```text
+//! cargo run -p haitao-client --example soak -- --shoppers 24 --checkouts 1500 --seed 7
+//! ```
+// A harness: a broken harness stops loudly. Floats only for the seconds and rates it prints.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::print_stdout,
+    clippy::print_stderr,
+    clippy::float_arithmetic,
+    clippy::cast_precision_loss
+)]
+
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use haitao_client::secrets::SecretError;
+use haitao_client::{Cache, Client, ClientError, SecretStore, ShopApi};
+use haitao_shop_api::account::AddressInput;
+use haitao_shop_api::catalog::ProductQuery;
+use haitao_shop_api::error::ErrorCode;
+use haitao_shop_api::orders::{OrderStatus, PayMode, PaymentMethod, RequestRefund};
+use haitao_shop_api::secret::SecretString;
+use parking_lot::Mutex;
+use serde_json::{Value, json};
+use url::Url;
+
+// ---------------------------------------------------------------------------------------------
+// Settings, randomness, tallies
+
+struct Args {
+    shoppers: usize,
+    checkouts: usize,
+    seed: u64,
+    /// Percent of client→shop requests the proxy interferes with.
+    net_faults: u32,
+    /// Seconds between shop restarts (0: never).
+    restart_every: u64,
+    keep: Option<PathBuf>,
+}
+
+fn args() -> Args {
+    let mut a = Args { shoppers: 16, checkouts: 600, seed: 1, net_faults: 8, restart_every: 15, keep: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--shoppers" => a.shoppers = value().parse().expect("--shoppers N"),
+            "--checkouts" => a.checkouts = value().parse().expect("--checkouts N"),
+            "--seed" => a.seed = value().parse().expect("--seed N"),
+            "--net-faults" => a.net_faults = value().parse().expect("--net-faults PERCENT"),
+            "--restart-every" => a.restart_every = value().parse().expect("--restart-every SECONDS"),
+            "--keep" => a.keep = Some(PathBuf::from(value())),
+            other => panic!(
+                "unknown argument {other}; use --shoppers N --checkouts N --seed N --net-faults PCT --restart-every S --keep DIR"
+            ),
+        }
+    }
+    assert!(a.shoppers >= 1 && a.shoppers <= 100, "--shoppers 1..=100 (one identity and persona each)");
+    a
+}
+
+/// SplitMix64: small, seedable, good enough to pick faults reproducibly.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn chance(&mut self, percent: u64) -> bool {
+        self.below(100) < percent
+    }
+    fn pick<'a, T>(&mut self, xs: &'a [T]) -> &'a T {
+        let i = usize::try_from(self.below(u64::try_from(xs.len()).unwrap_or(u64::MAX))).unwrap_or(0);
+        &xs[i]
+    }
+}
+
+#[derive(Default)]
+struct Tally(Mutex<BTreeMap<String, u64>>);
+
+impl Tally {
+    fn bump(&self, key: impl Into<String>) {
+        *self.0.lock().entry(key.into()).or_default() += 1;
+    }
+    fn get(&self, key: &str) -> u64 {
+        self.0.lock().get(key).copied().unwrap_or(0)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The fault proxy between the clients and the shop
+
+struct Proxy {
+    upstream: Url,
+    http: reqwest::Client,
+    percent: AtomicU32,
+    rng: Mutex<Rng>,
+    tally: Arc<Tally>,
+}
+
+/// A response body that fails at once: the connection is cut before the answer arrives.
+struct Cut;
+
+impl axum::body::HttpBody for Cut {
+    type Data = Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Bytes>, std::io::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::other("connection cut by the soak proxy"))))
+    }
+}
+
+fn cut() -> Response {
+    let mut r = Response::new(Body::new(Cut));
+    r.headers_mut().insert("content-length", "64".parse().unwrap());
+    r
+}
+
+async fn forward(p: &Proxy, req: Request) -> Result<Response, ()> {
+    let (parts, body) = req.into_parts();
+    let body = axum::body::to_bytes(body, 1 << 20).await.map_err(|_| ())?;
+    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
+    let url = p.upstream.join(path.trim_start_matches('/')).map_err(|_| ())?;
+    let mut headers = HeaderMap::new();
+    for (k, v) in &parts.headers {
+        if k != "host" && k != "content-length" && k != "connection" {
+            headers.insert(k.clone(), v.clone());
+        }
+    }
+    let resp = p.http.request(parts.method, url).headers(headers).body(body).send().await.map_err(|_| ())?;
+    let status = resp.status();
+    let mut out_headers = HeaderMap::new();
+    for (k, v) in resp.headers() {
+        if k != "content-length" && k != "transfer-encoding" && k != "connection" {
+            out_headers.insert(k.clone(), v.clone());
+        }
+    }
+    let bytes = resp.bytes().await.map_err(|_| ())?;
+    let mut r = Response::new(Body::from(bytes));
+    *r.status_mut() = status;
+    *r.headers_mut() = out_headers;
+    Ok(r)
+}
+
+async fn proxy_handler(State(p): State<Arc<Proxy>>, req: Request) -> Response {
+    let percent = u64::from(p.percent.load(Ordering::Relaxed));
+    let fault = {
+        let mut rng = p.rng.lock();
+        if rng.chance(percent) { Some(rng.below(4)) } else { None }
+    };
+    match fault {
+        Some(0) => {
+            p.tally.bump("net: request refused");
+            cut()
+        }
+        Some(1) => {
+            p.tally.bump("net: 502 from a middlebox");
+            (StatusCode::BAD_GATEWAY, "bad gateway").into_response()
+        }
+        Some(2) => {
+            // The shop does the work; its answer never arrives.
+            p.tally.bump("net: answer lost after the work");
+            let _ = forward(&p, req).await;
+            cut()
+        }
+        Some(_) => {
+            p.tally.bump("net: slow answer");
+            let ms = 300 + p.rng.lock().below(1200);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+            forward(&p, req).await.unwrap_or_else(|()| cut())
+        }
+        None => forward(&p, req).await.unwrap_or_else(|()| {
+            // The shop is down (restarting): the client sees a failed connection.
+            p.tally.bump("net: shop unreachable (restart)");
+            cut()
+        }),
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// A keyring that remembers every secret it was given, so the audit can look for them on disk
+
+#[derive(Debug, Clone, Default)]
+struct RecordingStore {
+    inner: Arc<Mutex<HashMap<String, SecretString>>>,
+    seen: Arc<Mutex<Vec<String>>>,
+}
+
+impl SecretStore for RecordingStore {
+    fn get(&self, key: &str) -> Result<Option<SecretString>, SecretError> {
+        Ok(self.inner.lock().get(key).cloned())
+    }
+    fn set(&self, key: &str, value: &SecretString) -> Result<(), SecretError> {
+        self.seen.lock().push(value.expose().to_owned());
+        self.inner.lock().insert(key.to_owned(), value.clone());
+        Ok(())
+    }
+    fn delete(&self, key: &str) -> Result<(), SecretError> {
+        self.inner.lock().remove(key);
+        Ok(())
+    }
+    fn kind(&self) -> &'static str {
+        "memory (soak)"
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The world
+
+struct World {
+    dir: PathBuf,
+    sandbox: haitao_alipay_sandbox::Running,
+    shop: tokio::sync::Mutex<Option<haitao_shop::RunningShop>>,
+    shop_addr: SocketAddr,
+    proxy_url: Url,
+    proxy: Arc<Proxy>,
+    http: reqwest::Client,
+    tally: Arc<Tally>,
+    stop_chaos: AtomicBool,
+}
+
+impl World {
+    fn shop_config(&self) -> haitao_shop::ShopConfig {
+        shop_config(&self.dir, self.shop_addr, self.sandbox.base_url().clone())
+    }
+
+    async fn restart_shop(&self) {
+        let mut slot = self.shop.lock().await;
+        if let Some(running) = slot.take() {
+            running.stop().await;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        for attempt in 0.. {
+            match haitao_shop::start(self.shop_config()).await {
+                Ok(r) => {
+                    *slot = Some(r);
+                    break;
+                }
+                Err(e) if attempt < 50 => {
+                    eprintln!("soak: shop restart failed ({e}); retrying");
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Err(e) => panic!("the shop does not come back: {e}"),
+            }
+        }
+        self.tally.bump("process: shop restarted");
+    }
+
+    async fn sandbox(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+        let mut rb = self.http.request(method, self.sandbox.base_url().join(path).unwrap());
+        if let Some(b) = body {
+            rb = rb.json(&b);
+        }
+        let r = rb.send().await.unwrap();
+        (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// The shop's own API, bypassing the fault proxy (test controls).
+    async fn shop_post(&self, path: &str, body: Value) -> u16 {
+        let url = format!("http://{}/api/v1/{path}", self.shop_addr);
+        self.http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+    }
+}
+
+fn shop_config(dir: &Path, addr: SocketAddr, sandbox: Url) -> haitao_shop::ShopConfig {
+    let mut cfg = haitao_shop::ShopConfig::local(Some(dir.join("shop")), addr, sandbox);
+    cfg.job_interval = Duration::from_millis(500);
+    cfg
+}
+
+// ---------------------------------------------------------------------------------------------
+// Shoppers
+
+const SURNAMES: [&str; 10] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
+const GIVEN: [&str; 10] = ["芳", "伟", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军"];
+
+/// A valid 18-digit resident ID (GB 11643 check digit) born in 1990, numbered `n`.
+fn resident_id(n: usize) -> String {
+    let body = format!("1101051990{:02}{:02}{:03}", 1 + n % 12, 1 + n % 28, 100 + n);
+    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
+    let sum: u32 = body.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap() * w).sum();
+    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
+    format!("{body}{check}")
+}
+
+struct Shopper {
+    n: usize,
+    phone: String,
+    persona: String,
+    cache_path: PathBuf,
+    secrets: RecordingStore,
+    client: Client,
+    address_id: String,
+    rng: Rng,
+}
+
+fn transient(e: &ClientError) -> bool {
+    match e {
+        ClientError::Offline(_) | ClientError::BadResponse(_) => true,
+        ClientError::Shop(p) => p.status >= 500,
+        _ => false,
+    }
+}
+
+/// Retries what a person would click again: while the shop is unreachable or answers 5xx.
+macro_rules! again {
+    ($w:expr, $e:expr) => {{
+        let mut n = 0u64;
+        loop {
+            match $e {
+                Err(e) if transient(&e) && n < 40 => {
+                    n += 1;
+                    $w.tally.bump("client: retried after a network or 5xx failure");
+                    tokio::time::sleep(Duration::from_millis(50 * n.min(10))).await;
+                }
+                other => break other,
+            }
+        }
+    }};
+}
+
+fn new_client(w: &World, cache_path: &Path, secrets: &RecordingStore) -> Client {
+    let api = ShopApi::new(w.proxy_url.clone()).unwrap();
+    Client::new(api, Cache::open(cache_path).unwrap(), Arc::new(secrets.clone()))
+}
+
+async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
+    let name = format!("{}{}", SURNAMES[n % 10], GIVEN[(n / 10) % 10]);
+    let id_number = resident_id(n);
+    let phone = format!("139{:08}", 10_000 + n);
+    let persona = format!("soak{n}@sandbox.haitao");
+    let (s, v) = w
+        .sandbox(
+            reqwest::Method::POST,
+            "sandbox/api/personas",
+            Some(json!({
+                "login": persona, "real_name": name, "id_number": id_number, "phone": phone,
+                "sources": [
+                    {"kind": "balance", "label": "账户余额", "balance": 5_000_000},
+                    {"kind": "huabei", "label": "花呗", "credit_limit": 5_000_000},
+                    {"kind": "debit_card", "label": "储蓄卡", "balance": 5_000_000, "card_brand": "ICBC", "card_last4": "1234"},
+                    {"kind": "international_card", "label": "Visa", "credit_limit": 5_000_000, "card_brand": "VISA", "card_last4": "4242"},
+                ],
+            })),
+        )
+        .await;
+    assert_eq!(s, 200, "persona: {v}");
+    let secrets = RecordingStore::default();
+    let cache_path = w.dir.join(format!("client-{n}")).join("cache.sqlite3");
+    std::fs::create_dir_all(cache_path.parent().unwrap()).unwrap();
+    let client = new_client(w, &cache_path, &secrets);
+    again!(w, client.register(&phone, "soak2026pw", true).await).unwrap();
+    again!(w, client.verify_real_name(&name, &id_number).await).unwrap();
+    let address = AddressInput {
+        recipient: name.clone(),
+        phone: phone.clone(),
+        province: "浙江省".into(),
+        city: "杭州市".into(),
+        district: "西湖区".into(),
+        street: format!("文三路 {n} 号"),
+        postal_code: None,
+        is_default: true,
+    };
+    let address_id = again!(w, client.save_address(None, &address).await).unwrap().id;
+    Shopper {
+        n,
+        phone,
+        persona,
+        cache_path,
+        secrets,
+        client,
+        address_id,
+        rng: Rng(seed ^ (n as u64).wrapping_mul(0x2545_F491_4F6C_DD1D)),
+    }
+}
+
+const OUTCOMES: [&str; 15] = [
+    "decline",
+    "short_balance",
+    "sms_required",
+    "sms_timeout",
+    "result_unknown",
+    "gateway_error",
+    "slow",
+    "drop_connection",
+    "lost_return",
+    "notify_delay",
+    "notify_duplicate",
+    "notify_reorder",
+    "notify_forged",
+    "notify_wrong_amount",
+    "notify_drop",
+];
+
+fn channel(m: PaymentMethod) -> (&'static str, Option<u32>) {
+    match m {
+        PaymentMethod::Balance => ("balance", None),
+        PaymentMethod::BankCard => ("debit_card", None),
+        PaymentMethod::Huabei => ("huabei", None),
+        PaymentMethod::HuabeiInstallments { periods } => ("huabei", Some(periods)),
+        PaymentMethod::InternationalCard => ("international_card", None),
+    }
+}
+
+const METHODS: [PaymentMethod; 7] = [
+    PaymentMethod::Balance,
+    PaymentMethod::BankCard,
+    PaymentMethod::Huabei,
+    PaymentMethod::HuabeiInstallments { periods: 3 },
+    PaymentMethod::HuabeiInstallments { periods: 6 },
+    PaymentMethod::HuabeiInstallments { periods: 12 },
+    PaymentMethod::InternationalCard,
+];
+
+/// After the app restarted: a signed-out shopper signs in again, as a person would.
+async fn ensure_signed_in(w: &World, s: &Shopper) {
+    let state = s.client.restore().await;
+    if !state.signed_in {
+        w.tally.bump("client: signed in again after the session ended");
+        again!(w, s.client.sign_in(&s.phone, "soak2026pw", true).await).unwrap();
+    }
+}
+
+/// One checkout with whatever chaos the dice pick. Returns false when the shopper cannot go on
+/// (stock or quota exhausted).
+async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> bool {
+    // Cart: one item, another product if that one is gone.
+    let mut carted = false;
+    for _ in 0..5 {
+        let (id, _) = s.rng.pick(products).clone();
+        let _ = again!(w, s.client.clear_cart().await);
+        match again!(w, s.client.set_quantity(&id, 1).await) {
+            Ok(c) if !c.lines.is_empty() => {
+                carted = true;
+                break;
+            }
+            _ => w.tally.bump("shopper: product unavailable, picked another"),
+        }
+    }
+    if !carted {
+        return false;
+    }
+    let order = match again!(w, s.client.place_order(&s.address_id).await) {
+        Ok(o) => o,
+        Err(ClientError::SessionExpired | ClientError::NotSignedIn) => {
+            ensure_signed_in(w, s).await;
+            return true;
+        }
+        Err(e) => {
+            w.tally.bump(format!("shopper: order refused ({:?})", e.code()));
+            return !matches!(
+                e,
+                ClientError::Shop(ref p) if matches!(p.code, ErrorCode::AnnualQuotaExceeded | ErrorCode::OutOfStock)
+            );
+        }
+    };
+    w.tally.bump("checkouts");
+    let ret = again!(w, s.client.payment_config().await).unwrap().return_page;
+    let mut method = *s.rng.pick(&METHODS);
+    for round in 0..2 {
+        let launch = match again!(w, s.client.start_payment(&order.id, method, PayMode::InApp, &ret).await) {
+            Ok(l) => l,
+            Err(e) => {
+                w.tally.bump(format!("shopper: payment not started ({:?})", e.code()));
+                return true;
+            }
+        };
+        let out_no = launch.attempt.out_trade_no.clone();
+        if s.rng.chance(5) {
+            // A double click: the attempt under way comes back, never a second one.
+            w.tally.bump("shopper: double click on pay");
+            if let Ok(l2) = s.client.start_payment(&order.id, method, PayMode::InApp, &ret).await
+                && l2.attempt.out_trade_no != out_no
+            {
+                w.tally.bump("MISMATCH: a double click started a second payment");
+            }
+        }
+        let forced = if s.rng.chance(45) { Some(*s.rng.pick(&OUTCOMES)) } else { None };
+        if let Some(o) = forced {
+            let (st, v) = w
+                .sandbox(
+                    reqwest::Method::POST,
+                    "sandbox/api/scenarios",
+                    Some(json!({"out_trade_no": out_no, "outcome": o})),
+                )
+                .await;
+            assert_eq!(st, 200, "forcing {o}: {v}");
+            w.tally.bump(format!("sandbox: {o}"));
+        }
+        if s.rng.chance(8) {
+            // The buyer closes the payment window without paying.
+            w.tally.bump("shopper: closed the payment window");
+            let _ = again!(w, s.client.payment_abandoned(&launch.local_id).await);
+            if round == 0 && s.rng.chance(50) {
+                method = *s.rng.pick(&METHODS);
+                continue;
+            }
+            if s.rng.chance(50) {
+                let _ = again!(w, s.client.cancel_order(&order.id).await);
+            }
+            return true;
+        }
+        // The cashier: open it, pay as this shopper's persona.
+        let cashier = launch.attempt.cashier_url.clone().unwrap_or_default();
+        let _ = w.http.get(&cashier).send().await;
+        let (ch, inst) = channel(method);
+        let pay = |channel: &'static str| {
+            w.sandbox(
+                reqwest::Method::POST,
+                "sandbox/api/pay",
+                Some(json!({"out_trade_no": out_no, "persona": s.persona, "channel": channel, "installments": inst})),
+            )
+        };
+        let (mut st, mut v) = pay(ch).await;
+        if st != 200 && v["error"]["error"] == json!("insufficient") {
+            // The cashier offers the other channels.
+            w.tally.bump("shopper: short balance, paid by card instead");
+            (st, v) = pay("debit_card").await;
+        }
+        if st != 200 {
+            w.tally.bump(format!("cashier: not paid ({})", v["error"]["error"].as_str().unwrap_or("?")));
+            let _ = again!(w, s.client.payment_abandoned(&launch.local_id).await);
+            if round == 0 && s.rng.chance(60) {
+                w.tally.bump("shopper: tried another method");
+                method = *s.rng.pick(&METHODS);
+                continue;
+            }
+            return true;
+        }
+        let return_url = v["return_url"].as_str().map(str::to_owned);
+        let roll = s.rng.below(100);
+        if roll < 10 {
+            // The app is killed before the return arrives; a new process starts on the same data.
+            w.tally.bump("process: app killed mid-payment");
+            s.client = new_client(w, &s.cache_path, &s.secrets);
+            ensure_signed_in(w, s).await;
+            let _ = again!(w, s.client.reconcile_open().await);
+        } else if roll < 16 {
+            if let Some(u) = &return_url {
+                // A tampered return: a different amount, same signature.
+                w.tally.bump("shopper: tampered return");
+                let forged = u.replacen("total_amount=", "total_amount=1", 1);
+                if let Ok(o) = s.client.payment_returned(&launch.local_id, &forged).await
+                    && o.return_verified == Some(true)
+                {
+                    w.tally.bump("MISMATCH: a tampered return verified");
+                }
+            }
+        } else if roll < 24 || return_url.is_none() {
+            w.tally.bump("shopper: return lost");
+        } else if let Some(u) = &return_url {
+            let _ = again!(w, s.client.payment_returned(&launch.local_id, u).await);
+        }
+        // Until the client knows: check again with backoff, as the UI's "check again" does.
+        for i in 0..12u64 {
+            match s.client.check_payment(&launch.local_id).await {
+                Ok(o) if o.local.is_final() => break,
+                Err(ClientError::SessionExpired | ClientError::NotSignedIn) => ensure_signed_in(w, s).await,
+                _ => {}
+            }
+            tokio::time::sleep(Duration::from_millis(100 * (i + 1))).await;
+        }
+        break;
+    }
+    // Sometimes the shopper changes their mind and asks for the money back.
+    if s.rng.chance(6) {
+        let r = again!(
+            w,
+            s.client
+                .request_refund(&order.id, &RequestRefund { amount: None, reason: "不想要了".into() })
+                .await
+        );
+        w.tally.bump(if r.is_ok() { "shopper: refund requested" } else { "shopper: refund refused" });
+    }
+    true
+}
+
+// ---------------------------------------------------------------------------------------------
+// Audit
+
+const PAID_LIKE: [OrderStatus; 6] = [
+    OrderStatus::Paid,
+    OrderStatus::CustomsDeclared,
+    OrderStatus::Held,
+    OrderStatus::Cleared,
+    OrderStatus::Shipped,
+    OrderStatus::Delivered,
+];
+
+struct Audit {
+    mismatches: Vec<String>,
+}
+
+impl Audit {
+    fn fail(&mut self, m: String) {
+        eprintln!("MISMATCH: {m}");
+        self.mismatches.push(m);
+    }
+}
+
+async fn settle(w: &World, shoppers: &mut [Shopper]) {
+    w.stop_chaos.store(true, Ordering::SeqCst);
+    w.proxy.percent.store(0, Ordering::SeqCst);
+    // Alipay's retry ladder spans 25 hours: walk the sandbox clock through it an hour at a time.
+    for _ in 0..30 {
+        w.sandbox(reqwest::Method::POST, "sandbox/api/clock/advance", Some(json!({"seconds": 3600}))).await;
+    }
+    // Past every payment deadline: the shop closes what was never paid.
+    assert_eq!(w.shop_post("test/clock/advance", json!({"seconds": 7200})).await, 200);
+    for s in shoppers.iter_mut() {
+        ensure_signed_in(w, s).await;
+        for _ in 0..5 {
+            if again!(w, s.client.reconcile_open().await).is_ok()
+                && s.client.cache().open_attempts().unwrap().is_empty()
+            {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+        again!(w, s.client.sync_orders().await).unwrap();
+    }
+}
+
+async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
+    let mut a = Audit { mismatches: Vec::new() };
+    let db = rusqlite::Connection::open_with_flags(
+        w.dir.join("shop").join("shop.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let mut attempts_by_order: HashMap<String, Vec<(String, String, i64, String)>> = HashMap::new();
+    {
+        let mut st = db
+            .prepare("SELECT order_id, out_trade_no, status, amount_fen, method FROM payment_attempts")
+            .unwrap();
+        let rows = st
+            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap();
+        for row in rows {
+            let (order, out, status, amount, method): (String, String, String, i64, String) = row.unwrap();
+            attempts_by_order.entry(order).or_default().push((out, status, amount, method));
+        }
+    }
+    let stuck: i64 = db
+        .query_row(
+            "SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'redirected', 'unknown')",
+            [],
+            |r| r.get(0),
+        )
+        .unwrap();
+    if stuck > 0 {
+        a.fail(format!("{stuck} shop payment attempts still open after settling"));
+    }
+    let mut paid_orders = 0;
+    let mut net_total = 0i64;
+    for s in shoppers {
+        // The shop's books for this shopper, straight from its database.
+        let account_id = again!(w, s.client.account().await).unwrap().id;
+        let mut st = db
+            .prepare(
+                "SELECT id, status, total_fen, refunded_fen, dutiable_fen, quota_restored_fen
+                 FROM orders WHERE account_id = ?1",
+            )
+            .unwrap();
+        let shop_orders: Vec<(String, String, i64, i64, i64, i64)> = st
+            .query_map([&account_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap();
+        let mut used = 0i64;
+        let mut reserved = 0i64;
+        for (id, status, total, refunded, dutiable, restored) in &shop_orders {
+            let mut nets = Vec::new();
+            for (out, a_status, amount, method) in attempts_by_order.get(id).into_iter().flatten() {
+                let (code, v) =
+                    w.sandbox(reqwest::Method::GET, &format!("sandbox/api/trades/{out}"), None).await;
+                let net = if code == 404 { 0 } else { v["merchant_net_fen"].as_i64().unwrap_or(0) };
+                net_total += net;
+                nets.push((out.clone(), a_status.clone(), *amount, method.clone(), net));
+            }
+            let positive: Vec<_> = nets.iter().filter(|n| n.4 != 0).collect();
+            let paid_like = PAID_LIKE.iter().any(|p| p.as_str() == status);
+            if paid_like {
+                paid_orders += 1;
+                // Only full refunds are asked for, so the quota counts an order whole or not at all.
+                used += if *refunded == 0 { *dutiable } else { dutiable - restored };
+                match positive.as_slice() {
+                    [(out, a_status, amount, method, net)] => {
+                        if a_status != "paid" {
+                            a.fail(format!("order {id} paid by {out}, which the shop records as {a_status}"));
+                        }
+                        // Installments whose fee the seller pays leave the merchant a little less.
+                        let exact = !method.starts_with("huabei_");
+                        let ok = if exact { net == amount } else { *net > 0 && net <= amount };
+                        if !ok && *refunded == 0 {
+                            a.fail(format!("order {id}: merchant received {net} for a {amount} payment"));
+                        }
+                    }
+                    [] => a.fail(format!("order {id} is {status} but no money reached the merchant")),
+                    many => a.fail(format!("order {id} was paid {} times: {many:?}", many.len())),
+                }
+            } else {
+                if status == "awaiting_payment" {
+                    reserved += dutiable;
+                }
+                if status == "refunded" && (refunded != total || restored != dutiable) {
+                    a.fail(format!(
+                        "order {id} refunded {refunded} of {total}, quota restored {restored} of {dutiable}"
+                    ));
+                }
+                if !positive.is_empty() {
+                    a.fail(format!("order {id} is {status} but the merchant kept {positive:?}"));
+                }
+            }
+        }
+        // The client's cache agrees with the shop, and nothing is left open.
+        let cached = s.client.cached_orders(None, 1, 200).unwrap();
+        let mut cached_status = HashMap::new();
+        let pages = u32::try_from((cached.total + 199) / 200).unwrap().max(1);
+        for page in 1..=pages {
+            for o in s.client.cached_orders(None, page, 200).unwrap().items {
+                cached_status.insert(o.id.clone(), o.status.as_str().to_owned());
+            }
+        }
+        for (id, status, ..) in &shop_orders {
+            if cached_status.get(id) != Some(status) {
+                a.fail(format!(
+                    "shopper {}: order {id} is {status} in the shop, {:?} in the cache",
+                    s.n,
+                    cached_status.get(id)
+                ));
+            }
+        }
+        let open = s.client.cache().open_attempts().unwrap();
+        if !open.is_empty() {
+            a.fail(format!("shopper {}: {} attempts still awaiting a result: {open:?}", s.n, open.len()));
+        }
+        for (id, ..) in &shop_orders {
+            for l in s.client.local_attempts(id).unwrap() {
+                let shop_status = l
+                    .out_trade_no
+                    .as_ref()
+                    .and_then(|out| attempts_by_order.get(id)?.iter().find(|x| &x.0 == out))
+                    .map(|x| x.1.clone());
+                if l.status == "paid" && shop_status.as_deref() != Some("paid") {
+                    a.fail(format!(
+                        "shopper {}: attempt {} paid locally, {shop_status:?} at the shop",
+                        s.n, l.local_id
+                    ));
+                }
+            }
+        }
+        // The annual quota: paid orders net of refunds, nothing reserved after settling.
+        let q = again!(w, s.client.quota().await).unwrap();
+        if q.used.minor() != used || q.reserved.minor() != reserved {
+            a.fail(format!(
+                "shopper {}: quota used {} reserved {}, orders say {used} and {reserved}",
+                s.n,
+                q.used.minor(),
+                q.reserved.minor()
+            ));
+        }
+        if reserved != 0 {
+            a.fail(format!(
+                "shopper {}: {reserved} fen of orders still awaiting payment after settling",
+                s.n
+            ));
+        }
+    }
+    // The sandbox's double-entry ledger.
+    let (_, check) = w.sandbox(reqwest::Method::GET, "sandbox/api/ledger/check", None).await;
+    if check["conserved"] != json!(true) || check["overdrawn"].as_array().is_none_or(|o| !o.is_empty()) {
+        a.fail(format!("sandbox ledger: {check}"));
+    }
+    w.tally.bump(format!("audit: paid orders {paid_orders}"));
+    println!("merchant received, net of refunds: ¥{}.{:02}", net_total / 100, net_total % 100);
+    a
+}
+
+/// No refresh token or merchant key in any file under the data folder (databases, their WAL
+/// files, logs).
+fn secrets_on_disk(dir: &Path, secrets: &[String]) -> Vec<String> {
+    let mut found = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in std::fs::read_dir(&d).unwrap().flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                stack.push(p);
+            } else if let Ok(bytes) = std::fs::read(&p) {
+                for s in secrets {
+                    if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
+                        found.push(format!(
+                            "{} holds a secret starting {}",
+                            p.display(),
+                            &s[..6.min(s.len())]
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    found
+}
+
+// ---------------------------------------------------------------------------------------------
+
+fn main() {
+    let args = args();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
+    std::process::exit(rt.block_on(run(args)));
+}
+
+async fn run(args: Args) -> i32 {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = args.keep.clone().unwrap_or_else(|| temp.path().to_path_buf());
+    std::fs::create_dir_all(&dir).unwrap();
+    // Everything the servers and clients log, at debug level, goes to a file the audit searches.
+    let log = std::fs::File::create(dir.join("soak.log")).unwrap();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::new(
+            "debug,hyper=info,reqwest=info,h2=info,rustls=info",
+        ))
+        .with_writer(std::sync::Mutex::new(log))
+        .with_ansi(false)
+        .init();
+    let started = Instant::now();
+    let tally = Arc::new(Tally::default());
+    let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
+        Some(dir.join("sandbox")),
+        "127.0.0.1:0".parse().unwrap(),
+    ))
+    .await
+    .unwrap();
+    let shop_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let shop = haitao_shop::start(shop_config(&dir, shop_addr, sandbox.base_url().clone())).await.unwrap();
+    let proxy = Arc::new(Proxy {
+        upstream: shop.base_url().clone(),
+        http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
+        percent: AtomicU32::new(args.net_faults),
+        rng: Mutex::new(Rng(args.seed.wrapping_mul(31))),
+        tally: tally.clone(),
+    });
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url: Url = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
+    let app = axum::Router::new().fallback(proxy_handler).with_state(proxy.clone());
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let w = Arc::new(World {
+        dir: dir.clone(),
+        sandbox,
+        shop: tokio::sync::Mutex::new(Some(shop)),
+        shop_addr,
+        proxy_url,
+        proxy,
+        http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
+        tally: tally.clone(),
+        stop_chaos: AtomicBool::new(false),
+    });
+    println!(
+        "soak: {} shoppers, {} checkouts, seed {}, {}% network faults, shop restart every {}s, data in {}",
+        args.shoppers,
+        args.checkouts,
+        args.seed,
+        args.net_faults,
+        args.restart_every,
+        dir.display()
+    );
+
+    // Products a shopper can afford many times over within the annual quota.
+    let browse = Client::new(
+        ShopApi::new(format!("http://{shop_addr}/").parse().unwrap()).unwrap(),
+        Cache::open(&dir.join("browse.sqlite3")).unwrap(),
+        Arc::new(RecordingStore::default()),
+    );
+    let mut products = Vec::new();
+    for page in 1..=20 {
+        let q = ProductQuery {
+            min_price_fen: Some(3_000),
+            max_price_fen: Some(25_000),
+            per_page: Some(200),
+            page: Some(page),
+            ..Default::default()
+        };
+        let p = browse.catalog(&q).await.unwrap().page;
+        let done = p.items.len() < 200;
+        products.extend(p.items.into_iter().filter(|p| p.stock > 0).map(|p| (p.id, p.price_cny.minor())));
+        if done {
+            break;
+        }
+    }
+    assert!(products.len() >= 20, "too few products to shop: {}", products.len());
+    let products = Arc::new(products);
+
+    let mut shoppers = Vec::new();
+    for n in 0..args.shoppers {
+        shoppers.push(sign_up(&w, n, args.seed).await);
+    }
+
+    // Chaos in the background: shop restarts and a sandbox clock that moves on.
+    let chaos = {
+        let w = w.clone();
+        let every = args.restart_every;
+        tokio::spawn(async move {
+            let mut tick = 0u64;
+            while !w.stop_chaos.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                tick += 1;
+                if tick.is_multiple_of(4) {
+                    w.sandbox(
+                        reqwest::Method::POST,
+                        "sandbox/api/clock/advance",
+                        Some(json!({"seconds": 240})),
+                    )
+                    .await;
+                }
+                if every > 0 && tick.is_multiple_of(every) && !w.stop_chaos.load(Ordering::SeqCst) {
+                    w.restart_shop().await;
+                }
+            }
+        })
+    };
+
+    let remaining = Arc::new(AtomicUsize::new(args.checkouts));
+    let mut tasks = Vec::new();
+    for mut s in shoppers {
+        let (w, products, remaining) = (w.clone(), products.clone(), remaining.clone());
+        tasks.push(tokio::spawn(async move {
+            while remaining.fetch_update(Ordering::SeqCst, Ordering::SeqCst, |r| r.checked_sub(1)).is_ok() {
+                if !checkout(&w, &mut s, &products).await {
+                    w.tally.bump("shopper: stopped (stock or quota)");
+                    break;
+                }
+            }
+            s
+        }));
+    }
+    let mut shoppers = Vec::new();
+    for t in tasks {
+        shoppers.push(t.await.unwrap());
+    }
+    w.stop_chaos.store(true, Ordering::SeqCst);
+    chaos.await.unwrap();
+    let shopping = started.elapsed();
+
+    settle(&w, &mut shoppers).await;
+    let mut audit = audit(&w, &shoppers).await;
+    let mut secrets: Vec<String> = shoppers.iter().flat_map(|s| s.secrets.seen.lock().clone()).collect();
+    let (_, apps) = w.sandbox(reqwest::Method::GET, "sandbox/api/apps", None).await;
+    for app in apps.as_array().into_iter().flatten() {
+        if let Some(k) = app["app_private_key"].as_str() {
+            // The key's base64 body, without the PEM armour.
+            secrets.extend(k.lines().filter(|l| l.len() > 40 && !l.starts_with("-----")).map(str::to_owned));
+        }
+    }
+    let leaked = secrets_on_disk(&dir, &secrets);
+    for l in leaked {
+        audit.fail(l);
+    }
+    for (k, _) in tally.0.lock().iter().filter(|(k, _)| k.starts_with("MISMATCH")) {
+        audit.fail(k.clone());
+    }
+
+    println!("\n{:<58} {:>8}", "what happened", "count");
+    for (k, v) in tally.0.lock().iter() {
+        println!("{k:<58} {v:>8}");
+    }
+    println!("{:<58} {:>8}", "secrets searched for on disk", secrets.len());
+    println!("{:<58} {:>8}", "mismatches", audit.mismatches.len());
+    println!(
+        "shopping took {:.1}s ({:.1} checkouts/s); settling and audit {:.1}s",
+        shopping.as_secs_f64(),
+        tally.get("checkouts") as f64 / shopping.as_secs_f64(),
+        started.elapsed().as_secs_f64() - shopping.as_secs_f64()
+    );
+    if let Some(shop) = w.shop.lock().await.take() {
+        shop.stop().await;
+    }
+    i32::from(!audit.mismatches.is_empty())
+}
