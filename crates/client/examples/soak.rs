@@ -388,8 +388,21 @@ async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
     let cache_path = w.dir.join(format!("client-{n}")).join("cache.sqlite3");
     std::fs::create_dir_all(cache_path.parent().unwrap()).unwrap();
     let client = new_client(w, &cache_path, &secrets);
-    again!(w, client.register(&phone, "soak2026pw", true).await).unwrap();
-    again!(w, client.verify_real_name(&name, &id_number).await).unwrap();
+    // An answer lost after the shop did the work leaves the account made, or the name verified:
+    // then the shopper signs in, or finds it verified, as a person would.
+    match again!(w, client.register(&phone, "soak2026pw", true).await) {
+        Ok(_) => {}
+        Err(ClientError::Shop(p)) if p.code == ErrorCode::AlreadyRegistered => {
+            w.tally.bump("client: registered already (answer lost), signed in");
+            again!(w, client.sign_in(&phone, "soak2026pw", true).await).unwrap();
+        }
+        Err(e) => panic!("register: {e}"),
+    }
+    if let Err(e) = again!(w, client.verify_real_name(&name, &id_number).await) {
+        let account = again!(w, client.account().await).unwrap();
+        assert!(account.real_name.is_some(), "real-name verification: {e}");
+        w.tally.bump("client: verified already (answer lost)");
+    }
     let address = AddressInput {
         recipient: name.clone(),
         phone: phone.clone(),
@@ -557,7 +570,11 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
             (st, v) = pay("debit_card").await;
         }
         if st != 200 {
-            w.tally.bump(format!("cashier: not paid ({})", v["error"]["error"].as_str().unwrap_or("?")));
+            let why = v["error"]["error"].as_str().or(v["error"].as_str()).unwrap_or("?");
+            w.tally.bump(format!("cashier: not paid ({why})"));
+            if why == "?" || why == "not_payable" {
+                tracing::warn!(out_trade_no = %out_no, answer = %v, "soak: the cashier refused to pay");
+            }
             let _ = again!(w, s.client.payment_abandoned(&launch.local_id).await);
             if round == 0 && s.rng.chance(60) {
                 w.tally.bump("shopper: tried another method");
@@ -638,14 +655,36 @@ impl Audit {
 }
 
 async fn settle(w: &World, shoppers: &mut [Shopper]) {
+    let began = Instant::now();
     w.stop_chaos.store(true, Ordering::SeqCst);
     w.proxy.percent.store(0, Ordering::SeqCst);
     // Alipay's retry ladder spans 25 hours: walk the sandbox clock through it an hour at a time.
     for _ in 0..30 {
         w.sandbox(reqwest::Method::POST, "sandbox/api/clock/advance", Some(json!({"seconds": 3600}))).await;
     }
-    // Past every payment deadline: the shop closes what was never paid.
+    tracing::warn!(took = ?began.elapsed(), "soak: settle: notifications delivered");
+    // Past every payment deadline and parcel step: the shop closes what was never paid and delivers
+    // the rest, a batch per job run, until no order will change again.
     assert_eq!(w.shop_post("test/clock/advance", json!({"seconds": 7200})).await, 200);
+    let db = w.dir.join("shop").join("shop.sqlite3");
+    for _ in 0..600 {
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
+        let open: i64 = conn
+            .query_row(
+                "SELECT (SELECT COUNT(*) FROM orders
+                         WHERE status IN ('awaiting_payment', 'paid', 'customs_declared', 'cleared', 'shipped'))
+                      + (SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'redirected', 'unknown'))",
+                [],
+                |r| r.get(0),
+            )
+            .unwrap();
+        if open == 0 {
+            break;
+        }
+        assert_eq!(w.shop_post("test/jobs/run", json!({})).await, 204);
+    }
+    tracing::warn!(took = ?began.elapsed(), "soak: settle: every order closed, refunded or delivered");
     for s in shoppers.iter_mut() {
         ensure_signed_in(w, s).await;
         for _ in 0..5 {
@@ -658,6 +697,7 @@ async fn settle(w: &World, shoppers: &mut [Shopper]) {
         }
         again!(w, s.client.sync_orders().await).unwrap();
     }
+    tracing::warn!(took = ?began.elapsed(), "soak: settle: clients reconciled");
 }
 
 async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
@@ -690,6 +730,30 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
     if stuck > 0 {
         a.fail(format!("{stuck} shop payment attempts still open after settling"));
     }
+    // The sandbox's books: what the merchant account received, net, for each out_trade_no.
+    let books = rusqlite::Connection::open_with_flags(
+        w.dir.join("sandbox").join("sandbox.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let nets_by_out: HashMap<String, i64> = books
+        .prepare(
+            "SELECT t.out_trade_no,
+                    COALESCE(SUM(CASE WHEN l.to_acct = 'merchant:' || t.app_id THEN l.amount_fen
+                                      WHEN l.from_acct = 'merchant:' || t.app_id THEN -l.amount_fen
+                                      ELSE 0 END), 0)
+             FROM trades t LEFT JOIN ledger l ON l.trade_no = t.trade_no GROUP BY t.out_trade_no",
+        )
+        .unwrap()
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    // Spot-check the query against the sandbox's own API.
+    for (out, net) in nets_by_out.iter().take(20) {
+        let (_, v) = w.sandbox(reqwest::Method::GET, &format!("sandbox/api/trades/{out}"), None).await;
+        assert_eq!(v["merchant_net_fen"].as_i64(), Some(*net), "the books query disagrees for {out}");
+    }
     let mut paid_orders = 0;
     let mut net_total = 0i64;
     for s in shoppers {
@@ -713,9 +777,7 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
         for (id, status, total, refunded, dutiable, restored) in &shop_orders {
             let mut nets = Vec::new();
             for (out, a_status, amount, method) in attempts_by_order.get(id).into_iter().flatten() {
-                let (code, v) =
-                    w.sandbox(reqwest::Method::GET, &format!("sandbox/api/trades/{out}"), None).await;
-                let net = if code == 404 { 0 } else { v["merchant_net_fen"].as_i64().unwrap_or(0) };
+                let net = nets_by_out.get(out).copied().unwrap_or(0);
                 net_total += net;
                 nets.push((out.clone(), a_status.clone(), *amount, method.clone(), net));
             }
@@ -821,6 +883,7 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
 /// No refresh token or merchant key in any file under the data folder (databases, their WAL
 /// files, logs).
 fn secrets_on_disk(dir: &Path, secrets: &[String]) -> Vec<String> {
+    let finder = aho_corasick::AhoCorasick::new(secrets).unwrap();
     let mut found = Vec::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
@@ -829,14 +892,9 @@ fn secrets_on_disk(dir: &Path, secrets: &[String]) -> Vec<String> {
             if p.is_dir() {
                 stack.push(p);
             } else if let Ok(bytes) = std::fs::read(&p) {
-                for s in secrets {
-                    if bytes.windows(s.len()).any(|w| w == s.as_bytes()) {
-                        found.push(format!(
-                            "{} holds a secret starting {}",
-                            p.display(),
-                            &s[..6.min(s.len())]
-                        ));
-                    }
+                for m in finder.find_iter(&bytes) {
+                    let s = &secrets[m.pattern().as_usize()];
+                    found.push(format!("{} holds a secret starting {}", p.display(), &s[..6.min(s.len())]));
                 }
             }
         }
@@ -937,24 +995,27 @@ async fn run(args: Args) -> i32 {
         shoppers.push(sign_up(&w, n, args.seed).await);
     }
 
-    // Chaos in the background: shop restarts and a sandbox clock that moves on.
-    let chaos = {
+    // Chaos in the background: clocks that move on, and shop restarts.
+    let clocks = {
+        let w = w.clone();
+        tokio::spawn(async move {
+            while !w.stop_chaos.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(2)).await;
+                // Both clocks move together (30× real time), so retry ladders, deadlines and token
+                // lifetimes come into play without the shop and Alipay disagreeing.
+                w.sandbox(reqwest::Method::POST, "sandbox/api/clock/advance", Some(json!({"seconds": 60})))
+                    .await;
+                w.shop_post("test/clock/advance", json!({"seconds": 60})).await;
+            }
+        })
+    };
+    let restarts = {
         let w = w.clone();
         let every = args.restart_every;
         tokio::spawn(async move {
-            let mut tick = 0u64;
-            while !w.stop_chaos.load(Ordering::SeqCst) {
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                tick += 1;
-                if tick.is_multiple_of(4) {
-                    w.sandbox(
-                        reqwest::Method::POST,
-                        "sandbox/api/clock/advance",
-                        Some(json!({"seconds": 240})),
-                    )
-                    .await;
-                }
-                if every > 0 && tick.is_multiple_of(every) && !w.stop_chaos.load(Ordering::SeqCst) {
+            while every > 0 && !w.stop_chaos.load(Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_secs(every)).await;
+                if !w.stop_chaos.load(Ordering::SeqCst) {
                     w.restart_shop().await;
                 }
             }
@@ -980,7 +1041,8 @@ async fn run(args: Args) -> i32 {
         shoppers.push(t.await.unwrap());
     }
     w.stop_chaos.store(true, Ordering::SeqCst);
-    chaos.await.unwrap();
+    clocks.await.unwrap();
+    restarts.await.unwrap();
     let shopping = started.elapsed();
 
     settle(&w, &mut shoppers).await;
@@ -993,7 +1055,12 @@ async fn run(args: Args) -> i32 {
             secrets.extend(k.lines().filter(|l| l.len() > 40 && !l.starts_with("-----")).map(str::to_owned));
         }
     }
+    assert!(secrets.len() > args.shoppers, "every shopper's refresh tokens and the merchant key");
     let leaked = secrets_on_disk(&dir, &secrets);
+    // The search itself works: a planted secret is found.
+    let canary = tempfile::tempdir().unwrap();
+    std::fs::write(canary.path().join("planted.log"), format!("token={}", secrets[0])).unwrap();
+    assert_eq!(secrets_on_disk(canary.path(), &secrets).len(), 1, "the secret search finds a planted secret");
     for l in leaked {
         audit.fail(l);
     }
