@@ -65,11 +65,21 @@ struct Args {
     net_faults: u32,
     /// Seconds between shop restarts (0: never).
     restart_every: u64,
+    /// No faults at all: a load run of ordinary shoppers (`--calm`).
+    calm: bool,
     keep: Option<PathBuf>,
 }
 
 fn args() -> Args {
-    let mut a = Args { shoppers: 16, checkouts: 600, seed: 1, net_faults: 8, restart_every: 15, keep: None };
+    let mut a = Args {
+        shoppers: 16,
+        checkouts: 600,
+        seed: 1,
+        net_faults: 8,
+        restart_every: 15,
+        calm: false,
+        keep: None,
+    };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
@@ -80,12 +90,17 @@ fn args() -> Args {
             "--net-faults" => a.net_faults = value().parse().expect("--net-faults PERCENT"),
             "--restart-every" => a.restart_every = value().parse().expect("--restart-every SECONDS"),
             "--keep" => a.keep = Some(PathBuf::from(value())),
+            "--calm" => {
+                a.calm = true;
+                a.net_faults = 0;
+                a.restart_every = 0;
+            }
             other => panic!(
-                "unknown argument {other}; use --shoppers N --checkouts N --seed N --net-faults PCT --restart-every S --keep DIR"
+                "unknown argument {other}; use --shoppers N --checkouts N --seed N --net-faults PCT --restart-every S --calm --keep DIR"
             ),
         }
     }
-    assert!(a.shoppers >= 1 && a.shoppers <= 100, "--shoppers 1..=100 (one identity and persona each)");
+    assert!(a.shoppers >= 1 && a.shoppers <= 800, "--shoppers 1..=800 (one identity and persona each)");
     a
 }
 
@@ -133,6 +148,9 @@ struct Proxy {
     percent: AtomicU32,
     rng: Mutex<Rng>,
     tally: Arc<Tally>,
+    /// How long the shop took to answer each request passed through untouched, in microseconds,
+    /// by route (`POST orders/{id}/payments`).
+    latencies: Mutex<BTreeMap<String, Vec<u64>>>,
 }
 
 /// A response body that fails at once: the connection is cut before the answer arrives.
@@ -181,6 +199,16 @@ async fn forward(p: &Proxy, req: Request) -> Result<Response, ()> {
     Ok(r)
 }
 
+/// `GET /api/v1/orders/HO2026…/quotes` → `GET orders/{id}/quotes`.
+fn route_of(method: &axum::http::Method, path: &str) -> String {
+    let parts: Vec<&str> = path
+        .trim_start_matches("/api/v1/")
+        .split('/')
+        .map(|seg| if seg.chars().any(|c| c.is_ascii_digit()) { "{id}" } else { seg })
+        .collect();
+    format!("{method} {}", parts.join("/"))
+}
+
 async fn proxy_handler(State(p): State<Arc<Proxy>>, req: Request) -> Response {
     let percent = u64::from(p.percent.load(Ordering::Relaxed));
     let fault = {
@@ -208,11 +236,22 @@ async fn proxy_handler(State(p): State<Arc<Proxy>>, req: Request) -> Response {
             tokio::time::sleep(Duration::from_millis(ms)).await;
             forward(&p, req).await.unwrap_or_else(|()| cut())
         }
-        None => forward(&p, req).await.unwrap_or_else(|()| {
-            // The shop is down (restarting): the client sees a failed connection.
-            p.tally.bump("net: shop unreachable (restart)");
-            cut()
-        }),
+        None => {
+            let began = Instant::now();
+            let route = route_of(req.method(), req.uri().path());
+            match forward(&p, req).await {
+                Ok(r) => {
+                    let us = u64::try_from(began.elapsed().as_micros()).unwrap_or(u64::MAX);
+                    p.latencies.lock().entry(route).or_default().push(us);
+                    r
+                }
+                Err(()) => {
+                    // The shop is down (restarting): the client sees a failed connection.
+                    p.tally.bump("net: shop unreachable (restart)");
+                    cut()
+                }
+            }
+        }
     }
 }
 
@@ -256,6 +295,7 @@ struct World {
     http: reqwest::Client,
     tally: Arc<Tally>,
     stop_chaos: AtomicBool,
+    calm: bool,
 }
 
 impl World {
@@ -518,7 +558,8 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
             }
         };
         let out_no = launch.attempt.out_trade_no.clone();
-        if s.rng.chance(5) {
+        let chaos = !w.calm;
+        if chaos && s.rng.chance(5) {
             // A double click: the attempt under way comes back, never a second one.
             w.tally.bump("shopper: double click on pay");
             if let Ok(l2) = s.client.start_payment(&order.id, method, PayMode::InApp, &ret).await
@@ -527,7 +568,7 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
                 w.tally.bump("MISMATCH: a double click started a second payment");
             }
         }
-        let forced = if s.rng.chance(45) { Some(*s.rng.pick(&OUTCOMES)) } else { None };
+        let forced = if chaos && s.rng.chance(45) { Some(*s.rng.pick(&OUTCOMES)) } else { None };
         if let Some(o) = forced {
             let (st, v) = w
                 .sandbox(
@@ -539,7 +580,7 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
             assert_eq!(st, 200, "forcing {o}: {v}");
             w.tally.bump(format!("sandbox: {o}"));
         }
-        if s.rng.chance(8) {
+        if chaos && s.rng.chance(8) {
             // The buyer closes the payment window without paying.
             w.tally.bump("shopper: closed the payment window");
             let _ = again!(w, s.client.payment_abandoned(&launch.local_id).await);
@@ -584,7 +625,7 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
             return true;
         }
         let return_url = v["return_url"].as_str().map(str::to_owned);
-        let roll = s.rng.below(100);
+        let roll = if chaos { s.rng.below(100) } else { 100 };
         if roll < 10 {
             // The app is killed before the return arrives; a new process starts on the same data.
             w.tally.bump("process: app killed mid-payment");
@@ -619,7 +660,7 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
         break;
     }
     // Sometimes the shopper changes their mind and asks for the money back.
-    if s.rng.chance(6) {
+    if !w.calm && s.rng.chance(6) {
         let r = again!(
             w,
             s.client
@@ -939,6 +980,7 @@ async fn run(args: Args) -> i32 {
         percent: AtomicU32::new(args.net_faults),
         rng: Mutex::new(Rng(args.seed.wrapping_mul(31))),
         tally: tally.clone(),
+        latencies: Mutex::new(BTreeMap::new()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_url: Url = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
@@ -954,6 +996,7 @@ async fn run(args: Args) -> i32 {
         http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
         tally: tally.clone(),
         stop_chaos: AtomicBool::new(false),
+        calm: args.calm,
     });
     println!(
         "soak: {} shoppers, {} checkouts, seed {}, {}% network faults, shop restart every {}s, data in {}",
@@ -1074,6 +1117,29 @@ async fn run(args: Args) -> i32 {
     }
     println!("{:<58} {:>8}", "secrets searched for on disk", secrets.len());
     println!("{:<58} {:>8}", "mismatches", audit.mismatches.len());
+    let by_route = w.proxy.latencies.lock().clone();
+    let quantiles = |mut lat: Vec<u64>| {
+        lat.sort_unstable();
+        let q = |f: usize| lat[(lat.len() * f / 1000).min(lat.len() - 1)] as f64 / 1000.0;
+        format!("{:>7} {:>9.1} {:>9.1} {:>9.1} {:>9.1}", lat.len(), q(500), q(900), q(990), q(1000))
+    };
+    let all: Vec<u64> = by_route.values().flatten().copied().collect();
+    if !all.is_empty() {
+        println!(
+            "\nshop API through the proxy (untouched requests), {:.0} answered/s\n{:<42} {:>7} {:>9} {:>9} {:>9} {:>9}",
+            all.len() as f64 / shopping.as_secs_f64(),
+            "route",
+            "count",
+            "p50 ms",
+            "p90 ms",
+            "p99 ms",
+            "max ms"
+        );
+        for (route, lat) in by_route.iter().filter(|(_, l)| l.len() >= 20) {
+            println!("{route:<42} {}", quantiles(lat.clone()));
+        }
+        println!("{:<42} {}", "all", quantiles(all));
+    }
     println!(
         "shopping took {:.1}s ({:.1} checkouts/s); settling and audit {:.1}s",
         shopping.as_secs_f64(),
