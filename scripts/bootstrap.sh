@@ -21,8 +21,8 @@ run_pkgs=(
   xvfb xauth gnome-keyring dbus-x11
 )
 # procps: `kill`, to stop the tests' Xvfb servers gracefully (they then remove their lock files).
-# python3-venv: the virtual environment schemathesis is installed into.
-test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv)
+# python3-venv: the virtual environment schemathesis is installed into; curl: its sign-ups.
+test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")

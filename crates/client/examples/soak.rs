@@ -708,10 +708,11 @@ async fn settle(w: &World, shoppers: &mut [Shopper]) {
     // the rest, a batch per job run, until no order will change again.
     assert_eq!(w.shop_post("test/clock/advance", json!({"seconds": 7200})).await, 200);
     let db = w.dir.join("shop").join("shop.sqlite3");
+    let mut open = -1;
     for _ in 0..600 {
         let conn =
             rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        let open: i64 = conn
+        open = conn
             .query_row(
                 "SELECT (SELECT COUNT(*) FROM orders
                          WHERE status IN ('awaiting_payment', 'paid', 'customs_declared', 'cleared', 'shipped'))
@@ -723,8 +724,11 @@ async fn settle(w: &World, shoppers: &mut [Shopper]) {
         if open == 0 {
             break;
         }
-        assert_eq!(w.shop_post("test/jobs/run", json!({})).await, 204);
+        // Parcels declared during settling still have their own way to go: ten more minutes each
+        // round (advancing runs the jobs too).
+        assert_eq!(w.shop_post("test/clock/advance", json!({"seconds": 600})).await, 200);
     }
+    assert_eq!(open, 0, "after settling, orders or attempts are still open in the shop (stuck)");
     tracing::warn!(took = ?began.elapsed(), "soak: settle: every order closed, refunded or delivered");
     for s in shoppers.iter_mut() {
         ensure_signed_in(w, s).await;
@@ -833,9 +837,22 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
                         if a_status != "paid" {
                             a.fail(format!("order {id} paid by {out}, which the shop records as {a_status}"));
                         }
-                        // Installments whose fee the seller pays leave the merchant a little less.
-                        let exact = !method.starts_with("huabei_");
-                        let ok = if exact { net == amount } else { *net > 0 && net <= amount };
+                        // Installments whose fee the seller pays leave the merchant that fee less.
+                        let seller_ppm = haitao_shop::pricing::PricingConfig::default()
+                            .huabei
+                            .iter()
+                            .find(|t| {
+                                *method == format!("huabei_{}", t.periods)
+                                    && t.payer == haitao_shop_api::orders::FeePayer::Seller
+                            })
+                            .map(|t| t.fee_ppm);
+                        let ok = match seller_ppm {
+                            None => net == amount,
+                            Some(ppm) => {
+                                let fee = amount * ppm / 1_000_000;
+                                (amount - fee - 1..=amount - fee + 1).contains(net) && fee > 0
+                            }
+                        };
                         if !ok && *refunded == 0 {
                             a.fail(format!("order {id}: merchant received {net} for a {amount} payment"));
                         }
@@ -931,7 +948,9 @@ fn secrets_on_disk(dir: &Path, secrets: &[String]) -> Vec<String> {
         for e in std::fs::read_dir(&d).unwrap().flatten() {
             let p = e.path();
             if p.is_dir() {
-                stack.push(p);
+                if p.file_name().is_some_and(|n| n != "sandbox") {
+                    stack.push(p);
+                }
             } else if let Ok(bytes) = std::fs::read(&p) {
                 for m in finder.find_iter(&bytes) {
                     let s = &secrets[m.pattern().as_usize()];
@@ -1091,13 +1110,26 @@ async fn run(args: Args) -> i32 {
     settle(&w, &mut shoppers).await;
     let mut audit = audit(&w, &shoppers).await;
     let mut secrets: Vec<String> = shoppers.iter().flat_map(|s| s.secrets.seen.lock().clone()).collect();
-    let (_, apps) = w.sandbox(reqwest::Method::GET, "sandbox/api/apps", None).await;
-    for app in apps.as_array().into_iter().flatten() {
-        if let Some(k) = app["app_private_key"].as_str() {
-            // The key's base64 body, without the PEM armour.
-            secrets.extend(k.lines().filter(|l| l.len() > 40 && !l.starts_with("-----")).map(str::to_owned));
-        }
+    // The merchant's private key, which the sandbox generated for the shop and keeps in its own
+    // database (that folder is the one place it may be; the shop holds it in memory only).
+    let books = rusqlite::Connection::open_with_flags(
+        dir.join("sandbox").join("sandbox.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap();
+    let keys: Vec<String> = books
+        .prepare("SELECT private_key FROM apps WHERE private_key IS NOT NULL")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let before = secrets.len();
+    for k in keys {
+        // The key's base64 body, without the PEM armour.
+        secrets.extend(k.lines().filter(|l| l.len() > 40 && !l.starts_with("-----")).map(str::to_owned));
     }
+    assert!(secrets.len() > before, "the merchant key is among the secrets searched for");
     assert!(secrets.len() > args.shoppers, "every shopper's refresh tokens and the merchant key");
     let leaked = secrets_on_disk(&dir, &secrets);
     // The search itself works: a planted secret is found.

@@ -96,12 +96,6 @@ async fn declare(shop: &Arc<Shop>) -> Result<(), ApiError> {
             Ok(r) => {
                 let now = shop.now();
                 let identity = r.identity_matches();
-                let (oid, no) = (o.id.clone(), r.alipay_declare_no.clone());
-                if !shop.blocking(move |s| s.record_declaration(&oid, &no, identity, now)).await? {
-                    // Refunded or cancelled while the declaration was on its way: nothing ships.
-                    tracing::info!(order = %o.id, "order changed during its customs declaration; not shipping");
-                    continue;
-                }
                 let event = if identity == Some(false) {
                     TrackingEvent {
                         at: now,
@@ -123,8 +117,12 @@ async fn declare(shop: &Arc<Shop>) -> Result<(), ApiError> {
                         location: loc("杭州海关", "Hangzhou Customs"),
                     }
                 };
-                let oid = o.id.clone();
-                shop.blocking(move |s| s.add_tracking(&oid, &event, now)).await?;
+                let (oid, no) = (o.id.clone(), r.alipay_declare_no.clone());
+                if !shop.blocking(move |s| s.record_declaration(&oid, &no, identity, &event, now)).await? {
+                    // Refunded or cancelled while the declaration was on its way: nothing ships.
+                    tracing::info!(order = %o.id, "order changed during its customs declaration; not shipping");
+                    continue;
+                }
                 if identity != Some(false) && o.waybill_no.is_none() {
                     let number = format!(
                         "HTX{}",

@@ -1238,6 +1238,7 @@ impl OrderStore for SqliteStore {
         order_id: &str,
         declaration_no: &str,
         identity_check: Option<bool>,
+        event: &TrackingEvent,
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.with(|c| {
@@ -1254,6 +1255,7 @@ impl OrderStore for SqliteStore {
             if changed == 0 {
                 return Ok(false);
             }
+            insert_tracking(&tx, order_id, event)?;
             touch(&tx, order_id, now)?;
             tx.commit()?;
             Ok(true)

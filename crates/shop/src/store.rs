@@ -297,13 +297,15 @@ pub trait OrderStore {
 
     /// Paid orders whose payment is not yet declared to customs.
     fn orders_to_declare(&self) -> StoreResult<Vec<OrderCore>>;
-    /// Records the declaration only while the order is still paid and undeclared; `false` when it
-    /// changed meanwhile (refunded or cancelled), and nothing is recorded.
+    /// Records the declaration and its tracking event in one transaction, only while the order is
+    /// still paid and undeclared; `false` when it changed meanwhile (refunded or cancelled), and
+    /// nothing is recorded.
     fn record_declaration(
         &self,
         order_id: &str,
         declaration_no: &str,
         identity_check: Option<bool>,
+        event: &TrackingEvent,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     fn correct_orderer(

@@ -281,10 +281,20 @@ async fn refunds_partial_then_full_restore_the_quota() {
     use haitao_shop_api::orders::{OrderStatus, TrackingEvent, TrackingStage};
     let now = chrono::Utc::now();
     let (o1, o2) = (oid.to_owned(), oid.to_owned());
-    let declared =
-        w.shop.shop.blocking(move |s| s.record_declaration(&o1, "CDRACE01", Some(true), now)).await.unwrap();
+    let text = Localized { zh: "已申报".into(), en: "Declared".into() };
+    let d = TrackingEvent {
+        at: now,
+        stage: TrackingStage::CustomsDeclared,
+        description: text.clone(),
+        location: text.clone(),
+    };
+    let declared = w
+        .shop
+        .shop
+        .blocking(move |s| s.record_declaration(&o1, "CDRACE01", Some(true), &d, now))
+        .await
+        .unwrap();
     assert!(!declared, "a refunded order is not declared");
-    let text = Localized { zh: "已签收".into(), en: "Delivered".into() };
     let e =
         TrackingEvent { at: now, stage: TrackingStage::Delivered, description: text.clone(), location: text };
     let moved = w
