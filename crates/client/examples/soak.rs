@@ -675,15 +675,6 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
 // ---------------------------------------------------------------------------------------------
 // Audit
 
-const PAID_LIKE: [OrderStatus; 6] = [
-    OrderStatus::Paid,
-    OrderStatus::CustomsDeclared,
-    OrderStatus::Held,
-    OrderStatus::Cleared,
-    OrderStatus::Shipped,
-    OrderStatus::Delivered,
-];
-
 struct Audit {
     mismatches: Vec<String>,
 }
@@ -827,7 +818,7 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
                 nets.push((out.clone(), a_status.clone(), *amount, method.clone(), net));
             }
             let positive: Vec<_> = nets.iter().filter(|n| n.4 != 0).collect();
-            let paid_like = PAID_LIKE.iter().any(|p| p.as_str() == status);
+            let paid_like = OrderStatus::ALL.iter().any(|p| p.is_paid() && p.as_str() == status);
             if paid_like {
                 paid_orders += 1;
                 // Only full refunds are asked for, so the quota counts an order whole or not at all.
