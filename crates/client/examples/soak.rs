@@ -44,7 +44,7 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use haitao_client::secrets::SecretError;
-use haitao_client::{Cache, Client, ClientError, SecretStore, ShopApi};
+use haitao_client::{Cache, Client, ClientError, MemoryStore, SecretStore, ShopApi};
 use haitao_shop_api::account::AddressInput;
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::error::ErrorCode;
@@ -260,22 +260,20 @@ async fn proxy_handler(State(p): State<Arc<Proxy>>, req: Request) -> Response {
 
 #[derive(Debug, Clone, Default)]
 struct RecordingStore {
-    inner: Arc<Mutex<HashMap<String, SecretString>>>,
+    inner: MemoryStore,
     seen: Arc<Mutex<Vec<String>>>,
 }
 
 impl SecretStore for RecordingStore {
     fn get(&self, key: &str) -> Result<Option<SecretString>, SecretError> {
-        Ok(self.inner.lock().get(key).cloned())
+        self.inner.get(key)
     }
     fn set(&self, key: &str, value: &SecretString) -> Result<(), SecretError> {
         self.seen.lock().push(value.expose().to_owned());
-        self.inner.lock().insert(key.to_owned(), value.clone());
-        Ok(())
+        self.inner.set(key, value)
     }
     fn delete(&self, key: &str) -> Result<(), SecretError> {
-        self.inner.lock().remove(key);
-        Ok(())
+        self.inner.delete(key)
     }
     fn kind(&self) -> &'static str {
         "memory (soak)"
