@@ -2,6 +2,7 @@
 //! confirm with the payment password, a simulated fingerprint or an SMS code, and go back to the
 //! merchant.
 
+use crate::db::Cached as _;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -512,7 +513,7 @@ async fn choose(
     let _ = sb
         .store
         .run(move |c| {
-            c.execute("UPDATE cashier_sessions SET choice = ?1 WHERE token = ?2", [stored, tok])
+            c.cached_exec("UPDATE cashier_sessions SET choice = ?1 WHERE token = ?2", [stored, tok])
                 .map_err(StoreError::from)
         })
         .await;

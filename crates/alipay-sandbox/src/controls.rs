@@ -2,6 +2,7 @@
 //! personas, forced outcomes, paying without HTML, the sandbox clock, the event log, notifications
 //! and the ledger.
 
+use crate::db::Cached as _;
 use std::sync::Arc;
 
 use axum::Json;
@@ -135,13 +136,13 @@ pub fn ensure_app_in(
     }
     if let Some(existing) = model::app_by_name(conn, &req.name)? {
         if let Some(base) = &req.notify_base {
-            conn.execute("UPDATE apps SET notify_base = ?1 WHERE app_id = ?2", [base, &existing.app_id])
+            conn.cached_exec("UPDATE apps SET notify_base = ?1 WHERE app_id = ?2", [base, &existing.app_id])
                 .map_err(StoreError::from)?;
         }
         if let Some(pk) = &req.public_key {
             let k = PublicKey::parse(pk).map_err(|e| bad("invalid_public_key", e.to_string()))?;
             if k.to_base64() != existing.public_key {
-                conn.execute(
+                conn.cached_exec(
                     "UPDATE apps SET public_key = ?1, private_key = NULL WHERE app_id = ?2",
                     [k.to_base64(), existing.app_id.clone()],
                 )

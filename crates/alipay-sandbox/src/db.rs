@@ -33,9 +33,38 @@ fn migrations() -> Migrations<'static> {
 
 fn prepare(conn: &Connection) -> rusqlite::Result<()> {
     conn.busy_timeout(Duration::from_secs(5))?;
+    conn.set_prepared_statement_cache_capacity(128);
     let _: String = conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
     conn.pragma_update(None, "foreign_keys", "ON")
+}
+
+/// Statements through the connection's prepared-statement cache: the gateway runs the same few
+/// dozen statements thousands of times a second, and parsing them each time cost more than running
+/// them.
+pub trait Cached {
+    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T>;
+    fn cached_exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl Cached for Connection {
+    fn cached_row<T, P: rusqlite::Params, F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>>(
+        &self,
+        sql: &str,
+        params: P,
+        f: F,
+    ) -> rusqlite::Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn cached_exec<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
 }
 
 /// Opens and migrates the store; `None` opens an in-memory store.
@@ -60,15 +89,104 @@ pub fn open(path: Option<&Path>) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
-/// The shared connection.
-#[derive(Clone, Debug)]
+/// A write that may land a little later, batched with others (trace events).
+type Deferred = Box<dyn FnOnce(&Connection) -> Result<(), StoreError> + Send>;
+
+/// The shared connection, and the writes deferred to its next use.
+#[derive(Clone)]
 pub struct Store {
-    conn: Arc<Mutex<Connection>>,
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    conn: Mutex<Connection>,
+    /// A second, read-only connection to the same file (none for an in-memory store): WAL lets it
+    /// read while the main connection writes.
+    reader: Option<Mutex<Connection>>,
+    deferred: Mutex<Vec<Deferred>>,
+    /// A flush of the deferred writes is already scheduled.
+    flush_scheduled: std::sync::atomic::AtomicBool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("deferred", &self.inner.deferred.lock().len()).finish_non_exhaustive()
+    }
+}
+
+impl Inner {
+    /// Applies the deferred writes, oldest first, in one transaction, before anything else uses the
+    /// connection: whoever reads sees them, in order, ahead of what it writes itself.
+    fn flush(&self, conn: &mut Connection) {
+        let pending = std::mem::take(&mut *self.deferred.lock());
+        if pending.is_empty() {
+            return;
+        }
+        let n = pending.len();
+        let result = conn.transaction().map_err(StoreError::from).and_then(|tx| {
+            for write in pending {
+                write(&tx)?;
+            }
+            tx.commit().map_err(StoreError::from)
+        });
+        if let Err(e) = result {
+            tracing::warn!(error = %e, writes = n, "deferred trace writes were lost");
+        }
+    }
+}
+
+impl Drop for Inner {
+    fn drop(&mut self) {
+        let Inner { conn, deferred, .. } = self;
+        let pending = std::mem::take(deferred.get_mut());
+        if !pending.is_empty() {
+            let conn = conn.get_mut();
+            for write in pending {
+                if let Err(e) = write(conn) {
+                    tracing::warn!(error = %e, "a deferred trace write was lost on shutdown");
+                }
+            }
+        }
+    }
 }
 
 impl Store {
     pub fn new(conn: Connection) -> Self {
-        Store { conn: Arc::new(Mutex::new(conn)) }
+        let reader = conn.path().filter(|p| !p.is_empty()).and_then(|p| {
+            let flags =
+                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+            let r = Connection::open_with_flags(p, flags)
+                .and_then(|r| r.busy_timeout(Duration::from_secs(5)).map(|()| r))
+                .inspect_err(
+                    |e| tracing::warn!(error = %e, "no read-only connection; reads share the writer's"),
+                )
+                .ok()?;
+            r.set_prepared_statement_cache_capacity(16);
+            Some(Mutex::new(r))
+        });
+        Store {
+            inner: Arc::new(Inner {
+                conn: Mutex::new(conn),
+                reader,
+                deferred: Mutex::new(Vec::new()),
+                flush_scheduled: std::sync::atomic::AtomicBool::new(false),
+            }),
+        }
+    }
+
+    /// A short indexed read of committed rows (an app by id): on the read-only connection right
+    /// here when it is free — microseconds, cheaper than a trip to the blocking pool — otherwise
+    /// like [`Store::run`]. It does not see deferred writes, so it is only for rows those never touch.
+    pub async fn read<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        if let Some(reader) = &self.inner.reader
+            && let Some(conn) = reader.try_lock()
+        {
+            return f(&conn);
+        }
+        self.run(move |c| f(c)).await
     }
 
     /// Runs `f` on the blocking pool with the connection.
@@ -76,8 +194,14 @@ impl Store {
         &self,
         f: impl FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
     ) -> Result<T, E> {
-        let conn = self.conn.clone();
-        match tokio::task::spawn_blocking(move || f(&mut conn.lock())).await {
+        let inner = self.inner.clone();
+        match tokio::task::spawn_blocking(move || {
+            let mut conn = inner.conn.lock();
+            inner.flush(&mut conn);
+            f(&mut conn)
+        })
+        .await
+        {
             Ok(r) => r,
             Err(e) => Err(E::from(StoreError::Task(e.to_string()))),
         }
@@ -85,6 +209,33 @@ impl Store {
 
     /// Runs `f` on the current thread.
     pub fn sync<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        f(&mut self.conn.lock())
+        let mut conn = self.inner.conn.lock();
+        self.inner.flush(&mut conn);
+        f(&mut conn)
+    }
+
+    /// Queues a trace write: it lands before the next use of the connection, or at most
+    /// [`FLUSH_DELAY`] later in a batch of its own, so a gateway answer does not wait for its own
+    /// trace. Every reader of the connection sees it; a process killed in between loses it (trace
+    /// only, never money).
+    pub fn defer(&self, write: impl FnOnce(&Connection) -> Result<(), StoreError> + Send + 'static) {
+        self.inner.deferred.lock().push(Box::new(write));
+        // One scheduled flush at a time: under load the next trip to the store lands the batch long
+        // before the timer, and waking a blocking thread per answer cost more than the writes.
+        if let Ok(rt) = tokio::runtime::Handle::try_current()
+            && !self.inner.flush_scheduled.swap(true, std::sync::atomic::Ordering::AcqRel)
+        {
+            let inner = self.inner.clone();
+            rt.spawn(async move {
+                tokio::time::sleep(FLUSH_DELAY).await;
+                // Cleared before the flush takes the queue: whatever is deferred after it takes
+                // the queue schedules the next one.
+                inner.flush_scheduled.store(false, std::sync::atomic::Ordering::Release);
+                drop(tokio::task::spawn_blocking(move || inner.flush(&mut inner.conn.lock())));
+            });
+        }
     }
 }
+
+/// How long a deferred trace write may wait for a trip to the store before it is written alone.
+pub const FLUSH_DELAY: Duration = Duration::from_millis(50);

@@ -5,7 +5,7 @@ use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use serde::{Deserialize, Serialize};
 
-use crate::db::StoreError;
+use crate::db::{Store, StoreError};
 use crate::model::ts;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -39,11 +39,34 @@ pub fn record(
 ) -> Result<(), StoreError> {
     let summary = summary.into();
     tracing::debug!(target: "sandbox::events", kind, out_trade_no = scope.out_trade_no, "{summary}");
-    conn.execute(
+    conn.prepare_cached(
         "INSERT INTO events (at, kind, app_id, trade_no, out_trade_no, summary, detail) VALUES (?1,?2,?3,?4,?5,?6,?7)",
-        params![ts(at), kind, scope.app_id, scope.trade_no, scope.out_trade_no, summary, detail.to_string()],
-    )?;
+    )?
+    .execute(params![ts(at), kind, scope.app_id, scope.trade_no, scope.out_trade_no, summary, detail.to_string()])?;
     Ok(())
+}
+
+/// Records an event of the gateway's own traffic without making the caller wait for the write (see
+/// [`Store::defer`]): it still lands before anything else uses the store, so the log keeps its order.
+pub fn record_later(
+    store: &Store,
+    at: DateTime<Utc>,
+    kind: &'static str,
+    app_id: Option<String>,
+    out_trade_no: Option<String>,
+    summary: String,
+    detail: serde_json::Value,
+) {
+    store.defer(move |c| {
+        record(
+            c,
+            at,
+            kind,
+            Scope { app_id: app_id.as_deref(), trade_no: None, out_trade_no: out_trade_no.as_deref() },
+            summary,
+            detail,
+        )
+    });
 }
 
 /// Events after `since`, optionally for one merchant order, oldest first.

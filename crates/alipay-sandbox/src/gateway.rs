@@ -18,7 +18,7 @@ use haitao_alipay::{SignType, Verifier};
 use serde_json::{Value, json};
 
 use crate::Sandbox;
-use crate::events::{self, Scope};
+use crate::events;
 use crate::model::{self, App};
 use crate::scenarios::{self, Outcome};
 use crate::trades::{self, Ctx};
@@ -112,7 +112,7 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
     let Some(app_id) = app_id else {
         return unsigned_error(method.as_deref(), "40001", "isv.missing-app-id", "缺少AppID参数");
     };
-    let app = match sb.store.run(move |c| model::app(c, &app_id)).await {
+    let app = match sb.store.read(move |c| model::app(c, &app_id)).await {
         Ok(Some(a)) => a,
         Ok(None) => {
             return unsigned_error(method.as_deref(), "40002", "isv.invalid-app-id", "无效的AppID参数");
@@ -175,32 +175,20 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
     let biz_content = params.get("biz_content").unwrap_or_default().to_owned();
     let biz_json: Value = serde_json::from_str(&biz_content).unwrap_or(Value::Null);
     let out_trade_no = biz_json.get("out_trade_no").and_then(Value::as_str).map(str::to_owned);
-    {
-        let (app_id, method, out, params_log, ok) = (
-            app.app_id.clone(),
-            method.clone(),
-            out_trade_no.clone(),
-            params
-                .iter()
-                .map(|(k, v)| (k.to_owned(), v.to_owned()))
-                .collect::<std::collections::BTreeMap<_, _>>(),
-            verified.is_ok(),
-        );
-        let content = content.clone();
-        let _ = sb
-            .store
-            .run(move |c| {
-                events::record(
-                    c,
-                    now,
-                    "gateway.request",
-                    Scope { app_id: Some(&app_id), trade_no: None, out_trade_no: out.as_deref() },
-                    format!("{method}: request signature {}", if ok { "verified" } else { "INVALID" }),
-                    json!({"method": method, "params": params_log, "signed_string": content, "signature_valid": ok}),
-                )
-            })
-            .await;
-    }
+    events::record_later(
+        &sb.store,
+        now,
+        "gateway.request",
+        Some(app.app_id.clone()),
+        out_trade_no.clone(),
+        format!("{method}: request signature {}", if verified.is_ok() { "verified" } else { "INVALID" }),
+        json!({
+            "method": method,
+            "params": params.iter().collect::<std::collections::BTreeMap<_, _>>(),
+            "signed_string": content,
+            "signature_valid": verified.is_ok(),
+        }),
+    );
     if verified.is_err() {
         return unsigned_error(
             Some(&method),
@@ -292,6 +280,76 @@ fn dropped() -> Response {
     Response::new(Body::new(FailingBody))
 }
 
+/// What one trip to the store did for an API call.
+enum Trip {
+    /// A forced slow answer: the trade is run after the wait.
+    Slow,
+    /// A forced 502: the trade is not run.
+    GatewayError,
+    Done(Option<Outcome>, Result<Result<Value, Status>, crate::db::StoreError>),
+}
+
+/// The forced fault for this call, if any (marked used).
+fn take_fault(
+    c: &rusqlite::Connection,
+    app_id: &str,
+    out_trade_no: Option<&str>,
+    trade_no: Option<&str>,
+    is_query: bool,
+    biz_total: Option<i64>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Option<Outcome>, crate::db::StoreError> {
+    let out = match (out_trade_no, trade_no) {
+        (Some(o), _) => Some(o.to_owned()),
+        (None, Some(t)) => model::trade_by_no(c, app_id, t)?.map(|t| t.out_trade_no),
+        (None, None) => None,
+    };
+    let Some(out) = out else { return Ok(None) };
+    if let Some(f) = scenarios::take_api_fault(c, app_id, &out, now)? {
+        return Ok(Some(f));
+    }
+    // Magic amounts fault every call but queries, so merchants can always reconcile.
+    if is_query {
+        return Ok(None);
+    }
+    let total = match biz_total {
+        Some(t) => Some(t),
+        None => model::trade_by_out(c, app_id, &out)?.map(|t| t.cny_fen),
+    };
+    Ok(total.and_then(scenarios::magic_amount).filter(|o| scenarios::is_api_fault(*o)))
+}
+
+/// Runs one API method in the open transaction; business failures are answers too.
+fn run_method(ctx: &Ctx<'_>, method: &str, params: &Params) -> Result<Value, Status> {
+    let biz = ctx_biz(params);
+    let parse =
+        |e: serde_json::Error| Status::failure("40004", "ACQ.INVALID_PARAMETER", format!("biz_content: {e}"));
+    match method {
+        "alipay.trade.precreate" => {
+            trades::page_request_from(method, biz).and_then(|req| trades::precreate(ctx, &req, params))
+        }
+        "alipay.trade.query" => {
+            serde_json::from_str::<Query>(biz).map_err(parse).and_then(|q| trades::query(ctx, &q))
+        }
+        "alipay.trade.close" => {
+            serde_json::from_str::<Close>(biz).map_err(parse).and_then(|q| trades::close(ctx, &q))
+        }
+        "alipay.trade.cancel" => {
+            serde_json::from_str::<Cancel>(biz).map_err(parse).and_then(|q| trades::cancel(ctx, &q))
+        }
+        "alipay.trade.refund" => {
+            serde_json::from_str::<Refund>(biz).map_err(parse).and_then(|q| trades::refund(ctx, &q))
+        }
+        "alipay.trade.fastpay.refund.query" => serde_json::from_str::<RefundQuery>(biz)
+            .map_err(parse)
+            .and_then(|q| trades::refund_query(ctx, &q)),
+        "alipay.trade.customs.declare" => serde_json::from_str::<CustomsDeclare>(biz)
+            .map_err(parse)
+            .and_then(|q| trades::customs_declare(ctx, &q)),
+        _ => Err(Status::failure("40002", "isv.invalid-method", "不存在的方法名")),
+    }
+}
+
 async fn api(
     sb: Arc<Sandbox>,
     app: App,
@@ -305,83 +363,70 @@ async fn api(
     let app_id = app.app_id.clone();
     // Which trade this call is about, for forced faults.
     let trade_no = biz.get("trade_no").and_then(Value::as_str).map(str::to_owned);
-    let (app_c, out_c) = (app.app_id.clone(), out_trade_no.clone());
     let is_query = method == "alipay.trade.query";
     let biz_total = biz
         .get("total_amount")
         .and_then(Value::as_str)
         .and_then(|t| haitao_alipay::Money::parse_decimal(t, haitao_alipay::Currency::Cny).ok())
         .map(|m| m.minor());
-    let fault = sb
-        .store
-        .run(move |c| {
-            let out = match (out_c, trade_no) {
-                (Some(o), _) => Some(o),
-                (None, Some(t)) => model::trade_by_no(c, &app_c, &t)?.map(|t| t.out_trade_no),
-                (None, None) => None,
-            };
-            let Some(out) = out else { return Ok::<_, crate::db::StoreError>(None) };
-            if let Some(f) = scenarios::take_api_fault(c, &app_c, &out, now)? {
-                return Ok(Some(f));
-            }
-            // Magic amounts fault every call but queries, so merchants can always reconcile.
-            if is_query {
-                return Ok(None);
-            }
-            let total = match biz_total {
-                Some(t) => Some(t),
-                None => model::trade_by_out(c, &app_c, &out)?.map(|t| t.cny_fen),
-            };
-            Ok(total.and_then(scenarios::magic_amount).filter(|o| scenarios::is_api_fault(*o)))
-        })
-        .await
-        .unwrap_or(None);
-    if fault == Some(Outcome::GatewayError) {
-        return (StatusCode::BAD_GATEWAY, "<html><body>502 Bad Gateway</body></html>").into_response();
-    }
-    if fault == Some(Outcome::Slow) {
-        tokio::time::sleep(sb.options.slow_answer).await;
-    }
+    let params = Arc::new(params);
+    let app = Arc::new(app);
 
-    let sb2 = sb.clone();
-    let method2 = method.clone();
-    let result = sb
-        .store
-        .run(move |c| {
-            let tx = c.transaction()?;
-            let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now: sb2.now() };
-            let biz = ctx_biz(&params);
-            let parse = |e: serde_json::Error| {
-                Status::failure("40004", "ACQ.INVALID_PARAMETER", format!("biz_content: {e}"))
-            };
-            let r: Result<Value, Status> = match method2.as_str() {
-                "alipay.trade.precreate" => trades::page_request_from(&method2, biz)
-                    .and_then(|req| trades::precreate(&ctx, &req, &params)),
-                "alipay.trade.query" => {
-                    serde_json::from_str::<Query>(biz).map_err(parse).and_then(|q| trades::query(&ctx, &q))
-                }
-                "alipay.trade.close" => {
-                    serde_json::from_str::<Close>(biz).map_err(parse).and_then(|q| trades::close(&ctx, &q))
-                }
-                "alipay.trade.cancel" => {
-                    serde_json::from_str::<Cancel>(biz).map_err(parse).and_then(|q| trades::cancel(&ctx, &q))
-                }
-                "alipay.trade.refund" => {
-                    serde_json::from_str::<Refund>(biz).map_err(parse).and_then(|q| trades::refund(&ctx, &q))
-                }
-                "alipay.trade.fastpay.refund.query" => serde_json::from_str::<RefundQuery>(biz)
-                    .map_err(parse)
-                    .and_then(|q| trades::refund_query(&ctx, &q)),
-                "alipay.trade.customs.declare" => serde_json::from_str::<CustomsDeclare>(biz)
-                    .map_err(parse)
-                    .and_then(|q| trades::customs_declare(&ctx, &q)),
-                _ => Err(Status::failure("40002", "isv.invalid-method", "不存在的方法名")),
-            };
-            // Business failures are answers too: commit what was recorded either way.
-            tx.commit()?;
-            Ok::<_, crate::db::StoreError>(r)
-        })
-        .await;
+    // One trip: the forced fault (if any) and the method, in one transaction.
+    let trip = {
+        let (sb2, app, params, method, out) =
+            (sb.clone(), app.clone(), params.clone(), method.clone(), out_trade_no.clone());
+        sb.store
+            .run(move |c| {
+                let tx = c.transaction()?;
+                let fault = take_fault(
+                    &tx,
+                    &app.app_id,
+                    out.as_deref(),
+                    trade_no.as_deref(),
+                    is_query,
+                    biz_total,
+                    now,
+                )
+                .unwrap_or_else(|e| {
+                    tracing::error!(error = %e, "reading forced faults");
+                    None
+                });
+                let trip = match fault {
+                    Some(Outcome::Slow) => Trip::Slow,
+                    Some(Outcome::GatewayError) => Trip::GatewayError,
+                    _ => {
+                        let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now: sb2.now() };
+                        Trip::Done(fault, Ok(run_method(&ctx, &method, &params)))
+                    }
+                };
+                tx.commit()?;
+                Ok::<_, crate::db::StoreError>(trip)
+            })
+            .await
+            .unwrap_or_else(|e| Trip::Done(None, Err(e)))
+    };
+    let (fault, result) = match trip {
+        Trip::GatewayError => {
+            return (StatusCode::BAD_GATEWAY, "<html><body>502 Bad Gateway</body></html>").into_response();
+        }
+        Trip::Done(fault, result) => (fault, result),
+        Trip::Slow => {
+            tokio::time::sleep(sb.options.slow_answer).await;
+            let (sb2, app, params, method) = (sb.clone(), app.clone(), params.clone(), method.clone());
+            let result = sb
+                .store
+                .run(move |c| {
+                    let tx = c.transaction()?;
+                    let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now: sb2.now() };
+                    let r = run_method(&ctx, &method, &params);
+                    tx.commit()?;
+                    Ok::<_, crate::db::StoreError>(r)
+                })
+                .await;
+            (Some(Outcome::Slow), result)
+        }
+    };
     let (status, body) = match result {
         Ok(Ok(body)) => (Status::success(), body),
         Ok(Err(status)) => (status, Value::Null),
@@ -396,27 +441,20 @@ async fn api(
         Ok(s) => encode(&key, &node_text, Some(&s)).unwrap_or_default(),
         Err(_) => encode(&key, &node_text, None).unwrap_or_default(),
     };
-    let out = out_trade_no.clone();
     let summary = format!(
         "{method}: {} {}",
         status.code,
         status.sub_code.clone().unwrap_or_else(|| status.msg.clone())
     );
-    let fault_note = fault.map(|f| f.as_str());
-    let log_body = signed.clone();
-    let _ = sb
-        .store
-        .run(move |c| {
-            events::record(
-                c,
-                now,
-                "gateway.response",
-                Scope { app_id: Some(&app_id), trade_no: None, out_trade_no: out.as_deref() },
-                summary,
-                json!({"body": log_body, "forced": fault_note}),
-            )
-        })
-        .await;
+    events::record_later(
+        &sb.store,
+        now,
+        "gateway.response",
+        Some(app_id),
+        out_trade_no,
+        summary,
+        json!({"body": signed, "forced": fault.map(|f| f.as_str())}),
+    );
     match fault {
         Some(Outcome::ResultUnknown) => {
             unsigned_error(Some(&method), "20000", "isp.unknow-error", "服务暂不可用（结果未知）")

@@ -1,6 +1,7 @@
 //! Double-entry ledger: every movement of money is one entry from one account to another, so the sum
 //! of all balances (including the mint that created the opening balances) is always zero.
 
+use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
 use serde::Serialize;
@@ -59,7 +60,7 @@ pub fn post(
             needed: amount,
         });
     }
-    conn.execute(
+    conn.cached_exec(
         "INSERT INTO ledger (at, trade_no, kind, from_acct, to_acct, amount_fen) VALUES (?1,?2,?3,?4,?5,?6)",
         params![ts(at), trade_no, kind, from, to, amount],
     )?;
@@ -80,12 +81,12 @@ pub struct Check {
 }
 
 pub fn check(conn: &Connection) -> Result<Check, StoreError> {
-    let minted: i64 = conn.query_row(
+    let minted: i64 = conn.cached_row(
         "SELECT COALESCE(SUM(amount_fen), 0) FROM ledger WHERE from_acct = ?1",
         [MINT],
         |r| r.get(0),
     )?;
-    let entries: i64 = conn.query_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))?;
+    let entries: i64 = conn.cached_row("SELECT COUNT(*) FROM ledger", [], |r| r.get(0))?;
     let mut st = conn.prepare("SELECT DISTINCT owner FROM accounts")?;
     let owners: Vec<String> = st.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
     let mut held = 0i64;
@@ -107,12 +108,12 @@ pub fn check(conn: &Connection) -> Result<Check, StoreError> {
 /// Net money moved for a trade into the merchant's account (payments minus refunds).
 pub fn merchant_net_for_trade(conn: &Connection, app_id: &str, trade_no: &str) -> Result<i64, StoreError> {
     let m = merchant_account(app_id);
-    let inflow: i64 = conn.query_row(
+    let inflow: i64 = conn.cached_row(
         "SELECT COALESCE(SUM(amount_fen), 0) FROM ledger WHERE trade_no = ?1 AND to_acct = ?2",
         params![trade_no, m],
         |r| r.get(0),
     )?;
-    let outflow: i64 = conn.query_row(
+    let outflow: i64 = conn.cached_row(
         "SELECT COALESCE(SUM(amount_fen), 0) FROM ledger WHERE trade_no = ?1 AND from_acct = ?2",
         params![trade_no, m],
         |r| r.get(0),

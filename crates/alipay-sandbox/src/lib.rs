@@ -198,6 +198,8 @@ impl Running {
         }
         self.worker.abort();
         let _ = (&mut self.server).await;
+        // Land the trace of the last answers before the caller reopens the data folder.
+        self.state.store.sync(|_| ());
     }
 }
 

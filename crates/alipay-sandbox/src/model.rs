@@ -1,5 +1,6 @@
 //! Rows of the sandbox store and the queries that read and write them.
 
+use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
 use haitao_alipay::api::TradeStatus;
 use rusqlite::{Connection, OptionalExtension, Row, params};
@@ -57,12 +58,14 @@ const APP_COLS: &str = "app_id, name, seller_id, public_key, private_key, notify
 
 pub fn app(conn: &Connection, app_id: &str) -> Result<Option<App>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {APP_COLS} FROM apps WHERE app_id = ?1"), [app_id], app_row)
+        .cached_row(&format!("SELECT {APP_COLS} FROM apps WHERE app_id = ?1"), [app_id], app_row)
         .optional()?)
 }
 
 pub fn app_by_name(conn: &Connection, name: &str) -> Result<Option<App>, StoreError> {
-    Ok(conn.query_row(&format!("SELECT {APP_COLS} FROM apps WHERE name = ?1"), [name], app_row).optional()?)
+    Ok(conn
+        .cached_row(&format!("SELECT {APP_COLS} FROM apps WHERE name = ?1"), [name], app_row)
+        .optional()?)
 }
 
 pub fn apps(conn: &Connection) -> Result<Vec<App>, StoreError> {
@@ -72,7 +75,7 @@ pub fn apps(conn: &Connection) -> Result<Vec<App>, StoreError> {
 }
 
 pub fn insert_app(conn: &Connection, a: &App) -> Result<(), StoreError> {
-    conn.execute(
+    conn.cached_exec(
         &format!("INSERT INTO apps ({APP_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
         params![a.app_id, a.name, a.seller_id, a.public_key, a.private_key, a.notify_base, a.created_at],
     )?;
@@ -113,13 +116,13 @@ fn buyer_row(r: &Row<'_>) -> rusqlite::Result<Buyer> {
 
 pub fn buyer(conn: &Connection, id: &str) -> Result<Option<Buyer>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {BUYER_COLS} FROM buyers WHERE id = ?1"), [id], buyer_row)
+        .cached_row(&format!("SELECT {BUYER_COLS} FROM buyers WHERE id = ?1"), [id], buyer_row)
         .optional()?)
 }
 
 pub fn buyer_by_login(conn: &Connection, login: &str) -> Result<Option<Buyer>, StoreError> {
     Ok(conn
-        .query_row(&format!("SELECT {BUYER_COLS} FROM buyers WHERE login = ?1"), [login], buyer_row)
+        .cached_row(&format!("SELECT {BUYER_COLS} FROM buyers WHERE login = ?1"), [login], buyer_row)
         .optional()?)
 }
 
@@ -130,7 +133,7 @@ pub fn buyers(conn: &Connection) -> Result<Vec<Buyer>, StoreError> {
 }
 
 pub fn insert_buyer(conn: &Connection, b: &Buyer, now: DateTime<Utc>) -> Result<(), StoreError> {
-    conn.execute(
+    conn.cached_exec(
         &format!("INSERT INTO buyers ({BUYER_COLS}, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
         params![
             b.id,
@@ -256,7 +259,7 @@ pub fn accounts_of(conn: &Connection, owner: &str) -> Result<Vec<Account>, Store
 
 pub fn account(conn: &Connection, id: &str) -> Result<Option<Account>, StoreError> {
     let owner: Option<String> =
-        conn.query_row("SELECT owner FROM accounts WHERE id = ?1", [id], |r| r.get(0)).optional()?;
+        conn.cached_row("SELECT owner FROM accounts WHERE id = ?1", [id], |r| r.get(0)).optional()?;
     match owner {
         Some(o) => Ok(accounts_of(conn, &o)?.into_iter().find(|a| a.id == id)),
         None => Ok(None),
@@ -274,7 +277,7 @@ pub fn insert_account(
     card: Option<(&str, &str)>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
-    conn.execute(
+    conn.cached_exec(
         "INSERT INTO accounts (id, owner, kind, label, credit_limit, card_brand, card_last4, created_at)
          VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
         params![id, owner, kind.as_str(), label, credit_limit, card.map(|c| c.0), card.map(|c| c.1), ts(now)],
@@ -353,7 +356,7 @@ pub fn trade_by_out(
     out_trade_no: &str,
 ) -> Result<Option<Trade>, StoreError> {
     Ok(conn
-        .query_row(
+        .cached_row(
             &format!("SELECT {TRADE_COLS} FROM trades WHERE app_id = ?1 AND out_trade_no = ?2"),
             [app_id, out_trade_no],
             trade_row,
@@ -363,7 +366,7 @@ pub fn trade_by_out(
 
 pub fn trade_by_no(conn: &Connection, app_id: &str, trade_no: &str) -> Result<Option<Trade>, StoreError> {
     Ok(conn
-        .query_row(
+        .cached_row(
             &format!("SELECT {TRADE_COLS} FROM trades WHERE app_id = ?1 AND trade_no = ?2"),
             [app_id, trade_no],
             trade_row,
@@ -380,7 +383,7 @@ pub fn trades_due_to_expire(conn: &Connection, now: DateTime<Utc>) -> Result<Vec
 }
 
 pub fn insert_trade(conn: &Connection, t: &Trade) -> Result<(), StoreError> {
-    conn.execute(
+    conn.cached_exec(
         &format!(
             "INSERT INTO trades ({TRADE_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,?19,?20,?21,?22,?23,?24)"
         ),
@@ -451,7 +454,7 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<Session> {
 
 pub fn session(conn: &Connection, token: &str) -> Result<Option<Session>, StoreError> {
     Ok(conn
-        .query_row(
+        .cached_row(
             &format!("SELECT {SESSION_COLS} FROM cashier_sessions WHERE token = ?1"),
             [token],
             session_row,
@@ -466,7 +469,7 @@ pub fn session_for(
     out_trade_no: &str,
 ) -> Result<Option<Session>, StoreError> {
     Ok(conn
-        .query_row(
+        .cached_row(
             &format!(
                 "SELECT {SESSION_COLS} FROM cashier_sessions WHERE app_id = ?1 AND out_trade_no = ?2
                  ORDER BY created_at DESC LIMIT 1"
@@ -478,7 +481,7 @@ pub fn session_for(
 }
 
 pub fn insert_session(conn: &Connection, s: &Session) -> Result<(), StoreError> {
-    conn.execute(
+    conn.cached_exec(
         &format!("INSERT INTO cashier_sessions ({SESSION_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10)"),
         params![
             s.token,
@@ -497,11 +500,11 @@ pub fn insert_session(conn: &Connection, s: &Session) -> Result<(), StoreError> 
 }
 
 pub fn meta(conn: &Connection, key: &str) -> Result<Option<String>, StoreError> {
-    Ok(conn.query_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    Ok(conn.cached_row("SELECT value FROM meta WHERE key = ?1", [key], |r| r.get(0)).optional()?)
 }
 
 pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreError> {
-    conn.execute(
+    conn.cached_exec(
         "INSERT INTO meta (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
         [key, value],
     )?;

@@ -3,6 +3,7 @@
 //! `notify_id` is the same on every retry; pending notifications survive a restart. The same loop
 //! closes unpaid trades whose deadline has passed.
 
+use crate::db::Cached as _;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -96,7 +97,7 @@ async fn deliver(sb: &Arc<Sandbox>, d: Due) {
         .store
         .run(move |c| {
             let state = if ok { "delivered" } else if next.is_some() { "pending" } else { "gave_up" };
-            c.execute(
+            c.cached_exec(
                 "UPDATE notifications SET attempts = ?1, state = ?2, next_at = COALESCE(?3, next_at), last_error = ?4,
                  delivered_at = CASE WHEN ?5 THEN ?6 ELSE delivered_at END WHERE id = ?7",
                 params![attempt, state, next.map(ts), if ok { None } else { Some(reply.clone()) }, ok, ts(now), d.id],
@@ -161,7 +162,7 @@ pub async fn tick(sb: &Arc<Sandbox>) -> Option<chrono::DateTime<Utc>> {
     sb.store
         .run(|c| {
             let next: Option<String> =
-                c.query_row("SELECT MIN(next_at) FROM notifications WHERE state = 'pending'", [], |r| {
+                c.cached_row("SELECT MIN(next_at) FROM notifications WHERE state = 'pending'", [], |r| {
                     r.get(0)
                 })?;
             Ok::<_, StoreError>(next.map(|n| parse_ts(&n)))

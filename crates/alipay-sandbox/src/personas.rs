@@ -1,5 +1,6 @@
 //! Test buyers ("personas") with real-name identities and funding sources, seeded on first start.
 
+use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
 use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
@@ -191,7 +192,7 @@ pub fn create(
 pub fn seed(conn: &Connection, now: DateTime<Utc>) -> Result<(), ledger::LedgerError> {
     ensure_system_accounts(conn, now)?;
     let count: i64 =
-        conn.query_row("SELECT COUNT(*) FROM buyers", [], |r| r.get(0)).map_err(StoreError::from)?;
+        conn.cached_row("SELECT COUNT(*) FROM buyers", [], |r| r.get(0)).map_err(StoreError::from)?;
     if count > 0 {
         return Ok(());
     }

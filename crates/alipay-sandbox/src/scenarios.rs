@@ -1,6 +1,7 @@
 //! Forced outcomes: chosen per trade (or for an app's next trade) through the tester API, or
 //! triggered by magic amounts and magic card numbers.
 
+use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
@@ -158,7 +159,7 @@ pub fn force(
     outcome: Outcome,
     now: DateTime<Utc>,
 ) -> Result<i64, StoreError> {
-    conn.execute(
+    conn.cached_exec(
         "INSERT INTO scenarios (app_id, out_trade_no, outcome, created_at) VALUES (?1, ?2, ?3, ?4)",
         params![app_id, out_trade_no, outcome.as_str(), ts(now)],
     )?;
@@ -169,14 +170,14 @@ pub fn force(
 /// order first reaches the gateway).
 pub fn bind_next(conn: &Connection, app_id: &str, out_trade_no: &str) -> Result<(), StoreError> {
     let already: Option<i64> = conn
-        .query_row(
+        .cached_row(
             "SELECT id FROM scenarios WHERE app_id = ?1 AND out_trade_no = ?2 LIMIT 1",
             [app_id, out_trade_no],
             |r| r.get(0),
         )
         .optional()?;
     if already.is_none() {
-        conn.execute(
+        conn.cached_exec(
             "UPDATE scenarios SET out_trade_no = ?2, app_id = ?1
              WHERE out_trade_no IS NULL AND (app_id = ?1 OR app_id IS NULL) AND used_at IS NULL",
             params![app_id, out_trade_no],
@@ -224,7 +225,7 @@ pub fn take_api_fault(
     now: DateTime<Utc>,
 ) -> Result<Option<Outcome>, StoreError> {
     let row: Option<(i64, String)> = conn
-        .query_row(
+        .cached_row(
             "SELECT id, outcome FROM scenarios WHERE out_trade_no = ?2 AND (app_id = ?1 OR app_id IS NULL)
              AND used_at IS NULL AND outcome IN ('result_unknown', 'gateway_error', 'slow', 'drop_connection')
              ORDER BY id LIMIT 1",
@@ -234,7 +235,7 @@ pub fn take_api_fault(
         .optional()?;
     match row {
         Some((id, o)) => {
-            conn.execute("UPDATE scenarios SET used_at = ?1 WHERE id = ?2", params![ts(now), id])?;
+            conn.cached_exec("UPDATE scenarios SET used_at = ?1 WHERE id = ?2", params![ts(now), id])?;
             Ok(Outcome::parse(&o))
         }
         None => Ok(None),
@@ -243,7 +244,7 @@ pub fn take_api_fault(
 
 /// Removes every forced outcome of a merchant order.
 pub fn clear(conn: &Connection, app_id: Option<&str>, out_trade_no: &str) -> Result<usize, StoreError> {
-    Ok(conn.execute(
+    Ok(conn.cached_exec(
         "DELETE FROM scenarios WHERE out_trade_no = ?2 AND (?1 IS NULL OR app_id = ?1)",
         params![app_id, out_trade_no],
     )?)

@@ -6,6 +6,7 @@
 //!                                  └─timeout / close / cancel─► TRADE_CLOSED
 //! ```
 
+use crate::db::Cached as _;
 use chrono::{DateTime, Duration, Utc};
 use haitao_alipay::api::{
     Cancel, Close, CustomsDeclare, FeePayer, FundBill, PagePay, PayChannel, Precreate, Query, Refund,
@@ -262,13 +263,13 @@ pub fn expire_if_due(ctx: &Ctx<'_>, t: Trade) -> Result<Trade, Status> {
 
 fn close_trade(ctx: &Ctx<'_>, t: &Trade, why: &str) -> Result<(), Status> {
     ctx.conn
-        .execute(
+        .cached_exec(
             "UPDATE trades SET status = 'TRADE_CLOSED', closed_at = ?1 WHERE trade_no = ?2 AND status = 'WAIT_BUYER_PAY'",
             params![ts(ctx.now), t.trade_no],
         )
         .map_err(store_err)?;
     ctx.conn
-        .execute(
+        .cached_exec(
             "UPDATE cashier_sessions SET state = 'closed' WHERE trade_no = ?1 AND state = 'open'",
             [&t.trade_no],
         )
@@ -658,7 +659,7 @@ pub fn send_sms(ctx: &Ctx<'_>, buyer: &Buyer, purpose: &str, expired: bool) -> R
     let code = digits(6);
     let expires = if expired { ctx.now } else { ctx.now + ctx.sb.options.sms_ttl };
     ctx.conn
-        .execute(
+        .cached_exec(
             "INSERT INTO sms_inbox (phone, code, purpose, created_at, expires_at) VALUES (?1,?2,?3,?4,?5)",
             params![buyer.phone, code, purpose, ts(ctx.now), ts(expires)],
         )
@@ -676,7 +677,7 @@ pub fn send_sms(ctx: &Ctx<'_>, buyer: &Buyer, purpose: &str, expired: bool) -> R
 fn check_sms(ctx: &Ctx<'_>, buyer: &Buyer, purpose: &str, code: &str) -> Result<(), PayError> {
     let row: Option<(i64, String, String)> = ctx
         .conn
-        .query_row(
+        .cached_row(
             "SELECT id, code, expires_at FROM sms_inbox WHERE phone = ?1 AND purpose = ?2 AND used = 0 ORDER BY id DESC LIMIT 1",
             params![buyer.phone, purpose],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -691,7 +692,7 @@ fn check_sms(ctx: &Ctx<'_>, buyer: &Buyer, purpose: &str, code: &str) -> Result<
         return Err(PayError::SmsInvalid);
     }
     ctx.conn
-        .execute("UPDATE sms_inbox SET used = 1 WHERE id = ?1", [id])
+        .cached_exec("UPDATE sms_inbox SET used = 1 WHERE id = ?1", [id])
         .map_err(|_| PayError::Processing)?;
     Ok(())
 }
@@ -718,7 +719,10 @@ pub fn attach_buyer(ctx: &Ctx<'_>, s: &Session, buyer: &Buyer) -> Result<Trade, 
                 _ => return Err(not_payable("交易已支付", "This order is already paid")),
             }
             ctx.conn
-                .execute("UPDATE trades SET buyer_id = ?1 WHERE trade_no = ?2", params![buyer.id, t.trade_no])
+                .cached_exec(
+                    "UPDATE trades SET buyer_id = ?1 WHERE trade_no = ?2",
+                    params![buyer.id, t.trade_no],
+                )
                 .map_err(|_| PayError::Processing)?;
             Trade { buyer_id: Some(buyer.id.clone()), ..t }
         }
@@ -769,7 +773,7 @@ pub fn attach_buyer(ctx: &Ctx<'_>, s: &Session, buyer: &Buyer) -> Result<Trade, 
         }
     };
     ctx.conn
-        .execute(
+        .cached_exec(
             "UPDATE cashier_sessions SET buyer_id = ?1, trade_no = ?2 WHERE token = ?3",
             params![buyer.id, trade.trade_no, s.token],
         )
@@ -880,7 +884,7 @@ pub fn pay(
                 if failed >= tries {
                     let until = ctx.now + ctx.sb.options.password_lock;
                     ctx.conn
-                        .execute(
+                        .cached_exec(
                             "UPDATE buyers SET failed_pay_pw = 0, locked_until = ?1 WHERE id = ?2",
                             params![ts(until), buyer.id],
                         )
@@ -895,7 +899,10 @@ pub fn pay(
                     return Err(PayError::Locked { until: format_alipay(until) });
                 }
                 ctx.conn
-                    .execute("UPDATE buyers SET failed_pay_pw = ?1 WHERE id = ?2", params![failed, buyer.id])
+                    .cached_exec(
+                        "UPDATE buyers SET failed_pay_pw = ?1 WHERE id = ?2",
+                        params![failed, buyer.id],
+                    )
                     .map_err(|_| PayError::Processing)?;
                 ctx.event(
                     "cashier.password_wrong",
@@ -909,7 +916,7 @@ pub fn pay(
         }
     }
     ctx.conn
-        .execute("UPDATE buyers SET failed_pay_pw = 0, locked_until = NULL WHERE id = ?1", [&buyer.id])
+        .cached_exec("UPDATE buyers SET failed_pay_pw = 0, locked_until = NULL WHERE id = ?1", [&buyer.id])
         .map_err(|_| PayError::Processing)?;
     // Declines.
     let declined = outcomes.contains(&Outcome::Decline)
@@ -989,7 +996,7 @@ pub fn pay(
         None => opt.channel.code().to_owned(),
     };
     ctx.conn
-        .execute(
+        .cached_exec(
             "UPDATE trades SET status = 'TRADE_SUCCESS', paid_at = ?1, buyer_id = ?2, channel = ?3, fund_bills = ?4,
              surcharge_fen = ?5, fee_fen = ?6 WHERE trade_no = ?7 AND status = 'WAIT_BUYER_PAY'",
             params![
@@ -1004,7 +1011,7 @@ pub fn pay(
         )
         .map_err(|_| PayError::Processing)?;
     ctx.conn
-        .execute("UPDATE cashier_sessions SET state = 'paid' WHERE token = ?1", [&s.token])
+        .cached_exec("UPDATE cashier_sessions SET state = 'paid' WHERE token = ?1", [&s.token])
         .map_err(|_| PayError::Processing)?;
     let paid = model::trade_by_no(ctx.conn, &ctx.app.app_id, &trade.trade_no)
         .map_err(|_| PayError::Processing)?
@@ -1134,7 +1141,7 @@ fn insert_notification(
     at: DateTime<Utc>,
 ) -> Result<(), Status> {
     ctx.conn
-        .execute(
+        .cached_exec(
             "INSERT INTO notifications (notify_id, trade_no, app_id, url, body, next_at, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7)",
             params![notify_id, t.trade_no, t.app_id, url, body, ts(at), ts(ctx.now)],
         )
@@ -1304,7 +1311,7 @@ pub fn close(ctx: &Ctx<'_>, c: &Close) -> Result<Value, Status> {
             if let Some(out) = &c.trade.out_trade_no {
                 let n = ctx
                     .conn
-                    .execute(
+                    .cached_exec(
                         "UPDATE cashier_sessions SET state = 'closed' WHERE app_id = ?1 AND out_trade_no = ?2 AND state = 'open'",
                         [&ctx.app.app_id, out],
                     )
@@ -1348,7 +1355,7 @@ pub fn cancel(ctx: &Ctx<'_>, c: &Cancel) -> Result<Value, Status> {
         ),
         None => {
             ctx.conn
-                .execute(
+                .cached_exec(
                     "UPDATE cashier_sessions SET state = 'closed' WHERE app_id = ?1 AND out_trade_no = ?2 AND state = 'open'",
                     [&ctx.app.app_id, &out],
                 )
@@ -1369,7 +1376,7 @@ fn refund_inner(
     // Money goes back to where it came from: the source of the payment entry.
     let source: Option<String> = ctx
         .conn
-        .query_row(
+        .cached_row(
             "SELECT from_acct FROM ledger WHERE trade_no = ?1 AND kind = 'payment' ORDER BY seq LIMIT 1",
             [&t.trade_no],
             |r| r.get(0),
@@ -1400,7 +1407,7 @@ fn refund_inner(
     {
         let fee: i64 = ctx
             .conn
-            .query_row(
+            .cached_row(
                 "SELECT COALESCE(SUM(amount_fen), 0) FROM ledger WHERE trade_no = ?1 AND kind = ?2",
                 params![t.trade_no, kind],
                 |r| r.get(0),
@@ -1422,7 +1429,7 @@ fn refund_inner(
         }
     }
     ctx.conn
-        .execute(
+        .cached_exec(
             "INSERT INTO refunds (trade_no, out_request_no, amount_fen, reason, created_at) VALUES (?1,?2,?3,?4,?5)",
             params![t.trade_no, request_no, amount_fen, reason, ts(ctx.now)],
         )
@@ -1430,7 +1437,7 @@ fn refund_inner(
     let refunded = t.refunded_fen + amount_fen;
     let fully = refunded >= t.cny_fen;
     ctx.conn
-        .execute(
+        .cached_exec(
             "UPDATE trades SET refunded_fen = ?1, status = CASE WHEN ?2 THEN 'TRADE_CLOSED' ELSE status END,
              closed_at = CASE WHEN ?2 THEN ?3 ELSE closed_at END WHERE trade_no = ?4",
             params![refunded, fully, ts(ctx.now), t.trade_no],
@@ -1465,7 +1472,7 @@ pub fn refund(ctx: &Ctx<'_>, r: &Refund) -> Result<Value, Status> {
     let request_no = r.out_request_no.clone().unwrap_or_else(|| t.out_trade_no.clone());
     let existing: Option<i64> = ctx
         .conn
-        .query_row(
+        .cached_row(
             "SELECT amount_fen FROM refunds WHERE trade_no = ?1 AND out_request_no = ?2",
             [&t.trade_no, &request_no],
             |r| r.get(0),
@@ -1512,7 +1519,7 @@ pub fn refund_query(ctx: &Ctx<'_>, q: &RefundQuery) -> Result<Value, Status> {
     };
     let row: Option<(i64, Option<String>, String)> = ctx
         .conn
-        .query_row(
+        .cached_row(
             "SELECT amount_fen, reason, created_at FROM refunds WHERE trade_no = ?1 AND out_request_no = ?2",
             [&t.trade_no, &q.out_request_no],
             |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
@@ -1565,7 +1572,7 @@ pub fn customs_declare(ctx: &Ctx<'_>, d: &CustomsDeclare) -> Result<Value, Statu
     }
     let existing: Option<String> = ctx
         .conn
-        .query_row(
+        .cached_row(
             "SELECT alipay_declare_no FROM customs_declarations WHERE trade_no = ?1 AND out_request_no = ?2",
             [&t.trade_no, &d.out_request_no],
             |r| r.get(0),
@@ -1576,7 +1583,7 @@ pub fn customs_declare(ctx: &Ctx<'_>, d: &CustomsDeclare) -> Result<Value, Statu
     let (declare_no, identity) = match existing {
         Some(no) => {
             ctx.conn
-                .execute(
+                .cached_exec(
                     "UPDATE customs_declarations SET pushes = pushes + 1, amount_fen = ?1, customs_place = ?2,
                      buyer_name = ?3, buyer_cert_no = ?4, updated_at = ?5 WHERE trade_no = ?6 AND out_request_no = ?7",
                     params![amount.minor(), d.customs_place, name, cert, ts(ctx.now), t.trade_no, d.out_request_no],
@@ -1606,7 +1613,7 @@ pub fn customs_declare(ctx: &Ctx<'_>, d: &CustomsDeclare) -> Result<Value, Statu
                 digits(16)
             );
             ctx.conn
-                .execute(
+                .cached_exec(
                     "INSERT INTO customs_declarations (trade_no, out_request_no, alipay_declare_no, customs_place, amount_fen,
                      buyer_name, buyer_cert_no, identity_check, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)",
                     params![t.trade_no, d.out_request_no, no, d.customs_place, amount.minor(), name, cert, identity, ts(ctx.now)],

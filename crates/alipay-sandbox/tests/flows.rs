@@ -10,7 +10,7 @@ use haitao_alipay::api::{
     Refund, RefundQuery, TimeoutExpress, TradeRef, TradeStatus,
 };
 use haitao_alipay::{AmountText, Currency, Expected, Money};
-use serde_json::json;
+use serde_json::{Value, json};
 
 fn cny(fen: i64) -> Money {
     Money::from_minor(fen, Currency::Cny)
@@ -114,6 +114,69 @@ async fn paid(h: &common::Harness, out: &str, fen: i64) -> String {
         .await;
     assert_eq!(s, 200, "{v}");
     v["trade_no"].as_str().unwrap().to_owned()
+}
+
+/// The gateway writes its own request and response events after answering, in batches; the trace
+/// must still hold every message, in order, for whoever reads it and after a restart.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_trace_keeps_every_gateway_message_in_order_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let h = common::harness_in(Some(dir.path().to_owned())).await;
+    let out = "HT-TRACE-1";
+    paid(&h, out, 100).await;
+    async fn events(h: &common::Harness, out: &str) -> Vec<Value> {
+        h.get(&format!("sandbox/api/events?out_trade_no={out}&limit=10000")).await.as_array().unwrap().clone()
+    }
+    let kinds = |list: &[Value], since: i64| -> Vec<String> {
+        list.iter()
+            .filter(|e| {
+                e["seq"].as_i64().unwrap() > since && e["kind"].as_str().unwrap().starts_with("gateway.")
+            })
+            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let last = |list: &[Value]| list.last().map_or(0, |e| e["seq"].as_i64().unwrap());
+    let q = Query::new(TradeRef::out_trade_no(out));
+
+    // One call at a time: request, then response, each read right after the answer.
+    let mut since = last(&events(&h, out).await);
+    for _ in 0..3 {
+        h.client.execute(&q).await.unwrap();
+        let list = events(&h, out).await;
+        assert_eq!(kinds(&list, since), ["gateway.request", "gateway.response"]);
+        since = last(&list);
+    }
+
+    // Forty at once: forty of each, nothing lost.
+    let calls: Vec<_> = (0..40)
+        .map(|_| {
+            let (client, q) = (h.client.clone(), q.clone());
+            tokio::spawn(async move { client.execute(&q).await })
+        })
+        .collect();
+    for c in calls {
+        c.await.unwrap().unwrap();
+    }
+    let list = events(&h, out).await;
+    let burst = kinds(&list, since);
+    assert_eq!(burst.iter().filter(|k| *k == "gateway.request").count(), 40);
+    assert_eq!(burst.iter().filter(|k| *k == "gateway.response").count(), 40);
+
+    // Stopped right after answering (nobody read the trace since) and opened again on the same
+    // folder: all of it is there.
+    let before = kinds(&list, 0).len() + 2;
+    h.client.execute(&q).await.unwrap();
+    h.sandbox.stop().await;
+    let mut config =
+        haitao_alipay_sandbox::Config::new(Some(dir.path().to_owned()), "127.0.0.1:0".parse().unwrap());
+    config.clock = Some(std::sync::Arc::new(h.clock.clone()));
+    let again = haitao_alipay_sandbox::start(config).await.unwrap();
+    let url = again.base_url().join(&format!("sandbox/api/events?out_trade_no={out}&limit=10000")).unwrap();
+    let list: Value = h.http.get(url).send().await.unwrap().json().await.unwrap();
+    let list = list.as_array().unwrap();
+    assert_eq!(kinds(list, 0).len(), before);
+    assert_eq!(before, 1 + 3 * 2 + 80 + 2, "the page.pay request, 3 + 40 + 1 queries answered");
+    again.stop().await;
 }
 
 #[tokio::test]

@@ -41,8 +41,13 @@ async fn notify_endpoint(State((log, reply)): State<NotifyState>, body: Bytes) -
 }
 
 pub async fn harness() -> Harness {
+    harness_in(None).await
+}
+
+/// A harness whose sandbox keeps its data in `dir` (a file database, as the app runs it).
+pub async fn harness_in(dir: Option<std::path::PathBuf>) -> Harness {
     let clock = ManualClock::new(chrono::Utc::now());
-    let mut config = Config::new(None, "127.0.0.1:0".parse().unwrap());
+    let mut config = Config::new(dir, "127.0.0.1:0".parse().unwrap());
     config.clock = Some(Arc::new(clock.clone()));
     config.options.slow_answer = Duration::from_millis(1500);
     let sandbox = start(config).await.unwrap();
