@@ -13,7 +13,7 @@
 mod common;
 
 use std::hint::black_box;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
 use haitao_client::Cache;
@@ -129,11 +129,55 @@ fn upgrade_time(dir: &std::path::Path, products: &[ProductDetail]) {
     eprintln!("upgraded a schema-1 cache of {PRODUCTS} products on open in {:.2} s", took.as_secs_f64());
 }
 
+/// Search as typed, keystroke by keystroke, with p50 and p99 over repeated runs (criterion reports
+/// medians; the goal is a p99).
+fn as_typed(cache: &Cache) {
+    let typed: [(&str, Option<Category>); 8] = [
+        ("vitamin", None),
+        ("collagen", None),
+        ("cream", None),
+        ("面霜", None),
+        ("奶粉", None),
+        ("vitamin", Some(Category::Health)),
+        ("c", Some(Category::Food)),
+        ("s", Some(Category::Cosmetics)),
+    ];
+    eprintln!("search as typed over {PRODUCTS} cached products, first page of 40, 200 runs per keystroke:");
+    let mut everything = Vec::new();
+    for (word, category) in typed {
+        let chars: Vec<char> = word.chars().collect();
+        for n in 1..=chars.len() {
+            let q: String = chars[..n].iter().collect();
+            let query = ProductQuery { q: Some(q.clone()), category, per_page: Some(40), ..Default::default() };
+            let total = cache.search(&query).unwrap().total;
+            let mut times: Vec<Duration> = (0..200)
+                .map(|_| {
+                    let t = Instant::now();
+                    black_box(cache.search(black_box(&query)).unwrap());
+                    t.elapsed()
+                })
+                .collect();
+            times.sort();
+            everything.extend_from_slice(&times);
+            eprintln!(
+                "  {q:<10} {:<12} {total:>6} matches  p50 {:>7.2} ms  p99 {:>7.2} ms",
+                category.map_or("", |c| c.as_str()),
+                times[100].as_secs_f64() * 1e3,
+                times[197].as_secs_f64() * 1e3
+            );
+        }
+    }
+    everything.sort();
+    let p99 = everything[everything.len() * 99 / 100];
+    eprintln!("  every keystroke above: p99 {:.2} ms", p99.as_secs_f64() * 1e3);
+}
+
 fn bench(c: &mut Criterion) {
     let (products, order) = real_records();
     let dir = tempfile::tempdir().unwrap();
     upgrade_time(dir.path(), &products);
     let path = big_cache(dir.path(), &products, &order);
+    as_typed(&Cache::open(&path).unwrap());
 
     c.bench_function("open a cache of 100k products and 100k orders", |b| {
         b.iter(|| Cache::open(black_box(&path)).unwrap())

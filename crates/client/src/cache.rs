@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use haitao_shop_api::catalog::{ProductDetail, ProductPage, ProductQuery, ProductSummary, Sort};
 use haitao_shop_api::orders::{Cart, Order, OrderStatus};
-use haitao_shop_api::search::{index_terms, match_expression};
+use haitao_shop_api::search::{RANKED_MATCHES_MAX, index_terms, match_expression};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
@@ -32,7 +32,7 @@ pub enum CacheError {
     Data(String),
 }
 
-const KNOWN: i64 = 2;
+const KNOWN: i64 = 3;
 
 /// Schema 1, exactly as Haitao 0.1 created it. Migrations are never edited once released; this one
 /// is public so upgrade tests and benchmarks can build a cache as an older Haitao left it.
@@ -124,8 +124,18 @@ INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 "#;
 
+/// Version 3: the search index keeps prefix indexes for the first one and two characters of every
+/// term, so search-as-you-type's first letters read one list instead of merging every term that
+/// starts with them (a one-letter search of 100,000 products took 50–70 ms). Rebuilt like version 2.
+const SEARCH_PREFIXES: &str = r#"
+DROP TABLE product_search;
+CREATE VIRTUAL TABLE product_search USING fts5 (terms, tokenize = 'unicode61', prefix = '1 2');
+INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_1), M::up(SEARCH_BY_ROW)])
+    Migrations::new(vec![M::up(SCHEMA_1), M::up(SEARCH_BY_ROW), M::up(SEARCH_PREFIXES)])
 }
 
 fn product_terms(p: &ProductDetail) -> String {
@@ -322,8 +332,13 @@ impl Cache {
         let mut where_: Vec<&str> = Vec::new();
         let mut args: Vec<rusqlite::types::Value> = Vec::new();
         let fts = q.q.as_deref().and_then(match_expression);
-        let from =
-            if fts.is_some() { "product_search s JOIN products p ON p.rid = s.rowid" } else { "products p" };
+        // CROSS JOIN keeps the search index as the outer loop: left to itself SQLite's planner walked
+        // a category's products and ran the text search once per product (0.4–1.4 s at 100k).
+        let from = if fts.is_some() {
+            "product_search s CROSS JOIN products p ON p.rid = s.rowid"
+        } else {
+            "products p"
+        };
         if let Some(e) = &fts {
             where_.push("product_search MATCH ?");
             args.push(e.clone().into());
@@ -350,8 +365,22 @@ impl Cache {
             where_.push("p.price_cny_fen <= ?");
             args.push(v.into());
         }
+        let filtered = where_.len() > usize::from(fts.is_some());
         let w = if where_.is_empty() { String::new() } else { format!("WHERE {}", where_.join(" AND ")) };
+        let c = self.conn.lock();
+        // How many products the text matches, from the index alone (no product rows read).
+        let text_matches: Option<i64> = match &fts {
+            Some(e) => Some(
+                c.prepare_cached("SELECT COUNT(*) FROM product_search WHERE product_search MATCH ?1")?
+                    .query_row([e], |r| r.get(0))?,
+            ),
+            None => None,
+        };
+        let broad = text_matches.is_some_and(|n| n > RANKED_MATCHES_MAX);
         let order = match (q.sort.unwrap_or_default(), fts.is_some()) {
+            // In the cache, index order is the order products were first cached: the shop's
+            // catalog order on a first sync, newer products after.
+            (Sort::Relevance, true) if broad => "s.rowid",
             (Sort::Relevance, true) => "bm25(product_search), p.seq",
             (Sort::Relevance, false) => "p.seq",
             (Sort::PriceAsc, _) => "p.price_cny_fen, p.seq",
@@ -359,12 +388,14 @@ impl Cache {
             (Sort::Newest, _) => "p.seq DESC",
             (Sort::Name, _) => "p.name_en COLLATE NOCASE, p.seq",
         };
-        let c = self.conn.lock();
-        let total: i64 = c.query_row(
-            &format!("SELECT COUNT(*) FROM {from} {w}"),
-            rusqlite::params_from_iter(args.iter()),
-            |r| r.get(0),
-        )?;
+        let total: i64 = match text_matches {
+            Some(n) if !filtered => n,
+            _ => c.query_row(
+                &format!("SELECT COUNT(*) FROM {from} {w}"),
+                rusqlite::params_from_iter(args.iter()),
+                |r| r.get(0),
+            )?,
+        };
         let mut all = args;
         all.push(i64::from(per_page).into());
         all.push((i64::from(page) - 1).saturating_mul(i64::from(per_page)).into());

@@ -121,3 +121,85 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
 fn seq(id: &str) -> i64 {
     id.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0)
 }
+
+/// A first typed letter that matches thousands of products lists them in the order they were
+/// cached instead of ranking them; totals come from the index alone without filters and agree with
+/// the filtered totals; text search with a filter gives the same products as without it, filtered.
+#[tokio::test]
+async fn broad_searches_list_in_catalog_order_and_filters_keep_their_totals() {
+    let products = catalog().await;
+    let cache = Cache::in_memory().unwrap();
+    let mut all = Vec::new();
+    for round in 0..10 {
+        for p in &products {
+            let mut p = p.clone();
+            p.summary.id = format!("P{:06}", all.len() + 1);
+            p.summary.name.en = format!("{} {round}", p.summary.name.en);
+            all.push(p);
+        }
+    }
+    for chunk in all.chunks(500) {
+        cache.put_products(chunk).unwrap();
+    }
+    let total = |q: &str, category| {
+        cache
+            .search(&ProductQuery { q: Some(q.into()), category, per_page: Some(1), ..Default::default() })
+            .unwrap()
+            .total
+    };
+    let letter = ('a'..='z')
+        .map(String::from)
+        .find(|l| total(l, None) > haitao_shop_api::search::RANKED_MATCHES_MAX)
+        .expect("some letter matches more than the ranking limit");
+
+    // Every match, page by page: each once, in the order they were cached.
+    let mut seen = Vec::new();
+    for page in 1.. {
+        let got = cache
+            .search(&ProductQuery {
+                q: Some(letter.clone()),
+                page: Some(page),
+                per_page: Some(200),
+                ..Default::default()
+            })
+            .unwrap();
+        if got.items.is_empty() {
+            break;
+        }
+        seen.extend(got.items.into_iter().map(|p| p.id));
+    }
+    assert_eq!(i64::try_from(seen.len()).unwrap(), total(&letter, None));
+    let mut sorted = seen.clone();
+    sorted.sort();
+    sorted.dedup();
+    assert_eq!(sorted, seen, "catalog order, each product once ({letter:?})");
+
+    // The per-category totals add up to the unfiltered one, and each filtered list is the
+    // unfiltered list's products of that category.
+    let mut sum = 0;
+    for category in haitao_shop_api::catalog::Category::ALL {
+        let category = &category;
+        let n = total(&letter, Some(*category));
+        sum += n;
+        let got = cache
+            .search(&ProductQuery {
+                q: Some(letter.clone()),
+                category: Some(*category),
+                per_page: Some(200),
+                ..Default::default()
+            })
+            .unwrap();
+        let expected: Vec<&String> = seen
+            .iter()
+            .filter(|id| all.iter().any(|p| &p.summary.id == *id && p.summary.category == *category))
+            .take(200)
+            .collect();
+        assert_eq!(got.items.iter().map(|p| &p.id).collect::<Vec<_>>(), expected, "{category:?}");
+    }
+    assert_eq!(sum, total(&letter, None));
+
+    // A narrower query is ranked again: an exact product name finds that product first.
+    let name = &all[7].summary.name.en;
+    assert!(total(name, None) <= haitao_shop_api::search::RANKED_MATCHES_MAX);
+    assert_eq!(ids(&cache, name).first(), Some(&all[7].summary.id), "{name:?}");
+}

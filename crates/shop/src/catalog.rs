@@ -6,7 +6,7 @@ use haitao_shop_api::catalog::{
     CatalogChanges, Category, CategoryInfo, Country, Fulfilment, FxQuote, LandedCost, Localized,
     ProductDetail, ProductPage, ProductQuery, ProductSummary, Sort, TaxCategory,
 };
-use haitao_shop_api::search::{index_terms, match_expression};
+use haitao_shop_api::search::{RANKED_MATCHES_MAX, index_terms, match_expression};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::Deserialize;
 
@@ -304,7 +304,18 @@ pub fn search(conn: &Connection, q: &ProductQuery) -> Result<ProductPage, ApiErr
         args.push(max.into());
     }
     let where_sql = if where_.is_empty() { String::new() } else { format!("WHERE {}", where_.join(" AND ")) };
+    let broad = match &fts {
+        Some(e) => {
+            conn.query_row("SELECT COUNT(*) FROM product_search WHERE product_search MATCH ?1", [e], |r| {
+                r.get::<_, i64>(0)
+            })
+            .map_err(ApiError::internal)?
+                > RANKED_MATCHES_MAX
+        }
+        None => false,
+    };
     let order = match (q.sort.unwrap_or_default(), fts.is_some()) {
+        (Sort::Relevance, true) if broad => "p.seq",
         (Sort::Relevance, true) => "bm25(product_search), p.seq",
         (Sort::Relevance, false) => "p.seq",
         (Sort::PriceAsc, _) => "p.price_cny_fen, p.seq",
