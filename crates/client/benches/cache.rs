@@ -148,7 +148,8 @@ fn as_typed(cache: &Cache) {
         let chars: Vec<char> = word.chars().collect();
         for n in 1..=chars.len() {
             let q: String = chars[..n].iter().collect();
-            let query = ProductQuery { q: Some(q.clone()), category, per_page: Some(40), ..Default::default() };
+            let query =
+                ProductQuery { q: Some(q.clone()), category, per_page: Some(40), ..Default::default() };
             let total = cache.search(&query).unwrap().total;
             let mut times: Vec<Duration> = (0..200)
                 .map(|_| {
