@@ -6,8 +6,9 @@
 //! 2. M full page-pay flows (signed GET to the gateway → cashier, the buyer pays, the return is
 //!    verified, the notification arrives and is verified, a query confirms), then the ledger check.
 //!
-//! `cargo bench -p haitao-alipay-sandbox --bench load -- [--queries N] [--concurrency C] [--flows M]`
-//! (defaults 20000, 64, 1000). The client and the sandbox share this machine's cores.
+//! `cargo bench -p haitao-alipay-sandbox --bench load -- [--rounds R] [--queries N] [--concurrency C]
+//! [--flows M]` (defaults 3, 20000, 64, 1000): the query run is repeated R times and followed by
+//! `openssl speed` as the same-minute ceiling. The client and the sandbox share this machine's cores.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 // A measuring tool: it reports in floating-point milliseconds and prints its figures.
 #![allow(clippy::float_arithmetic, clippy::print_stdout, clippy::print_stderr)]
@@ -64,10 +65,13 @@ fn openssl_ceiling() -> Option<f64> {
         .output()
         .ok()?;
     let text = String::from_utf8_lossy(&out.stdout);
-    let line =
-        text.lines().rev().find(|l| l.starts_with("rsa 2048 bits") || l.starts_with("rsa  2048 bits"))?;
-    let fields: Vec<&str> = line.split_whitespace().collect();
-    fields.get(fields.len().checked_sub(2)?)?.parse().ok()
+    // The column headed sign/s, on the line for rsa 2048 bits (the columns differ between versions).
+    let header: Vec<&str> = text.lines().find(|l| l.contains("sign/s"))?.split_whitespace().collect();
+    let column = header.iter().position(|h| *h == "sign/s")?;
+    let row = text.lines().rev().find(|l| l.trim_start().starts_with("rsa") && l.contains("2048 bits"))?;
+    let values: Vec<&str> = row.split("bits").nth(1)?.split_whitespace().collect();
+    // Header words line up with the values after "rsa 2048 bits".
+    values.get(column)?.parse().ok()
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

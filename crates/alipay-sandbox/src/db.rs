@@ -99,10 +99,11 @@ pub struct Store {
 }
 
 struct Inner {
-    conn: Mutex<Connection>,
     /// A second, read-only connection to the same file (none for an in-memory store): WAL lets it
-    /// read while the main connection writes.
+    /// read while the main connection writes. Declared first so it closes first: the writer,
+    /// closing last, then checkpoints the WAL into the database file.
     reader: Option<Mutex<Connection>>,
+    conn: Mutex<Connection>,
     deferred: Mutex<Vec<Deferred>>,
     /// A flush of the deferred writes is already scheduled.
     flush_scheduled: std::sync::atomic::AtomicBool,
@@ -156,7 +157,7 @@ impl Store {
             let flags =
                 rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
             let r = Connection::open_with_flags(p, flags)
-                .and_then(|r| r.busy_timeout(Duration::from_secs(5)).map(|()| r))
+                .and_then(|r| r.busy_timeout(Duration::from_millis(100)).map(|()| r))
                 .inspect_err(
                     |e| tracing::warn!(error = %e, "no read-only connection; reads share the writer's"),
                 )
@@ -166,8 +167,8 @@ impl Store {
         });
         Store {
             inner: Arc::new(Inner {
-                conn: Mutex::new(conn),
                 reader,
+                conn: Mutex::new(conn),
                 deferred: Mutex::new(Vec::new()),
                 flush_scheduled: std::sync::atomic::AtomicBool::new(false),
             }),

@@ -379,6 +379,8 @@ async fn api(
         sb.store
             .run(move |c| {
                 let tx = c.transaction()?;
+                // A failed read aborts the whole call (isp.unknow-error), so the method never runs
+                // in a transaction SQLite may already have rolled back.
                 let fault = take_fault(
                     &tx,
                     &app.app_id,
@@ -387,11 +389,7 @@ async fn api(
                     is_query,
                     biz_total,
                     now,
-                )
-                .unwrap_or_else(|e| {
-                    tracing::error!(error = %e, "reading forced faults");
-                    None
-                });
+                )?;
                 let trip = match fault {
                     Some(Outcome::Slow) => Trip::Slow,
                     Some(Outcome::GatewayError) => Trip::GatewayError,

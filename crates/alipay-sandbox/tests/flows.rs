@@ -9,7 +9,11 @@ use haitao_alipay::api::{
     BuyerInfo, Cancel, Close, CustomsDeclare, FeePayer, HuabeiPeriods, PagePay, PayChannel, Precreate, Query,
     Refund, RefundQuery, TimeoutExpress, TradeRef, TradeStatus,
 };
-use haitao_alipay::{AmountText, Currency, Expected, Money};
+use haitao_alipay::time::Clock;
+use haitao_alipay::{
+    AlipayClient, AmountText, AppConfig, Currency, Expected, Money, PrivateKey, PublicKey, RetryPolicy,
+    SignType, Signer,
+};
 use serde_json::{Value, json};
 
 fn cny(fen: i64) -> Money {
@@ -176,6 +180,37 @@ async fn the_trace_keeps_every_gateway_message_in_order_across_a_restart() {
     let list = list.as_array().unwrap();
     assert_eq!(kinds(list, 0).len(), before);
     assert_eq!(before, 1 + 3 * 2 + 80 + 2, "the page.pay request, 3 + 40 + 1 queries answered");
+
+    // The app lookup reads a second connection: a key rotated a moment ago is the key checked.
+    let client_for = |key: &PrivateKey, alipay: &PublicKey| {
+        let cfg = AppConfig::new(
+            h.app_id.clone(),
+            again.gateway_url(),
+            Signer::new(key.clone(), SignType::Rsa2).unwrap(),
+            alipay.clone(),
+        )
+        .unwrap();
+        AlipayClient::new(
+            std::sync::Arc::new(cfg),
+            std::sync::Arc::new(h.clock.clone()) as std::sync::Arc<dyn Clock>,
+        )
+        .unwrap()
+        .with_retry(RetryPolicy::none())
+    };
+    let rotate = |key: &PrivateKey| {
+        let url = again.base_url().join("sandbox/api/apps").unwrap();
+        let req =
+            h.http.post(url).json(&json!({"name": "test-shop", "public_key": key.public_key().to_pem()}));
+        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+    };
+    let (new_key, _) = PrivateKey::generate().unwrap();
+    let info = rotate(&new_key).await;
+    let alipay = PublicKey::parse(info["alipay_public_key"].as_str().unwrap()).unwrap();
+    let e = client_for(&h.merchant_key, &alipay).execute(&q).await.unwrap_err();
+    assert_eq!(e.sub_code(), Some("isv.invalid-signature"), "the old key is refused at once");
+    client_for(&new_key, &alipay).execute(&q).await.unwrap();
+    rotate(&h.merchant_key).await;
+    client_for(&h.merchant_key, &alipay).execute(&q).await.unwrap();
     again.stop().await;
 }
 

@@ -28,7 +28,7 @@ use serde_json::{Value, json};
 
 /// A valid 18-digit resident ID (GB 11643 check digit) born in 1991, numbered `n`.
 fn resident_id(n: usize) -> String {
-    let body = format!("1101051991{:02}{:02}{:03}", 1 + n % 12, 1 + n % 28, 100 + n);
+    let body = format!("1101051991{:02}{:02}{:03}", 1 + n % 12, 1 + n % 28, 100 + n % 900);
     const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
     let sum: u32 = body.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap() * w).sum();
     let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];

@@ -376,11 +376,10 @@ impl Cache {
             ),
             None => None,
         };
-        let broad = text_matches.is_some_and(|n| n > RANKED_MATCHES_MAX);
-        let order = match (q.sort.unwrap_or_default(), fts.is_some()) {
-            // In the cache, index order is the order products were first cached: the shop's
-            // catalog order on a first sync, newer products after.
-            (Sort::Relevance, true) if broad => "s.rowid",
+        let sort = q.sort.unwrap_or_default();
+        let broad = sort == Sort::Relevance && text_matches.is_some_and(|n| n > RANKED_MATCHES_MAX);
+        let order = match (sort, fts.is_some()) {
+            (Sort::Relevance, true) if broad => "p.seq",
             (Sort::Relevance, true) => "bm25(product_search), p.seq",
             (Sort::Relevance, false) => "p.seq",
             (Sort::PriceAsc, _) => "p.price_cny_fen, p.seq",
@@ -399,6 +398,21 @@ impl Cache {
         let mut all = args;
         all.push(i64::from(per_page).into());
         all.push((i64::from(page) - 1).saturating_mul(i64::from(per_page)).into());
+        // A broad match in catalog order: walk the catalog in order and keep the products in the
+        // set of matches (built once from the index), so LIMIT stops early and only the page's
+        // rows are read.
+        let (from, w) = if broad {
+            let mut wh = where_.clone();
+            wh[0] = "p.rid IN (SELECT rowid FROM product_search WHERE product_search MATCH ?)";
+            // Without a filter, SQLite must be told to walk the catalog order's index; left to
+            // itself it sorted every match.
+            (
+                if filtered { "products p" } else { "products p INDEXED BY products_by_seq" },
+                format!("WHERE {}", wh.join(" AND ")),
+            )
+        } else {
+            (from, w)
+        };
         let mut st =
             c.prepare(&format!("SELECT p.detail FROM {from} {w} ORDER BY {order} LIMIT ? OFFSET ?"))?;
         let items = st

@@ -305,14 +305,14 @@ pub fn search(conn: &Connection, q: &ProductQuery) -> Result<ProductPage, ApiErr
     }
     let where_sql = if where_.is_empty() { String::new() } else { format!("WHERE {}", where_.join(" AND ")) };
     let broad = match &fts {
-        Some(e) => {
+        Some(e) if q.sort.unwrap_or_default() == Sort::Relevance => {
             conn.query_row("SELECT COUNT(*) FROM product_search WHERE product_search MATCH ?1", [e], |r| {
                 r.get::<_, i64>(0)
             })
             .map_err(ApiError::internal)?
                 > RANKED_MATCHES_MAX
         }
-        None => false,
+        _ => false,
     };
     let order = match (q.sort.unwrap_or_default(), fts.is_some()) {
         (Sort::Relevance, true) if broad => "p.seq",
