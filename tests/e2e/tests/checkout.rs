@@ -12,6 +12,29 @@ async fn go(s: &Session, route: &str) {
     s.execute("location.hash = arguments[0]; return true;", json!([format!("#{route}")])).await.unwrap();
 }
 
+/// The same screen in English: switch the language, wait until `css` reads in English (no Chinese
+/// left in it when `no_chinese`, e.g. where no name or address is shown), take the screenshot
+/// `name`, and switch back.
+async fn in_english(h: &Harness, s: &Session, css: &str, name: &str, no_chinese: bool) {
+    click(s, "[data-testid=lang-toggle]").await;
+    let check = format!(
+        "const e = document.querySelector({css:?}); if (!e || document.documentElement.lang !== 'en') return false;
+         const t = e.innerText; return /[A-Za-z]{{3}}/.test(t) && !({no_chinese} && /[\\u4e00-\\u9fff]/.test(t));"
+    );
+    s.wait_until(&format!("{css} in English"), &check, Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|e| panic!("{name}: {e}"));
+    h.screenshot(s, name).await.unwrap();
+    click(s, "[data-testid=lang-toggle]").await;
+    s.wait_until(
+        "back in Chinese",
+        "return document.documentElement.lang === 'zh-CN' || document.documentElement.lang === 'zh';",
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
+}
+
 async fn click(s: &Session, css: &str) {
     let e = s.wait_for(css).await.unwrap_or_else(|e| panic!("{css}: {e}"));
     s.click(&e).await.unwrap();
@@ -160,6 +183,9 @@ async fn every_payment_method_reaches_paid() {
         let state = s.text(&s.wait_for("[data-testid=payment-state]").await.unwrap()).await.unwrap();
         assert!(state.contains('¥'), "{method}: {state}");
         h.screenshot(&s, &format!("{method}-paid")).await.unwrap();
+        if i == methods.len() - 1 {
+            in_english(&h, &s, "[data-testid=payment-state]", &format!("{method}-paid-en"), true).await;
+        }
     }
 
     // The orders list shows five paid orders.
@@ -172,6 +198,7 @@ async fn every_payment_method_reaches_paid() {
     .await
     .unwrap();
     h.screenshot(&s, "orders").await.unwrap();
+    in_english(&h, &s, "[data-testid=order-row]", "orders-en", false).await;
     s.close().await.unwrap();
 }
 
@@ -266,6 +293,7 @@ async fn short_balance_then_another_channel_wrong_password_and_cancel() {
     s.wait_for("[data-testid=failed]").await.unwrap();
     s.wait_for("[data-testid=pay-again]").await.unwrap();
     h.screenshot(&s, "cancelled").await.unwrap();
+    in_english(&h, &s, "[data-testid=failed]", "cancelled-en", false).await;
     s.close().await.unwrap();
 }
 
@@ -316,6 +344,7 @@ async fn orderer_not_payer_is_held_by_customs() {
         .unwrap_or_else(|e| panic!("no customs hold shown: {e}"));
     assert!(s.text(&held).await.unwrap().contains("支付"), "the hold names the payer mismatch");
     h.screenshot(&s, "held").await.unwrap();
+    in_english(&h, &s, "[data-testid=held]", "held-en", false).await;
     s.close().await.unwrap();
 }
 
@@ -408,5 +437,6 @@ async fn remote_shop_orders_stay_readable_offline() {
     let synced = s.text(&s.wait_for("[data-testid=synced]").await.unwrap()).await.unwrap();
     assert!(synced.contains("同步"), "says when it last synced: {synced}");
     h.screenshot(&s, "orders-offline").await.unwrap();
+    in_english(&h, &s, "[data-testid=synced]", "orders-offline-en", true).await;
     s.close().await.unwrap();
 }

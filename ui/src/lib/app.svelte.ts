@@ -11,7 +11,8 @@ import {
 import { setLang, t, type Lang } from './i18n.svelte';
 import { events } from './bindings';
 
-export type Toast = { id: number; text: string; kind: 'info' | 'error' | 'success' };
+/** A toast's text is rendered on display, so switching the language translates toasts too. */
+export type Toast = { id: number; text: () => string; kind: 'info' | 'error' | 'success' };
 
 export const app = $state({
   phase: 'starting' as 'starting' | 'ready' | 'failed',
@@ -26,9 +27,9 @@ export const app = $state({
 
 let nextToast = 1;
 
-export function toast(text: string, kind: Toast['kind'] = 'info'): void {
+export function toast(text: string | (() => string), kind: Toast['kind'] = 'info'): void {
   const id = nextToast++;
-  app.toasts.push({ id, text, kind });
+  app.toasts.push({ id, text: typeof text === 'function' ? text : () => text, kind });
   setTimeout(() => {
     const i = app.toasts.findIndex((x) => x.id === id);
     if (i >= 0) app.toasts.splice(i, 1);
@@ -37,7 +38,8 @@ export function toast(text: string, kind: Toast['kind'] = 'info'): void {
 
 /** Shows a translated error for anything a command threw. */
 export function showError(e: unknown): void {
-  toast(t(`errors.${codeOf(e)}`), 'error');
+  const code = codeOf(e);
+  toast(() => t(`errors.${code}`), 'error');
 }
 
 export function applyTheme(theme: string): void {
@@ -93,7 +95,10 @@ export async function boot(): Promise<void> {
   void events.connectivityEvent.listen((ev) => {
     const wasOffline = !app.online;
     app.online = ev.payload.online;
-    if (ev.payload.online && wasOffline) toast(t('app.back_online', { n: ev.payload.reconciled }), 'success');
+    if (ev.payload.online && wasOffline) {
+      const n = ev.payload.reconciled;
+      toast(() => t('app.back_online', { n }), 'success');
+    }
   });
 }
 

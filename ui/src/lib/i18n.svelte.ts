@@ -24,7 +24,9 @@ function lookup(dict: Messages, key: string): string | undefined {
 
 /** The message for `key` in the current language, with `{name}` placeholders filled. */
 export function t(key: string, params: Record<string, string | number> = {}): string {
-  const text = lookup(dictionaries[locale.lang], key) ?? lookup(zh, key) ?? key;
+  // A count of one takes the `_one` form where there is one ("1 item", not "1 items").
+  const one = params.n === 1 ? lookup(dictionaries[locale.lang], `${key}_one`) : undefined;
+  const text = one ?? lookup(dictionaries[locale.lang], key) ?? lookup(zh, key) ?? key;
   return text.replace(/\{(\w+)\}/g, (_, name: string) =>
     name in params ? String(params[name]) : `{${name}}`,
   );

@@ -23,6 +23,16 @@ function placeholders(s: string): string[] {
 afterEach(() => setLang('zh-CN'));
 
 describe('translations', () => {
+  it('a count of one takes the singular form where a language has one', () => {
+    setLang('en');
+    expect(t('orders.items', { n: 1 })).toBe('1 item');
+    expect(t('orders.items', { n: 2 })).toBe('2 items');
+    expect(t('orders.items', { n: 0 })).toBe('0 items');
+    expect(t('catalog.results', { n: 1 })).toBe('1 product');
+    setLang('zh-CN');
+    expect(t('orders.items', { n: 1 })).toBe('1 件商品');
+  });
+
   it('English has exactly the Chinese keys', () => {
     expect(keys(en).sort()).toEqual(keys(zh).sort());
   });

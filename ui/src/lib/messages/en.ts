@@ -14,6 +14,7 @@ export const en: Shape<typeof zh> = {
     offline:
       'Offline: showing cached data. Haitao syncs and confirms unfinished payments when the connection returns.',
     back_online: 'Back online; {n} payments were checked again.',
+    back_online_one: 'Back online; {n} payment was checked again.',
     skip: 'Skip to main content',
   },
   common: {
@@ -103,6 +104,7 @@ export const en: Shape<typeof zh> = {
     sort_newest: 'Newest',
     sort_name: 'Name',
     results: '{n} products',
+    results_one: '{n} product',
     show_filters: 'Show filters',
     hide_filters: 'Hide filters',
     no_results: 'No products match.',
@@ -262,6 +264,7 @@ export const en: Shape<typeof zh> = {
     offline: 'Offline: these are the cached orders.',
     total: 'Total {amount}',
     items: '{n} items',
+    items_one: '{n} item',
     placed: 'Placed {time}',
     status: {
       awaiting_payment: 'Awaiting payment',

@@ -9,6 +9,7 @@ export const zh = {
     retry: '重试',
     offline: '网络已断开：正在显示本地缓存，恢复后会自动同步并确认未完成的付款。',
     back_online: '已恢复联网，{n} 笔付款已重新确认。',
+    back_online_one: '已恢复联网，{n} 笔付款已重新确认。',
     skip: '跳到主要内容',
   },
   common: {
@@ -91,6 +92,7 @@ export const zh = {
     sort_newest: '最新上架',
     sort_name: '名称',
     results: '共 {n} 件商品',
+    results_one: '共 {n} 件商品',
     show_filters: '展开筛选',
     hide_filters: '收起筛选',
     no_results: '没有找到符合条件的商品。',
@@ -246,6 +248,7 @@ export const zh = {
     offline: '离线：显示的是本地缓存的订单。',
     total: '合计 {amount}',
     items: '{n} 件商品',
+    items_one: '{n} 件商品',
     placed: '下单时间 {time}',
     status: {
       awaiting_payment: '待付款',
