@@ -17,23 +17,16 @@
 #![allow(clippy::float_arithmetic, clippy::print_stdout, clippy::print_stderr)]
 #![allow(clippy::cast_possible_truncation, clippy::cast_sign_loss, clippy::cast_precision_loss)]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haitao_client::{Cache, Client, MemoryStore, ShopApi};
-use haitao_shop_api::account::AddressInput;
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::orders::{AttemptStatus, PayMode, PaymentMethod};
 use serde_json::{Value, json};
-
-/// A valid 18-digit resident ID (GB 11643 check digit) born in 1991, numbered `n`.
-fn resident_id(n: usize) -> String {
-    let body = format!("1101051991{:02}{:02}{:03}", 1 + n % 12, 1 + n % 28, 100 + n % 900);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap() * w).sum();
-    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
-    format!("{body}{check}")
-}
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -98,7 +91,7 @@ async fn main() {
                 ["王", "李", "张", "刘", "陈"][n % 5],
                 ["芳", "伟", "娜", "敏", "静"][(n / 5) % 5]
             );
-            let id_number = resident_id(n);
+            let id_number = common::resident_id(n);
             let phone = format!("137{:08}", 10_000 + n);
             let persona = format!("bench{n}@sandbox.haitao");
             let (s, v) = sandbox_post(
@@ -117,23 +110,7 @@ async fn main() {
             );
             c.register(&phone, "bench2026pw", true).await.unwrap();
             c.verify_real_name(&name, &id_number).await.unwrap();
-            let address = c
-                .save_address(
-                    None,
-                    &AddressInput {
-                        recipient: name.clone(),
-                        phone: phone.clone(),
-                        province: "浙江省".into(),
-                        city: "杭州市".into(),
-                        district: "西湖区".into(),
-                        street: format!("文三路 {n} 号"),
-                        postal_code: None,
-                        is_default: true,
-                    },
-                )
-                .await
-                .unwrap()
-                .id;
+            let address = c.save_address(None, &common::hangzhou_address(&name, &phone, n)).await.unwrap().id;
             if products.is_empty() {
                 let page = c
                     .catalog(&ProductQuery {

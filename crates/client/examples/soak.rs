@@ -32,6 +32,9 @@
     clippy::cast_precision_loss
 )]
 
+#[path = "../tests/common/mod.rs"]
+mod common;
+
 use std::collections::{BTreeMap, HashMap};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -45,7 +48,6 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use haitao_client::secrets::SecretError;
 use haitao_client::{Cache, Client, ClientError, MemoryStore, SecretStore, ShopApi};
-use haitao_shop_api::account::AddressInput;
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::error::ErrorCode;
 use haitao_shop_api::orders::{OrderStatus, PayMode, PaymentMethod, RequestRefund};
@@ -351,15 +353,6 @@ fn shop_config(dir: &Path, addr: SocketAddr, sandbox: Url) -> haitao_shop::ShopC
 const SURNAMES: [&str; 10] = ["王", "李", "张", "刘", "陈", "杨", "黄", "赵", "吴", "周"];
 const GIVEN: [&str; 10] = ["芳", "伟", "娜", "敏", "静", "磊", "洋", "艳", "勇", "军"];
 
-/// A valid 18-digit resident ID (GB 11643 check digit) born in 1990, numbered `n`.
-fn resident_id(n: usize) -> String {
-    let body = format!("1101051990{:02}{:02}{:03}", 1 + n % 12, 1 + n % 28, 100 + n);
-    const W: [u32; 17] = [7, 9, 10, 5, 8, 4, 2, 1, 6, 3, 7, 9, 10, 5, 8, 4, 2];
-    let sum: u32 = body.chars().zip(W).map(|(c, w)| c.to_digit(10).unwrap() * w).sum();
-    let check = ['1', '0', 'X', '9', '8', '7', '6', '5', '4', '3', '2'][(sum % 11) as usize];
-    format!("{body}{check}")
-}
-
 struct Shopper {
     n: usize,
     phone: String,
@@ -403,7 +396,7 @@ fn new_client(w: &World, cache_path: &Path, secrets: &RecordingStore) -> Client 
 
 async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
     let name = format!("{}{}", SURNAMES[n % 10], GIVEN[(n / 10) % 10]);
-    let id_number = resident_id(n);
+    let id_number = common::resident_id(n);
     let phone = format!("139{:08}", 10_000 + n);
     let persona = format!("soak{n}@sandbox.haitao");
     let (s, v) = w
@@ -441,16 +434,7 @@ async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
         assert!(account.real_name.is_some(), "real-name verification: {e}");
         w.tally.bump("client: verified already (answer lost)");
     }
-    let address = AddressInput {
-        recipient: name.clone(),
-        phone: phone.clone(),
-        province: "浙江省".into(),
-        city: "杭州市".into(),
-        district: "西湖区".into(),
-        street: format!("文三路 {n} 号"),
-        postal_code: None,
-        is_default: true,
-    };
+    let address = common::hangzhou_address(&name, &phone, n);
     let address_id = again!(w, client.save_address(None, &address).await).unwrap().id;
     Shopper {
         n,

@@ -138,3 +138,28 @@ pub fn cached_products(c: &Client) -> Vec<haitao_shop_api::catalog::ProductDetai
     }
     out
 }
+
+/// A valid 18-digit resident ID born in 1990, numbered `n` (distinct for n < 900), for shoppers
+/// who each need their own identity (the annual quota is per person).
+pub fn resident_id(n: usize) -> String {
+    let body = format!("1101051990{:02}{:02}{:03}", 1 + n % 12, 1 + n % 28, 100 + n % 900);
+    let mut digits = [0u32; 17];
+    for (d, c) in digits.iter_mut().zip(body.chars()) {
+        *d = c.to_digit(10).unwrap();
+    }
+    format!("{body}{}", haitao_shop::identity::check_char(&digits))
+}
+
+/// A default delivery address in Hangzhou for `recipient`, house number `n`.
+pub fn hangzhou_address(recipient: &str, phone: &str, n: usize) -> haitao_shop_api::account::AddressInput {
+    haitao_shop_api::account::AddressInput {
+        recipient: recipient.into(),
+        phone: phone.into(),
+        province: "浙江省".into(),
+        city: "杭州市".into(),
+        district: "西湖区".into(),
+        street: format!("文三路 {n} 号"),
+        postal_code: None,
+        is_default: true,
+    }
+}
