@@ -1,7 +1,7 @@
 # Haitao: the two commands a newcomer needs.
 #   make run    install what is missing, build the UI and the app, start it on the embedded shop
 #   make test   install the test tools too and run every check (see scripts/test.sh)
-.PHONY: run test build ui release bench bench-signing fuzz soak bindings fmt lint clean-e2e
+.PHONY: run test build ui release bench bench-signing perf fuzz soak bindings fmt lint clean-e2e
 
 SHELL := /bin/bash
 
@@ -31,6 +31,10 @@ bench: release
 # crates/alipay beside Alipay's Node SDK and openssl speed rsa2048, on one core (docs/PERFORMANCE.md).
 bench-signing:
 	scripts/bench-signing
+
+# Every figure of docs/PERFORMANCE.md re-measured in one run, with how each scales (~40 min).
+perf:
+	scripts/perf $(PERF_ARGS)
 
 # libFuzzer on the protocol parsers, FUZZ_SECONDS per target (needs a nightly toolchain).
 FUZZ_SECONDS ?= 180

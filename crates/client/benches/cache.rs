@@ -4,6 +4,8 @@
 //! the client); they are cloned with new ids, names and times into a fresh cache file.
 //!
 //! `cargo bench -p haitao-client --bench cache`; figures are recorded in docs/PERFORMANCE.md.
+//! `HAITAO_BENCH_PRODUCTS` / `HAITAO_BENCH_ORDERS` change the sizes; `HAITAO_BENCH_SKIP_UPGRADE=1`
+//! skips the one-off schema-1 upgrade timing.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 // A measuring tool: it reports in floating-point milliseconds and prints its figures.
 #![allow(clippy::float_arithmetic, clippy::print_stdout, clippy::print_stderr)]
@@ -20,8 +22,11 @@ use haitao_client::Cache;
 use haitao_shop_api::catalog::{Category, ProductDetail, ProductQuery, Sort};
 use haitao_shop_api::orders::{Order, OrderStatus};
 
-const PRODUCTS: usize = 100_000;
-const ORDERS: usize = 100_000;
+/// How many products and orders the cache holds: 100,000 each unless `HAITAO_BENCH_PRODUCTS` or
+/// `HAITAO_BENCH_ORDERS` say otherwise (`scripts/perf` measures how the figures scale).
+fn scale(var: &str) -> usize {
+    std::env::var(var).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(100_000)
+}
 
 /// One real order and the real catalog, from the in-process shop and sandbox.
 fn real_records() -> (Vec<ProductDetail>, Order) {
@@ -37,8 +42,9 @@ fn real_records() -> (Vec<ProductDetail>, Order) {
     })
 }
 
-/// A cache file holding `PRODUCTS` products and `ORDERS` orders.
+/// A cache file holding the products and orders [`scale`] asks for.
 fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -> std::path::PathBuf {
+    let (n_products, n_orders) = (scale("HAITAO_BENCH_PRODUCTS"), scale("HAITAO_BENCH_ORDERS"));
     let path = dir.join("big.sqlite3");
     let cache = Cache::open(&path).unwrap();
     let started = Instant::now();
@@ -50,7 +56,7 @@ fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -
         OrderStatus::AwaitingPayment,
     ];
     let mut batch = Vec::with_capacity(1000);
-    for i in 0..PRODUCTS {
+    for i in 0..n_products {
         let mut p = products[i % products.len()].clone();
         p.summary.id = format!("P{:06}", i + 1);
         p.summary.name.en = format!("{} {}", p.summary.name.en, i / products.len());
@@ -64,7 +70,7 @@ fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -
     let products_took = started.elapsed();
     let started = Instant::now();
     let mut orders = Vec::with_capacity(1000);
-    for i in 0..ORDERS {
+    for i in 0..n_orders {
         let mut o = order.clone();
         o.id = format!("HT{:010}", i + 1);
         o.status = statuses[i % statuses.len()];
@@ -77,7 +83,7 @@ fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -
         }
     }
     eprintln!(
-        "filled the cache: {PRODUCTS} products in {:.1} s, {ORDERS} orders in {:.1} s, file {} MB",
+        "filled the cache: {n_products} products in {:.1} s, {n_orders} orders in {:.1} s, file {} MB",
         products_took.as_secs_f64(),
         started.elapsed().as_secs_f64(),
         std::fs::metadata(&path).map(|m| m.len() / 1_000_000).unwrap_or(0)
@@ -85,16 +91,17 @@ fn big_cache(dir: &std::path::Path, products: &[ProductDetail], order: &Order) -
     path
 }
 
-/// The one-off cost of upgrading a schema-1 cache of `PRODUCTS` products on open (copy the table,
+/// The one-off cost of upgrading a schema-1 cache of as many products on open (copy the table,
 /// re-read every product, rebuild the search index).
 fn upgrade_time(dir: &std::path::Path, products: &[ProductDetail]) {
+    let n_products = scale("HAITAO_BENCH_PRODUCTS");
     let path = dir.join("v1.sqlite3");
     {
         let mut c = rusqlite::Connection::open(&path).unwrap();
         c.execute_batch(haitao_client::cache::SCHEMA_1).unwrap();
         c.pragma_update(None, "user_version", 1).unwrap();
         let tx = c.transaction().unwrap();
-        for i in 0..PRODUCTS {
+        for i in 0..n_products {
             let mut p = products[i % products.len()].clone();
             p.summary.id = format!("P{:06}", i + 1);
             let s = &p.summary;
@@ -124,14 +131,15 @@ fn upgrade_time(dir: &std::path::Path, products: &[ProductDetail]) {
     let started = Instant::now();
     let cache = Cache::open(&path).unwrap();
     let took = started.elapsed();
-    assert_eq!(cache.product_count().unwrap(), i64::try_from(PRODUCTS).unwrap());
+    assert_eq!(cache.product_count().unwrap(), i64::try_from(n_products).unwrap());
     assert_eq!(cache.meta("search_rebuild").unwrap(), None);
-    eprintln!("upgraded a schema-1 cache of {PRODUCTS} products on open in {:.2} s", took.as_secs_f64());
+    eprintln!("upgraded a schema-1 cache of {n_products} products on open in {:.2} s", took.as_secs_f64());
 }
 
 /// Search as typed, keystroke by keystroke, with p50 and p99 over repeated runs (criterion reports
 /// medians; the goal is a p99).
 fn as_typed(cache: &Cache) {
+    let n_products = scale("HAITAO_BENCH_PRODUCTS");
     let typed: [(&str, Option<Category>); 8] = [
         ("vitamin", None),
         ("collagen", None),
@@ -142,7 +150,7 @@ fn as_typed(cache: &Cache) {
         ("c", Some(Category::Food)),
         ("s", Some(Category::Cosmetics)),
     ];
-    eprintln!("search as typed over {PRODUCTS} cached products, first page of 40, 200 runs per keystroke:");
+    eprintln!("search as typed over {n_products} cached products, first page of 40, 200 runs per keystroke:");
     let (mut whole, mut filtered) = (Vec::new(), Vec::new());
     for (word, category) in typed {
         let chars: Vec<char> = word.chars().collect();
@@ -178,16 +186,19 @@ fn as_typed(cache: &Cache) {
 fn bench(c: &mut Criterion) {
     let (products, order) = real_records();
     let dir = tempfile::tempdir().unwrap();
-    upgrade_time(dir.path(), &products);
+    if std::env::var_os("HAITAO_BENCH_SKIP_UPGRADE").is_none() {
+        upgrade_time(dir.path(), &products);
+    }
     let path = big_cache(dir.path(), &products, &order);
     as_typed(&Cache::open(&path).unwrap());
 
-    c.bench_function("open a cache of 100k products and 100k orders", |b| {
+    let (n_products, n_orders) = (scale("HAITAO_BENCH_PRODUCTS"), scale("HAITAO_BENCH_ORDERS"));
+    c.bench_function(&format!("open a cache of {n_products} products and {n_orders} orders"), |b| {
         b.iter(|| Cache::open(black_box(&path)).unwrap())
     });
     let cache = Cache::open(&path).unwrap();
 
-    let mut g = c.benchmark_group("100k cached products");
+    let mut g = c.benchmark_group(format!("{n_products} cached products"));
     let query =
         |q: Option<&str>| ProductQuery { q: q.map(str::to_owned), per_page: Some(40), ..Default::default() };
     g.bench_function("first page, no query", |b| b.iter(|| cache.search(black_box(&query(None))).unwrap()));
@@ -211,17 +222,27 @@ fn bench(c: &mut Criterion) {
     g.bench_function("category + price range, sorted by price", |b| {
         b.iter(|| cache.search(black_box(&filtered)).unwrap())
     });
-    let deep = ProductQuery { page: Some(2000), per_page: Some(40), ..Default::default() };
-    g.bench_function("page 2000 of the catalog", |b| b.iter(|| cache.search(black_box(&deep)).unwrap()));
+    // Page 2,000 of 2,500 at 100,000 products: four fifths of the way in, at any size.
+    let deep_page = u32::try_from((n_products / 40 * 4 / 5).max(1)).unwrap();
+    let deep = ProductQuery { page: Some(deep_page), per_page: Some(40), ..Default::default() };
+    assert_eq!(cache.search(&deep).unwrap().items.len(), 40);
+    g.bench_function(format!("page {deep_page} of the catalog"), |b| {
+        b.iter(|| cache.search(black_box(&deep)).unwrap())
+    });
     g.finish();
 
-    let mut g = c.benchmark_group("100k cached orders");
+    let mut g = c.benchmark_group(format!("{n_orders} cached orders"));
     g.bench_function("first page (20), all statuses", |b| b.iter(|| cache.orders(None, 1, 20).unwrap()));
     g.bench_function("first page (20), shipped only", |b| {
         b.iter(|| cache.orders(Some(OrderStatus::Shipped), 1, 20).unwrap())
     });
-    g.bench_function("page 5000 (20 per page)", |b| b.iter(|| cache.orders(None, 5000, 20).unwrap()));
-    g.bench_function("one order by id", |b| b.iter(|| cache.order(black_box("HT0000050000")).unwrap()));
+    let deep_page = u32::try_from((n_orders / 20 / 2).max(1)).unwrap();
+    g.bench_function(format!("page {deep_page} (20 per page)"), |b| {
+        b.iter(|| cache.orders(None, deep_page, 20).unwrap())
+    });
+    let middle = format!("HT{:010}", n_orders / 2);
+    assert!(cache.order(&middle).unwrap().is_some());
+    g.bench_function("one order by id", |b| b.iter(|| cache.order(black_box(&middle)).unwrap()));
     g.finish();
 }
 

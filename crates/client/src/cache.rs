@@ -32,7 +32,7 @@ pub enum CacheError {
     Data(String),
 }
 
-const KNOWN: i64 = 3;
+const KNOWN: i64 = 4;
 
 /// Schema 1, exactly as Haitao 0.1 created it. Migrations are never edited once released; this one
 /// is public so upgrade tests and benchmarks can build a cache as an older Haitao left it.
@@ -95,7 +95,8 @@ CREATE TABLE invoices (order_id TEXT PRIMARY KEY, pdf BLOB NOT NULL, fetched_at 
 /// index for a rebuild, which [`Cache::init`] does right after (in its own transaction).
 ///
 /// `rid` is reused after a delete (no AUTOINCREMENT): whatever deletes a product must delete its
-/// `product_search` row (same rowid) in the same transaction.
+/// `product_search` row (same rowid) and, from version 4, its `product_details` row in the same
+/// transaction.
 const SEARCH_BY_ROW: &str = r#"
 CREATE TABLE products_v2 (
     rid INTEGER PRIMARY KEY,
@@ -134,8 +135,46 @@ INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 "#;
 
+/// Version 4, for searches that match a large part of the catalog (a first typed letter, within a
+/// category or not):
+/// - a product's stored detail (its whole JSON, ~4 KB) moves out of `products` into
+///   `product_details`, keyed by the same `rid`, so walking products reads narrow rows; the details
+///   of the page shown are read by `rid`;
+/// - the search index gains a `facets` column (category, origin and fulfilment as tokens, see
+///   [`product_facets`]), so a text search within those filters is counted by the index alone.
+///
+/// Rebuilt like version 2.
+const DETAILS_APART: &str = r#"
+CREATE TABLE product_details (rid INTEGER PRIMARY KEY, detail TEXT NOT NULL);
+INSERT INTO product_details (rid, detail) SELECT rid, detail FROM products;
+ALTER TABLE products DROP COLUMN detail;
+DROP TABLE product_search;
+CREATE VIRTUAL TABLE product_search USING fts5 (terms, facets, tokenize = 'unicode61', prefix = '1 2');
+INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_1), M::up(SEARCH_BY_ROW), M::up(SEARCH_PREFIXES)])
+    Migrations::new(vec![M::up(SCHEMA_1), M::up(SEARCH_BY_ROW), M::up(SEARCH_PREFIXES), M::up(DETAILS_APART)])
+}
+
+/// The filter values of a product as search tokens (`catfood`, `orgjp`, `fuldirectmail`), for the
+/// index's `facets` column: one token per filter, letters and digits only so the tokenizer keeps it
+/// whole.
+fn product_facets(p: &ProductDetail) -> String {
+    let s = &p.summary;
+    format!(
+        "{} {} {}",
+        facet_token("cat", s.category.as_str()),
+        facet_token("org", s.origin.code()),
+        facet_token("ful", s.fulfilment.as_str())
+    )
+}
+
+fn facet_token(kind: &str, value: &str) -> String {
+    let mut t = kind.to_owned();
+    t.extend(value.chars().filter(char::is_ascii_alphanumeric).map(|c| c.to_ascii_lowercase()));
+    t
 }
 
 fn product_terms(p: &ProductDetail) -> String {
@@ -235,15 +274,16 @@ impl Cache {
         let tx = c.transaction()?;
         {
             tx.execute("DELETE FROM product_search", [])?;
-            let mut read = tx.prepare("SELECT rid, detail FROM products")?;
-            let mut ins = tx.prepare("INSERT INTO product_search (rowid, terms) VALUES (?1, ?2)")?;
+            let mut read = tx.prepare("SELECT rid, detail FROM product_details")?;
+            let mut ins =
+                tx.prepare("INSERT INTO product_search (rowid, terms, facets) VALUES (?1, ?2, ?3)")?;
             let mut rows = read.query([])?;
             while let Some(row) = rows.next()? {
                 let rid: i64 = row.get(0)?;
                 let detail: String = row.get(1)?;
                 // A product that no longer reads stays cached but unsearchable until the next sync.
                 if let Ok(p) = serde_json::from_str::<ProductDetail>(&detail) {
-                    ins.execute(params![rid, product_terms(&p)])?;
+                    ins.execute(params![rid, product_terms(&p), product_facets(&p)])?;
                 }
             }
         }
@@ -277,15 +317,20 @@ impl Cache {
         let tx = c.transaction()?;
         {
             let mut up = tx.prepare(
-                "INSERT INTO products (id, seq, category, origin, fulfilment, price_cny_fen, name_en, version, detail)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                "INSERT INTO products (id, seq, category, origin, fulfilment, price_cny_fen, name_en, version)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)
                  ON CONFLICT (id) DO UPDATE SET category = excluded.category, origin = excluded.origin,
                  fulfilment = excluded.fulfilment, price_cny_fen = excluded.price_cny_fen, name_en = excluded.name_en,
-                 version = excluded.version, detail = excluded.detail
+                 version = excluded.version
                  RETURNING rid",
             )?;
+            let mut detail = tx.prepare(
+                "INSERT INTO product_details (rid, detail) VALUES (?1, ?2)
+                 ON CONFLICT (rid) DO UPDATE SET detail = excluded.detail",
+            )?;
             let mut del = tx.prepare("DELETE FROM product_search WHERE rowid = ?1")?;
-            let mut ins = tx.prepare("INSERT INTO product_search (rowid, terms) VALUES (?1, ?2)")?;
+            let mut ins =
+                tx.prepare("INSERT INTO product_search (rowid, terms, facets) VALUES (?1, ?2, ?3)")?;
             for p in products {
                 let s = &p.summary;
                 let seq: i64 = s.id.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0);
@@ -299,12 +344,15 @@ impl Cache {
                         s.price_cny.minor(),
                         s.name.en,
                         p.version,
-                        serde_json::to_string(p).map_err(|e| CacheError::Data(e.to_string()))?
                     ],
                     |r| r.get(0),
                 )?;
+                detail.execute(params![
+                    rid,
+                    serde_json::to_string(p).map_err(|e| CacheError::Data(e.to_string()))?
+                ])?;
                 del.execute([rid])?;
-                ins.execute(params![rid, product_terms(p)])?;
+                ins.execute(params![rid, product_terms(p), product_facets(p)])?;
             }
         }
         tx.commit()?;
@@ -315,7 +363,11 @@ impl Cache {
         let text: Option<String> = self
             .conn
             .lock()
-            .query_row("SELECT detail FROM products WHERE id = ?1", [id], |r| r.get(0))
+            .query_row(
+                "SELECT d.detail FROM products p JOIN product_details d ON d.rid = p.rid WHERE p.id = ?1",
+                [id],
+                |r| r.get(0),
+            )
             .optional()?;
         text.map(|t| serde_json::from_str(&t).map_err(|e| CacheError::Data(e.to_string()))).transpose()
     }
@@ -325,104 +377,184 @@ impl Cache {
     }
 
     /// Searches the cached catalog with the same rules as the shop.
+    ///
+    /// A text search runs on the search index, with the category, origin and fulfilment filters as
+    /// tokens of its `facets` column, so its count comes from the index alone; only a price range
+    /// is checked on the products' rows. A relevance search matching more than
+    /// [`RANKED_MATCHES_MAX`] products lists them in catalog order: when they are a large part of
+    /// the catalog the catalog is walked in order and each product looked up in the index until
+    /// the page is full (a handful of lookups per product shown), otherwise the set of matches is
+    /// built once and the catalog walked through it.
     pub fn search(&self, q: &ProductQuery) -> Result<ProductPage, CacheError> {
         let per_page =
             q.per_page.unwrap_or(ProductQuery::DEFAULT_PER_PAGE).clamp(1, ProductQuery::MAX_PER_PAGE);
         let page = q.page.unwrap_or(1).max(1);
-        let mut where_: Vec<&str> = Vec::new();
-        let mut args: Vec<rusqlite::types::Value> = Vec::new();
-        let fts = q.q.as_deref().and_then(match_expression);
-        // CROSS JOIN keeps the search index as the outer loop: left to itself SQLite's planner walked
-        // a category's products and ran the text search once per product (0.4–1.4 s at 100k).
-        let from = if fts.is_some() {
-            "product_search s CROSS JOIN products p ON p.rid = s.rowid"
-        } else {
-            "products p"
+        let offset = (i64::from(page) - 1).saturating_mul(i64::from(per_page));
+        let text = match q.q.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => match match_expression(t) {
+                Some(e) => Some(e),
+                None => return Ok(ProductPage { items: Vec::new(), total: 0, page, per_page }),
+            },
+            _ => None,
         };
-        if let Some(e) = &fts {
-            where_.push("product_search MATCH ?");
-            args.push(e.clone().into());
-        } else if q.q.as_deref().is_some_and(|t| !t.trim().is_empty()) {
-            return Ok(ProductPage { items: Vec::new(), total: 0, page, per_page });
-        }
+        let mut filters: Vec<&str> = Vec::new();
+        let mut args: Vec<rusqlite::types::Value> = Vec::new();
+        let mut facets: Vec<String> = Vec::new();
+        let mut facet = |column: &'static str, kind: &str, value: &str| {
+            if text.is_some() {
+                facets.push(format!("\"{}\"", facet_token(kind, value)));
+            } else {
+                filters.push(column);
+                args.push(value.to_owned().into());
+            }
+        };
         if let Some(c) = q.category {
-            where_.push("p.category = ?");
-            args.push(c.as_str().to_owned().into());
+            facet("p.category = ?", "cat", c.as_str());
         }
         if let Some(o) = q.origin {
-            where_.push("p.origin = ?");
-            args.push(o.code().to_owned().into());
+            facet("p.origin = ?", "org", o.code());
         }
         if let Some(f) = q.fulfilment {
-            where_.push("p.fulfilment = ?");
-            args.push(f.as_str().to_owned().into());
+            facet("p.fulfilment = ?", "ful", f.as_str());
         }
         if let Some(v) = q.min_price_fen {
-            where_.push("p.price_cny_fen >= ?");
+            filters.push("p.price_cny_fen >= ?");
             args.push(v.into());
         }
         if let Some(v) = q.max_price_fen {
-            where_.push("p.price_cny_fen <= ?");
+            filters.push("p.price_cny_fen <= ?");
             args.push(v.into());
         }
-        let filtered = where_.len() > usize::from(fts.is_some());
-        let w = if where_.is_empty() { String::new() } else { format!("WHERE {}", where_.join(" AND ")) };
-        let c = self.conn.lock();
-        // How many products the text matches, from the index alone (no product rows read).
-        let text_matches: Option<i64> = match &fts {
-            Some(e) => Some(
-                c.prepare_cached("SELECT COUNT(*) FROM product_search WHERE product_search MATCH ?1")?
-                    .query_row([e], |r| r.get(0))?,
-            ),
-            None => None,
-        };
+        // The text only ever matches the `terms` column: "cat" must not find every `catfood`.
+        let text = text.map(|e| format!("{{terms}} : ({e})"));
+        let fts = text.as_ref().map(|t| {
+            let mut x = t.clone();
+            for f in &facets {
+                x.push_str(" AND {facets} : ");
+                x.push_str(f);
+            }
+            x
+        });
         let sort = q.sort.unwrap_or_default();
-        let broad = sort == Sort::Relevance && text_matches.is_some_and(|n| n > RANKED_MATCHES_MAX);
-        let order = match (sort, fts.is_some()) {
-            (Sort::Relevance, true) if broad => "p.seq",
-            (Sort::Relevance, true) => "bm25(product_search), p.seq",
-            (Sort::Relevance, false) => "p.seq",
-            (Sort::PriceAsc, _) => "p.price_cny_fen, p.seq",
-            (Sort::PriceDesc, _) => "p.price_cny_fen DESC, p.seq",
-            (Sort::Newest, _) => "p.seq DESC",
-            (Sort::Name, _) => "p.name_en COLLATE NOCASE, p.seq",
+        let c = self.conn.lock();
+        let and = |extra: &[&str]| -> String {
+            let all: Vec<&str> = extra.iter().chain(filters.iter()).copied().collect();
+            if all.is_empty() { String::new() } else { format!("WHERE {}", all.join(" AND ")) }
         };
-        let total: i64 = match text_matches {
-            Some(n) if !filtered => n,
-            _ => c.query_row(
-                &format!("SELECT COUNT(*) FROM {from} {w}"),
-                rusqlite::params_from_iter(args.iter()),
-                |r| r.get(0),
-            )?,
+        let limit = |mut a: Vec<rusqlite::types::Value>| {
+            a.push(i64::from(per_page).into());
+            a.push(offset.into());
+            a
         };
-        let mut all = args;
-        all.push(i64::from(per_page).into());
-        all.push((i64::from(page) - 1).saturating_mul(i64::from(per_page)).into());
-        // A broad match in catalog order: walk the catalog in order and keep the products in the
-        // set of matches (built once from the index), so LIMIT stops early and only the page's
-        // rows are read.
-        let (from, w) = if broad {
-            let mut wh = where_.clone();
-            wh[0] = "p.rid IN (SELECT rowid FROM product_search WHERE product_search MATCH ?)";
-            // Without a filter, SQLite must be told to walk the catalog order's index; left to
-            // itself it sorted every match.
-            (
-                if filtered { "products p" } else { "products p INDEXED BY products_by_seq" },
-                format!("WHERE {}", wh.join(" AND ")),
-            )
-        } else {
-            (from, w)
+        let (total, page_sql, page_args) = match &fts {
+            None => {
+                let w = and(&[]);
+                let total: i64 = c.query_row(
+                    &format!("SELECT COUNT(*) FROM products p {w}"),
+                    rusqlite::params_from_iter(args.iter()),
+                    |r| r.get(0),
+                )?;
+                let order = match sort {
+                    Sort::Relevance => "p.seq",
+                    Sort::PriceAsc => "p.price_cny_fen, p.seq",
+                    Sort::PriceDesc => "p.price_cny_fen DESC, p.seq",
+                    Sort::Newest => "p.seq DESC",
+                    Sort::Name => "p.name_en COLLATE NOCASE, p.seq",
+                };
+                (total, format!("SELECT p.rid FROM products p {w} ORDER BY {order}"), limit(args))
+            }
+            Some(e) => {
+                // How many products the text (and the filters in the index) match, no rows read.
+                let matches: i64 = c
+                    .prepare_cached("SELECT COUNT(*) FROM product_search WHERE product_search MATCH ?1")?
+                    .query_row([e], |r| r.get(0))?;
+                let price_filtered = !filters.is_empty();
+                let total: i64 = if price_filtered {
+                    let mut a: Vec<rusqlite::types::Value> = vec![e.clone().into()];
+                    a.extend(args.iter().cloned());
+                    c.query_row(
+                        &format!(
+                            "SELECT COUNT(*) FROM product_search s CROSS JOIN products p ON p.rid = s.rowid {}",
+                            and(&["product_search MATCH ?"])
+                        ),
+                        rusqlite::params_from_iter(a.iter()),
+                        |r| r.get(0),
+                    )?
+                } else {
+                    matches
+                };
+                // Broad or not is decided by the text alone, as the shop does, so a filter lists
+                // the same products in the same order as the unfiltered search, filtered. Counting
+                // stops at the first match past the threshold.
+                let broad = sort == Sort::Relevance
+                    && if facets.is_empty() {
+                        matches > RANKED_MATCHES_MAX
+                    } else {
+                        c.prepare_cached(
+                            "SELECT COUNT(*) FROM (SELECT 1 FROM product_search WHERE product_search MATCH ?1 LIMIT ?2)",
+                        )?
+                        .query_row(params![text, RANKED_MATCHES_MAX + 1], |r| r.get::<_, i64>(0))?
+                            > RANKED_MATCHES_MAX
+                    };
+                let mut a: Vec<rusqlite::types::Value> = vec![e.clone().into()];
+                a.extend(args.iter().cloned());
+                if broad {
+                    // Walking the catalog in order with one index lookup per product stops after
+                    // about (offset + page) × catalog / matches products; building the set of
+                    // matches costs about as much as 1 lookup per 100 matches.
+                    let catalog: i64 =
+                        c.query_row("SELECT COALESCE(MAX(rid), 0) FROM products", [], |r| r.get(0))?;
+                    let walked = (offset + i64::from(per_page)).saturating_mul(catalog) / matches.max(1);
+                    let probe = walked.saturating_mul(100) <= matches && walked <= 400;
+                    let text_test = if probe {
+                        "EXISTS (SELECT 1 FROM product_search s WHERE s.rowid = p.rid AND product_search MATCH ?)"
+                    } else {
+                        "p.rid IN (SELECT rowid FROM product_search WHERE product_search MATCH ?)"
+                    };
+                    // Without a price filter SQLite must be told to walk the catalog order's index;
+                    // left to itself it sorted every match.
+                    let from =
+                        if price_filtered { "products p" } else { "products p INDEXED BY products_by_seq" };
+                    (
+                        total,
+                        format!("SELECT p.rid FROM {from} {} ORDER BY p.seq", and(&[text_test])),
+                        limit(a),
+                    )
+                } else {
+                    // CROSS JOIN keeps the search index as the outer loop: left to itself SQLite's
+                    // planner walked a category's products and ran the text search once per
+                    // product (0.4–1.4 s at 100,000 products).
+                    let order = match sort {
+                        Sort::Relevance => "bm25(product_search, 1.0, 0.0), p.seq",
+                        Sort::PriceAsc => "p.price_cny_fen, p.seq",
+                        Sort::PriceDesc => "p.price_cny_fen DESC, p.seq",
+                        Sort::Newest => "p.seq DESC",
+                        Sort::Name => "p.name_en COLLATE NOCASE, p.seq",
+                    };
+                    (
+                        total,
+                        format!(
+                            "SELECT p.rid FROM product_search s CROSS JOIN products p ON p.rid = s.rowid {} ORDER BY {order}",
+                            and(&["product_search MATCH ?"])
+                        ),
+                        limit(a),
+                    )
+                }
+            }
         };
-        let mut st =
-            c.prepare(&format!("SELECT p.detail FROM {from} {w} ORDER BY {order} LIMIT ? OFFSET ?"))?;
-        let items = st
-            .query_map(rusqlite::params_from_iter(all.iter()), |r| r.get::<_, String>(0))?
-            .map(|r| {
-                r.map_err(CacheError::from).and_then(|t| {
-                    serde_json::from_str::<ProductDetail>(&t)
-                        .map(|d| d.summary)
-                        .map_err(|e| CacheError::Data(e.to_string()))
-                })
+        // The page's products in order (narrow rows only), then each one's detail by `rid`.
+        let rids = c
+            .prepare(&format!("{page_sql} LIMIT ? OFFSET ?"))?
+            .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get::<_, i64>(0))?
+            .collect::<Result<Vec<i64>, _>>()?;
+        let mut detail = c.prepare_cached("SELECT detail FROM product_details WHERE rid = ?1")?;
+        let items = rids
+            .into_iter()
+            .map(|rid| {
+                let text: String = detail.query_row([rid], |r| r.get(0))?;
+                serde_json::from_str::<ProductDetail>(&text)
+                    .map(|d| d.summary)
+                    .map_err(|e| CacheError::Data(e.to_string()))
             })
             .collect::<Result<Vec<ProductSummary>, _>>()?;
         Ok(ProductPage { items, total, page, per_page })

@@ -82,6 +82,9 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
     assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
     assert_eq!(cache.meta("orders_cursor").unwrap().as_deref(), Some("42"), "other data survives");
     assert_eq!(cache.meta("search_rebuild").unwrap(), None, "the rebuild finished");
+    for p in &products {
+        assert_eq!(cache.product(&p.summary.id).unwrap().as_ref(), Some(p), "every detail carried over");
+    }
     for p in products.iter().step_by(37) {
         assert!(ids(&cache, &p.summary.name.en).contains(&p.summary.id), "{:?}", p.summary.name.en);
         assert!(ids(&cache, &p.summary.name.zh).contains(&p.summary.id), "{:?}", p.summary.name.zh);
@@ -103,6 +106,8 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
     p.summary.name.en = "Qwertyuiop".into();
     cache.put_products(std::slice::from_ref(&p)).unwrap();
     assert_eq!(ids(&cache, "Qwertyuiop"), [p.summary.id.clone()]);
+    assert_eq!(cache.product(&p.summary.id).unwrap().as_ref(), Some(&p), "the new detail replaced the old");
+    assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
     drop(cache);
 
     // Stopped between the migration and the rebuild (schema 2, flag set, index empty): the next
@@ -203,4 +208,150 @@ async fn broad_searches_list_in_catalog_order_and_filters_keep_their_totals() {
     let name = &all[7].summary.name.en;
     assert!(total(name, None) <= haitao_shop_api::search::RANKED_MATCHES_MAX);
     assert_eq!(ids(&cache, name).first(), Some(&all[7].summary.id), "{name:?}");
+}
+
+/// Text with every filter, every sort: the cache finds exactly the products whose own words and
+/// fields say they match, page after page — whether it counts them from the search index alone (a
+/// category, origin or fulfilment filter), on the rows (a price range), walks the catalog looking
+/// each product up, or builds the set of matches first. Typed text never matches the index's
+/// filter tokens (`catfood`).
+#[tokio::test]
+async fn text_with_filters_finds_exactly_the_matching_products() {
+    use haitao_shop_api::catalog::{Category, Country, Fulfilment};
+    let products = catalog().await;
+    let cache = Cache::in_memory().unwrap();
+    let mut all = Vec::new();
+    for round in 0..8 {
+        for p in &products {
+            let mut p = p.clone();
+            p.summary.id = format!("P{:06}", all.len() + 1);
+            p.summary.name.en = format!("{} {round}", p.summary.name.en);
+            all.push(p);
+        }
+    }
+    for chunk in all.chunks(400).rev() {
+        cache.put_products(chunk).unwrap();
+    }
+    let words = |p: &ProductDetail| -> Vec<String> {
+        let s = &p.summary;
+        index_terms(&format!(
+            "{} {} {} {} {}",
+            s.name.zh,
+            s.name.en,
+            s.brand,
+            s.category.as_str(),
+            s.origin.code()
+        ))
+        .split(' ')
+        .map(str::to_lowercase)
+        .collect()
+    };
+    let prices: Vec<i64> = {
+        let mut v: Vec<i64> = all.iter().map(|p| p.summary.price_cny.minor()).collect();
+        v.sort_unstable();
+        v
+    };
+    let (low, high) = (prices[prices.len() / 4], prices[prices.len() * 3 / 4]);
+    let filters: Vec<ProductQuery> = vec![
+        ProductQuery::default(),
+        ProductQuery { category: Some(Category::Cosmetics), ..Default::default() },
+        ProductQuery { category: Some(Category::Food), ..Default::default() },
+        ProductQuery { origin: Some(Country::JP), ..Default::default() },
+        ProductQuery { fulfilment: Some(Fulfilment::DirectMail), ..Default::default() },
+        ProductQuery { min_price_fen: Some(low), max_price_fen: Some(high), ..Default::default() },
+        ProductQuery {
+            category: Some(Category::Health),
+            fulfilment: Some(Fulfilment::Bonded),
+            min_price_fen: Some(low),
+            ..Default::default()
+        },
+    ];
+    let (mut checked, mut broad_seen) = (0, 0);
+    for text in ["a", "c", "s", "v", "co", "vitamin", "cream", "面", "catfood", "fulbonded", "orgjp", "cat"]
+    {
+        for f in &filters {
+            let expected: Vec<&ProductDetail> = all
+                .iter()
+                .filter(|p| {
+                    let s = &p.summary;
+                    let w = words(p);
+                    let text_ok = if text.is_ascii() {
+                        w.iter().any(|t| t.starts_with(text))
+                    } else {
+                        w.iter().any(|t| t == text)
+                    };
+                    text_ok
+                        && f.category.is_none_or(|c| s.category == c)
+                        && f.origin.is_none_or(|o| s.origin == o)
+                        && f.fulfilment.is_none_or(|x| s.fulfilment == x)
+                        && f.min_price_fen.is_none_or(|m| s.price_cny.minor() >= m)
+                        && f.max_price_fen.is_none_or(|m| s.price_cny.minor() <= m)
+                })
+                .collect();
+            let text_matches = all
+                .iter()
+                .filter(|p| {
+                    words(p).iter().any(|t| if text.is_ascii() { t.starts_with(text) } else { t == text })
+                })
+                .count();
+            for sort in [Sort::Relevance, Sort::PriceAsc] {
+                let mut got = Vec::new();
+                for page in 1.. {
+                    let r = cache
+                        .search(&ProductQuery {
+                            q: Some(text.into()),
+                            sort: Some(sort),
+                            page: Some(page),
+                            per_page: Some(100),
+                            ..f.clone()
+                        })
+                        .unwrap();
+                    assert_eq!(r.total, i64::try_from(expected.len()).unwrap(), "{text:?} {f:?} {sort:?}");
+                    if r.items.is_empty() {
+                        break;
+                    }
+                    got.extend(r.items.into_iter().map(|p| p.id));
+                }
+                let mut want: Vec<&ProductDetail> = expected.clone();
+                match sort {
+                    Sort::PriceAsc => want.sort_by_key(|p| (p.summary.price_cny.minor(), seq(&p.summary.id))),
+                    _ => want.sort_by_key(|p| seq(&p.summary.id)),
+                }
+                let want: Vec<&String> = want.iter().map(|p| &p.summary.id).collect();
+                let broad =
+                    i64::try_from(text_matches).unwrap() > haitao_shop_api::search::RANKED_MATCHES_MAX;
+                broad_seen += usize::from(broad);
+                if broad && sort == Sort::Relevance {
+                    // Small first pages of a broad match: the catalog walk with a lookup per
+                    // product (chosen when the matches are a large part of the catalog).
+                    let mut first = Vec::new();
+                    for page in 1..=3 {
+                        let r = cache
+                            .search(&ProductQuery {
+                                q: Some(text.into()),
+                                page: Some(page),
+                                per_page: Some(10),
+                                ..f.clone()
+                            })
+                            .unwrap();
+                        first.extend(r.items.into_iter().map(|p| p.id));
+                    }
+                    assert_eq!(
+                        first.iter().collect::<Vec<_>>(),
+                        want[..want.len().min(30)],
+                        "{text:?} {f:?}"
+                    );
+                }
+                if sort == Sort::Relevance && !broad {
+                    // Ranked by relevance: the same products, in an order of the index's choosing.
+                    got.sort_by_key(|id| seq(id));
+                }
+                assert_eq!(got.iter().collect::<Vec<_>>(), want, "{text:?} {f:?} {sort:?}");
+                checked += 1;
+            }
+        }
+    }
+    assert_eq!(checked, 12 * 7 * 2);
+    assert!(broad_seen >= 2 * 7, "some texts match more products than are ranked");
+    assert_eq!(cache.search(&query("catfood")).unwrap().total, 0, "filter tokens are not words");
 }
