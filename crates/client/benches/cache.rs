@@ -25,7 +25,11 @@ use haitao_shop_api::orders::{Order, OrderStatus};
 /// How many products and orders the cache holds: 100,000 each unless `HAITAO_BENCH_PRODUCTS` or
 /// `HAITAO_BENCH_ORDERS` say otherwise (`scripts/perf` measures how the figures scale).
 fn scale(var: &str) -> usize {
-    std::env::var(var).ok().and_then(|v| v.replace('_', "").parse().ok()).unwrap_or(100_000)
+    let n = std::env::var(var).map_or(100_000, |v| {
+        v.replace('_', "").parse().unwrap_or_else(|_| panic!("{var}={v}: a number of rows, like 10000"))
+    });
+    assert!(n >= 1_000, "{var}: at least 1000 rows");
+    n
 }
 
 /// One real order and the real catalog, from the in-process shop and sandbox.

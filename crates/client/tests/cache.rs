@@ -89,6 +89,7 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
         assert!(ids(&cache, &p.summary.name.en).contains(&p.summary.id), "{:?}", p.summary.name.en);
         assert!(ids(&cache, &p.summary.name.zh).contains(&p.summary.id), "{:?}", p.summary.name.zh);
     }
+    assert_filters_rebuilt(&cache, &products);
     // Every column was carried over: "newest" (by seq) still orders the catalog.
     let newest = cache
         .search(&ProductQuery { sort: Some(Sort::Newest), per_page: Some(5), ..Default::default() })
@@ -110,8 +111,8 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
     assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
     drop(cache);
 
-    // Stopped between the migration and the rebuild (schema 2, flag set, index empty): the next
-    // open finishes the job.
+    // Stopped between the migration and the rebuild (flag set, index empty): the next open
+    // finishes the job.
     {
         let c = Connection::open(&path).unwrap();
         c.execute_batch("DELETE FROM product_search; INSERT INTO meta VALUES ('search_rebuild', '1');")
@@ -119,7 +120,31 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
     }
     let cache = Cache::open(&path).unwrap();
     assert_eq!(cache.meta("search_rebuild").unwrap(), None);
-    assert_eq!(ids(&cache, "Qwertyuiop"), [p.summary.id]);
+    assert_eq!(ids(&cache, "Qwertyuiop"), [p.summary.id.clone()]);
+    let mut now = products.clone();
+    now[1] = p;
+    assert_filters_rebuilt(&cache, &now);
+}
+
+/// After a rebuild of the search index, a name searched within its own category, origin and
+/// fulfilment finds its product, and within another category does not.
+fn assert_filters_rebuilt(cache: &Cache, products: &[ProductDetail]) {
+    for p in products.iter().step_by(41) {
+        let s = &p.summary;
+        let q = ProductQuery {
+            q: Some(s.name.en.clone()),
+            category: Some(s.category),
+            origin: Some(s.origin),
+            fulfilment: Some(s.fulfilment),
+            per_page: Some(200),
+            ..Default::default()
+        };
+        let found: Vec<String> = cache.search(&q).unwrap().items.into_iter().map(|p| p.id).collect();
+        assert!(found.contains(&s.id), "{:?} within its own filters", s.name.en);
+        let other = haitao_shop_api::catalog::Category::ALL.into_iter().find(|c| *c != s.category).unwrap();
+        let elsewhere = cache.search(&ProductQuery { category: Some(other), ..q }).unwrap();
+        assert!(!elsewhere.items.iter().any(|x| x.id == s.id), "{:?} is not in {other:?}", s.name.en);
+    }
 }
 
 /// The sequence number the cache derives from a product id (the digits in it).
@@ -267,8 +292,17 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
         },
     ];
     let (mut checked, mut broad_seen) = (0, 0);
-    for text in ["a", "c", "s", "v", "co", "vitamin", "cream", "面", "catfood", "fulbonded", "orgjp", "cat"]
-    {
+    // The catalog walk with one index lookup per product is taken for a first page of 10 when the
+    // matches are at least sqrt(100 × 10 × catalog) (`Cache::search`): some text here must be that
+    // broad for the small pages below to go through it (a mutation of either path fails this test).
+    let catalog = all.len();
+    let broadest = ["a", "c", "s"]
+        .iter()
+        .map(|t| all.iter().filter(|p| words(p).iter().any(|w| w.starts_with(t))).count())
+        .max()
+        .unwrap();
+    assert!(broadest * broadest >= 1000 * catalog, "{broadest} matches of {catalog}");
+    for text in ["a", "c", "s", "v", "co", "vitamin", "面", "catfood", "cat"] {
         for f in &filters {
             let expected: Vec<&ProductDetail> = all
                 .iter()
@@ -294,7 +328,7 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
                     words(p).iter().any(|t| if text.is_ascii() { t.starts_with(text) } else { t == text })
                 })
                 .count();
-            for sort in [Sort::Relevance, Sort::PriceAsc] {
+            for sort in [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Name] {
                 let mut got = Vec::new();
                 for page in 1.. {
                     let r = cache
@@ -315,7 +349,17 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
                 let mut want: Vec<&ProductDetail> = expected.clone();
                 match sort {
                     Sort::PriceAsc => want.sort_by_key(|p| (p.summary.price_cny.minor(), seq(&p.summary.id))),
-                    _ => want.sort_by_key(|p| seq(&p.summary.id)),
+                    Sort::PriceDesc => {
+                        want.sort_by_key(|p| {
+                            (std::cmp::Reverse(p.summary.price_cny.minor()), seq(&p.summary.id))
+                        });
+                    }
+                    Sort::Newest => want.sort_by_key(|p| std::cmp::Reverse(seq(&p.summary.id))),
+                    // SQLite's NOCASE folds ASCII letters only, then compares bytes.
+                    Sort::Name => {
+                        want.sort_by_key(|p| (p.summary.name.en.to_ascii_lowercase(), seq(&p.summary.id)))
+                    }
+                    Sort::Relevance => want.sort_by_key(|p| seq(&p.summary.id)),
                 }
                 let want: Vec<&String> = want.iter().map(|p| &p.summary.id).collect();
                 let broad =
@@ -351,7 +395,8 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
             }
         }
     }
-    assert_eq!(checked, 12 * 7 * 2);
+    assert_eq!(checked, 9 * 7 * 5);
     assert!(broad_seen >= 2 * 7, "some texts match more products than are ranked");
+    assert_eq!(cache.search(&query("fulbonded")).unwrap().total, 0, "filter tokens are not words");
     assert_eq!(cache.search(&query("catfood")).unwrap().total, 0, "filter tokens are not words");
 }
