@@ -137,6 +137,23 @@ fn launch_token() -> String {
     uuid::Uuid::new_v4().simple().to_string()
 }
 
+/// The payment window's navigation handler: a navigation to exactly the return address is
+/// cancelled (the return page is never loaded) and its URL handed to the client; every other
+/// navigation, look-alikes included, goes ahead untouched.
+fn return_interceptor(
+    target: ReturnTarget,
+    tx: tokio::sync::mpsc::Sender<String>,
+) -> impl Fn(&url::Url) -> bool + Send + 'static {
+    move |u| {
+        if target.matches(u) {
+            let _ = tx.try_send(u.to_string());
+            false
+        } else {
+            true
+        }
+    }
+}
+
 fn open_window(app: &AppHandle, local_id: &str, cashier_url: &str, return_url: &str) -> Result<(), IpcError> {
     let internal = |e: String| IpcError::from(haitao_client::ClientError::Internal(e));
     close(app);
@@ -148,15 +165,7 @@ fn open_window(app: &AppHandle, local_id: &str, cashier_url: &str, return_url: &
         .title("支付宝 · Alipay — Haitao")
         .inner_size(1000.0, 760.0)
         .min_inner_size(420.0, 480.0)
-        .on_navigation(move |u| {
-            if target.matches(u) {
-                // Cancel the navigation: the return page is never loaded; the query goes to the client.
-                let _ = tx.try_send(u.to_string());
-                false
-            } else {
-                true
-            }
-        })
+        .on_navigation(return_interceptor(target, tx))
         .build()
         .map_err(|e| internal(e.to_string()))?;
     let (closed_tx, mut closed_rx) = tokio::sync::mpsc::channel::<()>(1);
@@ -185,4 +194,38 @@ fn open_window(app: &AppHandle, local_id: &str, cashier_url: &str, return_url: &
         }
     });
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+    use super::*;
+
+    /// What the payment window does with each navigation: look-alikes of the return address load
+    /// as ordinary pages and nothing reaches the client; the exact address is cancelled and handed
+    /// over once.
+    #[test]
+    fn only_the_exact_return_address_is_intercepted() {
+        let ret = "http://127.0.0.1:8080/api/v1/alipay/return";
+        let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1);
+        let navigate = return_interceptor(ReturnTarget::parse(ret).unwrap(), tx);
+        for look_alike in [
+            "https://127.0.0.1:8080/api/v1/alipay/return?out_trade_no=HT1&sign=x",
+            "http://127.0.0.1:8081/api/v1/alipay/return?out_trade_no=HT1&sign=x",
+            "http://localhost:8080/api/v1/alipay/return?out_trade_no=HT1&sign=x",
+            "http://127.0.0.1.evil.example:8080/api/v1/alipay/return?out_trade_no=HT1",
+            "http://127.0.0.1:8080/api/v1/alipay/return/?out_trade_no=HT1",
+            "http://127.0.0.1:8080/api/v1/alipay/returnx?out_trade_no=HT1",
+            "http://127.0.0.1:8080/api/v1/alipay/Return?out_trade_no=HT1",
+            "http://shop@127.0.0.1:8080/api/v1/alipay/return?out_trade_no=HT1",
+            "http://127.0.0.1:8080/gateway.do?return_url=http://127.0.0.1:8080/api/v1/alipay/return",
+            "http://127.0.0.1:8080/cashier/abc#http://127.0.0.1:8080/api/v1/alipay/return",
+        ] {
+            assert!(navigate(&url::Url::parse(look_alike).unwrap()), "{look_alike} loads as a page");
+            assert!(rx.try_recv().is_err(), "{look_alike} reached the client");
+        }
+        let real = format!("{ret}?out_trade_no=HT1&total_amount=1.00&sign=x");
+        assert!(!navigate(&url::Url::parse(&real).unwrap()), "the return page is never loaded");
+        assert_eq!(rx.try_recv().unwrap(), real);
+    }
 }

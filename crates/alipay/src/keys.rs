@@ -295,6 +295,26 @@ mod tests {
         std::fs::read_to_string(format!("{TESTDATA}/{name}")).unwrap_or_default()
     }
 
+    /// A private key's Debug (and so any log line or panic message that prints one, or a signer
+    /// holding one) shows its size and public fingerprint, never a piece of the secret.
+    #[test]
+    fn a_private_key_never_prints_its_secret() {
+        let pem = read("app-private-key.pem");
+        let Ok(k) = PrivateKey::parse(&pem) else { panic!("test key did not parse") };
+        let Ok(signer) = crate::sign::Signer::new(k.clone(), crate::sign::SignType::Rsa2) else {
+            panic!("signer")
+        };
+        let shown = format!("{k:?} {k:#?} {:?} {signer:?} {signer:#?}", Some(&k));
+        assert!(shown.contains("<redacted>"), "{shown}");
+        assert!(shown.contains(&k.public_key().fingerprint()), "{shown}");
+        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
+        assert!(body.len() > 1000, "the test key's base64 body");
+        for start in (0..body.len() - 12).step_by(6) {
+            let piece = &body[start..start + 12];
+            assert!(!shown.contains(piece), "{piece:?} of the private key was printed: {shown}");
+        }
+    }
+
     #[test]
     fn pkcs1_and_pkcs8_are_the_same_key() {
         let a = PrivateKey::parse(&read("app-private-key.pem"));

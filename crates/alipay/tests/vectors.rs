@@ -105,6 +105,23 @@ fn notify_trade_verifies_with_v1_only() {
     assert!(inbound.clone().with_rule(SignRule::V2).notify(body.as_bytes()).is_err());
     assert!(inbound.clone().with_rule(SignRule::Either).notify(body.as_bytes()).is_ok());
 
+    // A downgrade: `sign_type` is outside what V1 signs, so the same signed body can declare RSA
+    // (SHA-1) or anything else; only the configured type is accepted. No declared type means the
+    // configured one (Alipay's own notifications always declare it).
+    for declared in ["RSA", "MD5", "rsa2", "RSA2 "] {
+        let mut downgraded = with_sign.clone();
+        downgraded.set("sign_type", declared);
+        assert!(
+            matches!(
+                inbound.notify(downgraded.to_urlencoded().as_bytes()),
+                Err(Rejection::SignTypeMismatch { expected: SignType::Rsa2, .. })
+            ),
+            "{declared:?}"
+        );
+    }
+    let rsa1 = InboundVerifier::new("2019073166072302", None, verifier.clone(), SignType::Rsa);
+    assert!(matches!(rsa1.notify(body.as_bytes()), Err(Rejection::SignTypeMismatch { .. })));
+
     // Wrong app and wrong seller.
     let other_app = InboundVerifier::new("2019000000000000", None, verifier.clone(), SignType::Rsa2);
     assert!(matches!(other_app.notify(body.as_bytes()), Err(Rejection::WrongApp { .. })));

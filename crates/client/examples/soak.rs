@@ -153,6 +153,9 @@ struct Proxy {
     /// How long the shop took to answer each request passed through untouched, in microseconds,
     /// by route (`POST orders/{id}/payments`).
     latencies: Mutex<BTreeMap<String, Vec<u64>>>,
+    /// Every access token a client sent (`Authorization: Bearer …`): the clients hold them in
+    /// memory only, so the proxy is where the disk search learns them.
+    bearer: Mutex<std::collections::BTreeSet<String>>,
 }
 
 /// A response body that fails at once: the connection is cut before the answer arrives.
@@ -212,6 +215,14 @@ fn route_of(method: &axum::http::Method, path: &str) -> String {
 }
 
 async fn proxy_handler(State(p): State<Arc<Proxy>>, req: Request) -> Response {
+    if let Some(token) = req
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+    {
+        p.bearer.lock().insert(token.to_owned());
+    }
     let percent = u64::from(p.percent.load(Ordering::Relaxed));
     let fault = {
         let mut rng = p.rng.lock();
@@ -973,6 +984,7 @@ async fn run(args: Args) -> i32 {
         rng: Mutex::new(Rng(args.seed.wrapping_mul(31))),
         tally: tally.clone(),
         latencies: Mutex::new(BTreeMap::new()),
+        bearer: Mutex::new(std::collections::BTreeSet::new()),
     });
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let proxy_url: Url = format!("http://{}/", listener.local_addr().unwrap()).parse().unwrap();
@@ -1103,6 +1115,9 @@ async fn run(args: Args) -> i32 {
         secrets.extend(k.lines().filter(|l| l.len() > 40 && !l.starts_with("-----")).map(str::to_owned));
     }
     assert!(secrets.len() > before, "the merchant key is among the secrets searched for");
+    let before = secrets.len();
+    secrets.extend(w.proxy.bearer.lock().iter().cloned());
+    assert!(secrets.len() > before, "the access tokens the clients sent are among them");
     assert!(secrets.len() > args.shoppers, "every shopper's refresh tokens and the merchant key");
     let leaked = secrets_on_disk(&dir, &secrets);
     // The search itself works: a planted secret is found.

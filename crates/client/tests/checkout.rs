@@ -273,3 +273,63 @@ async fn keyring_unavailable_is_a_clear_error_not_a_fallback() {
     let s = c.register("13900000006", "haitao2026", false).await.unwrap();
     assert!(s.signed_in && !s.remembered);
 }
+
+/// A return that really comes from Alipay, validly signed, but for another order of the same
+/// shopper: handed to the wrong payment it is refused (its trade number is not this attempt's), the
+/// attempt stays open and unpaid, and the right payment still accepts it.
+#[tokio::test]
+async fn a_validly_signed_return_for_another_order_is_refused() {
+    let w = world().await;
+    let c = w.client();
+    let address = shopper(&c, "13900000011").await;
+    let first = c.place_order(&address).await.unwrap();
+    let page = c.catalog(&Default::default()).await.unwrap();
+    let p = page
+        .page
+        .items
+        .iter()
+        .find(|p| p.stock >= 3 && p.price_cny.minor() > 10_000 && p.price_cny.minor() < 60_000)
+        .unwrap();
+    c.set_quantity(&p.id, 2).await.unwrap();
+    let second = c.place_order(&address).await.unwrap();
+    assert_ne!(first.totals.total, second.totals.total, "two orders, two amounts");
+    let ret = c.payment_config().await.unwrap().return_page;
+    let a = c.start_payment(&first.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    let b = c.start_payment(&second.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    let (s, v) = w
+        .pay(
+            b.attempt.cashier_url.as_deref().unwrap(),
+            &b.attempt.out_trade_no,
+            "zhangwei@sandbox.haitao",
+            "balance",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let b_return = v["return_url"].as_str().unwrap();
+
+    let out = c.payment_returned(&a.local_id, b_return).await.unwrap();
+    assert_eq!(out.return_verified, Some(false), "another order's return: {:?}", out.return_problem);
+    assert!(out.return_problem.is_some());
+    assert_ne!(out.local.status, "paid");
+    assert_eq!(w.merchant_net(&a.attempt.out_trade_no).await, 0, "nothing was paid for the first order");
+
+    let out = c.payment_returned(&b.local_id, b_return).await.unwrap();
+    assert_eq!(out.return_verified, Some(true), "{:?}", out.return_problem);
+    assert_eq!(out.local.status, "paid");
+    assert_eq!(w.merchant_net(&b.attempt.out_trade_no).await, second.totals.total.minor());
+    // The first order is still payable, once.
+    let (s, v) = w
+        .pay(
+            a.attempt.cashier_url.as_deref().unwrap(),
+            &a.attempt.out_trade_no,
+            "zhangwei@sandbox.haitao",
+            "balance",
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let out = c.payment_returned(&a.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
+    assert_eq!(out.local.status, "paid");
+    assert_eq!(w.merchant_net(&a.attempt.out_trade_no).await, first.totals.total.minor());
+}
