@@ -9,9 +9,7 @@ use haitao_alipay::CallError;
 use haitao_alipay::api::{BuyerInfo, Close, CustomsDeclare, TradeRef};
 use haitao_alipay::status::acq;
 use haitao_shop_api::catalog::Localized;
-use haitao_shop_api::orders::{
-    AttemptStatus, HoldReason, OrderStatus, RefundStatus, TrackingEvent, TrackingStage,
-};
+use haitao_shop_api::orders::{AttemptStatus, OrderStatus, RefundStatus, TrackingEvent, TrackingStage};
 
 use crate::error::ApiError;
 use crate::payments;
@@ -232,29 +230,24 @@ async fn hold_for_inspection(shop: &Arc<Shop>, o: &OrderCore, at: DateTime<Utc>)
     let now = shop.now();
     let (description, location) = describe(TrackingStage::CustomsInspection);
     let e = TrackingEvent { at, stage: TrackingStage::CustomsInspection, description, location };
-    let oid = o.id.clone();
-    let held = shop
-        .blocking(move |s| {
-            s.advance_parcel(&oid, &e, Some((OrderStatus::Held, Some(HoldReason::InspectionFailed))), now)
-        })
-        .await?;
-    if !held {
-        return Ok(());
-    }
-    let Some(aid) = o.paid_attempt_id.clone() else { return Ok(()) };
-    let Some(attempt) = shop.blocking(move |s| s.attempt(&aid)).await? else { return Ok(()) };
-    let row = RefundRow {
+    // The refund goes to the attempt that paid; the hold and the refund are recorded together, so
+    // a stop in between can never leave a held order nobody refunds.
+    let attempt = match o.paid_attempt_id.clone() {
+        Some(aid) => shop.blocking(move |s| s.attempt(&aid)).await?,
+        None => None,
+    };
+    let refund = attempt.map(|a| RefundRow {
         id: shop.id("RF"),
         order_id: o.id.clone(),
-        attempt_id: attempt.id.clone(),
-        out_request_no: format!("INSP{}", attempt.out_trade_no),
-        amount: o.total.checked_sub(o.refunded).map_err(ApiError::internal)?,
+        attempt_id: a.id.clone(),
+        out_request_no: format!("INSP{}", a.out_trade_no),
+        amount: o.total,
         reason: "customs inspection failed".into(),
         status: RefundStatus::Pending,
-    };
-    if row.amount.minor() > 0 {
-        let r2 = row.clone();
-        shop.blocking(move |s| s.insert_refund(&r2, now)).await?;
+    });
+    let oid = o.id.clone();
+    let (_, recorded) = shop.blocking(move |s| s.hold_failed_inspection(&oid, &e, refund, now)).await?;
+    if let Some(row) = recorded {
         payments::settle_refund(shop, &row).await;
     }
     Ok(())

@@ -649,6 +649,46 @@ fn tracking(c: &Connection, order_id: &str) -> Result<Vec<TrackingEvent>, ApiErr
 
 const REFUND_COLS: &str = "id, order_id, attempt_id, out_request_no, amount_fen, reason, status";
 
+/// Whether an order's parcel is on its way (declared, cleared or shipped), so logistics may move it.
+fn in_transit(c: &Connection, order_id: &str) -> rusqlite::Result<bool> {
+    c.query_row(
+        "SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status IN ('customs_declared','cleared','shipped'))",
+        [order_id],
+        |r| r.get(0),
+    )
+}
+
+fn order_total(c: &Connection, order_id: &str) -> rusqlite::Result<i64> {
+    c.query_row("SELECT total_fen FROM orders WHERE id = ?1", [order_id], |x| x.get(0))
+}
+
+/// Fen refunded or being refunded (every refund but the failed ones).
+fn refunded_or_pending(c: &Connection, order_id: &str) -> rusqlite::Result<i64> {
+    c.query_row(
+        "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE order_id = ?1 AND status != 'failed'",
+        [order_id],
+        |x| x.get(0),
+    )
+}
+
+fn insert_refund_row(c: &Connection, r: &RefundRow, now: DateTime<Utc>) -> rusqlite::Result<usize> {
+    c.execute(
+        &format!(
+            "INSERT INTO refunds ({REFUND_COLS}, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)"
+        ),
+        params![
+            r.id,
+            r.order_id,
+            r.attempt_id,
+            r.out_request_no,
+            r.amount.minor(),
+            r.reason,
+            enum_str(&r.status),
+            ts(now)
+        ],
+    )
+}
+
 fn refund_row(r: &Row<'_>) -> rusqlite::Result<RefundRow> {
     let status: String = r.get(6)?;
     Ok(RefundRow {
@@ -1127,19 +1167,10 @@ impl OrderStore for SqliteStore {
     fn insert_refund(&self, r: &RefundRow, now: DateTime<Utc>) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let pending: i64 = tx.query_row(
-                "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE order_id = ?1 AND status != 'failed'",
-                [&r.order_id],
-                |x| x.get(0),
-            )?;
-            let total: i64 = tx.query_row("SELECT total_fen FROM orders WHERE id = ?1", [&r.order_id], |x| x.get(0))?;
-            if pending + r.amount.minor() > total {
+            if refunded_or_pending(&tx, &r.order_id)? + r.amount.minor() > order_total(&tx, &r.order_id)? {
                 return Err(ApiError::validation("amount", "more than the order total would be refunded"));
             }
-            tx.execute(
-                &format!("INSERT INTO refunds ({REFUND_COLS}, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?8)"),
-                params![r.id, r.order_id, r.attempt_id, r.out_request_no, r.amount.minor(), r.reason, enum_str(&r.status), ts(now)],
-            )?;
+            insert_refund_row(&tx, r, now)?;
             touch(&tx, &r.order_id, now)?;
             tx.commit()?;
             Ok(())
@@ -1301,12 +1332,7 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<bool> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let in_transit: bool = tx.query_row(
-                "SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status IN ('customs_declared','cleared','shipped'))",
-                [order_id],
-                |r| r.get(0),
-            )?;
-            if !in_transit {
+            if !in_transit(&tx, order_id)? {
                 return Ok(false);
             }
             insert_tracking(&tx, order_id, e)?;
@@ -1319,6 +1345,38 @@ impl OrderStore for SqliteStore {
             touch(&tx, order_id, now)?;
             tx.commit()?;
             Ok(true)
+        })
+    }
+
+    fn hold_failed_inspection(
+        &self,
+        order_id: &str,
+        e: &TrackingEvent,
+        refund: Option<RefundRow>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(bool, Option<RefundRow>)> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            if !in_transit(&tx, order_id)? {
+                return Ok((false, None));
+            }
+            insert_tracking(&tx, order_id, e)?;
+            tx.execute(
+                "UPDATE orders SET status = ?1, hold_reason = ?2 WHERE id = ?3",
+                params![OrderStatus::Held.as_str(), enum_str(&HoldReason::InspectionFailed), order_id],
+            )?;
+            let mut recorded = None;
+            if let Some(mut r) = refund {
+                let left = order_total(&tx, order_id)? - refunded_or_pending(&tx, order_id)?;
+                if left > 0 {
+                    r.amount = cny(left);
+                    insert_refund_row(&tx, &r, now)?;
+                    recorded = Some(r);
+                }
+            }
+            touch(&tx, order_id, now)?;
+            tx.commit()?;
+            Ok((true, recorded))
         })
     }
 

@@ -327,6 +327,17 @@ pub trait OrderStore {
         status: Option<(OrderStatus, Option<HoldReason>)>,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Holds an order whose parcel failed customs inspection (with its tracking event) and records
+    /// the refund of what is left of it — `refund`, its amount set here to the order total less
+    /// every refund not failed — in one transaction, only while the order is in transit. Returns
+    /// whether it was held, and the refund recorded (none when nothing is left to refund).
+    fn hold_failed_inspection(
+        &self,
+        order_id: &str,
+        e: &TrackingEvent,
+        refund: Option<RefundRow>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<(bool, Option<RefundRow>)>;
     fn set_waybill(&self, order_id: &str, number: &str, carrier: &str, now: DateTime<Utc>)
     -> StoreResult<()>;
     fn tracking(&self, order_id: &str) -> StoreResult<Vec<TrackingEvent>>;

@@ -556,3 +556,132 @@ async fn scan_to_pay_and_support_tickets() {
     let m = w.post(&format!("tickets/{id}/messages"), &b.token, json!({"body": "谢谢"})).await;
     assert_eq!(m.body["messages"].as_array().unwrap().len(), 3);
 }
+
+/// A parcel that fails customs inspection: the order is held with the inspection in its tracking,
+/// refunded in full through the gateway, its quota given back, and never delivered. The hold and
+/// its refund are written together.
+#[tokio::test]
+async fn a_failed_customs_inspection_holds_and_refunds_the_order() {
+    let w = world().await;
+    let (mut b, order) = ordered(&w, "13800007001", ZHANG, 30_000, 200_000, "key-inspection").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let oid = order["id"].as_str().unwrap();
+    let total = order["totals"]["total"]["minor"].as_i64().unwrap();
+    let out = attempt["out_trade_no"].as_str().unwrap();
+    w.run_jobs().await;
+    assert_eq!(order_of(&w, &b, oid).await["status"], json!("customs_declared"));
+    let r = w.http.post(w.url(&format!("test/orders/{oid}/inspection-fail"))).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    // Past every logistics step's time: the inspection stops the parcel at customs.
+    w.clock.advance(chrono::Duration::minutes(49));
+    w.run_jobs().await;
+    w.settle().await;
+    w.run_jobs().await;
+    w.refresh(&mut b).await;
+    let o = order_of(&w, &b, oid).await;
+    assert_eq!(o["status"], json!("refunded"), "{o}");
+    assert_eq!(o["refunded"]["minor"].as_i64(), Some(total), "{o}");
+    let stages: Vec<&str> =
+        o["tracking"].as_array().unwrap().iter().filter_map(|e| e["stage"].as_str()).collect();
+    assert!(stages.contains(&"customs_inspection"), "{stages:?}");
+    assert!(!stages.iter().any(|s| ["handed_to_courier", "delivered"].contains(s)), "{stages:?}");
+    let refunds = w
+        .shop
+        .shop
+        .blocking({
+            let oid = oid.to_owned();
+            move |s| s.refunds_of(&oid)
+        })
+        .await
+        .unwrap();
+    assert_eq!(refunds.len(), 1, "one refund, for what was left");
+    assert_eq!(refunds[0].out_request_no, format!("INSP{out}"));
+    assert_eq!(refunds[0].amount.minor(), total);
+    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
+    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    let quota = w.get("account/quota", &b.token).await;
+    assert_eq!(quota["used"]["minor"], json!(0), "the quota is given back");
+    // Later passes change nothing: no second refund, no delivery.
+    w.clock.advance(chrono::Duration::days(3));
+    w.run_jobs().await;
+    w.refresh(&mut b).await;
+    let again = w
+        .shop
+        .shop
+        .blocking({
+            let oid = oid.to_owned();
+            move |s| s.refunds_of(&oid)
+        })
+        .await
+        .unwrap();
+    assert_eq!(again.len(), 1);
+    assert_eq!(order_of(&w, &b, oid).await["status"], json!("refunded"));
+    w.ledger_conserved().await;
+}
+
+/// The store's side of it: a hold records the refund of what is left after an earlier partial
+/// refund, in the same write, and holding an order that is no longer in transit records nothing.
+#[tokio::test]
+async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
+    use haitao_shop::store::RefundRow;
+    use haitao_shop_api::catalog::Localized;
+    use haitao_shop_api::orders::{RefundStatus, TrackingEvent, TrackingStage};
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800007002", ZHANG, 30_000, 200_000, "key-inspection-store").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let oid = order["id"].as_str().unwrap().to_owned();
+    let total = order["totals"]["total"]["minor"].as_i64().unwrap();
+    let r = w
+        .post(
+            &format!("orders/{oid}/refunds"),
+            &b.token,
+            json!({"amount": {"minor": 1000, "currency": "CNY"}, "reason": "少发一件"}),
+        )
+        .await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let text = Localized { zh: "查验".into(), en: "Inspection".into() };
+    let now = chrono::Utc::now();
+    let e = TrackingEvent {
+        at: now,
+        stage: TrackingStage::CustomsInspection,
+        description: text.clone(),
+        location: text,
+    };
+    let row = RefundRow {
+        id: "RF-TEST-1".into(),
+        order_id: oid.clone(),
+        attempt_id: attempt["id"].as_str().unwrap().to_owned(),
+        out_request_no: "INSP-TEST-1".into(),
+        amount: haitao_alipay::Money::from_minor(1, haitao_alipay::Currency::Cny),
+        reason: "customs inspection failed".into(),
+        status: RefundStatus::Pending,
+    };
+    let hold = |row: RefundRow| {
+        let (oid, e) = (oid.clone(), e.clone());
+        w.shop.shop.blocking(move |s| s.hold_failed_inspection(&oid, &e, Some(row), now))
+    };
+    w.run_jobs().await;
+    assert_eq!(order_of(&w, &b, &oid).await["status"], json!("customs_declared"));
+    let (held, recorded) = hold(row.clone()).await.unwrap();
+    assert!(held);
+    let recorded = recorded.expect("a refund of what was left");
+    assert_eq!(recorded.amount.minor(), total - 1000);
+    let o = order_of(&w, &b, &oid).await;
+    assert_eq!(o["status"], json!("held"), "{o}");
+    let refunds = w
+        .shop
+        .shop
+        .blocking({
+            let oid = oid.clone();
+            move |s| s.refunds_of(&oid)
+        })
+        .await
+        .unwrap();
+    assert!(refunds.iter().any(|r| r.id == "RF-TEST-1" && r.amount.minor() == total - 1000), "{refunds:?}");
+    // Held: no longer in transit, a second hold writes nothing.
+    assert_eq!(hold(RefundRow { id: "RF-TEST-2".into(), ..row }).await.unwrap(), (false, None));
+}
