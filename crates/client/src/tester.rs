@@ -10,10 +10,17 @@ use crate::error::{ClientError, Result};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct PersonaSource {
     pub kind: String,
+    /// The sandbox's own name for the source, in Chinese ("工商银行储蓄卡").
     pub label: String,
     /// Fen; negative when a credit line is in use.
     pub balance: i64,
     pub credit_limit: i64,
+    /// For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
+    /// be named in any language.
+    #[serde(default)]
+    pub card_brand: Option<String>,
+    #[serde(default)]
+    pub card_last4: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]

@@ -30,10 +30,13 @@ let nextToast = 1;
 export function toast(text: string | (() => string), kind: Toast['kind'] = 'info'): void {
   const id = nextToast++;
   app.toasts.push({ id, text: typeof text === 'function' ? text : () => text, kind });
-  setTimeout(() => {
-    const i = app.toasts.findIndex((x) => x.id === id);
-    if (i >= 0) app.toasts.splice(i, 1);
-  }, 6000);
+  setTimeout(() => dismissToast(id), 6000);
+}
+
+/** Takes a toast away before its time (its close button: it may cover what is beneath it). */
+export function dismissToast(id: number): void {
+  const i = app.toasts.findIndex((x) => x.id === id);
+  if (i >= 0) app.toasts.splice(i, 1);
 }
 
 /** Shows a translated error for anything a command threw. */

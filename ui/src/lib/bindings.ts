@@ -767,12 +767,36 @@ export type PaymentStage =
 
 export type Persona = Persona_Serialize | Persona_Deserialize;
 
-export type PersonaSource = {
+export type PersonaSource = PersonaSource_Serialize | PersonaSource_Deserialize;
+
+export type PersonaSource_Deserialize = {
 	kind: string,
+	/**  The sandbox's own name for the source, in Chinese ("工商银行储蓄卡"). */
 	label: string,
 	/**  Fen; negative when a credit line is in use. */
 	balance: number,
 	credit_limit: number,
+	/**
+	 *  For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
+	 *  be named in any language.
+	 */
+	card_brand?: string | null,
+	card_last4?: string | null,
+};
+
+export type PersonaSource_Serialize = {
+	kind: string,
+	/**  The sandbox's own name for the source, in Chinese ("工商银行储蓄卡"). */
+	label: string,
+	/**  Fen; negative when a credit line is in use. */
+	balance: number,
+	credit_limit: number,
+	/**
+	 *  For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
+	 *  be named in any language.
+	 */
+	card_brand: string | null,
+	card_last4: string | null,
 };
 
 export type Persona_Deserialize = {
@@ -781,7 +805,7 @@ export type Persona_Deserialize = {
 	description: string,
 	phone: string,
 	locked_until?: string | null,
-	accounts: PersonaSource[],
+	accounts: PersonaSource_Deserialize[],
 };
 
 export type Persona_Serialize = {
@@ -790,7 +814,7 @@ export type Persona_Serialize = {
 	description: string,
 	phone: string,
 	locked_until: string | null,
-	accounts: PersonaSource[],
+	accounts: PersonaSource_Serialize[],
 };
 
 /**  A product with everything the product page shows. */

@@ -398,5 +398,16 @@ export const en: Shape<typeof zh> = {
     export: 'Export trace (JSON)',
     exported: 'Exported to {path}',
     magic: 'Magic amount {amount}',
+    source: {
+      balance: 'Alipay balance',
+      money_fund: "Yu'e Bao",
+      huabei: 'Huabei',
+      debit_card: '{brand} debit card ··{last4}',
+      debit_card_plain: 'Debit card',
+      credit_card: '{brand} credit card ··{last4}',
+      credit_card_plain: 'Credit card',
+      international_card: '{brand} ··{last4}',
+      international_card_plain: 'International card',
+    },
   },
 };

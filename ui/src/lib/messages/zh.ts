@@ -380,5 +380,16 @@ export const zh = {
     export: '导出追踪（JSON）',
     exported: '已导出到 {path}',
     magic: '魔法金额 {amount}',
+    source: {
+      balance: '账户余额',
+      money_fund: '余额宝',
+      huabei: '花呗',
+      debit_card: '{brand} 储蓄卡 尾号 {last4}',
+      debit_card_plain: '储蓄卡',
+      credit_card: '{brand} 信用卡 尾号 {last4}',
+      credit_card_plain: '信用卡',
+      international_card: '{brand} 尾号 {last4}',
+      international_card_plain: '境外银行卡',
+    },
   },
 };
