@@ -160,7 +160,7 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
         return unsigned_error(Some(&method), "40001", "isv.missing-signature", "缺少签名参数");
     };
     let content = params.request_sign_content();
-    let merchant_key = match haitao_alipay::PublicKey::parse(&app.public_key) {
+    let merchant_key = match sb.merchant_key(&app.public_key) {
         Ok(k) => k,
         Err(_) => {
             return unsigned_error(

@@ -124,6 +124,8 @@ pub struct Sandbox {
     /// Serialises timer ticks so a notification is never sent twice concurrently.
     pub(crate) tick_lock: tokio::sync::Mutex<()>,
     pub(crate) options: Options,
+    /// Merchant public keys already parsed, by their PEM text (a rotated key is new text).
+    merchant_keys: parking_lot::Mutex<std::collections::HashMap<String, PublicKey>>,
 }
 
 impl Sandbox {
@@ -139,6 +141,21 @@ impl Sandbox {
 
     pub fn now(&self) -> chrono::DateTime<chrono::Utc> {
         self.clock.now()
+    }
+
+    /// A merchant app's public key, parsed once per key text rather than on every gateway call.
+    pub(crate) fn merchant_key(&self, pem: &str) -> Result<PublicKey, haitao_alipay::KeyError> {
+        if let Some(k) = self.merchant_keys.lock().get(pem) {
+            return Ok(k.clone());
+        }
+        let k = PublicKey::parse(pem)?;
+        let mut keys = self.merchant_keys.lock();
+        // Bounded: a sandbox has a handful of apps; many rotations just start the cache again.
+        if keys.len() >= 256 {
+            keys.clear();
+        }
+        keys.insert(pem.to_owned(), k.clone());
+        Ok(k)
     }
 
     pub fn base_url(&self) -> &Url {
@@ -265,6 +282,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         wake: Notify::new(),
         tick_lock: tokio::sync::Mutex::new(()),
         options: config.options,
+        merchant_keys: parking_lot::Mutex::new(std::collections::HashMap::new()),
     });
     let app = gateway::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();
