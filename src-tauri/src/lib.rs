@@ -92,8 +92,9 @@ async fn background(app: tauri::AppHandle) {
                     0
                 }
             };
-            if let Err(e) = client.sync_catalog().await {
-                tracing::warn!(error = %e, "catalog sync failed");
+            match client.sync_catalog().await {
+                Ok(changed) => tracing::info!(changed, "catalog synced"),
+                Err(e) => tracing::warn!(error = %e, "catalog sync failed"),
             }
             let _ = client.sync_orders().await;
             let _ = ConnectivityEvent { online, reconciled }.emit(&app);
