@@ -309,7 +309,7 @@ mod tests {
         assert!(shown.contains(&k.public_key().fingerprint()), "{shown}");
         let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
         assert!(body.len() > 1000, "the test key's base64 body");
-        for start in (0..body.len() - 12).step_by(6) {
+        for start in 0..body.len() - 12 {
             let piece = &body[start..start + 12];
             assert!(!shown.contains(piece), "{piece:?} of the private key was printed: {shown}");
         }

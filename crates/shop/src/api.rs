@@ -777,12 +777,28 @@ async fn request_refund(
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(ApiError::validation("reason", "give a reason of up to 200 characters"));
     }
+    let attempt_id = o
+        .payment
+        .as_ref()
+        .filter(|p| p.status == haitao_shop_api::orders::AttemptStatus::Paid)
+        .map(|p| p.id.clone());
     let oid = o.id.clone();
+    let paid_attempt = match attempt_id {
+        Some(x) => x,
+        None => shop
+            .blocking(move |s| s.order_core(&oid))
+            .await?
+            .and_then(|c| c.paid_attempt_id)
+            .ok_or_else(|| ApiError::internal("paid order without attempt"))?,
+    };
+    let oid = o.id.clone();
+    // Only refunds of the payment that paid this order count against it (a duplicate payment's
+    // own refund gives back that payment, not this order's money).
     let pending: i64 = shop
         .blocking(move |s| s.refunds_of(&oid))
         .await?
         .iter()
-        .filter(|r| r.status != RefundStatus::Failed)
+        .filter(|r| r.status != RefundStatus::Failed && r.attempt_id == paid_attempt)
         .map(|r| r.amount.minor())
         .sum();
     let remaining = o.totals.total.minor() - pending;
@@ -799,20 +815,6 @@ async fn request_refund(
         Some(m) => m,
         None if remaining > 0 => Money::from_minor(remaining, Currency::Cny),
         None => return Err(ApiError::conflict(ErrorCode::InvalidState, "nothing left to refund")),
-    };
-    let attempt_id = o
-        .payment
-        .as_ref()
-        .filter(|p| p.status == haitao_shop_api::orders::AttemptStatus::Paid)
-        .map(|p| p.id.clone());
-    let oid = o.id.clone();
-    let paid_attempt = match attempt_id {
-        Some(x) => x,
-        None => shop
-            .blocking(move |s| s.order_core(&oid))
-            .await?
-            .and_then(|c| c.paid_attempt_id)
-            .ok_or_else(|| ApiError::internal("paid order without attempt"))?,
     };
     let now = shop.now();
     let row = RefundRow {

@@ -662,11 +662,13 @@ fn order_total(c: &Connection, order_id: &str) -> rusqlite::Result<i64> {
     c.query_row("SELECT total_fen FROM orders WHERE id = ?1", [order_id], |x| x.get(0))
 }
 
-/// Fen refunded or being refunded (every refund but the failed ones).
-fn refunded_or_pending(c: &Connection, order_id: &str) -> rusqlite::Result<i64> {
+/// Fen of one payment of an order refunded or being refunded (every refund but the failed ones).
+/// Per payment: a duplicate payment's refund gives back that payment, not the order's money.
+fn refunded_or_pending(c: &Connection, order_id: &str, attempt_id: &str) -> rusqlite::Result<i64> {
     c.query_row(
-        "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds WHERE order_id = ?1 AND status != 'failed'",
-        [order_id],
+        "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds
+         WHERE order_id = ?1 AND attempt_id = ?2 AND status != 'failed'",
+        [order_id, attempt_id],
         |x| x.get(0),
     )
 }
@@ -1167,7 +1169,9 @@ impl OrderStore for SqliteStore {
     fn insert_refund(&self, r: &RefundRow, now: DateTime<Utc>) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            if refunded_or_pending(&tx, &r.order_id)? + r.amount.minor() > order_total(&tx, &r.order_id)? {
+            if refunded_or_pending(&tx, &r.order_id, &r.attempt_id)? + r.amount.minor()
+                > order_total(&tx, &r.order_id)?
+            {
                 return Err(ApiError::validation("amount", "more than the order total would be refunded"));
             }
             insert_refund_row(&tx, r, now)?;
@@ -1367,7 +1371,7 @@ impl OrderStore for SqliteStore {
             )?;
             let mut recorded = None;
             if let Some(mut r) = refund {
-                let left = order_total(&tx, order_id)? - refunded_or_pending(&tx, order_id)?;
+                let left = order_total(&tx, order_id)? - refunded_or_pending(&tx, order_id, &r.attempt_id)?;
                 if left > 0 {
                     r.amount = cny(left);
                     insert_refund_row(&tx, &r, now)?;

@@ -329,7 +329,7 @@ pub trait OrderStore {
     ) -> StoreResult<bool>;
     /// Holds an order whose parcel failed customs inspection (with its tracking event) and records
     /// the refund of what is left of it — `refund`, its amount set here to the order total less
-    /// every refund not failed — in one transaction, only while the order is in transit. Returns
+    /// every refund of the same payment not failed — in one transaction, only while the order is in transit. Returns
     /// whether it was held, and the refund recorded (none when nothing is left to refund).
     fn hold_failed_inspection(
         &self,

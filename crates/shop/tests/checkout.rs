@@ -621,8 +621,9 @@ async fn a_failed_customs_inspection_holds_and_refunds_the_order() {
     w.ledger_conserved().await;
 }
 
-/// The store's side of it: a hold records the refund of what is left after an earlier partial
-/// refund, in the same write, and holding an order that is no longer in transit records nothing.
+/// The store's side of it: a hold records the refund of what is left of the paying payment after
+/// an earlier refund and a pending one (a duplicate payment's refund does not count), in the same
+/// write, and holding an order that is no longer in transit records nothing.
 #[tokio::test]
 async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
     use haitao_shop::store::RefundRow;
@@ -644,7 +645,7 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
     let text = Localized { zh: "查验".into(), en: "Inspection".into() };
-    let now = chrono::Utc::now();
+    let now = haitao_alipay::time::Clock::now(&w.clock);
     let e = TrackingEvent {
         at: now,
         stage: TrackingStage::CustomsInspection,
@@ -660,6 +661,20 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
         reason: "customs inspection failed".into(),
         status: RefundStatus::Pending,
     };
+    // A refund of 5.00 still pending on the same payment counts; a duplicate payment's own full
+    // refund (another attempt) does not: what is left is the total less 10.00 and 5.00.
+    let extra = |id: &str, attempt: &str, fen: i64| {
+        let r = RefundRow {
+            id: format!("RF-{id}"),
+            out_request_no: format!("REQ-{id}"),
+            attempt_id: attempt.to_owned(),
+            amount: haitao_alipay::Money::from_minor(fen, haitao_alipay::Currency::Cny),
+            ..row.clone()
+        };
+        w.shop.shop.blocking(move |s| s.insert_refund(&r, now))
+    };
+    extra("PENDING", attempt["id"].as_str().unwrap(), 500).await.unwrap();
+    extra("DUPLICATE", "PA-DUPLICATE", total).await.unwrap();
     let hold = |row: RefundRow| {
         let (oid, e) = (oid.clone(), e.clone());
         w.shop.shop.blocking(move |s| s.hold_failed_inspection(&oid, &e, Some(row), now))
@@ -669,7 +684,7 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
     let (held, recorded) = hold(row.clone()).await.unwrap();
     assert!(held);
     let recorded = recorded.expect("a refund of what was left");
-    assert_eq!(recorded.amount.minor(), total - 1000);
+    assert_eq!(recorded.amount.minor(), total - 1000 - 500);
     let o = order_of(&w, &b, &oid).await;
     assert_eq!(o["status"], json!("held"), "{o}");
     let refunds = w
@@ -681,7 +696,7 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
         })
         .await
         .unwrap();
-    assert!(refunds.iter().any(|r| r.id == "RF-TEST-1" && r.amount.minor() == total - 1000), "{refunds:?}");
+    assert!(refunds.iter().any(|r| r.id == "RF-TEST-1" && r.amount.minor() == total - 1500), "{refunds:?}");
     // Held: no longer in transit, a second hold writes nothing.
     assert_eq!(hold(RefundRow { id: "RF-TEST-2".into(), ..row }).await.unwrap(), (false, None));
 }

@@ -74,8 +74,4 @@ async fn oversized_notifications_and_gateway_requests_are_refused_with_413() {
     assert_eq!(post_status(&notify, small_notify.as_bytes(), false).await, 400);
     let small_call = "method=alipay.trade.query&biz_content=%7B%7D";
     assert_eq!(post_status(&gateway, small_call.as_bytes(), false).await, 200);
-    // The refused gateway calls never reached the sandbox's trace.
-    let events = w.sandbox_get("sandbox/api/events").await;
-    let calls = events.as_array().unwrap().iter().filter(|e| e["kind"] == "gateway.request").count();
-    assert!(calls <= 1, "{events}");
 }

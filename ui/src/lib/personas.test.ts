@@ -27,9 +27,9 @@ describe('sandbox personas in the tester panel', () => {
       'Alipay balance',
       "Yu'e Bao",
       'Huabei',
-      'ICBC debit card ··1234',
-      'CMB credit card ··5678',
-      'MasterCard ··4444',
+      'ICBC debit card ending 1234',
+      'CMB credit card ending 5678',
+      'MasterCard ending 4444',
     ]);
     for (const n of names) expect(n).not.toMatch(/[\u4e00-\u9fff]/);
     expect(describePersona('Short balance (¥12.34), small card / 余额不足')).toBe(
@@ -38,5 +38,6 @@ describe('sandbox personas in the tester panel', () => {
     // A card without its digits, and a description in one language only.
     expect(sourceName({ kind: 'debit_card', label: '储蓄卡' })).toBe('Debit card');
     expect(describePersona('Created by a tester')).toBe('Created by a tester');
+    expect(describePersona('Card / no balance')).toBe('Card / no balance');
   });
 });

@@ -40,7 +40,8 @@ export function sourceName(a: SourceLike): string {
 /** The half of an "English / 中文" description for the current language (the whole text otherwise). */
 export function describePersona(description: string): string {
   const at = description.lastIndexOf(' / ');
-  if (at < 0) return description;
+  // Only the sandbox's own two-language form: a Chinese half after the last " / ".
+  if (at < 0 || !/[\u4e00-\u9fff]/.test(description.slice(at + 3))) return description;
   const [en, zh] = [description.slice(0, at).trim(), description.slice(at + 3).trim()];
   return locale.lang === 'en' ? en : zh;
 }
