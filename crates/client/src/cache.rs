@@ -177,7 +177,9 @@ fn facet_token(kind: &str, value: &str) -> String {
     t
 }
 
-fn product_terms(p: &ProductDetail) -> String {
+/// The words a cached product is found by (its names in both languages, brand, category and
+/// origin), as the search index holds them.
+pub fn product_terms(p: &ProductDetail) -> String {
     let s = &p.summary;
     index_terms(&format!(
         "{} {} {} {} {}",

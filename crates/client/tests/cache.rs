@@ -257,19 +257,10 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
     for chunk in all.chunks(400).rev() {
         cache.put_products(chunk).unwrap();
     }
+    // The words the index holds for each product; which of them a query matches is worked out
+    // here independently (a prefix for Latin text, the exact term for CJK).
     let words = |p: &ProductDetail| -> Vec<String> {
-        let s = &p.summary;
-        index_terms(&format!(
-            "{} {} {} {} {}",
-            s.name.zh,
-            s.name.en,
-            s.brand,
-            s.category.as_str(),
-            s.origin.code()
-        ))
-        .split(' ')
-        .map(str::to_lowercase)
-        .collect()
+        haitao_client::cache::product_terms(p).split(' ').map(str::to_lowercase).collect()
     };
     let prices: Vec<i64> = {
         let mut v: Vec<i64> = all.iter().map(|p| p.summary.price_cny.minor()).collect();
