@@ -158,6 +158,17 @@ fn migrations() -> Migrations<'static> {
     Migrations::new(vec![M::up(SCHEMA_1), M::up(SEARCH_BY_ROW), M::up(SEARCH_PREFIXES), M::up(DETAILS_APART)])
 }
 
+/// The ORDER BY clause for a sort; `relevance` is what relevance means for the query at hand.
+fn order_by(sort: Sort, relevance: &'static str) -> &'static str {
+    match sort {
+        Sort::Relevance => relevance,
+        Sort::PriceAsc => "p.price_cny_fen, p.seq",
+        Sort::PriceDesc => "p.price_cny_fen DESC, p.seq",
+        Sort::Newest => "p.seq DESC",
+        Sort::Name => "p.name_en COLLATE NOCASE, p.seq",
+    }
+}
+
 /// The filter values of a product as search tokens (`catfood`, `orgjp`, `fuldirectmail`), for the
 /// index's `facets` column: one token per filter, letters and digits only so the tokenizer keeps it
 /// whole.
@@ -463,13 +474,7 @@ impl Cache {
                     rusqlite::params_from_iter(args.iter()),
                     |r| r.get(0),
                 )?;
-                let order = match sort {
-                    Sort::Relevance => "p.seq",
-                    Sort::PriceAsc => "p.price_cny_fen, p.seq",
-                    Sort::PriceDesc => "p.price_cny_fen DESC, p.seq",
-                    Sort::Newest => "p.seq DESC",
-                    Sort::Name => "p.name_en COLLATE NOCASE, p.seq",
-                };
+                let order = order_by(sort, "p.seq");
                 (total, format!("SELECT p.rid FROM products p {w} ORDER BY {order}"), limit(args))
             }
             Some(e) => {
@@ -478,9 +483,10 @@ impl Cache {
                     .prepare_cached("SELECT COUNT(*) FROM product_search WHERE product_search MATCH ?1")?
                     .query_row([e], |r| r.get(0))?;
                 let price_filtered = !filters.is_empty();
+                // The match expression, then the price range: the order of every query below.
+                let mut a: Vec<rusqlite::types::Value> = vec![e.clone().into()];
+                a.extend(args.iter().cloned());
                 let total: i64 = if price_filtered {
-                    let mut a: Vec<rusqlite::types::Value> = vec![e.clone().into()];
-                    a.extend(args.iter().cloned());
                     c.query_row(
                         &format!(
                             "SELECT COUNT(*) FROM product_search s CROSS JOIN products p ON p.rid = s.rowid {}",
@@ -505,8 +511,6 @@ impl Cache {
                         .query_row(params![text, RANKED_MATCHES_MAX + 1], |r| r.get::<_, i64>(0))?
                             > RANKED_MATCHES_MAX
                     };
-                let mut a: Vec<rusqlite::types::Value> = vec![e.clone().into()];
-                a.extend(args.iter().cloned());
                 if broad {
                     // Walking the catalog in order with one index lookup per product stops after
                     // about (offset + page) × catalog / matches products; building the set of
@@ -537,13 +541,7 @@ impl Cache {
                     // product (0.4–1.4 s at 100,000 products). The facets weigh nothing in bm25,
                     // but their three tokens count in every product's length, where the shop's
                     // index has the terms alone: near-ties may rank in another order than online.
-                    let order = match sort {
-                        Sort::Relevance => "bm25(product_search, 1.0, 0.0), p.seq",
-                        Sort::PriceAsc => "p.price_cny_fen, p.seq",
-                        Sort::PriceDesc => "p.price_cny_fen DESC, p.seq",
-                        Sort::Newest => "p.seq DESC",
-                        Sort::Name => "p.name_en COLLATE NOCASE, p.seq",
-                    };
+                    let order = order_by(sort, "bm25(product_search, 1.0, 0.0), p.seq");
                     (
                         total,
                         format!(

@@ -791,17 +791,8 @@ async fn request_refund(
             .and_then(|c| c.paid_attempt_id)
             .ok_or_else(|| ApiError::internal("paid order without attempt"))?,
     };
-    let oid = o.id.clone();
-    // Only refunds of the payment that paid this order count against it (a duplicate payment's
-    // own refund gives back that payment, not this order's money).
-    let pending: i64 = shop
-        .blocking(move |s| s.refunds_of(&oid))
-        .await?
-        .iter()
-        .filter(|r| r.status != RefundStatus::Failed && r.attempt_id == paid_attempt)
-        .map(|r| r.amount.minor())
-        .sum();
-    let remaining = o.totals.total.minor() - pending;
+    let (oid, aid) = (o.id.clone(), paid_attempt.clone());
+    let remaining = shop.blocking(move |s| s.refundable(&oid, &aid)).await?;
     let amount = match req.amount {
         Some(m) if m.currency() != Currency::Cny => {
             return Err(ApiError::validation("amount", "refunds are in CNY"));

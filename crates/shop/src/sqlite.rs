@@ -1181,6 +1181,10 @@ impl OrderStore for SqliteStore {
         })
     }
 
+    fn refundable(&self, order_id: &str, attempt_id: &str) -> StoreResult<i64> {
+        self.with(|c| Ok(order_total(c, order_id)? - refunded_or_pending(c, order_id, attempt_id)?))
+    }
+
     fn refunds_of(&self, order_id: &str) -> StoreResult<Vec<RefundRow>> {
         self.with(|c| {
             Ok(c.prepare(&format!(

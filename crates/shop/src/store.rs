@@ -289,6 +289,9 @@ pub trait OrderStore {
     fn overdue_orders(&self, now: DateTime<Utc>) -> StoreResult<Vec<OrderCore>>;
 
     fn insert_refund(&self, r: &RefundRow, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Fen of an order still refundable on the payment that paid it: the total less that
+    /// payment's refunds not failed (the cap `insert_refund` enforces).
+    fn refundable(&self, order_id: &str, attempt_id: &str) -> StoreResult<i64>;
     fn refunds_of(&self, order_id: &str) -> StoreResult<Vec<RefundRow>>;
     fn pending_refunds(&self) -> StoreResult<Vec<RefundRow>>;
     /// Marks a refund succeeded and applies it to the order (refunded amount, quota, status).
