@@ -86,8 +86,13 @@ fn tauri_driver() -> Result<PathBuf> {
         })
 }
 
-fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+/// Two distinct free ports. Both listeners are held until both ports are known: a port freed by
+/// dropping its listener can be handed out again at once, and tauri-driver and WebKitWebDriver on
+/// the same port fail to start ("Unable to listen for HTTP server").
+fn two_free_ports() -> Result<(u16, u16)> {
+    let a = TcpListener::bind("127.0.0.1:0")?;
+    let b = TcpListener::bind("127.0.0.1:0")?;
+    Ok((a.local_addr()?.port(), b.local_addr()?.port()))
 }
 
 struct Xvfb {
@@ -189,8 +194,7 @@ impl Harness {
         for sub in [".config", ".local/share", ".cache", ".local/state"] {
             std::fs::create_dir_all(home.path().join(sub))?;
         }
-        let port = free_port()?;
-        let native_port = free_port()?;
+        let (port, native_port) = two_free_ports()?;
         let log = std::fs::File::create(log_dir.join("app-and-driver.log"))?;
         let mut cmd = Command::new(tauri_driver()?);
         cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
