@@ -253,6 +253,45 @@ async fn hold_for_inspection(shop: &Arc<Shop>, o: &OrderCore, at: DateTime<Utc>)
     Ok(())
 }
 
+/// How long after the gateway refused an inspection refund another is tried.
+pub const INSPECTION_REFUND_RETRY: chrono::Duration = chrono::Duration::hours(1);
+/// How many refused inspection refunds end the retries (customer service takes over; the buyer
+/// sees each refused refund on the order).
+pub const INSPECTION_REFUND_TRIES: u32 = 5;
+
+/// A held order's buyer is owed the rest of their money when its inspection refund was refused
+/// or an earlier refund failed after the hold: a further refund of what is left is recorded and
+/// sent, an hour after any refusal, at most `INSPECTION_REFUND_TRIES` refusals in all.
+async fn top_up_inspection_refunds(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let now = shop.now();
+    let retry_from = now - INSPECTION_REFUND_RETRY;
+    let owed = shop.blocking(move |s| s.inspection_refunds_owed(retry_from, INSPECTION_REFUND_TRIES)).await?;
+    for o in owed {
+        let Some(aid) = o.paid_attempt_id.clone() else { continue };
+        let Some(attempt) = shop.blocking(move |s| s.attempt(&aid)).await? else { continue };
+        let row = RefundRow {
+            id: shop.id("RF"),
+            order_id: o.id.clone(),
+            attempt_id: attempt.id.clone(),
+            out_request_no: String::new(),
+            amount: o.total,
+            reason: "customs inspection failed".into(),
+            status: RefundStatus::Pending,
+        };
+        let out = attempt.out_trade_no.clone();
+        let recorded = shop
+            .blocking(move |s| {
+                s.top_up_inspection_refund(row, &out, retry_from, INSPECTION_REFUND_TRIES, now)
+            })
+            .await?;
+        if let Some(row) = recorded {
+            tracing::info!(order = %o.id, refund = %row.id, amount = %row.amount, "inspection refund topped up");
+            payments::settle_refund(shop, &row).await;
+        }
+    }
+    Ok(())
+}
+
 async fn retry_refunds(shop: &Arc<Shop>) -> Result<(), ApiError> {
     let pending = shop.blocking(|s| s.pending_refunds()).await?;
     for r in pending {
@@ -286,6 +325,7 @@ pub async fn run_once(shop: &Arc<Shop>) {
         ("declare to customs", declare(shop).await),
         ("logistics", logistics(shop).await),
         ("refunds", retry_refunds(shop).await),
+        ("inspection refunds owed", top_up_inspection_refunds(shop).await),
     ] {
         if let Err(e) = r {
             tracing::error!(job = name, error = %e, cause = e.cause.as_deref().unwrap_or(""), "background job failed");

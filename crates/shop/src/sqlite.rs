@@ -649,6 +649,17 @@ fn tracking(c: &Connection, order_id: &str) -> Result<Vec<TrackingEvent>, ApiErr
 
 const REFUND_COLS: &str = "id, order_id, attempt_id, out_request_no, amount_fen, reason, status";
 
+/// An order (as `o`) held for a failed inspection and still owed money with nothing under way;
+/// `?1` is the time before which the last refused inspection refund must have been refused, `?2`
+/// how many refused inspection refunds stop the retries.
+const INSPECTION_OWED: &str = "o.status = 'held' AND o.hold_reason = 'inspection_failed'
+     AND o.paid_attempt_id IS NOT NULL AND o.refunded_fen < o.total_fen
+     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = 'pending')
+     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = 'failed'
+                     AND r.out_request_no LIKE 'INSP%' AND r.updated_at > ?1)
+     AND (SELECT COUNT(*) FROM refunds r WHERE r.order_id = o.id AND r.status = 'failed'
+          AND r.out_request_no LIKE 'INSP%') < ?2";
+
 /// Whether an order's parcel is on its way (declared, cleared or shipped), so logistics may move it.
 fn in_transit(c: &Connection, order_id: &str) -> rusqlite::Result<bool> {
     c.query_row(
@@ -1385,6 +1396,55 @@ impl OrderStore for SqliteStore {
             touch(&tx, order_id, now)?;
             tx.commit()?;
             Ok((true, recorded))
+        })
+    }
+
+    fn inspection_refunds_owed(
+        &self,
+        retry_from: DateTime<Utc>,
+        max_failed: u32,
+    ) -> StoreResult<Vec<OrderCore>> {
+        self.with(|c| {
+            Ok(c.prepare(&format!(
+                "SELECT {ORDER_CORE_COLS} FROM orders o WHERE {INSPECTION_OWED} LIMIT 100"
+            ))?
+            .query_map(params![ts(retry_from), max_failed], core_row)?
+            .collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn top_up_inspection_refund(
+        &self,
+        mut refund: RefundRow,
+        out_trade_no: &str,
+        retry_from: DateTime<Utc>,
+        max_failed: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<RefundRow>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let owed: bool = tx.query_row(
+                &format!("SELECT EXISTS (SELECT 1 FROM orders o WHERE {INSPECTION_OWED} AND o.id = ?3)"),
+                params![ts(retry_from), max_failed, refund.order_id],
+                |r| r.get(0),
+            )?;
+            let left = order_total(&tx, &refund.order_id)?
+                - refunded_or_pending(&tx, &refund.order_id, &refund.attempt_id)?;
+            if !owed || left <= 0 {
+                return Ok(None);
+            }
+            let before: i64 = tx.query_row(
+                "SELECT COUNT(*) FROM refunds WHERE order_id = ?1 AND out_request_no LIKE 'INSP%'",
+                [&refund.order_id],
+                |r| r.get(0),
+            )?;
+            refund.amount = cny(left);
+            refund.out_request_no = format!("INSP{before}{out_trade_no}");
+            refund.status = RefundStatus::Pending;
+            insert_refund_row(&tx, &refund, now)?;
+            touch(&tx, &refund.order_id, now)?;
+            tx.commit()?;
+            Ok(Some(refund))
         })
     }
 

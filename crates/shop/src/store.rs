@@ -341,6 +341,27 @@ pub trait OrderStore {
         refund: Option<RefundRow>,
         now: DateTime<Utc>,
     ) -> StoreResult<(bool, Option<RefundRow>)>;
+    /// Orders held for a failed customs inspection that still owe the buyer money: the paying
+    /// payment is not refunded in full and nothing of it is under way (the inspection refund was
+    /// refused, or an earlier refund failed after the hold). Orders whose inspection refunds were
+    /// refused `max_failed` times, or whose last one was refused after `retry_from`, wait.
+    fn inspection_refunds_owed(
+        &self,
+        retry_from: DateTime<Utc>,
+        max_failed: u32,
+    ) -> StoreResult<Vec<OrderCore>>;
+    /// Records a further inspection refund of what is left of the paying payment (`refund`'s
+    /// amount and `out_request_no` are set here, the latter from `out_trade_no` and the number of
+    /// inspection refunds before it), in one transaction and only while the order is still owed
+    /// money as `inspection_refunds_owed` decides. Returns the refund recorded, if any.
+    fn top_up_inspection_refund(
+        &self,
+        refund: RefundRow,
+        out_trade_no: &str,
+        retry_from: DateTime<Utc>,
+        max_failed: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<RefundRow>>;
     fn set_waybill(&self, order_id: &str, number: &str, carrier: &str, now: DateTime<Utc>)
     -> StoreResult<()>;
     fn tracking(&self, order_id: &str) -> StoreResult<Vec<TrackingEvent>>;

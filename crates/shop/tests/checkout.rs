@@ -700,3 +700,158 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
     // Held: no longer in transit, a second hold writes nothing.
     assert_eq!(hold(RefundRow { id: "RF-TEST-2".into(), ..row }).await.unwrap(), (false, None));
 }
+
+/// A held order whose inspection refund the gateway refused — and whose earlier refund failed
+/// after the hold — is still owed its money: an hour after the refusal a further refund of all
+/// that is left goes through, and the order ends refunded with the gateway's books agreeing.
+#[tokio::test]
+async fn a_refused_inspection_refund_is_topped_up_an_hour_later() {
+    let w = world().await;
+    let (mut b, order) = ordered(&w, "13800007003", ZHANG, 30_000, 200_000, "key-inspection-topup").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    w.run_jobs().await;
+    w.run_jobs().await;
+    let oid = order["id"].as_str().unwrap().to_owned();
+    let aid = attempt["id"].as_str().unwrap().to_owned();
+    let out = attempt["out_trade_no"].as_str().unwrap().to_owned();
+    let total = order["totals"]["total"]["minor"].as_i64().unwrap();
+    assert_eq!(order_of(&w, &b, &oid).await["status"], json!("customs_declared"));
+    let now = haitao_alipay::time::Clock::now(&w.clock);
+    // A buyer's refund of 10.00 still pending when the parcel is held, and the hold's own refund
+    // of the rest: both are then refused.
+    let (earlier, inspection) = held_with_refunds(&w, &oid, &aid, now, 1000).await;
+    assert_eq!(inspection.amount.minor(), total - 1000);
+    for id in [earlier.id.clone(), inspection.id.clone()] {
+        w.shop.shop.blocking(move |s| s.fail_refund(&id, now)).await.unwrap();
+    }
+    // Within the hour after the refusal nothing more is tried.
+    w.clock.advance(chrono::Duration::minutes(59));
+    w.run_jobs().await;
+    assert_eq!(refunds_of(&w, &oid).await.len(), 2);
+    w.refresh(&mut b).await;
+    assert_eq!(order_of(&w, &b, &oid).await["status"], json!("held"));
+    w.clock.advance(chrono::Duration::minutes(2));
+    w.run_jobs().await;
+    w.settle().await;
+    let refunds = refunds_of(&w, &oid).await;
+    assert_eq!(refunds.len(), 3, "{refunds:?}");
+    let top_up = &refunds[2];
+    assert_eq!(top_up.amount.minor(), total, "everything is still owed");
+    assert_eq!(top_up.out_request_no, format!("INSP1{out}"));
+    assert_eq!(top_up.status, haitao_shop_api::orders::RefundStatus::Succeeded);
+    w.refresh(&mut b).await;
+    let o = order_of(&w, &b, &oid).await;
+    assert_eq!(o["status"], json!("refunded"), "{o}");
+    assert_eq!(o["refunded"]["minor"].as_i64(), Some(total), "{o}");
+    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
+    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    assert_eq!(w.get("account/quota", &b.token).await["used"]["minor"], json!(0));
+    // Refunded: later passes add nothing.
+    w.clock.advance(chrono::Duration::hours(3));
+    w.run_jobs().await;
+    assert_eq!(refunds_of(&w, &oid).await.len(), 3);
+    w.ledger_conserved().await;
+}
+
+/// The retries stop after five refused inspection refunds (customer service takes over), and a
+/// top-up is never recorded while a refund of the order is pending or for an order not held.
+#[tokio::test]
+async fn inspection_refund_retries_are_bounded() {
+    use haitao_shop::jobs::{INSPECTION_REFUND_RETRY as RETRY, INSPECTION_REFUND_TRIES as TRIES};
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800007004", ZHANG, 30_000, 200_000, "key-inspection-bounded").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    w.run_jobs().await;
+    w.run_jobs().await;
+    let oid = order["id"].as_str().unwrap().to_owned();
+    let aid = attempt["id"].as_str().unwrap().to_owned();
+    let out = attempt["out_trade_no"].as_str().unwrap().to_owned();
+    let clock = w.clock.clone();
+    let now = move || haitao_alipay::time::Clock::now(&clock);
+    let owed = |at: chrono::DateTime<chrono::Utc>| {
+        w.shop.shop.blocking(move |s| s.inspection_refunds_owed(at - RETRY, TRIES))
+    };
+    let top_up = |n: u32, at: chrono::DateTime<chrono::Utc>| {
+        let row = refund_row(&oid, &aid, &format!("RF-TOPUP-{n}"), 1);
+        let out = out.clone();
+        w.shop.shop.blocking(move |s| s.top_up_inspection_refund(row, &out, at - RETRY, TRIES, at))
+    };
+    // Not held yet: nothing is owed, nothing is recorded.
+    assert!(owed(now()).await.unwrap().is_empty());
+    assert_eq!(top_up(0, now()).await.unwrap(), None);
+    let (_, first) = held_with_refunds(&w, &oid, &aid, now(), 0).await;
+    // Pending: not owed.
+    assert!(owed(now()).await.unwrap().is_empty());
+    assert_eq!(top_up(0, now()).await.unwrap(), None);
+    let t = now();
+    w.shop.shop.blocking(move |s| s.fail_refund(&first.id, t)).await.unwrap();
+    for n in 1..TRIES {
+        assert_eq!(top_up(n, now()).await.unwrap(), None, "refused just now: wait");
+        w.clock.advance(RETRY + chrono::Duration::seconds(1));
+        let listed = owed(now()).await.unwrap();
+        assert_eq!(listed.iter().map(|o| o.id.as_str()).collect::<Vec<_>>(), [oid.as_str()]);
+        let r = top_up(n, now()).await.unwrap().expect("a top-up is due");
+        assert_eq!(r.out_request_no, format!("INSP{n}{out}"));
+        let t = now();
+        w.shop.shop.blocking(move |s| s.fail_refund(&r.id, t)).await.unwrap();
+    }
+    w.clock.advance(chrono::Duration::days(30));
+    assert!(owed(now()).await.unwrap().is_empty(), "five refusals end the retries");
+    assert_eq!(top_up(TRIES, now()).await.unwrap(), None);
+    assert_eq!(refunds_of(&w, &oid).await.len(), TRIES as usize);
+}
+
+fn refund_row(order_id: &str, attempt_id: &str, id: &str, fen: i64) -> haitao_shop::store::RefundRow {
+    haitao_shop::store::RefundRow {
+        id: id.into(),
+        order_id: order_id.into(),
+        attempt_id: attempt_id.into(),
+        out_request_no: format!("REQ-{id}"),
+        amount: haitao_alipay::Money::from_minor(fen, haitao_alipay::Currency::Cny),
+        reason: "customs inspection failed".into(),
+        status: haitao_shop_api::orders::RefundStatus::Pending,
+    }
+}
+
+async fn refunds_of(w: &World, order_id: &str) -> Vec<haitao_shop::store::RefundRow> {
+    let oid = order_id.to_owned();
+    w.shop.shop.blocking(move |s| s.refunds_of(&oid)).await.unwrap()
+}
+
+/// Records (without sending) a buyer's refund of `earlier_fen` if any, then holds the order for a
+/// failed inspection through the store; returns the earlier refund and the hold's refund.
+async fn held_with_refunds(
+    w: &World,
+    order_id: &str,
+    attempt_id: &str,
+    now: chrono::DateTime<chrono::Utc>,
+    earlier_fen: i64,
+) -> (haitao_shop::store::RefundRow, haitao_shop::store::RefundRow) {
+    use haitao_shop_api::catalog::Localized;
+    use haitao_shop_api::orders::{TrackingEvent, TrackingStage};
+    let earlier = refund_row(order_id, attempt_id, "RF-EARLIER", earlier_fen);
+    if earlier_fen > 0 {
+        let r = earlier.clone();
+        w.shop.shop.blocking(move |s| s.insert_refund(&r, now)).await.unwrap();
+    }
+    let text = Localized { zh: "查验".into(), en: "Inspection".into() };
+    let e = TrackingEvent {
+        at: now,
+        stage: TrackingStage::CustomsInspection,
+        description: text.clone(),
+        location: text,
+    };
+    let row = haitao_shop::store::RefundRow {
+        out_request_no: "INSP-HOLD".into(),
+        ..refund_row(order_id, attempt_id, "RF-HOLD", 1)
+    };
+    let oid = order_id.to_owned();
+    let (held, recorded) =
+        w.shop.shop.blocking(move |s| s.hold_failed_inspection(&oid, &e, Some(row), now)).await.unwrap();
+    assert!(held);
+    (earlier, recorded.expect("the hold records a refund"))
+}
