@@ -31,11 +31,12 @@ use utoipa::OpenApi;
 use crate::auth::{self, Authed};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{ResidentId, mask_id, mask_phone, normalise_phone, valid_name};
+use crate::limits::ClientKey;
 use crate::payments;
 use crate::pricing::{limit_notices, price, quote_method};
 use crate::sqlite::quota_year;
 use crate::state::Shop;
-use crate::store::{AccountRow, Created, NewOrder, Refreshed, RefundRow};
+use crate::store::{AccountRow, AddressEvent, Created, NewOrder, Refreshed, RefundRow};
 use crate::support;
 
 // ---------------------------------------------------------------------------------------------
@@ -217,11 +218,16 @@ async fn new_session(shop: &Arc<Shop>, account_id: &str) -> ApiResult<TokenPair>
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/register", tag = "account", request_body = Credentials,
-    responses((status = 201, body = TokenPair), (status = 409, body = Problem), (status = 422, body = Problem)))]
-async fn register(State(shop): S, Body(c): Body<Credentials>) -> ApiResult<(StatusCode, Json<TokenPair>)> {
+    responses((status = 201, body = TokenPair), (status = 409, body = Problem), (status = 422, body = Problem), (status = 429, body = Problem)))]
+async fn register(
+    State(shop): S,
+    client: ClientKey,
+    Body(c): Body<Credentials>,
+) -> ApiResult<(StatusCode, Json<TokenPair>)> {
     let phone = normalise_phone(&c.phone)
         .ok_or_else(|| ApiError::validation("phone", "enter an 11-digit mainland mobile number"))?;
     auth::check_password_rules(c.password.expose())?;
+    client.check(&shop, AddressEvent::Registration).await?;
     let hash = {
         let pw = c.password.clone();
         tokio::task::spawn_blocking(move || auth::hash_password(pw.expose()))
@@ -232,16 +238,18 @@ async fn register(State(shop): S, Body(c): Body<Credentials>) -> ApiResult<(Stat
     let now = shop.now();
     let (id2, phone2) = (id.clone(), phone.clone());
     shop.blocking(move |s| s.create_account(&id2, &phone2, &hash, now)).await?;
+    client.record(&shop, AddressEvent::Registration).await?;
     tracing::info!(account = %id, phone = %mask_phone(&phone), "account registered");
     Ok((StatusCode::CREATED, Json(new_session(&shop, &id).await?)))
 }
 
 #[utoipa::path(post, path = "/api/v1/auth/login", tag = "account", request_body = Credentials,
     responses((status = 200, body = TokenPair), (status = 401, body = Problem), (status = 429, body = Problem)))]
-async fn login(State(shop): S, Body(c): Body<Credentials>) -> ApiResult<Json<TokenPair>> {
+async fn login(State(shop): S, client: ClientKey, Body(c): Body<Credentials>) -> ApiResult<Json<TokenPair>> {
     let bad = || {
         ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::BadCredentials, "wrong phone number or password")
     };
+    client.check(&shop, AddressEvent::LoginFailure).await?;
     let phone = normalise_phone(&c.phone).ok_or_else(bad)?;
     let now = shop.now();
     let since = now - auth::LOGIN_WINDOW;
@@ -274,6 +282,7 @@ async fn login(State(shop): S, Body(c): Body<Credentials>) -> ApiResult<Json<Tok
         }
         _ => {
             shop.blocking(move |s| s.record_login_failure(&phone, now)).await?;
+            client.record(&shop, AddressEvent::LoginFailure).await?;
             Err(bad())
         }
     }

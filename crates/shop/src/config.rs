@@ -11,6 +11,7 @@ use haitao_shop_api::secret::SecretString;
 use serde::Deserialize;
 use url::Url;
 
+use crate::limits::AddressLimits;
 use crate::pricing::{FxRates, PricingConfig};
 
 /// Where the merchant's private key comes from. It is never written anywhere by the shop.
@@ -89,6 +90,9 @@ pub struct ShopConfig {
     pub test_controls: bool,
     /// How often background jobs run.
     pub job_interval: std::time::Duration,
+    /// Per-address limits on sign-in failures and registrations. Off for the shop embedded in the
+    /// desktop app, which serves its one user over loopback; on by default for `haitao-shop serve`.
+    pub address_limits: Option<AddressLimits>,
 }
 
 impl ShopConfig {
@@ -109,6 +113,7 @@ impl ShopConfig {
             logistics_speed: 60,
             test_controls: true,
             job_interval: std::time::Duration::from_secs(1),
+            address_limits: None,
         }
     }
 }

@@ -32,12 +32,15 @@ pub enum DbError {
 }
 
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/001_init.sql"))])
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/001_init.sql")),
+        M::up(include_str!("../migrations/002_address_limits.sql")),
+    ])
 }
 
 /// Number of schema versions this build knows.
 pub fn known_version() -> usize {
-    1
+    2
 }
 
 /// Opens (creating if needed) and migrates the database at `path`.

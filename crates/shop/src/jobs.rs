@@ -300,6 +300,13 @@ async fn retry_refunds(shop: &Arc<Shop>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// Address events older than a day count towards no limit (windows are at most a day).
+async fn forget_address_events(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let before = shop.now() - chrono::Duration::days(1);
+    shop.blocking(move |s| s.prune_address_events(before)).await?;
+    Ok(())
+}
+
 /// Closes the gateway trade of an attempt (used when an order is cancelled by the buyer).
 pub async fn close_trade(shop: &Arc<Shop>, out_trade_no: &str) -> Result<bool, ApiError> {
     match shop
@@ -326,6 +333,7 @@ pub async fn run_once(shop: &Arc<Shop>) {
         ("logistics", logistics(shop).await),
         ("refunds", retry_refunds(shop).await),
         ("inspection refunds owed", top_up_inspection_refunds(shop).await),
+        ("forget old address events", forget_address_events(shop).await),
     ] {
         if let Err(e) = r {
             tracing::error!(job = name, error = %e, cause = e.cause.as_deref().unwrap_or(""), "background job failed");

@@ -25,6 +25,7 @@ pub mod error;
 pub mod identity;
 pub mod invoice;
 pub mod jobs;
+pub mod limits;
 pub mod payments;
 pub mod pricing;
 pub mod sqlite;
@@ -221,6 +222,7 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
         attempt_timeout: config.attempt_timeout,
         logistics_speed: config.logistics_speed,
         test_controls: config.test_controls,
+        address_limits: config.address_limits.clone(),
         wake: tokio::sync::Notify::new(),
         jobs_lock: tokio::sync::Mutex::new(()),
         payment_lock: tokio::sync::Mutex::new(()),
@@ -228,7 +230,7 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
     let app = api::router(shop.clone());
     let (tx, rx) = oneshot::channel::<()>();
     let server = tokio::spawn(async move {
-        let r = axum::serve(listener, app)
+        let r = axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
             .with_graceful_shutdown(async {
                 let _ = rx.await;
             })

@@ -10,6 +10,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use haitao_shop::limits::AddressLimits;
 use haitao_shop::{AlipaySettings, ShopConfig, start};
 
 #[derive(Parser)]
@@ -39,35 +40,59 @@ enum Command {
         /// Disable /api/v1/test/* (always do so on a public server).
         #[arg(long)]
         no_test_controls: bool,
+        /// A reverse proxy in front of the shop whose X-Forwarded-For names the client (repeat for
+        /// several); per-address limits then count the client, not the proxy.
+        #[arg(long = "trusted-proxy")]
+        trusted_proxies: Vec<std::net::IpAddr>,
+        /// Turn off the per-address limits on sign-in failures and registrations.
+        #[arg(long)]
+        no_address_limits: bool,
     },
 }
 
 #[derive(serde::Deserialize)]
 struct FileConfig {
     alipay: AlipaySettings,
+    /// Per-address limits (see `haitao_shop::limits::AddressLimits`); the defaults when absent.
+    #[serde(default)]
+    address_limits: Option<AddressLimits>,
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).init();
-    let Command::Serve { addr, data_dir, public_url, sandbox_url, config, no_test_controls } =
-        Cli::parse().command;
+    let Command::Serve {
+        addr,
+        data_dir,
+        public_url,
+        sandbox_url,
+        config,
+        no_test_controls,
+        trusted_proxies,
+        no_address_limits,
+    } = Cli::parse().command;
     let mut cfg = ShopConfig::local(Some(data_dir), addr, sandbox_url);
     cfg.public_url = public_url;
     cfg.test_controls = !no_test_controls;
+    let mut limits = AddressLimits::default();
     if let Some(path) = config {
         let parsed = std::fs::read_to_string(&path)
             .map_err(|e| e.to_string())
             .and_then(|t| serde_json::from_str::<FileConfig>(&t).map_err(|e| e.to_string()));
         match parsed {
-            Ok(f) => cfg.alipay = f.alipay,
+            Ok(f) => {
+                cfg.alipay = f.alipay;
+                limits = f.address_limits.unwrap_or(limits);
+            }
             Err(e) => {
                 eprintln!("haitao-shop: cannot read {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
         }
     }
+    limits.trusted_proxies.extend(trusted_proxies);
+    cfg.address_limits = (!no_address_limits).then_some(limits);
     match start(cfg).await {
         Ok(running) => {
             eprintln!(

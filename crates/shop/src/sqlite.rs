@@ -243,6 +243,40 @@ impl AccountStore for SqliteStore {
         })
     }
 
+    fn address_events_since(
+        &self,
+        event: AddressEvent,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<i64> {
+        self.with(|c| {
+            Ok(c.query_row(
+                "SELECT COUNT(*) FROM address_events WHERE kind = ?1 AND address = ?2 AND at > ?3",
+                params![event.as_str(), address, ts(since)],
+                |r| r.get(0),
+            )?)
+        })
+    }
+
+    fn record_address_event(
+        &self,
+        event: AddressEvent,
+        address: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO address_events (kind, address, at) VALUES (?1, ?2, ?3)",
+                params![event.as_str(), address, ts(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn prune_address_events(&self, before: DateTime<Utc>) -> StoreResult<usize> {
+        self.with(|c| Ok(c.execute("DELETE FROM address_events WHERE at < ?1", [ts(before)])?))
+    }
+
     fn clear_login_failures(&self, phone: &str) -> StoreResult<()> {
         self.with(|c| {
             c.execute("DELETE FROM login_failures WHERE phone = ?1", [phone])?;

@@ -13,6 +13,7 @@ use url::Url;
 
 use crate::config::CustomsSettings;
 use crate::error::ApiError;
+use crate::limits::AddressLimits;
 use crate::pricing::{FxRates, PricingConfig};
 use crate::store::Store;
 
@@ -32,6 +33,7 @@ pub struct Shop {
     pub attempt_timeout: chrono::Duration,
     pub logistics_speed: i64,
     pub test_controls: bool,
+    pub address_limits: Option<AddressLimits>,
     /// Wakes the background jobs early (after a payment, a clock change...).
     pub wake: Notify,
     /// Serialises job runs.

@@ -16,6 +16,7 @@ use haitao_shop_api::support::{Author, Ticket, TicketTopic};
 
 use crate::catalog::ProductRow;
 use crate::error::ApiError;
+pub use crate::limits::AddressEvent;
 use crate::pricing::{FxRates, Priced, PricingConfig};
 
 pub type StoreResult<T> = Result<T, ApiError>;
@@ -91,6 +92,17 @@ pub trait AccountStore {
     fn login_failures_since(&self, phone: &str, since: DateTime<Utc>) -> StoreResult<i64>;
     fn record_login_failure(&self, phone: &str, now: DateTime<Utc>) -> StoreResult<()>;
     fn clear_login_failures(&self, phone: &str) -> StoreResult<()>;
+    /// How many `event`s the client address `address` had after `since` (see `limits`).
+    fn address_events_since(
+        &self,
+        event: AddressEvent,
+        address: &str,
+        since: DateTime<Utc>,
+    ) -> StoreResult<i64>;
+    fn record_address_event(&self, event: AddressEvent, address: &str, now: DateTime<Utc>)
+    -> StoreResult<()>;
+    /// Forgets address events from before `before`.
+    fn prune_address_events(&self, before: DateTime<Utc>) -> StoreResult<usize>;
     fn create_session(
         &self,
         family_id: &str,

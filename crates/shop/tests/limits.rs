@@ -75,3 +75,111 @@ async fn oversized_notifications_and_gateway_requests_are_refused_with_413() {
     let small_call = "method=alipay.trade.query&biz_content=%7B%7D";
     assert_eq!(post_status(&gateway, small_call.as_bytes(), false).await, 200);
 }
+
+mod per_address {
+    use super::common::{World, world_with};
+    use haitao_shop::limits::AddressLimits;
+    use serde_json::{Value, json};
+
+    async fn limited(trusted: &[&str]) -> World {
+        let trusted_proxies = trusted.iter().map(|t| t.parse().unwrap()).collect();
+        world_with(|cfg| {
+            cfg.address_limits = Some(AddressLimits {
+                login_failures: 3,
+                registrations: 2,
+                window_minutes: 60,
+                trusted_proxies,
+            })
+        })
+        .await
+    }
+
+    /// POSTs `auth/<what>` as if from `forwarded` (an `X-Forwarded-For` value); status and body.
+    async fn auth(w: &World, what: &str, forwarded: &str, phone: &str, password: &str) -> (u16, Value) {
+        let r = w
+            .http
+            .post(w.url(&format!("auth/{what}")))
+            .header("x-forwarded-for", forwarded)
+            .json(&json!({"phone": phone, "password": password}))
+            .send()
+            .await
+            .unwrap();
+        (r.status().as_u16(), r.json().await.unwrap())
+    }
+
+    /// Behind a trusted proxy each client counts alone: its third registration in the hour is
+    /// refused with 429 (and no account is made), a client cannot get a fresh count by writing
+    /// its own `X-Forwarded-For` entry in front of the proxy's, and another client is unaffected.
+    #[tokio::test]
+    async fn registrations_are_limited_per_client_behind_a_trusted_proxy() {
+        let w = limited(&["127.0.0.1"]).await;
+        let a = "203.0.113.7";
+        assert_eq!(auth(&w, "register", a, "13900000001", "haitao2026").await.0, 201);
+        assert_eq!(auth(&w, "register", a, "13900000002", "haitao2026").await.0, 201);
+        let (status, body) = auth(&w, "register", a, "13900000003", "haitao2026").await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(body["code"], json!("rate_limited"));
+        assert_eq!(body["retry_after_secs"], json!(3600));
+        let forged = format!("198.51.100.1, {a}");
+        assert_eq!(auth(&w, "register", &forged, "13900000003", "haitao2026").await.0, 429);
+        // Refused means not made: the number is still free for another client.
+        assert_eq!(auth(&w, "register", "203.0.113.8", "13900000003", "haitao2026").await.0, 201);
+        // Failures (a number already taken, a bad password) do not use up the allowance.
+        assert_eq!(auth(&w, "register", "203.0.113.9", "13900000003", "haitao2026").await.0, 409);
+        assert_eq!(auth(&w, "register", "203.0.113.9", "13900000004", "short").await.0, 422);
+        assert_eq!(auth(&w, "register", "203.0.113.9", "13900000004", "haitao2026").await.0, 201);
+        // An hour later the client may register again.
+        w.clock.advance(chrono::Duration::minutes(61));
+        assert_eq!(auth(&w, "register", a, "13900000005", "haitao2026").await.0, 201);
+    }
+
+    /// Three failed sign-ins from one client, each for a different number (under the per-number
+    /// limit), and its next sign-in is refused with 429 even with the right password, while the same
+    /// account signs in from elsewhere; the window ends after an hour.
+    #[tokio::test]
+    async fn sign_in_failures_are_limited_per_client() {
+        let w = limited(&["127.0.0.1"]).await;
+        assert_eq!(auth(&w, "register", "192.0.2.1", "13900000010", "haitao2026").await.0, 201);
+        let sprayer = "203.0.113.20";
+        for phone in ["13900000011", "13900000012", "13900000010"] {
+            assert_eq!(auth(&w, "login", sprayer, phone, "guess12345").await.0, 401, "{phone}");
+        }
+        let (status, body) = auth(&w, "login", sprayer, "13900000010", "haitao2026").await;
+        assert_eq!(status, 429, "{body}");
+        assert_eq!(auth(&w, "login", "203.0.113.21", "13900000010", "haitao2026").await.0, 200);
+        // A successful sign-in does not wipe the client's failures (they are not one account's).
+        assert_eq!(auth(&w, "login", sprayer, "13900000010", "haitao2026").await.0, 429);
+        w.clock.advance(chrono::Duration::minutes(61));
+        let (status, body) = auth(&w, "login", sprayer, "13900000010", "haitao2026").await;
+        assert_eq!(status, 200, "{body}");
+    }
+
+    /// Without a trusted proxy the header proves nothing: every request here comes from
+    /// 127.0.0.1, whatever it claims, and counts as that one client.
+    #[tokio::test]
+    async fn an_untrusted_forwarded_header_changes_nothing() {
+        let w = limited(&[]).await;
+        assert_eq!(auth(&w, "register", "203.0.113.30", "13900000020", "haitao2026").await.0, 201);
+        assert_eq!(auth(&w, "register", "203.0.113.31", "13900000021", "haitao2026").await.0, 201);
+        assert_eq!(auth(&w, "register", "203.0.113.32", "13900000022", "haitao2026").await.0, 429);
+    }
+}
+
+/// The embedded shop (no address limits) lets one machine register many accounts, as the load
+/// run's 500 shoppers do.
+#[tokio::test]
+async fn the_embedded_shop_has_no_address_limits() {
+    let w = common::world().await;
+    for i in 0..12 {
+        let phone = format!("139000001{i:02}");
+        let r = w
+            .call(
+                reqwest::Method::POST,
+                "auth/register",
+                None,
+                Some(serde_json::json!({"phone": phone, "password": "haitao2026"})),
+            )
+            .await;
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+}

@@ -17,6 +17,11 @@ pub struct World {
 }
 
 pub async fn world() -> World {
+    world_with(|_| {}).await
+}
+
+/// A world whose shop configuration `tune` adjusts first.
+pub async fn world_with(tune: impl FnOnce(&mut ShopConfig)) -> World {
     let sandbox_clock = ManualClock::new(chrono::Utc::now());
     let mut sc = haitao_alipay_sandbox::Config::new(None, "127.0.0.1:0".parse().unwrap());
     sc.clock = Some(Arc::new(sandbox_clock.clone()));
@@ -26,6 +31,7 @@ pub async fn world() -> World {
     cfg.clock = Arc::new(clock.clone());
     cfg.ids = Arc::new(SequentialIds::default());
     cfg.job_interval = std::time::Duration::from_secs(3600);
+    tune(&mut cfg);
     let shop = haitao_shop::start(cfg).await.unwrap();
     World { sandbox, shop, clock, sandbox_clock, http: reqwest::Client::new() }
 }
