@@ -27,14 +27,55 @@ export const app = $state({
 
 let nextToast = 1;
 
+/** How long a toast stays; an error has more to read and may need acting on. */
+export const TOAST_MS: Record<Toast['kind'], number> = { info: 6000, success: 6000, error: 10000 };
+/** After a pause ends, a toast stays at least this long, so it never vanishes as the pointer leaves. */
+export const TOAST_AFTER_PAUSE_MS = 2000;
+
+/** Each toast's clock: the timer while it runs, the time left, and how many things hold it. */
+type ToastClock = { timer: ReturnType<typeof setTimeout> | null; left: number; since: number; holds: number };
+/** Not state: nothing on screen depends on a toast's clock. */
+const clocks: Record<number, ToastClock> = {};
+
+function run(id: number, clock: ToastClock, ms: number): void {
+  clock.left = ms;
+  clock.since = Date.now();
+  clock.timer = setTimeout(() => dismissToast(id), ms);
+}
+
 export function toast(text: string | (() => string), kind: Toast['kind'] = 'info'): void {
   const id = nextToast++;
   app.toasts.push({ id, text: typeof text === 'function' ? text : () => text, kind });
-  setTimeout(() => dismissToast(id), 6000);
+  const clock: ToastClock = { timer: null, left: 0, since: 0, holds: 0 };
+  clocks[id] = clock;
+  run(id, clock, TOAST_MS[kind]);
+}
+
+/** Stops a toast's clock while the pointer is over it or focus is in it (paired with `releaseToast`). */
+export function holdToast(id: number): void {
+  const clock = clocks[id] as ToastClock | undefined;
+  if (!clock) return;
+  clock.holds += 1;
+  if (clock.timer !== null) {
+    clearTimeout(clock.timer);
+    clock.timer = null;
+    clock.left = Math.max(0, clock.left - (Date.now() - clock.since));
+  }
+}
+
+/** Ends one hold; when none is left the toast's clock runs again for what was left of it. */
+export function releaseToast(id: number): void {
+  const clock = clocks[id] as ToastClock | undefined;
+  if (!clock || clock.holds === 0) return;
+  clock.holds -= 1;
+  if (clock.holds === 0) run(id, clock, Math.max(clock.left, TOAST_AFTER_PAUSE_MS));
 }
 
 /** Takes a toast away before its time (its close button: it may cover what is beneath it). */
 export function dismissToast(id: number): void {
+  const clock = clocks[id] as ToastClock | undefined;
+  if (clock?.timer != null) clearTimeout(clock.timer);
+  delete clocks[id];
   const i = app.toasts.findIndex((x) => x.id === id);
   if (i >= 0) app.toasts.splice(i, 1);
 }
