@@ -59,7 +59,7 @@ fi
 stamp="$root/ui/node_modules/.package-lock.json"
 if [ ! -f "$stamp" ] || [ "$root/ui/package-lock.json" -nt "$stamp" ]; then
   say "installing UI packages from ui/package-lock.json"
-  (cd "$root/ui" && npm ci --no-audit --no-fund --loglevel=error)
+  (cd "$root/ui" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
 if [ "$mode" = test ]; then
@@ -67,7 +67,7 @@ if [ "$mode" = test ]; then
   stamp="$root/tests/node/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$root/tests/node/package-lock.json" -nt "$stamp" ]; then
     say "installing the Alipay Node SDK from tests/node/package-lock.json"
-    (cd "$root/tests/node" && npm ci --no-audit --no-fund --loglevel=error)
+    (cd "$root/tests/node" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
   fi
 
   # schemathesis (PyPI), pinned, for the shop API step; Debian's own python3, whatever else is on PATH.
