@@ -227,7 +227,9 @@ async fn register(
     let phone = normalise_phone(&c.phone)
         .ok_or_else(|| ApiError::validation("phone", "enter an 11-digit mainland mobile number"))?;
     auth::check_password_rules(c.password.expose())?;
-    client.check(&shop, AddressEvent::Registration).await?;
+    // Counted before the work, and kept whatever the outcome: a number already taken (409) is an
+    // attempt too, or one address could probe which numbers are registered, hashing for free.
+    let _counted = client.reserve(&shop, AddressEvent::Registration).await?;
     let hash = {
         let pw = c.password.clone();
         tokio::task::spawn_blocking(move || auth::hash_password(pw.expose()))
@@ -238,7 +240,6 @@ async fn register(
     let now = shop.now();
     let (id2, phone2) = (id.clone(), phone.clone());
     shop.blocking(move |s| s.create_account(&id2, &phone2, &hash, now)).await?;
-    client.record(&shop, AddressEvent::Registration).await?;
     tracing::info!(account = %id, phone = %mask_phone(&phone), "account registered");
     Ok((StatusCode::CREATED, Json(new_session(&shop, &id).await?)))
 }
@@ -249,7 +250,8 @@ async fn login(State(shop): S, client: ClientKey, Body(c): Body<Credentials>) ->
     let bad = || {
         ApiError::new(StatusCode::UNAUTHORIZED, ErrorCode::BadCredentials, "wrong phone number or password")
     };
-    client.check(&shop, AddressEvent::LoginFailure).await?;
+    // Counted as a failure before the password is checked, and taken back if it was right.
+    let counted = client.reserve(&shop, AddressEvent::LoginFailure).await?;
     let phone = normalise_phone(&c.phone).ok_or_else(bad)?;
     let now = shop.now();
     let since = now - auth::LOGIN_WINDOW;
@@ -278,11 +280,11 @@ async fn login(State(shop): S, client: ClientKey, Body(c): Body<Credentials>) ->
         Some(a) if ok => {
             let p2 = phone.clone();
             shop.blocking(move |s| s.clear_login_failures(&p2)).await?;
+            counted.undo(&shop).await?;
             Ok(Json(new_session(&shop, &a.id).await?))
         }
         _ => {
             shop.blocking(move |s| s.record_login_failure(&phone, now)).await?;
-            client.record(&shop, AddressEvent::LoginFailure).await?;
             Err(bad())
         }
     }

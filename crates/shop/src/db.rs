@@ -141,6 +141,33 @@ mod tests {
         drop(open(&fine).unwrap());
         let c = open(&fine).unwrap();
         let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, 1);
+        assert_eq!(v, i64::try_from(known_version()).unwrap());
+    }
+
+    /// A database made by a build that knew only the first schema opens upgraded, its rows kept.
+    #[test]
+    fn a_first_schema_database_is_upgraded_in_place() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shop.db");
+        {
+            let mut c = Connection::open(&path).unwrap();
+            Migrations::new(vec![M::up(include_str!("../migrations/001_init.sql"))])
+                .to_latest(&mut c)
+                .unwrap();
+            c.execute(
+                "INSERT INTO login_failures (phone, at) VALUES ('13800000000', '2026-11-27T00:00:00.000Z')",
+                [],
+            )
+            .unwrap();
+            let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+            assert_eq!(v, 1);
+        }
+        let c = open(&path).unwrap();
+        let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
+        assert_eq!(v, 2);
+        let kept: i64 = c.query_row("SELECT COUNT(*) FROM login_failures", [], |r| r.get(0)).unwrap();
+        assert_eq!(kept, 1);
+        let events: i64 = c.query_row("SELECT COUNT(*) FROM address_events", [], |r| r.get(0)).unwrap();
+        assert_eq!(events, 0);
     }
 }

@@ -1,5 +1,7 @@
 //! Background work on the shop's clock: closing unpaid orders, reconciling attempts whose outcome is
-//! unknown, declaring payments to customs, moving parcels through logistics, retrying refunds.
+//! unknown, declaring payments to customs, moving parcels through logistics, retrying refunds,
+//! topping up the refund of an order held at customs whose refund was refused, and forgetting
+//! old per-address sign-in and registration counts.
 
 use std::sync::Arc;
 use std::time::Duration;

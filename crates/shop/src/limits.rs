@@ -65,6 +65,16 @@ impl AddressLimits {
         chrono::Duration::minutes(i64::from(self.window_minutes.clamp(1, 24 * 60)))
     }
 
+    /// Refuses limits that would refuse everyone (a 0 meant as "off": use no limits instead).
+    pub fn validate(&self) -> Result<(), String> {
+        if self.login_failures == 0 || self.registrations == 0 {
+            return Err("address_limits: login_failures and registrations must be at least 1 \
+                        (turn the limits off with --no-address-limits)"
+                .into());
+        }
+        Ok(())
+    }
+
     pub fn limit(&self, event: AddressEvent) -> u32 {
         match event {
             AddressEvent::LoginFailure => self.login_failures,
@@ -89,55 +99,91 @@ impl FromRequestParts<Arc<Shop>> for ClientKey {
     async fn from_request_parts(parts: &mut Parts, shop: &Arc<Shop>) -> Result<Self, Self::Rejection> {
         Ok(ClientKey(shop.address_limits.as_ref().map(|l| {
             match parts.extensions.get::<ConnectInfo<SocketAddr>>() {
-                Some(ConnectInfo(peer)) => l.client_key(peer.ip(), &parts.headers),
+                Some(ConnectInfo(peer)) => {
+                    warn_if_proxy_untrusted(l, peer.ip(), &parts.headers);
+                    l.client_key(peer.ip(), &parts.headers)
+                }
                 None => "unknown".to_owned(),
             }
         })))
     }
 }
 
-impl ClientKey {
-    /// Refuses with 429 when the client already had its limit of `event` in the window.
-    pub async fn check(&self, shop: &Arc<Shop>, event: AddressEvent) -> Result<(), ApiError> {
-        let (Some(limits), Some(key)) = (&shop.address_limits, &self.0) else { return Ok(()) };
-        let window = limits.window();
-        let since = shop.now() - window;
-        let k = key.clone();
-        let seen = shop.blocking(move |s| s.address_events_since(event, &k, since)).await?;
-        if seen >= i64::from(limits.limit(event)) {
-            tracing::warn!(address = %key, event = event.as_str(), seen, "address limit reached");
-            return Err(ApiError::rate_limited(u32::try_from(window.num_seconds()).unwrap_or(3600)));
-        }
-        Ok(())
-    }
-
-    /// Counts one `event` against the client.
-    pub async fn record(&self, shop: &Arc<Shop>, event: AddressEvent) -> Result<(), ApiError> {
-        let Some(key) = self.0.clone() else { return Ok(()) };
-        let now = shop.now();
-        shop.blocking(move |s| s.record_address_event(event, &key, now)).await
+/// Says once when a nearby machine (loopback or a private network) forwards requests with
+/// `X-Forwarded-For` but is not a trusted proxy: every client behind it then counts as one.
+fn warn_if_proxy_untrusted(limits: &AddressLimits, peer: IpAddr, headers: &HeaderMap) {
+    static WARNED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+    let peer = canonical(peer);
+    let nearby = peer.is_loopback() || matches!(peer, IpAddr::V4(v4) if v4.is_private());
+    if nearby
+        && headers.contains_key("x-forwarded-for")
+        && !limits.trusted_proxies.iter().any(|t| canonical(*t) == peer)
+        && !WARNED.swap(true, std::sync::atomic::Ordering::Relaxed)
+    {
+        tracing::warn!(
+            %peer,
+            "requests arrive through a proxy that is not trusted: every client behind it counts as \
+             one address for the sign-in and registration limits; name it with --trusted-proxy"
+        );
     }
 }
 
-/// The client's address: the peer, unless the peer is a trusted proxy, in which case the rightmost
-/// `X-Forwarded-For` entry that is not itself a trusted proxy (entries left of it were written by
-/// whoever sent the request and prove nothing). Unreadable headers leave the peer's address.
+impl ClientKey {
+    /// Counts one `event` against the client before the work it limits (so simultaneous requests
+    /// cannot all slip past), or refuses with 429 when the client already had its limit in the
+    /// window; `Retry-After` is when the oldest of those events leaves the window.
+    pub async fn reserve(&self, shop: &Arc<Shop>, event: AddressEvent) -> Result<Counted, ApiError> {
+        let (Some(limits), Some(key)) = (&shop.address_limits, &self.0) else { return Ok(Counted(None)) };
+        let (window, limit, now) = (limits.window(), limits.limit(event), shop.now());
+        let k = key.clone();
+        match shop.blocking(move |s| s.reserve_address_event(event, &k, now - window, limit, now)).await? {
+            Ok(id) => Ok(Counted(Some(id))),
+            Err(oldest) => {
+                tracing::warn!(address = %key, event = event.as_str(), "address limit reached");
+                // Whole seconds, rounded up: a client that waits that long is let in.
+                let ms = (oldest + window - now).num_milliseconds();
+                let wait = (ms + 999).div_euclid(1000).max(1);
+                Err(ApiError::rate_limited(u32::try_from(wait).unwrap_or(u32::MAX)))
+            }
+        }
+    }
+}
+
+/// One event counted against a client; `undo` takes it back when it did not happen after all.
+#[derive(Debug)]
+#[must_use]
+pub struct Counted(Option<i64>);
+
+impl Counted {
+    pub async fn undo(self, shop: &Arc<Shop>) -> Result<(), ApiError> {
+        let Some(id) = self.0 else { return Ok(()) };
+        shop.blocking(move |s| s.forget_address_event(id)).await
+    }
+}
+
+/// The client's address: the peer, unless the peer is a trusted proxy, in which case the
+/// `X-Forwarded-For` entries are read from the right — the ones the trusted proxies appended —
+/// and the first that is not a trusted proxy is the client. Nothing left of it is read: those
+/// entries were written by whoever sent the request. An unreadable entry where the client should
+/// be, or a header naming only proxies, leaves the peer's address.
 pub fn client_address(peer: IpAddr, headers: &HeaderMap, trusted: &[IpAddr]) -> IpAddr {
     let peer = canonical(peer);
-    if !trusted.iter().any(|t| canonical(*t) == peer) {
+    let is_trusted = |ip: IpAddr| trusted.iter().any(|t| canonical(*t) == ip);
+    if !is_trusted(peer) {
         return peer;
     }
-    let mut chain: Vec<IpAddr> = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { return peer };
-        for part in text.split(',') {
-            match parse_entry(part.trim()) {
-                Some(ip) => chain.push(canonical(ip)),
+    let lines: Vec<_> = headers.get_all("x-forwarded-for").iter().collect();
+    for line in lines.into_iter().rev() {
+        let Ok(text) = line.to_str() else { return peer };
+        for part in text.rsplit(',') {
+            match parse_entry(part.trim()).map(canonical) {
+                Some(ip) if is_trusted(ip) => {}
+                Some(ip) => return ip,
                 None => return peer,
             }
         }
     }
-    chain.into_iter().rev().find(|ip| !trusted.iter().any(|t| canonical(*t) == *ip)).unwrap_or(peer)
+    peer
 }
 
 /// One `X-Forwarded-For` entry: an address, possibly with a port (`1.2.3.4:5`, `[::1]:5`).
@@ -202,7 +248,18 @@ mod tests {
             client_address(ip("10.0.0.2"), &headers(&["[2001:db8::1]:443"]), &proxy),
             ip("2001:db8::1")
         );
-        // A proxy without the header, an unreadable entry or one that is all proxies: the peer.
+        // Whatever the client wrote left of the proxy's entry is never read, garbage included: it
+        // cannot move the client into another count.
+        assert_eq!(
+            client_address(ip("10.0.0.2"), &headers(&["nonsense, 203.0.113.7"]), &proxy),
+            ip("203.0.113.7")
+        );
+        let mut raw = HeaderMap::new();
+        raw.append("x-forwarded-for", HeaderValue::from_bytes(b"\xff\xfe").unwrap());
+        raw.append("x-forwarded-for", HeaderValue::from_static("203.0.113.7"));
+        assert_eq!(client_address(ip("10.0.0.2"), &raw, &proxy), ip("203.0.113.7"));
+        // A proxy without the header, an unreadable entry where the client should be, or a header
+        // naming only proxies: the peer.
         assert_eq!(client_address(ip("10.0.0.2"), &HeaderMap::new(), &proxy), ip("10.0.0.2"));
         assert_eq!(client_address(ip("10.0.0.2"), &headers(&["1.2.3.4, nonsense"]), &proxy), ip("10.0.0.2"));
         assert_eq!(client_address(ip("10.0.0.2"), &headers(&["10.0.0.3"]), &two), ip("10.0.0.2"));
@@ -238,6 +295,9 @@ mod tests {
         assert_eq!(l.login_failures, AddressLimits::default().login_failures);
         assert_eq!(l.trusted_proxies, [ip("10.0.0.2")]);
         assert!(serde_json::from_str::<AddressLimits>(r#"{"registration": 3}"#).is_err(), "a misspelt key");
+        assert!(l.validate().is_ok());
+        assert!(AddressLimits { login_failures: 0, ..l.clone() }.validate().is_err());
+        assert!(AddressLimits { registrations: 0, ..l.clone() }.validate().is_err());
         assert_eq!(AddressLimits { window_minutes: 0, ..l.clone() }.window(), chrono::Duration::minutes(1));
         assert_eq!(AddressLimits { window_minutes: 100_000, ..l }.window(), chrono::Duration::days(1));
     }

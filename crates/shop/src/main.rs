@@ -2,7 +2,7 @@
 //!
 //! ```text
 //! haitao-shop serve --addr 127.0.0.1:8080 --data-dir ./shop-data --sandbox-url http://127.0.0.1:9090/
-//! haitao-shop serve --addr 0.0.0.0:8080 --data-dir /var/lib/haitao --config shop.toml
+//! haitao-shop serve --addr 0.0.0.0:8080 --data-dir /var/lib/haitao --config shop.json
 //! ```
 
 use std::net::SocketAddr;
@@ -92,6 +92,10 @@ async fn main() -> ExitCode {
         }
     }
     limits.trusted_proxies.extend(trusted_proxies);
+    if let Err(e) = limits.validate() {
+        eprintln!("haitao-shop: {e}");
+        return ExitCode::FAILURE;
+    }
     cfg.address_limits = (!no_address_limits).then_some(limits);
     match start(cfg).await {
         Ok(running) => {

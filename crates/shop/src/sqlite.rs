@@ -243,32 +243,37 @@ impl AccountStore for SqliteStore {
         })
     }
 
-    fn address_events_since(
+    fn reserve_address_event(
         &self,
         event: AddressEvent,
         address: &str,
         since: DateTime<Utc>,
-    ) -> StoreResult<i64> {
-        self.with(|c| {
-            Ok(c.query_row(
-                "SELECT COUNT(*) FROM address_events WHERE kind = ?1 AND address = ?2 AND at > ?3",
-                params![event.as_str(), address, ts(since)],
-                |r| r.get(0),
-            )?)
-        })
-    }
-
-    fn record_address_event(
-        &self,
-        event: AddressEvent,
-        address: &str,
+        limit: u32,
         now: DateTime<Utc>,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Result<i64, DateTime<Utc>>> {
         self.with(|c| {
-            c.execute(
+            let tx = c.transaction()?;
+            let (seen, oldest): (i64, Option<String>) = tx.query_row(
+                "SELECT COUNT(*), MIN(at) FROM address_events WHERE kind = ?1 AND address = ?2 AND at > ?3",
+                params![event.as_str(), address, ts(since)],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+            if seen >= i64::from(limit) {
+                return Ok(Err(oldest.map_or(now, |t| parse_ts(&t))));
+            }
+            tx.execute(
                 "INSERT INTO address_events (kind, address, at) VALUES (?1, ?2, ?3)",
                 params![event.as_str(), address, ts(now)],
             )?;
+            let id = tx.last_insert_rowid();
+            tx.commit()?;
+            Ok(Ok(id))
+        })
+    }
+
+    fn forget_address_event(&self, id: i64) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute("DELETE FROM address_events WHERE rowid = ?1", [id])?;
             Ok(())
         })
     }

@@ -92,15 +92,19 @@ pub trait AccountStore {
     fn login_failures_since(&self, phone: &str, since: DateTime<Utc>) -> StoreResult<i64>;
     fn record_login_failure(&self, phone: &str, now: DateTime<Utc>) -> StoreResult<()>;
     fn clear_login_failures(&self, phone: &str) -> StoreResult<()>;
-    /// How many `event`s the client address `address` had after `since` (see `limits`).
-    fn address_events_since(
+    /// Counts one `event` against the client address `address` unless it already had `limit` of
+    /// them after `since`, in one step, so simultaneous requests cannot all pass the check:
+    /// `Ok(id)` when counted (`forget_address_event(id)` takes it back), `Err(oldest)` when
+    /// refused, with the time of the oldest event still in the window.
+    fn reserve_address_event(
         &self,
         event: AddressEvent,
         address: &str,
         since: DateTime<Utc>,
-    ) -> StoreResult<i64>;
-    fn record_address_event(&self, event: AddressEvent, address: &str, now: DateTime<Utc>)
-    -> StoreResult<()>;
+        limit: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Result<i64, DateTime<Utc>>>;
+    fn forget_address_event(&self, id: i64) -> StoreResult<()>;
     /// Forgets address events from before `before`.
     fn prune_address_events(&self, before: DateTime<Utc>) -> StoreResult<usize>;
     fn create_session(

@@ -124,10 +124,12 @@ mod per_address {
         assert_eq!(auth(&w, "register", &forged, "13900000003", "haitao2026").await.0, 429);
         // Refused means not made: the number is still free for another client.
         assert_eq!(auth(&w, "register", "203.0.113.8", "13900000003", "haitao2026").await.0, 201);
-        // Failures (a number already taken, a bad password) do not use up the allowance.
+        // A number already taken counts (or one address could probe which numbers are registered,
+        // and make the shop hash passwords for free); a password the rules refuse does not.
         assert_eq!(auth(&w, "register", "203.0.113.9", "13900000003", "haitao2026").await.0, 409);
         assert_eq!(auth(&w, "register", "203.0.113.9", "13900000004", "short").await.0, 422);
         assert_eq!(auth(&w, "register", "203.0.113.9", "13900000004", "haitao2026").await.0, 201);
+        assert_eq!(auth(&w, "register", "203.0.113.9", "13900000006", "haitao2026").await.0, 429);
         // An hour later the client may register again.
         w.clock.advance(chrono::Duration::minutes(61));
         assert_eq!(auth(&w, "register", a, "13900000005", "haitao2026").await.0, 201);
@@ -147,11 +149,43 @@ mod per_address {
         let (status, body) = auth(&w, "login", sprayer, "13900000010", "haitao2026").await;
         assert_eq!(status, 429, "{body}");
         assert_eq!(auth(&w, "login", "203.0.113.21", "13900000010", "haitao2026").await.0, 200);
-        // A successful sign-in does not wipe the client's failures (they are not one account's).
+        // The account signing in elsewhere clears its own failures, not the client's.
         assert_eq!(auth(&w, "login", sprayer, "13900000010", "haitao2026").await.0, 429);
-        w.clock.advance(chrono::Duration::minutes(61));
+        // Retry-After says when the oldest failure leaves the window.
+        w.clock.advance(chrono::Duration::minutes(30));
+        let (status, body) = auth(&w, "login", sprayer, "13900000010", "haitao2026").await;
+        assert_eq!(status, 429);
+        assert_eq!(body["retry_after_secs"], json!(30 * 60), "{body}");
+        // A right password from a client under its limit leaves nothing counted against it.
+        for _ in 0..5 {
+            assert_eq!(auth(&w, "login", "203.0.113.22", "13900000010", "haitao2026").await.0, 200);
+        }
+        w.clock.advance(chrono::Duration::minutes(31));
         let (status, body) = auth(&w, "login", sprayer, "13900000010", "haitao2026").await;
         assert_eq!(status, 200, "{body}");
+    }
+
+    /// Simultaneous sign-ins from one client cannot all slip past the check: each is counted
+    /// before its password is checked, so of twelve at once exactly three are answered.
+    #[tokio::test]
+    async fn a_burst_of_sign_ins_gets_no_more_than_the_limit() {
+        let w = std::sync::Arc::new(limited(&["127.0.0.1"]).await);
+        let tasks: Vec<_> = (0..12)
+            .map(|i| {
+                let w = w.clone();
+                tokio::spawn(async move {
+                    auth(&w, "login", "203.0.113.40", &format!("139000000{:02}", 50 + i), "guess12345")
+                        .await
+                        .0
+                })
+            })
+            .collect();
+        let mut statuses = Vec::new();
+        for t in tasks {
+            statuses.push(t.await.unwrap());
+        }
+        statuses.sort_unstable();
+        assert_eq!(statuses, [401, 401, 401, 429, 429, 429, 429, 429, 429, 429, 429, 429]);
     }
 
     /// Without a trusted proxy the header proves nothing: every request here comes from

@@ -53,7 +53,7 @@ export function toast(text: string | (() => string), kind: Toast['kind'] = 'info
 
 /** Stops a toast's clock while the pointer is over it or focus is in it (paired with `releaseToast`). */
 export function holdToast(id: number): void {
-  const clock = clocks[id] as ToastClock | undefined;
+  const clock = clocks[id];
   if (!clock) return;
   clock.holds += 1;
   if (clock.timer !== null) {
@@ -65,7 +65,7 @@ export function holdToast(id: number): void {
 
 /** Ends one hold; when none is left the toast's clock runs again for what was left of it. */
 export function releaseToast(id: number): void {
-  const clock = clocks[id] as ToastClock | undefined;
+  const clock = clocks[id];
   if (!clock || clock.holds === 0) return;
   clock.holds -= 1;
   if (clock.holds === 0) run(id, clock, Math.max(clock.left, TOAST_AFTER_PAUSE_MS));
@@ -73,7 +73,7 @@ export function releaseToast(id: number): void {
 
 /** Takes a toast away before its time (its close button: it may cover what is beneath it). */
 export function dismissToast(id: number): void {
-  const clock = clocks[id] as ToastClock | undefined;
+  const clock = clocks[id];
   if (clock?.timer != null) clearTimeout(clock.timer);
   delete clocks[id];
   const i = app.toasts.findIndex((x) => x.id === id);
