@@ -237,10 +237,7 @@ async fn orderer_not_payer_is_held_then_corrected() {
 #[tokio::test]
 async fn refunds_partial_then_full_restore_the_quota() {
     let w = world().await;
-    let (b, order) = ordered(&w, "13800005001", ZHANG, 30_000, 200_000, "key-refund").await;
-    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
-    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let (b, order, attempt) = paid_by_balance(&w, "13800005001", "key-refund").await;
     let quota = w.get("account/quota", &b.token).await;
     let dutiable = order["totals"]["dutiable"]["minor"].as_i64().unwrap();
     assert_eq!(quota["used"]["minor"].as_i64().unwrap(), dutiable);
@@ -563,10 +560,7 @@ async fn scan_to_pay_and_support_tickets() {
 #[tokio::test]
 async fn a_failed_customs_inspection_holds_and_refunds_the_order() {
     let w = world().await;
-    let (mut b, order) = ordered(&w, "13800007001", ZHANG, 30_000, 200_000, "key-inspection").await;
-    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
-    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let (mut b, order, attempt) = paid_by_balance(&w, "13800007001", "key-inspection").await;
     let oid = order["id"].as_str().unwrap();
     let total = order["totals"]["total"]["minor"].as_i64().unwrap();
     let out = attempt["out_trade_no"].as_str().unwrap();
@@ -587,15 +581,7 @@ async fn a_failed_customs_inspection_holds_and_refunds_the_order() {
         o["tracking"].as_array().unwrap().iter().filter_map(|e| e["stage"].as_str()).collect();
     assert!(stages.contains(&"customs_inspection"), "{stages:?}");
     assert!(!stages.iter().any(|s| ["handed_to_courier", "delivered"].contains(s)), "{stages:?}");
-    let refunds = w
-        .shop
-        .shop
-        .blocking({
-            let oid = oid.to_owned();
-            move |s| s.refunds_of(&oid)
-        })
-        .await
-        .unwrap();
+    let refunds = refunds_of(&w, oid).await;
     assert_eq!(refunds.len(), 1, "one refund, for what was left");
     assert_eq!(refunds[0].out_request_no, format!("INSP{out}"));
     assert_eq!(refunds[0].amount.minor(), total);
@@ -607,16 +593,7 @@ async fn a_failed_customs_inspection_holds_and_refunds_the_order() {
     w.clock.advance(chrono::Duration::days(3));
     w.run_jobs().await;
     w.refresh(&mut b).await;
-    let again = w
-        .shop
-        .shop
-        .blocking({
-            let oid = oid.to_owned();
-            move |s| s.refunds_of(&oid)
-        })
-        .await
-        .unwrap();
-    assert_eq!(again.len(), 1);
+    assert_eq!(refunds_of(&w, oid).await.len(), 1);
     assert_eq!(order_of(&w, &b, oid).await["status"], json!("refunded"));
     w.ledger_conserved().await;
 }
@@ -630,10 +607,7 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
     use haitao_shop_api::catalog::Localized;
     use haitao_shop_api::orders::{RefundStatus, TrackingEvent, TrackingStage};
     let w = world().await;
-    let (b, order) = ordered(&w, "13800007002", ZHANG, 30_000, 200_000, "key-inspection-store").await;
-    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
-    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let (b, order, attempt) = paid_by_balance(&w, "13800007002", "key-inspection-store").await;
     let oid = order["id"].as_str().unwrap().to_owned();
     let total = order["totals"]["total"]["minor"].as_i64().unwrap();
     let r = w
@@ -687,15 +661,7 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
     assert_eq!(recorded.amount.minor(), total - 1000 - 500);
     let o = order_of(&w, &b, &oid).await;
     assert_eq!(o["status"], json!("held"), "{o}");
-    let refunds = w
-        .shop
-        .shop
-        .blocking({
-            let oid = oid.clone();
-            move |s| s.refunds_of(&oid)
-        })
-        .await
-        .unwrap();
+    let refunds = refunds_of(&w, &oid).await;
     assert!(refunds.iter().any(|r| r.id == "RF-TEST-1" && r.amount.minor() == total - 1500), "{refunds:?}");
     // Held: no longer in transit, a second hold writes nothing.
     assert_eq!(hold(RefundRow { id: "RF-TEST-2".into(), ..row }).await.unwrap(), (false, None));
@@ -707,10 +673,7 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
 #[tokio::test]
 async fn a_refused_inspection_refund_is_topped_up_an_hour_later() {
     let w = world().await;
-    let (mut b, order) = ordered(&w, "13800007003", ZHANG, 30_000, 200_000, "key-inspection-topup").await;
-    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
-    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let (mut b, order, attempt) = paid_by_balance(&w, "13800007003", "key-inspection-topup").await;
     w.run_jobs().await;
     w.run_jobs().await;
     let oid = order["id"].as_str().unwrap().to_owned();
@@ -761,10 +724,7 @@ async fn a_refused_inspection_refund_is_topped_up_an_hour_later() {
 async fn inspection_refund_retries_are_bounded() {
     use haitao_shop::jobs::{INSPECTION_REFUND_RETRY as RETRY, INSPECTION_REFUND_TRIES as TRIES};
     let w = world().await;
-    let (b, order) = ordered(&w, "13800007004", ZHANG, 30_000, 200_000, "key-inspection-bounded").await;
-    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
-    let (_, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let (_, order, attempt) = paid_by_balance(&w, "13800007004", "key-inspection-bounded").await;
     w.run_jobs().await;
     w.run_jobs().await;
     let oid = order["id"].as_str().unwrap().to_owned();
@@ -803,6 +763,15 @@ async fn inspection_refund_retries_are_bounded() {
     assert!(owed(now()).await.unwrap().is_empty(), "five refusals end the retries");
     assert_eq!(top_up(TRIES, now()).await.unwrap(), None);
     assert_eq!(refunds_of(&w, &oid).await.len(), TRIES as usize);
+}
+
+/// An order of ¥300 for Zhang Wei, paid from his balance in the in-app window and confirmed.
+async fn paid_by_balance(w: &World, phone: &str, key: &str) -> (common::Buyer, Value, Value) {
+    let (b, order) = ordered(w, phone, ZHANG, 30_000, 200_000, key).await;
+    let attempt = start(w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (_, paid) = pay_in_sandbox(w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    confirm(w, &b, &attempt, paid["return_url"].as_str()).await;
+    (b, order, attempt)
 }
 
 fn refund_row(order_id: &str, attempt_id: &str, id: &str, fen: i64) -> haitao_shop::store::RefundRow {
