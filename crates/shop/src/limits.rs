@@ -40,7 +40,8 @@ impl AddressEvent {
 pub struct AddressLimits {
     /// Failed sign-ins (any phone numbers) before the address gets 429 for the rest of the window.
     pub login_failures: u32,
-    /// Accounts registered before the address gets 429.
+    /// Registration attempts that pass validation (a number already taken counts) before the
+    /// address gets 429.
     pub registrations: u32,
     /// At most a day (1,440).
     pub window_minutes: u32,
