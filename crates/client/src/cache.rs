@@ -125,6 +125,18 @@ INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 "#;
 
+/// Whether product `p` matches the search (the match expression is the statement's parameter):
+/// one index lookup, for walking the catalog in order when matches are a large part of it.
+const PROBE: &str =
+    "EXISTS (SELECT 1 FROM product_search s WHERE s.rowid = p.rid AND product_search MATCH ?)";
+
+/// A page of a product search: a statement that lists its products (before LIMIT and OFFSET),
+/// or the products themselves when they were picked out already.
+enum PageRows {
+    Sql(String, Vec<rusqlite::types::Value>),
+    Rids(Vec<i64>),
+}
+
 /// Version 3: the search index keeps prefix indexes for the first one and two characters of every
 /// term, so search-as-you-type's first letters read one list instead of merging every term that
 /// starts with them (a one-letter search of 100,000 products took 50–70 ms). Rebuilt like version 2.
@@ -466,7 +478,61 @@ impl Cache {
             a.push(offset.into());
             a
         };
-        let (total, page_sql, page_args) = match &fts {
+        // Broad or not is decided by the text alone, as the shop does, so a filter lists the same
+        // products in the same order as the unfiltered search, filtered. Counting stops at the
+        // first match past the threshold.
+        let broad_within_facets = match &text {
+            Some(t) if sort == Sort::Relevance && !facets.is_empty() => {
+                c.prepare_cached(
+                    "SELECT COUNT(*) FROM (SELECT 1 FROM product_search WHERE product_search MATCH ?1 LIMIT ?2)",
+                )?
+                .query_row(params![t, RANKED_MATCHES_MAX + 1], |r| r.get::<_, i64>(0))?
+                    > RANKED_MATCHES_MAX
+            }
+            _ => false,
+        };
+        let (total, rows) = match &fts {
+            // A broad search within filters the index holds, without a price range: the matches
+            // are read once, and both the count and the page come from them (counting them in
+            // the index and then building their set for the walk read the index twice).
+            Some(e) if broad_within_facets && filters.is_empty() => {
+                let mut ids = c
+                    .prepare_cached("SELECT rowid FROM product_search WHERE product_search MATCH ?1")?
+                    .query_map([e], |r| r.get::<_, i64>(0))?
+                    .collect::<Result<Vec<i64>, _>>()?;
+                ids.sort_unstable();
+                let matches = i64::try_from(ids.len()).unwrap_or(i64::MAX);
+                let catalog: i64 =
+                    c.query_row("SELECT COALESCE(MAX(rid), 0) FROM products", [], |r| r.get(0))?;
+                let walked = (offset + i64::from(per_page)).saturating_mul(catalog) / matches.max(1);
+                if walked.saturating_mul(100) <= matches && walked <= 400 {
+                    let sql = format!(
+                        "SELECT p.rid FROM products p INDEXED BY products_by_seq WHERE {PROBE} ORDER BY p.seq"
+                    );
+                    (matches, PageRows::Sql(sql, limit(vec![e.clone().into()])))
+                } else {
+                    // The catalog in order, each product tested against the matches read above.
+                    let mut st =
+                        c.prepare_cached("SELECT rid FROM products INDEXED BY products_by_seq ORDER BY seq")?;
+                    let mut rows = st.query([])?;
+                    let (mut skipped, mut rids) = (0_i64, Vec::new());
+                    while let Some(r) = rows.next()? {
+                        let rid: i64 = r.get(0)?;
+                        if ids.binary_search(&rid).is_err() {
+                            continue;
+                        }
+                        if skipped < offset {
+                            skipped += 1;
+                            continue;
+                        }
+                        rids.push(rid);
+                        if rids.len() >= usize::try_from(per_page).unwrap_or(usize::MAX) {
+                            break;
+                        }
+                    }
+                    (matches, PageRows::Rids(rids))
+                }
+            }
             None => {
                 let w = and(&[]);
                 let total: i64 = c.query_row(
@@ -475,7 +541,10 @@ impl Cache {
                     |r| r.get(0),
                 )?;
                 let order = order_by(sort, "p.seq");
-                (total, format!("SELECT p.rid FROM products p {w} ORDER BY {order}"), limit(args))
+                (
+                    total,
+                    PageRows::Sql(format!("SELECT p.rid FROM products p {w} ORDER BY {order}"), limit(args)),
+                )
             }
             Some(e) => {
                 // How many products the text (and the filters in the index) match, no rows read.
@@ -498,19 +567,8 @@ impl Cache {
                 } else {
                     matches
                 };
-                // Broad or not is decided by the text alone, as the shop does, so a filter lists
-                // the same products in the same order as the unfiltered search, filtered. Counting
-                // stops at the first match past the threshold.
                 let broad = sort == Sort::Relevance
-                    && if facets.is_empty() {
-                        matches > RANKED_MATCHES_MAX
-                    } else {
-                        c.prepare_cached(
-                            "SELECT COUNT(*) FROM (SELECT 1 FROM product_search WHERE product_search MATCH ?1 LIMIT ?2)",
-                        )?
-                        .query_row(params![text, RANKED_MATCHES_MAX + 1], |r| r.get::<_, i64>(0))?
-                            > RANKED_MATCHES_MAX
-                    };
+                    && if facets.is_empty() { matches > RANKED_MATCHES_MAX } else { broad_within_facets };
                 if broad {
                     // Walking the catalog in order with one index lookup per product stops after
                     // about (offset + page) × catalog / matches products; building the set of
@@ -522,7 +580,7 @@ impl Cache {
                     // estimate does not know how many of the matches are in the range.
                     let probe = !price_filtered && walked.saturating_mul(100) <= matches && walked <= 400;
                     let text_test = if probe {
-                        "EXISTS (SELECT 1 FROM product_search s WHERE s.rowid = p.rid AND product_search MATCH ?)"
+                        PROBE
                     } else {
                         "p.rid IN (SELECT rowid FROM product_search WHERE product_search MATCH ?)"
                     };
@@ -530,11 +588,8 @@ impl Cache {
                     // left to itself it sorted every match.
                     let from =
                         if price_filtered { "products p" } else { "products p INDEXED BY products_by_seq" };
-                    (
-                        total,
-                        format!("SELECT p.rid FROM {from} {} ORDER BY p.seq", and(&[text_test])),
-                        limit(a),
-                    )
+                    let sql = format!("SELECT p.rid FROM {from} {} ORDER BY p.seq", and(&[text_test]));
+                    (total, PageRows::Sql(sql, limit(a)))
                 } else {
                     // CROSS JOIN keeps the search index as the outer loop: left to itself SQLite's
                     // planner walked a category's products and ran the text search once per
@@ -542,22 +597,22 @@ impl Cache {
                     // but their three tokens count in every product's length, where the shop's
                     // index has the terms alone: near-ties may rank in another order than online.
                     let order = order_by(sort, "bm25(product_search, 1.0, 0.0), p.seq");
-                    (
-                        total,
-                        format!(
-                            "SELECT p.rid FROM product_search s CROSS JOIN products p ON p.rid = s.rowid {} ORDER BY {order}",
-                            and(&["product_search MATCH ?"])
-                        ),
-                        limit(a),
-                    )
+                    let sql = format!(
+                        "SELECT p.rid FROM product_search s CROSS JOIN products p ON p.rid = s.rowid {} ORDER BY {order}",
+                        and(&["product_search MATCH ?"])
+                    );
+                    (total, PageRows::Sql(sql, limit(a)))
                 }
             }
         };
         // The page's products in order (narrow rows only), then each one's detail by `rid`.
-        let rids = c
-            .prepare(&format!("{page_sql} LIMIT ? OFFSET ?"))?
-            .query_map(rusqlite::params_from_iter(page_args.iter()), |r| r.get::<_, i64>(0))?
-            .collect::<Result<Vec<i64>, _>>()?;
+        let rids = match rows {
+            PageRows::Rids(rids) => rids,
+            PageRows::Sql(sql, args) => c
+                .prepare(&format!("{sql} LIMIT ? OFFSET ?"))?
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| r.get::<_, i64>(0))?
+                .collect::<Result<Vec<i64>, _>>()?,
+        };
         let mut detail = c.prepare_cached("SELECT detail FROM product_details WHERE rid = ?1")?;
         let items = rids
             .into_iter()
