@@ -741,6 +741,22 @@ fn insert_refund_row(c: &Connection, r: &RefundRow, now: DateTime<Utc>) -> rusql
     )
 }
 
+/// Records `r` as the refund of what is left of its payment — the order's total less that
+/// payment's refunds not failed — or nothing when nothing is left.
+fn refund_the_rest(
+    c: &Connection,
+    mut r: RefundRow,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<RefundRow>> {
+    let left = order_total(c, &r.order_id)? - refunded_or_pending(c, &r.order_id, &r.attempt_id)?;
+    if left <= 0 {
+        return Ok(None);
+    }
+    r.amount = cny(left);
+    insert_refund_row(c, &r, now)?;
+    Ok(Some(r))
+}
+
 fn refund_row(r: &Row<'_>) -> rusqlite::Result<RefundRow> {
     let status: String = r.get(6)?;
     Ok(RefundRow {
@@ -1423,15 +1439,10 @@ impl OrderStore for SqliteStore {
                 "UPDATE orders SET status = ?1, hold_reason = ?2 WHERE id = ?3",
                 params![OrderStatus::Held.as_str(), enum_str(&HoldReason::InspectionFailed), order_id],
             )?;
-            let mut recorded = None;
-            if let Some(mut r) = refund {
-                let left = order_total(&tx, order_id)? - refunded_or_pending(&tx, order_id, &r.attempt_id)?;
-                if left > 0 {
-                    r.amount = cny(left);
-                    insert_refund_row(&tx, &r, now)?;
-                    recorded = Some(r);
-                }
-            }
+            let recorded = match refund {
+                Some(r) => refund_the_rest(&tx, r, now)?,
+                None => None,
+            };
             touch(&tx, order_id, now)?;
             tx.commit()?;
             Ok((true, recorded))
@@ -1467,9 +1478,7 @@ impl OrderStore for SqliteStore {
                 params![ts(retry_from), max_failed, refund.order_id],
                 |r| r.get(0),
             )?;
-            let left = order_total(&tx, &refund.order_id)?
-                - refunded_or_pending(&tx, &refund.order_id, &refund.attempt_id)?;
-            if !owed || left <= 0 {
+            if !owed {
                 return Ok(None);
             }
             let before: i64 = tx.query_row(
@@ -1477,13 +1486,15 @@ impl OrderStore for SqliteStore {
                 [&refund.order_id],
                 |r| r.get(0),
             )?;
-            refund.amount = cny(left);
             refund.out_request_no = format!("INSP{before}{out_trade_no}");
             refund.status = RefundStatus::Pending;
-            insert_refund_row(&tx, &refund, now)?;
-            touch(&tx, &refund.order_id, now)?;
-            tx.commit()?;
-            Ok(Some(refund))
+            let order_id = refund.order_id.clone();
+            let recorded = refund_the_rest(&tx, refund, now)?;
+            if recorded.is_some() {
+                touch(&tx, &order_id, now)?;
+                tx.commit()?;
+            }
+            Ok(recorded)
         })
     }
 

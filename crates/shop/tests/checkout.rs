@@ -604,8 +604,6 @@ async fn a_failed_customs_inspection_holds_and_refunds_the_order() {
 #[tokio::test]
 async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
     use haitao_shop::store::RefundRow;
-    use haitao_shop_api::catalog::Localized;
-    use haitao_shop_api::orders::{RefundStatus, TrackingEvent, TrackingStage};
     let w = world().await;
     let (b, order, attempt) = paid_by_balance(&w, "13800007002", "key-inspection-store").await;
     let oid = order["id"].as_str().unwrap().to_owned();
@@ -618,33 +616,16 @@ async fn holding_for_inspection_writes_the_hold_and_its_refund_together() {
         )
         .await;
     assert_eq!(r.status, 200, "{}", r.body);
-    let text = Localized { zh: "查验".into(), en: "Inspection".into() };
     let now = haitao_alipay::time::Clock::now(&w.clock);
-    let e = TrackingEvent {
-        at: now,
-        stage: TrackingStage::CustomsInspection,
-        description: text.clone(),
-        location: text,
-    };
+    let e = inspection_event(now);
     let row = RefundRow {
-        id: "RF-TEST-1".into(),
-        order_id: oid.clone(),
-        attempt_id: attempt["id"].as_str().unwrap().to_owned(),
         out_request_no: "INSP-TEST-1".into(),
-        amount: haitao_alipay::Money::from_minor(1, haitao_alipay::Currency::Cny),
-        reason: "customs inspection failed".into(),
-        status: RefundStatus::Pending,
+        ..refund_row(&oid, attempt["id"].as_str().unwrap(), "RF-TEST-1", 1)
     };
     // A refund of 5.00 still pending on the same payment counts; a duplicate payment's own full
     // refund (another attempt) does not: what is left is the total less 10.00 and 5.00.
     let extra = |id: &str, attempt: &str, fen: i64| {
-        let r = RefundRow {
-            id: format!("RF-{id}"),
-            out_request_no: format!("REQ-{id}"),
-            attempt_id: attempt.to_owned(),
-            amount: haitao_alipay::Money::from_minor(fen, haitao_alipay::Currency::Cny),
-            ..row.clone()
-        };
+        let r = refund_row(&oid, attempt, &format!("RF-{id}"), fen);
         w.shop.shop.blocking(move |s| s.insert_refund(&r, now))
     };
     extra("PENDING", attempt["id"].as_str().unwrap(), 500).await.unwrap();
@@ -774,6 +755,17 @@ async fn paid_by_balance(w: &World, phone: &str, key: &str) -> (common::Buyer, V
     (b, order, attempt)
 }
 
+/// The tracking event of a failed customs inspection at `now`.
+fn inspection_event(now: chrono::DateTime<chrono::Utc>) -> haitao_shop_api::orders::TrackingEvent {
+    let text = haitao_shop_api::catalog::Localized { zh: "查验".into(), en: "Inspection".into() };
+    haitao_shop_api::orders::TrackingEvent {
+        at: now,
+        stage: haitao_shop_api::orders::TrackingStage::CustomsInspection,
+        description: text.clone(),
+        location: text,
+    }
+}
+
 fn refund_row(order_id: &str, attempt_id: &str, id: &str, fen: i64) -> haitao_shop::store::RefundRow {
     haitao_shop::store::RefundRow {
         id: id.into(),
@@ -800,20 +792,12 @@ async fn held_with_refunds(
     now: chrono::DateTime<chrono::Utc>,
     earlier_fen: i64,
 ) -> (haitao_shop::store::RefundRow, haitao_shop::store::RefundRow) {
-    use haitao_shop_api::catalog::Localized;
-    use haitao_shop_api::orders::{TrackingEvent, TrackingStage};
     let earlier = refund_row(order_id, attempt_id, "RF-EARLIER", earlier_fen);
     if earlier_fen > 0 {
         let r = earlier.clone();
         w.shop.shop.blocking(move |s| s.insert_refund(&r, now)).await.unwrap();
     }
-    let text = Localized { zh: "查验".into(), en: "Inspection".into() };
-    let e = TrackingEvent {
-        at: now,
-        stage: TrackingStage::CustomsInspection,
-        description: text.clone(),
-        location: text,
-    };
+    let e = inspection_event(now);
     let row = haitao_shop::store::RefundRow {
         out_request_no: "INSP-HOLD".into(),
         ..refund_row(order_id, attempt_id, "RF-HOLD", 1)
