@@ -1,9 +1,17 @@
 # Haitao: the two commands a newcomer needs.
 #   make run    install what is missing, build the UI and the app, start it on the embedded shop
 #   make test   install the test tools too and run every check (see scripts/test.sh)
-.PHONY: run test build ui release bench bench-signing perf fuzz soak bindings fmt lint clean-e2e
+.PHONY: help run test build ui release bench bench-signing perf fuzz soak bindings fmt lint clean-e2e
 
 SHELL := /bin/bash
+
+# A bare `make` only explains: `run` may install system packages through sudo.
+help:
+	@echo "Haitao 海淘: the two commands a newcomer needs"
+	@echo "  make run      install what is missing (apt, with sudo when not root; npm), build, start the app"
+	@echo "  make test     install the test tools too and run every check with a pass/fail summary"
+	@echo "Others: build, release, bench, bench-signing, perf, fuzz, soak, bindings, fmt, lint, clean-e2e"
+	@echo "(see the comments in the Makefile and README.md)"
 
 run:
 	@scripts/bootstrap.sh run

@@ -61,6 +61,7 @@ app_built() {
   [ -x target/debug/haitao ] || { echo "target/debug/haitao was not built"; return 1; }
 }
 
+step standalone scripts/check-standalone
 step ui-build ui_build
 step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings

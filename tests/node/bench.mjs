@@ -1,12 +1,12 @@
 // The same three operations as crates/alipay/benches/signing.rs, done by Alipay's official Node SDK,
-// with the same keys and messages (shared/testdata/alipay). Prints one JSON object of µs per operation.
+// with the same keys and messages (crates/alipay/tests/data). Prints one JSON object of µs per operation.
 // Run through scripts/bench-signing, which pins it to one core beside criterion and openssl.
 //
 //   node tests/node/bench.mjs [seconds-per-operation]
 import { readFileSync } from 'node:fs';
 import { AlipaySdk } from 'alipay-sdk';
 
-const dir = new URL('../../../shared/testdata/alipay/', import.meta.url);
+const dir = new URL('../../crates/alipay/tests/data/', import.meta.url);
 const read = (f) => readFileSync(new URL(f, dir), 'utf8');
 const vectors = JSON.parse(read('vectors.json')).vectors;
 const vector = (name) => vectors.find((v) => v.name === name);

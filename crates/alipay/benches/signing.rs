@@ -1,6 +1,6 @@
 //! What every payment costs in signing work: signing a page-pay request, verifying a gateway
 //! response, and the full inbound check of an Alipay notification (parse, canonicalise, verify).
-//! Uses the Node SDK's test keys and its Alipay-signed notification from shared/testdata.
+//! Uses the Node SDK's test keys and its Alipay-signed notification from crates/alipay/tests/data.
 //!
 //! `cargo bench -p haitao-alipay --bench signing`; figures are recorded in docs/PERFORMANCE.md.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
@@ -14,7 +14,7 @@ use haitao_alipay::params::Params;
 use haitao_alipay::response::{encode, extract};
 use haitao_alipay::{PrivateKey, PublicKey, SignType, Signer, Verifier};
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/alipay");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 fn read(file: &str) -> String {
     std::fs::read_to_string(format!("{DIR}/{file}")).unwrap()

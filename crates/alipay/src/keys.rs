@@ -289,7 +289,7 @@ pub fn pem(label: &str, der: &[u8]) -> String {
 mod tests {
     use super::*;
 
-    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/alipay");
+    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
     fn read(name: &str) -> String {
         std::fs::read_to_string(format!("{TESTDATA}/{name}")).unwrap_or_default()

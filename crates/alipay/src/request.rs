@@ -198,7 +198,7 @@ mod tests {
     use crate::time::ManualClock;
 
     fn config() -> AppConfig {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/alipay");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
         let key = PrivateKey::parse(&std::fs::read_to_string(format!("{dir}/app-private-key.pem")).unwrap())
             .unwrap();
         let alipay =

@@ -162,7 +162,7 @@ impl Verifier {
 mod tests {
     use super::*;
 
-    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/alipay");
+    const TESTDATA: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
     fn key() -> PrivateKey {
         PrivateKey::parse(&std::fs::read_to_string(format!("{TESTDATA}/app-private-key.pem")).unwrap())

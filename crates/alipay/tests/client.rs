@@ -19,7 +19,7 @@ use haitao_alipay::{
     AlipayClient, AppConfig, CallError, PrivateKey, RetryPolicy, SignType, Signer, UnknownCause,
 };
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/alipay");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 struct Keys {
     app: PrivateKey,

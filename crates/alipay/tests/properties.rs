@@ -13,7 +13,7 @@ use proptest::prelude::*;
 fn signer() -> &'static Signer {
     static S: OnceLock<Signer> = OnceLock::new();
     S.get_or_init(|| {
-        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/alipay");
+        let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
         let k = PrivateKey::parse(&std::fs::read_to_string(format!("{dir}/app-private-key.pem")).unwrap())
             .unwrap();
         Signer::new(k, SignType::Rsa2).unwrap()

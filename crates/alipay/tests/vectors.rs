@@ -1,4 +1,4 @@
-//! Every vector in shared/testdata/alipay/vectors.json: Alipay-signed notifications and responses
+//! Every vector in tests/data/vectors.json: Alipay-signed notifications and responses
 //! published with the official Node SDK, and request/response signatures computed with its test key.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -10,7 +10,7 @@ use haitao_alipay::response::extract;
 use haitao_alipay::{Currency, Money, PrivateKey, PublicKey, SignType, Signer, Verifier, VerifyError};
 use serde::Deserialize;
 
-const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../../shared/testdata/alipay");
+const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/data");
 
 #[derive(Deserialize)]
 struct File {
