@@ -55,7 +55,7 @@ fn emit(
     tracing::info!(
         local_id,
         ?stage,
-        status = outcome.as_ref().map(|o| o.local.status.as_str()),
+        status = outcome.as_ref().map(|o| o.local.status().as_str()),
         "payment update"
     );
     if let Err(e) = (PaymentEvent { local_id: local_id.to_owned(), stage, outcome, error }).emit(app) {

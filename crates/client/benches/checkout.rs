@@ -23,7 +23,7 @@ mod common;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use haitao_client::{Cache, Client, MemoryStore, ShopApi};
+use haitao_client::{Cache, Client, LocalStatus, MemoryStore, ShopApi};
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::orders::{AttemptStatus, PayMode, PaymentMethod};
 use serde_json::{Value, json};
@@ -150,7 +150,7 @@ async fn main() {
         let t4 = Instant::now();
         assert_eq!(out.return_verified, Some(true));
         assert_eq!(out.attempt.map(|a| a.status), Some(AttemptStatus::Paid));
-        assert_eq!(out.local.status, "paid", "cached as paid");
+        assert_eq!(out.local.status(), LocalStatus::Paid, "cached as paid");
         place.push(t1 - t0);
         start.push(t2 - t1);
         returned.push(t4 - t3);

@@ -47,10 +47,10 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use haitao_client::secrets::SecretError;
-use haitao_client::{Cache, Client, ClientError, MemoryStore, SecretStore, ShopApi};
+use haitao_client::{Cache, Client, ClientError, LocalStatus, MemoryStore, SecretStore, ShopApi};
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::error::ErrorCode;
-use haitao_shop_api::orders::{OrderStatus, PayMode, PaymentMethod, RequestRefund};
+use haitao_shop_api::orders::{AttemptStatus, OrderStatus, PayMode, PaymentMethod, RequestRefund};
 use haitao_shop_api::secret::SecretString;
 use parking_lot::Mutex;
 use serde_json::{Value, json};
@@ -811,7 +811,7 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
                 nets.push((out.clone(), a_status.clone(), *amount, method.clone(), net));
             }
             let positive: Vec<_> = nets.iter().filter(|n| n.4 != 0).collect();
-            let paid_like = OrderStatus::ALL.iter().any(|p| p.is_paid() && p.as_str() == status);
+            let paid_like = OrderStatus::parse(status).is_some_and(OrderStatus::is_paid);
             if paid_like {
                 paid_orders += 1;
                 // Only full refunds are asked for, so the quota counts an order whole or not at all.
@@ -887,7 +887,9 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
                     .as_ref()
                     .and_then(|out| attempts_by_order.get(id)?.iter().find(|x| &x.0 == out))
                     .map(|x| x.1.clone());
-                if l.status == "paid" && shop_status.as_deref() != Some("paid") {
+                if l.status() == LocalStatus::Paid
+                    && shop_status.as_deref() != Some(AttemptStatus::Paid.as_str())
+                {
                     a.fail(format!(
                         "shopper {}: attempt {} paid locally, {shop_status:?} at the shop",
                         s.n, l.local_id

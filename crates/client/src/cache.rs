@@ -9,7 +9,8 @@ use std::path::Path;
 use std::time::Duration;
 
 use haitao_shop_api::catalog::{ProductDetail, ProductPage, ProductQuery, ProductSummary, Sort};
-use haitao_shop_api::orders::{Cart, Order, OrderStatus};
+use haitao_shop_api::code::sql_list;
+use haitao_shop_api::orders::{AttemptStatus, Cart, Order, OrderStatus, PayMode, PaymentMethod};
 use haitao_shop_api::search::{RANKED_MATCHES_MAX, index_terms, match_expression};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -32,7 +33,7 @@ pub enum CacheError {
     Data(String),
 }
 
-const KNOWN: i64 = 4;
+const KNOWN: i64 = 5;
 
 /// Schema 1, exactly as Haitao 0.1 created it. Migrations are never edited once released; this one
 /// is public so upgrade tests and benchmarks can build a cache as an older Haitao left it.
@@ -166,8 +167,21 @@ INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
     ON CONFLICT (key) DO UPDATE SET value = excluded.value;
 "#;
 
+/// Version 5: orders carry the shop's `paid` flag, which bodies cached before it lack; they are
+/// dropped and fetched again by the next order sync (from the start: its cursor goes too).
+const ORDERS_REFETCH: &str = r#"
+DELETE FROM orders;
+DELETE FROM meta WHERE key IN ('orders_cursor', 'orders_synced_at');
+"#;
+
 fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(SCHEMA_1), M::up(SEARCH_BY_ROW), M::up(SEARCH_PREFIXES), M::up(DETAILS_APART)])
+    Migrations::new(vec![
+        M::up(SCHEMA_1),
+        M::up(SEARCH_BY_ROW),
+        M::up(SEARCH_PREFIXES),
+        M::up(DETAILS_APART),
+        M::up(ORDERS_REFETCH),
+    ])
 }
 
 /// The ORDER BY clause for a sort; `relevance` is what relevance means for the query at hand.
@@ -214,6 +228,66 @@ pub fn product_terms(p: &ProductDetail) -> String {
     ))
 }
 
+/// Where a payment attempt stands as this client knows it: the shop's own statuses, and two that
+/// only the client sees (recorded before the shop answered; back from the cashier, being confirmed).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type)]
+#[serde(rename_all = "snake_case")]
+pub enum LocalStatus {
+    /// Recorded before the shop was asked; the shop may not know it yet.
+    Starting,
+    Started,
+    Redirected,
+    /// The cashier sent the buyer back; the shop is confirming.
+    Returned,
+    Paid,
+    Failed,
+    Closed,
+    Unknown,
+}
+
+haitao_shop_api::codes! { LocalStatus, "local payment status" {
+    Starting => "starting",
+    Started => "started",
+    Redirected => "redirected",
+    Returned => "returned",
+    Paid => "paid",
+    Failed => "failed",
+    Closed => "closed",
+    Unknown => "unknown",
+} }
+
+impl LocalStatus {
+    /// The shop's status this one mirrors; `None` for the client's own two.
+    pub fn shop(self) -> Option<AttemptStatus> {
+        match self {
+            LocalStatus::Starting | LocalStatus::Returned => None,
+            LocalStatus::Started => Some(AttemptStatus::Started),
+            LocalStatus::Redirected => Some(AttemptStatus::Redirected),
+            LocalStatus::Paid => Some(AttemptStatus::Paid),
+            LocalStatus::Failed => Some(AttemptStatus::Failed),
+            LocalStatus::Closed => Some(AttemptStatus::Closed),
+            LocalStatus::Unknown => Some(AttemptStatus::Unknown),
+        }
+    }
+
+    /// What the shop's answer makes of an attempt.
+    pub fn from_shop(s: AttemptStatus) -> LocalStatus {
+        match s {
+            AttemptStatus::Started => LocalStatus::Started,
+            AttemptStatus::Redirected => LocalStatus::Redirected,
+            AttemptStatus::Paid => LocalStatus::Paid,
+            AttemptStatus::Failed => LocalStatus::Failed,
+            AttemptStatus::Closed => LocalStatus::Closed,
+            AttemptStatus::Unknown => LocalStatus::Unknown,
+        }
+    }
+
+    /// Nothing will change this attempt any more: the shop's rule ([`AttemptStatus::is_final`]).
+    pub fn is_final(self) -> bool {
+        self.shop().is_some_and(AttemptStatus::is_final)
+    }
+}
+
 /// A payment attempt as the client records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct LocalAttempt {
@@ -222,11 +296,12 @@ pub struct LocalAttempt {
     /// The shop's id, once the shop answered.
     pub attempt_id: Option<String>,
     pub out_trade_no: Option<String>,
-    pub method: String,
-    pub mode: String,
+    pub method: PaymentMethod,
+    pub mode: PayMode,
     pub amount_fen: i64,
-    /// `starting`, `redirected`, `returned`, `paid`, `failed`, `closed`, `unknown`.
-    pub status: String,
+    status: LocalStatus,
+    /// `status.is_final()`, computed here so that the UI never restates the rule.
+    is_final: bool,
     pub return_url: String,
     pub last_error: Option<String>,
     pub created_at: String,
@@ -234,8 +309,60 @@ pub struct LocalAttempt {
 }
 
 impl LocalAttempt {
+    /// A new attempt, recorded before the shop is asked.
+    pub fn starting(
+        local_id: String,
+        order_id: &str,
+        method: PaymentMethod,
+        mode: PayMode,
+        return_url: &str,
+        now: String,
+    ) -> LocalAttempt {
+        LocalAttempt {
+            local_id,
+            order_id: order_id.to_owned(),
+            attempt_id: None,
+            out_trade_no: None,
+            method,
+            mode,
+            amount_fen: 0,
+            status: LocalStatus::Starting,
+            is_final: false,
+            return_url: return_url.to_owned(),
+            last_error: None,
+            created_at: now.clone(),
+            updated_at: now,
+        }
+    }
+
+    pub fn status(&self) -> LocalStatus {
+        self.status
+    }
+
+    /// The shop's answer about this attempt: the truth, whatever the client thought before (a
+    /// payment that arrives after a close makes a closed attempt paid).
+    pub fn adopt(&mut self, shop: AttemptStatus) {
+        self.set(LocalStatus::from_shop(shop));
+    }
+
+    /// What the client itself learned (back from the cashier, the shop unreachable, the shop never
+    /// started it). Only an attempt that is not final moves; a final one keeps its status, so a
+    /// lost connection never turns a paid attempt into an unknown one. Returns whether it moved.
+    pub fn mark(&mut self, status: LocalStatus) -> bool {
+        if self.is_final {
+            return false;
+        }
+        self.set(status);
+        true
+    }
+
+    fn set(&mut self, status: LocalStatus) {
+        self.status = status;
+        self.is_final = status.is_final();
+    }
+
     pub fn is_final(&self) -> bool {
-        matches!(self.status.as_str(), "paid" | "failed" | "closed")
+        self.is_final
     }
 }
 
@@ -776,6 +903,7 @@ impl Cache {
         ))?;
         let rows = st
             .query_map([arg], |r| {
+                let status: LocalStatus = r.get(7)?;
                 Ok(LocalAttempt {
                     local_id: r.get(0)?,
                     order_id: r.get(1)?,
@@ -784,7 +912,8 @@ impl Cache {
                     method: r.get(4)?,
                     mode: r.get(5)?,
                     amount_fen: r.get(6)?,
-                    status: r.get(7)?,
+                    status,
+                    is_final: status.is_final(),
                     return_url: r.get(8)?,
                     last_error: r.get(9)?,
                     created_at: r.get(10)?,
@@ -805,7 +934,8 @@ impl Cache {
 
     /// Attempts whose outcome is not known yet.
     pub fn open_attempts(&self) -> Result<Vec<LocalAttempt>, CacheError> {
-        self.attempts_where("status NOT IN ('paid', 'failed', 'closed') AND ?1 = ?1", "")
+        let open: Vec<LocalStatus> = LocalStatus::ALL.iter().copied().filter(|s| !s.is_final()).collect();
+        self.attempts_where(&format!("status IN ({}) AND ?1 = ?1", sql_list(&open)), "")
     }
 
     pub fn checkout(&self) -> Result<Option<String>, CacheError> {
@@ -858,6 +988,67 @@ impl Cache {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_attempt_is_final_exactly_when_the_shop_says_so() {
+        for s in LocalStatus::ALL {
+            assert_eq!(s.is_final(), s.shop().is_some_and(AttemptStatus::is_final), "{s}");
+            if let Some(shop) = s.shop() {
+                assert_eq!(LocalStatus::from_shop(shop), *s);
+            }
+        }
+        assert!(!LocalStatus::Starting.is_final() && !LocalStatus::Returned.is_final());
+        let mut a =
+            LocalAttempt::starting("LA1".into(), "o1", PaymentMethod::Huabei, PayMode::Qr, "x", "t".into());
+        assert!(!a.is_final());
+        assert!(a.mark(LocalStatus::Unknown), "the shop could not be reached");
+        a.adopt(AttemptStatus::Closed);
+        assert!(a.is_final());
+        let json = serde_json::to_value(&a).unwrap();
+        assert_eq!((json["status"].as_str(), json["is_final"].as_bool()), (Some("closed"), Some(true)));
+        // What the client learns by itself never moves a final attempt; the shop's answer does.
+        assert!(!a.mark(LocalStatus::Unknown));
+        assert!(!a.mark(LocalStatus::Returned));
+        assert_eq!(a.status(), LocalStatus::Closed);
+        a.adopt(AttemptStatus::Paid);
+        assert_eq!(a.status(), LocalStatus::Paid);
+        assert!(!a.mark(LocalStatus::Unknown), "a paid attempt stays paid when the network drops");
+        assert_eq!(a.status(), LocalStatus::Paid);
+    }
+
+    #[test]
+    fn open_attempts_are_the_unfinished_ones_and_a_damaged_status_is_an_error() {
+        let cache = Cache::in_memory().unwrap();
+        for (i, s) in LocalStatus::ALL.iter().enumerate() {
+            let mut a = LocalAttempt::starting(
+                format!("LA{i}"),
+                "o1",
+                PaymentMethod::HuabeiInstallments { periods: 6 },
+                PayMode::InApp,
+                "x",
+                format!("2026-12-01T00:00:0{i}.000Z"),
+            );
+            a.set(*s);
+            cache.put_attempt(&a).unwrap();
+        }
+        let open: Vec<LocalStatus> =
+            cache.open_attempts().unwrap().iter().map(LocalAttempt::status).collect();
+        let want: Vec<LocalStatus> = LocalStatus::ALL.iter().copied().filter(|s| !s.is_final()).collect();
+        assert_eq!(open, want);
+        let back = cache.attempt("LA0").unwrap().unwrap();
+        assert_eq!(back.method, PaymentMethod::HuabeiInstallments { periods: 6 });
+
+        cache.conn.lock().execute("UPDATE attempts SET status = 'payed' WHERE local_id = 'LA1'", []).unwrap();
+        let err = cache.attempt("LA1").unwrap_err();
+        assert!(err.to_string().contains("unknown local payment status \"payed\""), "{err}");
+        cache
+            .conn
+            .lock()
+            .execute("UPDATE attempts SET status = 'started', method = 'huabei_7' WHERE local_id = 'LA1'", [])
+            .unwrap();
+        let err = cache.attempt("LA1").unwrap_err();
+        assert!(err.to_string().contains("unknown payment method \"huabei_7\""), "{err}");
+    }
 
     #[test]
     fn refuses_damaged_and_newer_files_without_touching_them() {

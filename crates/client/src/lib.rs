@@ -31,7 +31,7 @@ pub mod secrets;
 pub mod tester;
 
 pub use api::ShopApi;
-pub use cache::{Cache, LocalAttempt};
+pub use cache::{Cache, LocalAttempt, LocalStatus};
 pub use error::{ClientError, ErrorCode, IpcError, Result};
 pub use secrets::{KeyringStore, MemoryStore, SecretError, SecretStore, UnavailableStore};
 
@@ -117,10 +117,6 @@ fn random_id(prefix: &str) -> String {
         return format!("{prefix}{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default());
     }
     format!("{prefix}{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
-}
-
-fn status_text(s: AttemptStatus) -> &'static str {
-    s.as_str()
 }
 
 impl Client {
@@ -497,7 +493,7 @@ impl Client {
         local.attempt_id = Some(a.id.clone());
         local.out_trade_no = Some(a.out_trade_no.clone());
         local.amount_fen = a.amount.minor();
-        local.status = status_text(a.status).to_owned();
+        local.adopt(a.status);
         local.updated_at = now_text();
         self.cache.put_attempt(local)?;
         Ok(())
@@ -513,13 +509,10 @@ impl Client {
         return_url: &str,
     ) -> Result<PaymentLaunch> {
         let _one = self.payment_lock.lock().await;
-        let method_code = method.code();
-        let mode_code =
-            serde_json::to_value(mode).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
         for open in self.cache.attempts_for(order_id)?.into_iter().filter(|a| !a.is_final()) {
-            if open.method == method_code
-                && open.mode == mode_code
-                && open.status == "redirected"
+            if open.method == method
+                && open.mode == mode
+                && open.status() == LocalStatus::Redirected
                 && let Some(id) = &open.attempt_id
             {
                 let a: PaymentAttempt =
@@ -533,21 +526,8 @@ impl Client {
                 }
             }
         }
-        let now = now_text();
-        let mut local = LocalAttempt {
-            local_id: random_id("LA"),
-            order_id: order_id.to_owned(),
-            attempt_id: None,
-            out_trade_no: None,
-            method: method_code,
-            mode: mode_code,
-            amount_fen: 0,
-            status: "starting".into(),
-            return_url: return_url.to_owned(),
-            last_error: None,
-            created_at: now.clone(),
-            updated_at: now,
-        };
+        let mut local =
+            LocalAttempt::starting(random_id("LA"), order_id, method, mode, return_url, now_text());
         self.cache.put_attempt(&local)?;
         let body = StartPayment { method, mode, return_url: return_url.to_owned() };
         let r: Result<PaymentAttempt> =
@@ -559,8 +539,11 @@ impl Client {
             }
             Err(e) => {
                 // Offline: the shop may or may not have made the attempt; it is reconciled later.
-                local.status =
-                    if matches!(e, ClientError::Offline(_)) { "unknown".into() } else { "closed".into() };
+                local.mark(if matches!(e, ClientError::Offline(_)) {
+                    LocalStatus::Unknown
+                } else {
+                    LocalStatus::Closed
+                });
                 local.last_error = Some(e.to_string());
                 local.updated_at = now_text();
                 self.cache.put_attempt(&local)?;
@@ -579,11 +562,8 @@ impl Client {
         match r {
             Ok(a) => {
                 self.attempt_from(&mut local, &a)?;
-                let order = if a.status == AttemptStatus::Paid || a.status.is_final() {
-                    self.refresh_order(&local.order_id).await.ok()
-                } else {
-                    None
-                };
+                let order =
+                    if a.status.is_final() { self.refresh_order(&local.order_id).await.ok() } else { None };
                 Ok(PaymentOutcome {
                     local,
                     attempt: Some(a),
@@ -593,7 +573,7 @@ impl Client {
                 })
             }
             Err(ClientError::Offline(e)) => {
-                local.status = "unknown".into();
+                local.mark(LocalStatus::Unknown);
                 local.last_error = Some(e.clone());
                 local.updated_at = now_text();
                 self.cache.put_attempt(&local)?;
@@ -658,7 +638,7 @@ impl Client {
                 "return redirect rejected; asking the shop"
             );
         }
-        local.status = "returned".into();
+        local.mark(LocalStatus::Returned);
         local.updated_at = now_text();
         self.cache.put_attempt(&local)?;
         let body = ConfirmPayment { return_query: (verified == Some(true)).then_some(query) };
@@ -704,7 +684,7 @@ impl Client {
                 match adoptable {
                     Some(id) => id,
                     None => {
-                        local.status = "closed".into();
+                        local.mark(LocalStatus::Closed);
                         local.last_error = Some("the shop never started this payment".into());
                         local.updated_at = now_text();
                         self.cache.put_attempt(&local)?;

@@ -76,11 +76,21 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
             )
             .unwrap();
         }
-        c.execute("INSERT INTO meta VALUES ('orders_cursor', '42')", []).unwrap();
+        c.execute("INSERT INTO meta VALUES ('catalog_version', '42')", []).unwrap();
+        c.execute("INSERT INTO meta VALUES ('orders_cursor', '7')", []).unwrap();
+        c.execute(
+            "INSERT INTO orders (id, status, created_at, updated_at, total_fen, body)
+             VALUES ('o1', 'paid', '2026-11-01T00:00:00Z', '2026-11-01T00:00:00Z', 100, '{\"id\":\"o1\"}')",
+            [],
+        )
+        .unwrap();
     }
     let cache = Cache::open(&path).unwrap();
     assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
-    assert_eq!(cache.meta("orders_cursor").unwrap().as_deref(), Some("42"), "other data survives");
+    assert_eq!(cache.meta("catalog_version").unwrap().as_deref(), Some("42"), "other data survives");
+    // Orders cached without the shop's `paid` flag are fetched again, from the start.
+    assert_eq!(cache.meta("orders_cursor").unwrap(), None);
+    assert_eq!(cache.orders(None, 1, 10).unwrap().1, 0);
     assert_eq!(cache.meta("search_rebuild").unwrap(), None, "the rebuild finished");
     for p in &products {
         assert_eq!(cache.product(&p.summary.id).unwrap().as_ref(), Some(p), "every detail carried over");

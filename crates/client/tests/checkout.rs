@@ -5,7 +5,7 @@
 mod common;
 
 use common::{shopper, world};
-use haitao_client::ErrorCode;
+use haitao_client::{ErrorCode, LocalStatus};
 use haitao_shop_api::orders::{AttemptStatus, PayMode, PaymentFailure, PaymentMethod};
 use serde_json::json;
 
@@ -47,7 +47,7 @@ async fn every_method_pays_exactly_once() {
         let out = c.payment_returned(&launch.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
         assert_eq!(out.return_verified, Some(true), "{:?}", out.return_problem);
         assert_eq!(out.attempt.as_ref().map(|a| a.status), Some(AttemptStatus::Paid), "{method:?}");
-        assert_eq!(out.local.status, "paid");
+        assert_eq!(out.local.status(), LocalStatus::Paid);
         // The shop receives the order total, less the installment fee when it pays that fee itself.
         let quote =
             c.order_quotes(&order.id).await.unwrap().into_iter().find(|q| q.method == method).unwrap();
@@ -85,7 +85,7 @@ async fn forged_return_is_rejected_then_reconciled() {
     );
     let out = c.payment_returned(&launch.local_id, &forged).await.unwrap();
     assert_eq!(out.return_verified, Some(false));
-    assert_ne!(out.local.status, "paid", "a forged return never marks paid");
+    assert_ne!(out.local.status(), LocalStatus::Paid, "a forged return never marks paid");
     assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, 0);
     // The buyer really pays; the return is lost (the browser never comes back).
     w.sandbox_post(
@@ -105,7 +105,7 @@ async fn forged_return_is_rejected_then_reconciled() {
     assert_eq!(s, 200);
     assert!(v["return_url"].is_null(), "the return was lost");
     let out = c.check_payment(&launch.local_id).await.unwrap();
-    assert_eq!(out.local.status, "paid");
+    assert_eq!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, order.totals.total.minor());
 }
 
@@ -205,10 +205,10 @@ async fn killed_mid_payment_and_restarted_reconciles() {
     let state = c.restore().await;
     assert!(state.signed_in, "the session comes back from the keyring");
     let before = c.cache().attempt(&local_id).unwrap().unwrap();
-    assert_eq!(before.status, "redirected", "the attempt was left open by the crash");
+    assert_eq!(before.status(), LocalStatus::Redirected, "the attempt was left open by the crash");
     let outcomes = c.reconcile_open().await.unwrap();
     assert_eq!(outcomes.len(), 1);
-    assert_eq!(outcomes[0].local.status, "paid");
+    assert_eq!(outcomes[0].local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&out_trade_no).await, total);
     assert!(c.reconcile_open().await.unwrap().is_empty(), "nothing left open");
 }
@@ -238,9 +238,9 @@ async fn result_unknown_and_network_loss_are_reconciled() {
     w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out_no, "outcome": "notify_drop"})).await;
     let first = c.payment_returned(&launch.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
     // Either the notification already arrived, or the shop could not tell: never "failed".
-    assert!(matches!(first.local.status.as_str(), "paid" | "unknown"), "{:?}", first.local);
+    assert!(matches!(first.local.status(), LocalStatus::Paid | LocalStatus::Unknown), "{:?}", first.local);
     let again = c.check_payment(&launch.local_id).await.unwrap();
-    assert_eq!(again.local.status, "paid");
+    assert_eq!(again.local.status(), LocalStatus::Paid);
 
     // The network to the shop drops: a client pointed at a dead address reports offline and keeps
     // its cached orders.
@@ -313,12 +313,12 @@ async fn a_validly_signed_return_for_another_order_is_refused() {
     // Refused for its trade number (the amounts differ too; the trade number is checked first).
     let problem = out.return_problem.clone().unwrap_or_default();
     assert!(problem.contains(&b.attempt.out_trade_no) && problem.contains("not this payment"), "{problem}");
-    assert_ne!(out.local.status, "paid");
+    assert_ne!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&a.attempt.out_trade_no).await, 0, "nothing was paid for the first order");
 
     let out = c.payment_returned(&b.local_id, b_return).await.unwrap();
     assert_eq!(out.return_verified, Some(true), "{:?}", out.return_problem);
-    assert_eq!(out.local.status, "paid");
+    assert_eq!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&b.attempt.out_trade_no).await, second.totals.total.minor());
     // The first order is still payable, once.
     let (s, v) = w
@@ -332,6 +332,6 @@ async fn a_validly_signed_return_for_another_order_is_refused() {
         .await;
     assert_eq!(s, 200, "{v}");
     let out = c.payment_returned(&a.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
-    assert_eq!(out.local.status, "paid");
+    assert_eq!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&a.attempt.out_trade_no).await, first.totals.total.minor());
 }

@@ -7,6 +7,7 @@
 
 pub mod account;
 pub mod catalog;
+pub mod code;
 pub mod error;
 pub mod orders;
 pub mod search;

@@ -129,6 +129,26 @@ impl PaymentMethod {
     }
 }
 
+#[cfg(feature = "sqlite")]
+impl rusqlite::types::ToSql for PaymentMethod {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.code()))
+    }
+}
+
+#[cfg(feature = "sqlite")]
+impl rusqlite::types::FromSql for PaymentMethod {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        PaymentMethod::parse_code(text).ok_or_else(|| {
+            rusqlite::types::FromSqlError::Other(Box::new(crate::code::UnknownCode {
+                kind: "payment method",
+                value: text.to_owned(),
+            }))
+        })
+    }
+}
+
 /// Where the cashier is shown.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -140,6 +160,12 @@ pub enum PayMode {
     /// A QR code scanned with the Alipay phone app.
     Qr,
 }
+
+crate::codes! { PayMode, "payment mode" {
+    InApp => "in_app",
+    Browser => "browser",
+    Qr => "qr",
+} }
 
 /// Who pays the Huabei installment fee.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
@@ -193,48 +219,36 @@ pub enum OrderStatus {
     Refunded,
 }
 
+crate::codes! { OrderStatus, "order status" {
+    AwaitingPayment => "awaiting_payment",
+    Paid => "paid",
+    CustomsDeclared => "customs_declared",
+    Held => "held",
+    Cleared => "cleared",
+    Shipped => "shipped",
+    Delivered => "delivered",
+    Closed => "closed",
+    Refunded => "refunded",
+} }
+
 impl OrderStatus {
-    pub const ALL: [OrderStatus; 9] = [
-        OrderStatus::AwaitingPayment,
+    /// The statuses of an order whose money has been taken (and not all returned).
+    pub const PAID: &'static [OrderStatus] = &[
         OrderStatus::Paid,
         OrderStatus::CustomsDeclared,
         OrderStatus::Held,
         OrderStatus::Cleared,
         OrderStatus::Shipped,
         OrderStatus::Delivered,
-        OrderStatus::Closed,
-        OrderStatus::Refunded,
     ];
 
-    pub fn as_str(self) -> &'static str {
-        match self {
-            OrderStatus::AwaitingPayment => "awaiting_payment",
-            OrderStatus::Paid => "paid",
-            OrderStatus::CustomsDeclared => "customs_declared",
-            OrderStatus::Held => "held",
-            OrderStatus::Cleared => "cleared",
-            OrderStatus::Shipped => "shipped",
-            OrderStatus::Delivered => "delivered",
-            OrderStatus::Closed => "closed",
-            OrderStatus::Refunded => "refunded",
-        }
-    }
+    /// The statuses of an order whose parcel is on its way, which logistics may move on.
+    pub const IN_TRANSIT: &'static [OrderStatus] =
+        &[OrderStatus::CustomsDeclared, OrderStatus::Cleared, OrderStatus::Shipped];
 
-    pub fn parse(s: &str) -> Option<OrderStatus> {
-        OrderStatus::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-
-    /// Money has been taken for this order (and not all returned).
+    /// Money has been taken for this order (and not all returned): the one home of that rule.
     pub fn is_paid(self) -> bool {
-        matches!(
-            self,
-            OrderStatus::Paid
-                | OrderStatus::CustomsDeclared
-                | OrderStatus::Held
-                | OrderStatus::Cleared
-                | OrderStatus::Shipped
-                | OrderStatus::Delivered
-        )
+        OrderStatus::PAID.contains(&self)
     }
 }
 
@@ -280,6 +294,11 @@ pub enum HoldReason {
     InspectionFailed,
 }
 
+crate::codes! { HoldReason, "customs hold reason" {
+    OrdererNotPayer => "orderer_not_payer",
+    InspectionFailed => "inspection_failed",
+} }
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum AttemptStatus {
@@ -296,34 +315,23 @@ pub enum AttemptStatus {
     Unknown,
 }
 
-impl AttemptStatus {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AttemptStatus::Started => "started",
-            AttemptStatus::Redirected => "redirected",
-            AttemptStatus::Paid => "paid",
-            AttemptStatus::Failed => "failed",
-            AttemptStatus::Closed => "closed",
-            AttemptStatus::Unknown => "unknown",
-        }
-    }
+crate::codes! { AttemptStatus, "payment attempt status" {
+    Started => "started",
+    Redirected => "redirected",
+    Paid => "paid",
+    Failed => "failed",
+    Closed => "closed",
+    Unknown => "unknown",
+} }
 
-    pub fn parse(s: &str) -> Option<AttemptStatus> {
-        [
-            AttemptStatus::Started,
-            AttemptStatus::Redirected,
-            AttemptStatus::Paid,
-            AttemptStatus::Failed,
-            AttemptStatus::Closed,
-            AttemptStatus::Unknown,
-        ]
-        .into_iter()
-        .find(|a| a.as_str() == s)
-    }
+impl AttemptStatus {
+    /// The statuses of an attempt whose outcome may still change: the one home of "not final".
+    pub const OPEN: &'static [AttemptStatus] =
+        &[AttemptStatus::Started, AttemptStatus::Redirected, AttemptStatus::Unknown];
 
     /// No further change is possible.
     pub fn is_final(self) -> bool {
-        matches!(self, AttemptStatus::Paid | AttemptStatus::Failed | AttemptStatus::Closed)
+        !AttemptStatus::OPEN.contains(&self)
     }
 }
 
@@ -344,6 +352,15 @@ pub enum PaymentFailure {
     /// Alipay refused the request.
     Rejected,
 }
+
+crate::codes! { PaymentFailure, "payment failure" {
+    InsufficientFunds => "insufficient_funds",
+    Declined => "declined",
+    PasswordLocked => "password_locked",
+    Cancelled => "cancelled",
+    Expired => "expired",
+    Rejected => "rejected",
+} }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct StartPayment {
@@ -402,6 +419,12 @@ pub enum RefundStatus {
     Failed,
 }
 
+crate::codes! { RefundStatus, "refund status" {
+    Pending => "pending",
+    Succeeded => "succeeded",
+    Failed => "failed",
+} }
+
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct RequestRefund {
     /// `None` refunds everything not yet refunded.
@@ -430,6 +453,19 @@ pub enum TrackingStage {
     Delivered,
     Cancelled,
 }
+
+crate::codes! { TrackingStage, "tracking stage" {
+    Paid => "paid",
+    Picked => "picked",
+    CustomsDeclared => "customs_declared",
+    CustomsCleared => "customs_cleared",
+    CustomsInspection => "customs_inspection",
+    CustomsHold => "customs_hold",
+    HandedToCourier => "handed_to_courier",
+    OutForDelivery => "out_for_delivery",
+    Delivered => "delivered",
+    Cancelled => "cancelled",
+} }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct TrackingEvent {
@@ -460,6 +496,9 @@ pub struct Order {
     pub tracking: Vec<TrackingEvent>,
     pub refunds: Vec<RefundRecord>,
     pub refunded: Money,
+    /// Money has been taken for the order and not all returned ([`OrderStatus::is_paid`]), sent so
+    /// that no client restates the rule.
+    pub paid: bool,
     pub invoice_available: bool,
     pub pay_deadline: DateTime<Utc>,
     pub created_at: DateTime<Utc>,

@@ -12,6 +12,12 @@ pub enum Author {
     Assistant,
 }
 
+crate::codes! { Author, "message author" {
+    Customer => "customer",
+    Agent => "agent",
+    Assistant => "assistant",
+} }
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TicketStatus {
@@ -19,6 +25,12 @@ pub enum TicketStatus {
     Answered,
     Closed,
 }
+
+crate::codes! { TicketStatus, "ticket status" {
+    Open => "open",
+    Answered => "answered",
+    Closed => "closed",
+} }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
@@ -30,6 +42,15 @@ pub enum TicketTopic {
     Customs,
     Other,
 }
+
+crate::codes! { TicketTopic, "ticket topic" {
+    PaymentFailed => "payment_failed",
+    InsufficientBalance => "insufficient_balance",
+    WhereIsMyParcel => "where_is_my_parcel",
+    Refund => "refund",
+    Customs => "customs",
+    Other => "other",
+} }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct TicketMessage {

@@ -1,12 +1,9 @@
-//! The shop's SQLite database: opening (WAL, busy timeout, foreign keys), migrations in one
-//! transaction with a schema-version guard, and a handle that runs blocking work off the async
-//! executor.
+//! The shop's SQLite database: opening (WAL, busy timeout, foreign keys) and migrations, each in
+//! one transaction, with a schema-version guard.
 
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::Mutex;
 use rusqlite::Connection;
 use rusqlite_migration::{M, Migrations};
 
@@ -27,20 +24,28 @@ pub enum DbError {
     Migration(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database task failed: {0}")]
-    Task(String),
 }
 
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/001_init.sql")),
         M::up(include_str!("../migrations/002_address_limits.sql")),
+        M::up(include_str!("../migrations/003_status_checks.sql")).foreign_key_check(),
     ])
 }
 
 /// Number of schema versions this build knows.
 pub fn known_version() -> usize {
-    2
+    3
+}
+
+/// Runs the migrations with foreign keys off, as SQLite's way of rebuilding a table needs; each
+/// migration that rebuilds one checks every foreign key before it commits.
+fn migrate(conn: &mut Connection) -> Result<(), DbError> {
+    conn.pragma_update(None, "foreign_keys", "OFF")?;
+    let migrated = migrations().to_latest(conn).map_err(|e| DbError::Migration(e.to_string()));
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    migrated
 }
 
 /// Opens (creating if needed) and migrates the database at `path`.
@@ -54,7 +59,7 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
     if found > i64::try_from(known_version()).unwrap_or(i64::MAX) {
         return Err(DbError::TooNew { path: shown, found, known: known_version() });
     }
-    migrations().to_latest(&mut conn).map_err(|e| DbError::Migration(e.to_string()))?;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 
@@ -62,7 +67,7 @@ pub fn open(path: &Path) -> Result<Connection, DbError> {
 pub fn open_in_memory() -> Result<Connection, DbError> {
     let mut conn = Connection::open_in_memory()?;
     configure(&conn)?;
-    migrations().to_latest(&mut conn).map_err(|e| DbError::Migration(e.to_string()))?;
+    migrate(&mut conn)?;
     Ok(conn)
 }
 
@@ -81,39 +86,6 @@ fn classify(e: rusqlite::Error, path: &str) -> DbError {
             DbError::Corrupt { path: path.to_owned(), source: e }
         }
         _ => DbError::Open { path: path.to_owned(), source: e },
-    }
-}
-
-/// A shared connection; blocking work runs on Tokio's blocking pool.
-#[derive(Clone, Debug)]
-pub struct Db {
-    conn: Arc<Mutex<Connection>>,
-}
-
-impl Db {
-    pub fn new(conn: Connection) -> Self {
-        Db { conn: Arc::new(Mutex::new(conn)) }
-    }
-
-    /// Runs `f` with the connection on the blocking pool.
-    pub async fn call<T, E, F>(&self, f: F) -> Result<T, E>
-    where
-        T: Send + 'static,
-        E: From<DbError> + Send + 'static,
-        F: FnOnce(&mut Connection) -> Result<T, E> + Send + 'static,
-    {
-        let conn = self.conn.clone();
-        tokio::task::spawn_blocking(move || {
-            let mut guard = conn.lock();
-            f(&mut guard)
-        })
-        .await
-        .map_err(|e| E::from(DbError::Task(e.to_string())))?
-    }
-
-    /// Runs `f` synchronously (startup, tests).
-    pub fn with<T>(&self, f: impl FnOnce(&mut Connection) -> T) -> T {
-        f(&mut self.conn.lock())
     }
 }
 
@@ -164,7 +136,7 @@ mod tests {
         }
         let c = open(&path).unwrap();
         let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
-        assert_eq!(v, 2);
+        assert_eq!(v, i64::try_from(known_version()).unwrap());
         let kept: i64 = c.query_row("SELECT COUNT(*) FROM login_failures", [], |r| r.get(0)).unwrap();
         assert_eq!(kept, 1);
         let events: i64 = c.query_row("SELECT COUNT(*) FROM address_events", [], |r| r.get(0)).unwrap();

@@ -1,17 +1,21 @@
 //! The SQLite implementation of [`crate::store::Store`]: one connection (WAL, busy timeout), each
 //! method one transaction.
 
+use std::sync::LazyLock;
+
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use haitao_alipay::money::{Currency, Money};
 use haitao_shop_api::account::{Address, AddressInput};
 use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, Localized, ProductPage, ProductQuery};
+use haitao_shop_api::code::{Code, sql_list};
 use haitao_shop_api::error::ErrorCode;
 use haitao_shop_api::orders::{
-    AttemptStatus, CustomsInfo, HoldReason, LinePricing, Order, OrderLine, OrderStatus, Orderer, PayMode,
-    PaymentMethod, RefundRecord, RefundStatus, Totals, TrackingEvent, TrackingStage, Waybill,
+    AttemptStatus, CustomsInfo, HoldReason, LinePricing, Order, OrderLine, OrderStatus, Orderer,
+    RefundRecord, RefundStatus, Totals, TrackingEvent, Waybill,
 };
 use haitao_shop_api::support::{Author, Ticket, TicketMessage, TicketStatus, TicketTopic};
 use parking_lot::Mutex;
+use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
 use crate::catalog::{self, ProductRow};
@@ -24,20 +28,93 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub fn parse_ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+/// A timestamp column as [`ts`] writes it (RFC 3339, UTC). Text that is not one is an error, never
+/// a default date.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Stamp(pub DateTime<Utc>);
+
+#[derive(Debug, thiserror::Error)]
+#[error("not an RFC 3339 timestamp: {value:?}")]
+struct BadTimestamp {
+    value: String,
+}
+
+/// A calendar date column (`YYYY-MM-DD`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Day(pub NaiveDate);
+
+#[derive(Debug, thiserror::Error)]
+#[error("not a YYYY-MM-DD date: {value:?}")]
+struct BadDay {
+    value: String,
+}
+
+impl FromSql for Day {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        NaiveDate::parse_from_str(text, "%Y-%m-%d")
+            .map(Day)
+            .map_err(|_| FromSqlError::Other(Box::new(BadDay { value: text.to_owned() })))
+    }
+}
+
+impl FromSql for Stamp {
+    fn column_result(value: ValueRef<'_>) -> FromSqlResult<Self> {
+        let text = value.as_str()?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|d| Stamp(d.with_timezone(&Utc)))
+            .map_err(|_| FromSqlError::Other(Box::new(BadTimestamp { value: text.to_owned() })))
+    }
+}
+
+/// A row whose column could not be decoded: which table, which row, which column, and why.
+#[derive(Debug, thiserror::Error)]
+#[error("{table} row {key:?}, column {column}: {source}")]
+pub struct DamagedRow {
+    pub table: &'static str,
+    pub key: String,
+    pub column: String,
+    #[source]
+    pub source: Box<dyn std::error::Error + Send + Sync + 'static>,
+}
+
+/// Runs a row decoder and names the row in any decoding error it returns, so a damaged value in
+/// the database is reported with where it is (`orders row "o_1", column status: unknown order
+/// status "shipped_twice"`).
+fn in_row<T>(
+    table: &'static str,
+    key: &str,
+    r: &Row<'_>,
+    decode: impl FnOnce() -> rusqlite::Result<T>,
+) -> rusqlite::Result<T> {
+    decode().map_err(|e| {
+        let damaged = |i: usize, source: Box<dyn std::error::Error + Send + Sync + 'static>| DamagedRow {
+            table,
+            key: key.to_owned(),
+            column: r.as_ref().column_name(i).map_or_else(|_| i.to_string(), str::to_owned),
+            source,
+        };
+        match e {
+            rusqlite::Error::FromSqlConversionFailure(i, ty, source) => {
+                rusqlite::Error::FromSqlConversionFailure(i, ty, Box::new(damaged(i, source)))
+            }
+            rusqlite::Error::InvalidColumnType(i, name, ty) => rusqlite::Error::FromSqlConversionFailure(
+                i,
+                ty,
+                Box::new(damaged(i, format!("column {name} holds a value of type {ty}").into())),
+            ),
+            other => other,
+        }
+    })
+}
+
+/// One code as an SQL literal (`'paid'`), for statements whose status conditions are fixed.
+fn lit<T: Code>(value: T) -> String {
+    sql_list(&[value])
 }
 
 fn cny(fen: i64) -> Money {
     Money::from_minor(fen, Currency::Cny)
-}
-
-fn json_enum<T: serde::de::DeserializeOwned>(s: &str) -> Option<T> {
-    serde_json::from_value(serde_json::Value::String(s.to_owned())).ok()
-}
-
-fn enum_str<T: serde::Serialize>(v: &T) -> String {
-    serde_json::to_value(v).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default()
 }
 
 /// The shop's SQLite store.
@@ -114,18 +191,18 @@ const ACCOUNT_COLS: &str =
     "id, phone, password_hash, real_name, id_number, birth_date, verified_at, created_at";
 
 fn account_row(r: &Row<'_>) -> rusqlite::Result<AccountRow> {
-    let birth: Option<String> = r.get(5)?;
-    let verified: Option<String> = r.get(6)?;
-    let created: String = r.get(7)?;
-    Ok(AccountRow {
-        id: r.get(0)?,
-        phone: r.get(1)?,
-        password_hash: r.get(2)?,
-        real_name: r.get(3)?,
-        id_number: r.get(4)?,
-        birth_date: birth.and_then(|b| NaiveDate::parse_from_str(&b, "%Y-%m-%d").ok()),
-        verified_at: verified.map(|v| parse_ts(&v)),
-        created_at: parse_ts(&created),
+    let id: String = r.get(0)?;
+    in_row("accounts", &id, r, || {
+        Ok(AccountRow {
+            phone: r.get(1)?,
+            password_hash: r.get(2)?,
+            real_name: r.get(3)?,
+            id_number: r.get(4)?,
+            birth_date: r.get::<_, Option<Day>>(5)?.map(|d| d.0),
+            verified_at: r.get::<_, Option<Stamp>>(6)?.map(|t| t.0),
+            created_at: r.get::<_, Stamp>(7)?.0,
+            id: id.clone(),
+        })
     })
 }
 
@@ -169,7 +246,13 @@ fn revoke(c: &Connection, family: &str, why: &str, now: DateTime<Utc>) -> rusqli
 }
 
 /// Orders counting against an orderer's annual quota: paid (net of restored quota) or reserved.
-const USED_STATUSES: &str = "'paid','customs_declared','held','cleared','shipped','delivered','refunded'";
+/// The statuses whose orders count against the annual quota: paid ones and refunded ones (whose
+/// restored part is subtracted).
+static USED_STATUSES: LazyLock<String> = LazyLock::new(|| {
+    let mut used = OrderStatus::PAID.to_vec();
+    used.push(OrderStatus::Refunded);
+    sql_list(&used)
+});
 
 impl AccountStore for SqliteStore {
     fn create_account(
@@ -253,13 +336,13 @@ impl AccountStore for SqliteStore {
     ) -> StoreResult<Result<i64, DateTime<Utc>>> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let (seen, oldest): (i64, Option<String>) = tx.query_row(
+            let (seen, oldest): (i64, Option<Stamp>) = tx.query_row(
                 "SELECT COUNT(*), MIN(at) FROM address_events WHERE kind = ?1 AND address = ?2 AND at > ?3",
                 params![event.as_str(), address, ts(since)],
                 |r| Ok((r.get(0)?, r.get(1)?)),
             )?;
             if seen >= i64::from(limit) {
-                return Ok(Err(oldest.map_or(now, |t| parse_ts(&t))));
+                return Ok(Err(oldest.map_or(now, |t| t.0)));
             }
             tx.execute(
                 "INSERT INTO address_events (kind, address, at) VALUES (?1, ?2, ?3)",
@@ -315,8 +398,14 @@ impl AccountStore for SqliteStore {
                  WHERE a.token_hash = ?1 AND s.revoked_at IS NULL",
                 [access_hash],
                 |r| {
-                    let exp: String = r.get(2)?;
-                    Ok(AccessGrant { account_id: r.get(0)?, family_id: r.get(1)?, expires_at: parse_ts(&exp) })
+                    let family_id: String = r.get(1)?;
+                    in_row("access_tokens", &family_id, r, || {
+                        Ok(AccessGrant {
+                            account_id: r.get(0)?,
+                            expires_at: r.get::<_, Stamp>(2)?.0,
+                            family_id: family_id.clone(),
+                        })
+                    })
                 },
             )
             .optional()?)
@@ -326,13 +415,16 @@ impl AccountStore for SqliteStore {
     fn refresh(&self, refresh_hash: &str, new: &TokenHashes, now: DateTime<Utc>) -> StoreResult<Refreshed> {
         self.with(|c| {
             let tx = c.transaction()?;
-            type RefreshRow = (String, String, Option<String>, Option<String>, String);
+            type RefreshRow = (String, Stamp, Option<String>, Option<String>, String);
             let row: Option<RefreshRow> = tx
                 .query_row(
                     "SELECT r.family_id, r.expires_at, r.used_at, s.revoked_at, s.account_id
                      FROM refresh_tokens r JOIN sessions s ON s.family_id = r.family_id WHERE r.token_hash = ?1",
                     [refresh_hash],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+                    |r| {
+                        let family: String = r.get(0)?;
+                        in_row("refresh_tokens", &family, r, || Ok((family.clone(), r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+                    },
                 )
                 .optional()?;
             let result = match row {
@@ -343,7 +435,7 @@ impl AccountStore for SqliteStore {
                     revoke(&tx, &family, "refresh token reused", now)?;
                     Refreshed::Reused
                 }
-                Some((_, exp, None, None, _)) if parse_ts(&exp) <= now => Refreshed::Invalid,
+                Some((_, exp, None, None, _)) if exp.0 <= now => Refreshed::Invalid,
                 Some((family, _, None, None, account_id)) => {
                     tx.execute("UPDATE refresh_tokens SET used_at = ?1 WHERE token_hash = ?2", params![ts(now), refresh_hash])?;
                     tx.execute("DELETE FROM access_tokens WHERE family_id = ?1", [&family])?;
@@ -475,7 +567,7 @@ fn insert_tracking(tx: &Connection, order_id: &str, e: &TrackingEvent) -> Result
     )?;
     tx.execute(
         "INSERT INTO tracking_events (order_id, seq, at, stage, desc_zh, desc_en, loc_zh, loc_en) VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-        params![order_id, seq, ts(e.at), enum_str(&e.stage), e.description.zh, e.description.en, e.location.zh, e.location.en],
+        params![order_id, seq, ts(e.at), e.stage, e.description.zh, e.description.en, e.location.zh, e.location.en],
     )?;
     Ok(())
 }
@@ -484,13 +576,17 @@ fn quota_usage(c: &Connection, id_number: &str, year: i32) -> Result<(i64, i64),
     let used: i64 = c.query_row(
         &format!(
             "SELECT COALESCE(SUM(dutiable_fen - quota_restored_fen), 0) FROM orders
-             WHERE orderer_id_number = ?1 AND quota_year = ?2 AND status IN ({USED_STATUSES})"
+             WHERE orderer_id_number = ?1 AND quota_year = ?2 AND status IN ({})",
+            *USED_STATUSES
         ),
         params![id_number, year],
         |r| r.get(0),
     )?;
     let reserved: i64 = c.query_row(
-        "SELECT COALESCE(SUM(dutiable_fen), 0) FROM orders WHERE orderer_id_number = ?1 AND quota_year = ?2 AND status = 'awaiting_payment'",
+        &format!(
+            "SELECT COALESCE(SUM(dutiable_fen), 0) FROM orders WHERE orderer_id_number = ?1 AND quota_year = ?2 AND status = {}",
+            lit(OrderStatus::AwaitingPayment)
+        ),
         params![id_number, year],
         |r| r.get(0),
     )?;
@@ -504,28 +600,26 @@ const ORDER_CORE_COLS: &str = "id, account_id, status, total_fen, dutiable_fen, 
      quota_year, pay_deadline, paid_at, paid_attempt_id, identity_check, declare_seq, hold_reason, waybill_no";
 
 fn core_row(r: &Row<'_>) -> rusqlite::Result<OrderCore> {
-    let status: String = r.get(2)?;
-    let deadline: String = r.get(9)?;
-    let paid: Option<String> = r.get(10)?;
-    let idc: Option<i64> = r.get(12)?;
-    let hold: Option<String> = r.get(14)?;
-    Ok(OrderCore {
-        id: r.get(0)?,
-        account_id: r.get(1)?,
-        status: OrderStatus::parse(&status).unwrap_or(OrderStatus::Closed),
-        total: cny(r.get(3)?),
-        dutiable: cny(r.get(4)?),
-        refunded: cny(r.get(5)?),
-        orderer_name: r.get(6)?,
-        orderer_id_number: r.get(7)?,
-        quota_year: r.get(8)?,
-        pay_deadline: parse_ts(&deadline),
-        paid_at: paid.map(|p| parse_ts(&p)),
-        paid_attempt_id: r.get(11)?,
-        identity_check: idc.map(|v| v == 1),
-        declare_seq: r.get(13)?,
-        hold_reason: hold.and_then(|h| json_enum(&h)),
-        waybill_no: r.get(15)?,
+    let id: String = r.get(0)?;
+    in_row("orders", &id, r, || {
+        Ok(OrderCore {
+            account_id: r.get(1)?,
+            status: r.get(2)?,
+            total: cny(r.get(3)?),
+            dutiable: cny(r.get(4)?),
+            refunded: cny(r.get(5)?),
+            orderer_name: r.get(6)?,
+            orderer_id_number: r.get(7)?,
+            quota_year: r.get(8)?,
+            pay_deadline: r.get::<_, Stamp>(9)?.0,
+            paid_at: r.get::<_, Option<Stamp>>(10)?.map(|t| t.0),
+            paid_attempt_id: r.get(11)?,
+            identity_check: r.get(12)?,
+            declare_seq: r.get(13)?,
+            hold_reason: r.get(14)?,
+            waybill_no: r.get(15)?,
+            id: id.clone(),
+        })
     })
 }
 
@@ -533,27 +627,25 @@ const ATTEMPT_COLS: &str = "id, order_id, out_trade_no, method, mode, amount_fen
      return_url, trade_no, created_at, updated_at, expires_at";
 
 fn attempt_row(r: &Row<'_>) -> rusqlite::Result<AttemptRow> {
-    let method: String = r.get(3)?;
-    let mode: String = r.get(4)?;
-    let status: String = r.get(6)?;
-    let failure: Option<String> = r.get(7)?;
-    let (c, u, e): (String, String, String) = (r.get(12)?, r.get(13)?, r.get(14)?);
-    Ok(AttemptRow {
-        id: r.get(0)?,
-        order_id: r.get(1)?,
-        out_trade_no: r.get(2)?,
-        method: PaymentMethod::parse_code(&method).unwrap_or(PaymentMethod::Balance),
-        mode: json_enum::<PayMode>(&mode).unwrap_or(PayMode::InApp),
-        amount: cny(r.get(5)?),
-        status: AttemptStatus::parse(&status).unwrap_or(AttemptStatus::Unknown),
-        failure: failure.and_then(|f| json_enum(&f)),
-        cashier_url: r.get(8)?,
-        qr_code: r.get(9)?,
-        return_url: r.get(10)?,
-        trade_no: r.get(11)?,
-        created_at: parse_ts(&c),
-        updated_at: parse_ts(&u),
-        expires_at: parse_ts(&e),
+    let id: String = r.get(0)?;
+    in_row("payment_attempts", &id, r, || {
+        Ok(AttemptRow {
+            order_id: r.get(1)?,
+            out_trade_no: r.get(2)?,
+            method: r.get(3)?,
+            mode: r.get(4)?,
+            amount: cny(r.get(5)?),
+            status: r.get(6)?,
+            failure: r.get(7)?,
+            cashier_url: r.get(8)?,
+            qr_code: r.get(9)?,
+            return_url: r.get(10)?,
+            trade_no: r.get(11)?,
+            created_at: r.get::<_, Stamp>(12)?.0,
+            updated_at: r.get::<_, Stamp>(13)?.0,
+            expires_at: r.get::<_, Stamp>(14)?.0,
+            id: id.clone(),
+        })
     })
 }
 
@@ -573,114 +665,116 @@ fn touch(c: &Connection, order_id: &str, now: DateTime<Utc>) -> rusqlite::Result
 fn load_order(c: &Connection, account_id: Option<&str>, id: &str) -> Result<Option<Order>, ApiError> {
     let row = c
         .query_row(
-            "SELECT id, account_id, status, address_json, goods_fen, shipping_fen, tax_fen, dutiable_fen, total_fen, refunded_fen,
+            "SELECT id, status, address_json, goods_fen, shipping_fen, tax_fen, dutiable_fen, total_fen, refunded_fen,
                     orderer_name, orderer_id_number, pay_deadline, created_at, updated_at, identity_check, declaration_no,
                     order_declared, payment_declared, waybill_declared, hold_reason, waybill_no, carrier
              FROM orders WHERE id = ?1 AND (?2 IS NULL OR account_id = ?2)",
             params![id, account_id],
             |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    [r.get::<_, i64>(4)?, r.get(5)?, r.get(6)?, r.get(7)?, r.get(8)?, r.get(9)?],
-                    (r.get::<_, String>(10)?, r.get::<_, String>(11)?),
-                    (r.get::<_, String>(12)?, r.get::<_, String>(13)?, r.get::<_, String>(14)?),
-                    (r.get::<_, Option<i64>>(15)?, r.get::<_, Option<String>>(16)?, r.get::<_, i64>(17)?, r.get::<_, i64>(18)?, r.get::<_, i64>(19)?),
-                    (r.get::<_, Option<String>>(20)?, r.get::<_, Option<String>>(21)?, r.get::<_, Option<String>>(22)?),
-                ))
+                let oid: String = r.get(0)?;
+                in_row("orders", &oid, r, || {
+                    let address_json: String = r.get(2)?;
+                    let address: Address = serde_json::from_str(&address_json).map_err(|e| {
+                        rusqlite::Error::FromSqlConversionFailure(2, rusqlite::types::Type::Text, Box::new(e))
+                    })?;
+                    let status: OrderStatus = r.get(1)?;
+                    let order = Order {
+                        id: oid.clone(),
+                        status,
+                        lines: Vec::new(),
+                        totals: Totals {
+                            goods: cny(r.get(3)?),
+                            shipping: cny(r.get(4)?),
+                            tax: cny(r.get(5)?),
+                            dutiable: cny(r.get(6)?),
+                            total: cny(r.get(7)?),
+                        },
+                        address,
+                        orderer: Orderer { name: r.get(9)?, id_number_masked: mask_id(&r.get::<_, String>(10)?) },
+                        payment: None,
+                        customs: CustomsInfo {
+                            identity_check: r.get(14)?,
+                            declaration_no: r.get(15)?,
+                            order_declared: r.get(16)?,
+                            payment_declared: r.get(17)?,
+                            waybill_declared: r.get(18)?,
+                            hold_reason: r.get(19)?,
+                        },
+                        waybill: match (r.get(20)?, r.get(21)?) {
+                            (Some(number), Some(carrier)) => Some(Waybill { number, carrier }),
+                            _ => None,
+                        },
+                        tracking: Vec::new(),
+                        refunds: Vec::new(),
+                        refunded: cny(r.get(8)?),
+                        paid: status.is_paid(),
+                        invoice_available: status.is_paid() || status == OrderStatus::Refunded,
+                        pay_deadline: r.get::<_, Stamp>(11)?.0,
+                        created_at: r.get::<_, Stamp>(12)?.0,
+                        updated_at: r.get::<_, Stamp>(13)?.0,
+                    };
+                    Ok(order)
+                })
             },
         )
         .optional()?;
-    let Some((oid, status, address_json, money, orderer, times, customs, ship)) = row else {
+    let Some(mut order) = row else {
         return Ok(None);
     };
-    let [goods, shipping, tax, dutiable, total, refunded] = money;
-    let lines = c
+    order.lines = c
         .prepare(
             "SELECT product_id, name_zh, name_en, image, currency, unit_price_minor, unit_price_cny_fen, quantity, goods_fen,
-                    shipping_fen, tax_fen, tax_rate_ppm, total_fen FROM order_lines WHERE order_id = ?1 ORDER BY line_no",
+                    shipping_fen, tax_fen, tax_rate_ppm, total_fen, line_no FROM order_lines WHERE order_id = ?1 ORDER BY line_no",
         )?
-        .query_map([&oid], |r| {
-            let cur: String = r.get(4)?;
-            let cur: Currency = cur.parse().unwrap_or(Currency::Cny);
-            Ok(OrderLine {
-                product_id: r.get(0)?,
-                name: Localized { zh: r.get(1)?, en: r.get(2)? },
-                image: r.get(3)?,
-                pricing: LinePricing {
-                    unit_price: Money::from_minor(r.get(5)?, cur),
-                    unit_price_cny: cny(r.get(6)?),
-                    quantity: r.get(7)?,
-                    goods_cny: cny(r.get(8)?),
-                    shipping_cny: cny(r.get(9)?),
-                    tax_cny: cny(r.get(10)?),
-                    tax_rate_ppm: r.get(11)?,
-                    total_cny: cny(r.get(12)?),
-                },
+        .query_map([&order.id], |r| {
+            let key = format!("{} line {}", order.id, r.get::<_, i64>(13)?);
+            in_row("order_lines", &key, r, || {
+                let cur: String = r.get(4)?;
+                let cur: Currency = cur
+                    .parse()
+                    .map_err(|e| rusqlite::Error::FromSqlConversionFailure(4, rusqlite::types::Type::Text, Box::new(e)))?;
+                Ok(OrderLine {
+                    product_id: r.get(0)?,
+                    name: Localized { zh: r.get(1)?, en: r.get(2)? },
+                    image: r.get(3)?,
+                    pricing: LinePricing {
+                        unit_price: Money::from_minor(r.get(5)?, cur),
+                        unit_price_cny: cny(r.get(6)?),
+                        quantity: r.get(7)?,
+                        goods_cny: cny(r.get(8)?),
+                        shipping_cny: cny(r.get(9)?),
+                        tax_cny: cny(r.get(10)?),
+                        tax_rate_ppm: r.get(11)?,
+                        total_cny: cny(r.get(12)?),
+                    },
+                })
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
-    let payment = c
+    order.payment = c
         .query_row(
             &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE order_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"),
-            [&oid],
+            [&order.id],
             attempt_row,
         )
         .optional()?
         .map(|a| a.wire());
-    let tracking = tracking(c, &oid)?;
-    let refunds = refund_records(c, &oid)?;
-    let address: Address = serde_json::from_str(&address_json).map_err(ApiError::internal)?;
-    let status = OrderStatus::parse(&status).unwrap_or(OrderStatus::Closed);
-    let (idc, decl_no, od, pd, wd) = customs;
-    let (hold, waybill_no, carrier) = ship;
-    Ok(Some(Order {
-        id: oid,
-        status,
-        lines,
-        totals: Totals {
-            goods: cny(goods),
-            shipping: cny(shipping),
-            tax: cny(tax),
-            dutiable: cny(dutiable),
-            total: cny(total),
-        },
-        address,
-        orderer: Orderer { name: orderer.0, id_number_masked: mask_id(&orderer.1) },
-        payment,
-        customs: CustomsInfo {
-            order_declared: od == 1,
-            payment_declared: pd == 1,
-            waybill_declared: wd == 1,
-            identity_check: idc.map(|v| v == 1),
-            declaration_no: decl_no,
-            hold_reason: hold.and_then(|h| json_enum(&h)),
-        },
-        waybill: match (waybill_no, carrier) {
-            (Some(number), Some(carrier)) => Some(Waybill { number, carrier }),
-            _ => None,
-        },
-        tracking,
-        refunds,
-        refunded: cny(refunded),
-        invoice_available: status.is_paid() || status == OrderStatus::Refunded,
-        pay_deadline: parse_ts(&times.0),
-        created_at: parse_ts(&times.1),
-        updated_at: parse_ts(&times.2),
-    }))
+    order.tracking = tracking(c, &order.id)?;
+    order.refunds = refund_records(c, &order.id)?;
+    Ok(Some(order))
 }
 
 fn tracking(c: &Connection, order_id: &str) -> Result<Vec<TrackingEvent>, ApiError> {
-    Ok(c.prepare("SELECT at, stage, desc_zh, desc_en, loc_zh, loc_en FROM tracking_events WHERE order_id = ?1 ORDER BY seq")?
+    Ok(c.prepare("SELECT at, stage, desc_zh, desc_en, loc_zh, loc_en, seq FROM tracking_events WHERE order_id = ?1 ORDER BY seq")?
         .query_map([order_id], |r| {
-            let at: String = r.get(0)?;
-            let stage: String = r.get(1)?;
-            Ok(TrackingEvent {
-                at: parse_ts(&at),
-                stage: json_enum(&stage).unwrap_or(TrackingStage::Paid),
-                description: Localized { zh: r.get(2)?, en: r.get(3)? },
-                location: Localized { zh: r.get(4)?, en: r.get(5)? },
+            let key = format!("{order_id} event {}", r.get::<_, i64>(6)?);
+            in_row("tracking_events", &key, r, || {
+                Ok(TrackingEvent {
+                    at: r.get::<_, Stamp>(0)?.0,
+                    stage: r.get(1)?,
+                    description: Localized { zh: r.get(2)?, en: r.get(3)? },
+                    location: Localized { zh: r.get(4)?, en: r.get(5)? },
+                })
             })
         })?
         .collect::<Result<_, _>>()?)
@@ -691,18 +785,27 @@ const REFUND_COLS: &str = "id, order_id, attempt_id, out_request_no, amount_fen,
 /// An order (as `o`) held for a failed inspection and still owed money with nothing under way;
 /// `?1` is the time before which the last refused inspection refund must have been refused, `?2`
 /// how many refused inspection refunds stop the retries.
-const INSPECTION_OWED: &str = "o.status = 'held' AND o.hold_reason = 'inspection_failed'
+static INSPECTION_OWED: LazyLock<String> = LazyLock::new(|| {
+    let (held, failed_inspection) = (lit(OrderStatus::Held), lit(HoldReason::InspectionFailed));
+    let (pending, failed) = (lit(RefundStatus::Pending), lit(RefundStatus::Failed));
+    format!(
+        "o.status = {held} AND o.hold_reason = {failed_inspection}
      AND o.paid_attempt_id IS NOT NULL AND o.refunded_fen < o.total_fen
-     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = 'pending')
-     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = 'failed'
+     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = {pending})
+     AND NOT EXISTS (SELECT 1 FROM refunds r WHERE r.order_id = o.id AND r.status = {failed}
                      AND r.out_request_no LIKE 'INSP%' AND r.updated_at > ?1)
-     AND (SELECT COUNT(*) FROM refunds r WHERE r.order_id = o.id AND r.status = 'failed'
-          AND r.out_request_no LIKE 'INSP%') < ?2";
+     AND (SELECT COUNT(*) FROM refunds r WHERE r.order_id = o.id AND r.status = {failed}
+          AND r.out_request_no LIKE 'INSP%') < ?2"
+    )
+});
 
 /// Whether an order's parcel is on its way (declared, cleared or shipped), so logistics may move it.
 fn in_transit(c: &Connection, order_id: &str) -> rusqlite::Result<bool> {
     c.query_row(
-        "SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status IN ('customs_declared','cleared','shipped'))",
+        &format!(
+            "SELECT EXISTS (SELECT 1 FROM orders WHERE id = ?1 AND status IN ({}))",
+            sql_list(OrderStatus::IN_TRANSIT)
+        ),
         [order_id],
         |r| r.get(0),
     )
@@ -716,8 +819,11 @@ fn order_total(c: &Connection, order_id: &str) -> rusqlite::Result<i64> {
 /// Per payment: a duplicate payment's refund gives back that payment, not the order's money.
 fn refunded_or_pending(c: &Connection, order_id: &str, attempt_id: &str) -> rusqlite::Result<i64> {
     c.query_row(
-        "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds
-         WHERE order_id = ?1 AND attempt_id = ?2 AND status != 'failed'",
+        &format!(
+            "SELECT COALESCE(SUM(amount_fen), 0) FROM refunds
+             WHERE order_id = ?1 AND attempt_id = ?2 AND status != {}",
+            lit(RefundStatus::Failed)
+        ),
         [order_id, attempt_id],
         |x| x.get(0),
     )
@@ -735,7 +841,7 @@ fn insert_refund_row(c: &Connection, r: &RefundRow, now: DateTime<Utc>) -> rusql
             r.out_request_no,
             r.amount.minor(),
             r.reason,
-            enum_str(&r.status),
+            r.status,
             ts(now)
         ],
     )
@@ -758,29 +864,32 @@ fn refund_the_rest(
 }
 
 fn refund_row(r: &Row<'_>) -> rusqlite::Result<RefundRow> {
-    let status: String = r.get(6)?;
-    Ok(RefundRow {
-        id: r.get(0)?,
-        order_id: r.get(1)?,
-        attempt_id: r.get(2)?,
-        out_request_no: r.get(3)?,
-        amount: cny(r.get(4)?),
-        reason: r.get(5)?,
-        status: json_enum(&status).unwrap_or(RefundStatus::Pending),
+    let id: String = r.get(0)?;
+    in_row("refunds", &id, r, || {
+        Ok(RefundRow {
+            order_id: r.get(1)?,
+            attempt_id: r.get(2)?,
+            out_request_no: r.get(3)?,
+            amount: cny(r.get(4)?),
+            reason: r.get(5)?,
+            status: r.get(6)?,
+            id: id.clone(),
+        })
     })
 }
 
 fn refund_records(c: &Connection, order_id: &str) -> Result<Vec<RefundRecord>, ApiError> {
     Ok(c.prepare("SELECT id, amount_fen, reason, status, created_at FROM refunds WHERE order_id = ?1 ORDER BY created_at")?
         .query_map([order_id], |r| {
-            let status: String = r.get(3)?;
-            let at: String = r.get(4)?;
-            Ok(RefundRecord {
-                id: r.get(0)?,
-                amount: cny(r.get(1)?),
-                reason: r.get(2)?,
-                status: json_enum(&status).unwrap_or(RefundStatus::Pending),
-                created_at: parse_ts(&at),
+            let id: String = r.get(0)?;
+            in_row("refunds", &id, r, || {
+                Ok(RefundRecord {
+                    amount: cny(r.get(1)?),
+                    reason: r.get(2)?,
+                    status: r.get(3)?,
+                    created_at: r.get::<_, Stamp>(4)?.0,
+                    id: id.clone(),
+                })
             })
         })?
         .collect::<Result<_, _>>()?)
@@ -912,10 +1021,13 @@ impl OrderStore for SqliteStore {
             let t = &o.priced.totals;
             let seq = next_sync(&tx)?;
             tx.execute(
-                "INSERT INTO orders (id, account_id, status, idempotency_key, request_hash, orderer_name, orderer_id_number, quota_year,
-                  address_json, goods_fen, shipping_fen, tax_fen, dutiable_fen, total_fen, full_rate, pay_deadline, created_at, updated_at,
-                  sync_seq, order_declared)
-                 VALUES (?1,?2,'awaiting_payment',?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?16,?17,1)",
+                &format!(
+                    "INSERT INTO orders (id, account_id, status, idempotency_key, request_hash, orderer_name, orderer_id_number, quota_year,
+                      address_json, goods_fen, shipping_fen, tax_fen, dutiable_fen, total_fen, full_rate, pay_deadline, created_at, updated_at,
+                      sync_seq, order_declared)
+                     VALUES (?1,?2,{},?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?16,?17,1)",
+                    lit(OrderStatus::AwaitingPayment)
+                ),
                 params![
                     o.id,
                     o.account_id,
@@ -985,7 +1097,7 @@ impl OrderStore for SqliteStore {
         per_page: u32,
     ) -> StoreResult<(Vec<Order>, i64)> {
         self.with(|c| {
-            let st = status.map(|s| s.as_str().to_owned());
+            let st = status;
             let total: i64 = c.query_row(
                 "SELECT COUNT(*) FROM orders WHERE account_id = ?1 AND (?2 IS NULL OR status = ?2)",
                 params![account_id, st],
@@ -1049,11 +1161,11 @@ impl OrderStore for SqliteStore {
                     a.id,
                     a.order_id,
                     a.out_trade_no,
-                    a.method.code(),
-                    enum_str(&a.mode),
+                    a.method,
+                    a.mode,
                     a.amount.minor(),
-                    a.status.as_str(),
-                    a.failure.map(|f| enum_str(&f)),
+                    a.status,
+                    a.failure,
                     a.cashier_url,
                     a.qr_code,
                     a.return_url,
@@ -1073,11 +1185,14 @@ impl OrderStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
-                "UPDATE payment_attempts SET status = ?1, failure = ?2, cashier_url = ?3, qr_code = ?4, trade_no = COALESCE(?5, trade_no),
-                 updated_at = ?6 WHERE id = ?7 AND status != 'paid'",
+                &format!(
+                    "UPDATE payment_attempts SET status = ?1, failure = ?2, cashier_url = ?3, qr_code = ?4, trade_no = COALESCE(?5, trade_no),
+                     updated_at = ?6 WHERE id = ?7 AND status != {}",
+                    lit(AttemptStatus::Paid)
+                ),
                 params![
-                    a.status.as_str(),
-                    a.failure.map(|f| enum_str(&f)),
+                    a.status,
+                    a.failure,
                     a.cashier_url,
                     a.qr_code,
                     a.trade_no,
@@ -1126,8 +1241,9 @@ impl OrderStore for SqliteStore {
     fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<AttemptRow>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
-                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ('started','redirected','unknown') AND updated_at <= ?1
-                 ORDER BY updated_at LIMIT 200"
+                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({}) AND updated_at <= ?1
+                 ORDER BY updated_at LIMIT 200",
+                sql_list(AttemptStatus::OPEN)
             ))?
             .query_map([ts(before)], attempt_row)?
             .collect::<Result<_, _>>()?)
@@ -1186,8 +1302,8 @@ impl OrderStore for SqliteStore {
                     )?;
                 }
                 tx.execute(
-                    "UPDATE orders SET status = 'paid', paid_at = ?1, paid_attempt_id = ?2 WHERE id = ?3",
-                    params![ts(now), attempt_id, o.id],
+                    "UPDATE orders SET status = ?1, paid_at = ?2, paid_attempt_id = ?3 WHERE id = ?4",
+                    params![OrderStatus::Paid, ts(now), attempt_id, o.id],
                 )?;
                 PaymentApplied::Paid
             } else {
@@ -1195,8 +1311,8 @@ impl OrderStore for SqliteStore {
             };
             if outcome != PaymentApplied::AlreadyApplied {
                 tx.execute(
-                    "UPDATE payment_attempts SET status = 'paid', failure = NULL, trade_no = ?1, updated_at = ?2 WHERE id = ?3",
-                    params![trade_no, ts(now), attempt_id],
+                    "UPDATE payment_attempts SET status = ?1, failure = NULL, trade_no = ?2, updated_at = ?3 WHERE id = ?4",
+                    params![AttemptStatus::Paid, trade_no, ts(now), attempt_id],
                 )?;
                 touch(&tx, &o.id, now)?;
             }
@@ -1208,11 +1324,18 @@ impl OrderStore for SqliteStore {
     fn close_order(&self, order_id: &str, now: DateTime<Utc>) -> StoreResult<bool> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let n = tx.execute("UPDATE orders SET status = 'closed' WHERE id = ?1 AND status = 'awaiting_payment'", [order_id])?;
+            let n = tx.execute(
+                "UPDATE orders SET status = ?1 WHERE id = ?2 AND status = ?3",
+                params![OrderStatus::Closed, order_id, OrderStatus::AwaitingPayment],
+            )?;
             if n == 1 {
                 release_stock(&tx, order_id)?;
                 tx.execute(
-                    "UPDATE payment_attempts SET status = 'closed', updated_at = ?1 WHERE order_id = ?2 AND status IN ('started','redirected')",
+                    &format!(
+                        "UPDATE payment_attempts SET status = {}, updated_at = ?1 WHERE order_id = ?2 AND status IN ({})",
+                        lit(AttemptStatus::Closed),
+                        sql_list(&[AttemptStatus::Started, AttemptStatus::Redirected])
+                    ),
                     params![ts(now), order_id],
                 )?;
                 touch(&tx, order_id, now)?;
@@ -1225,7 +1348,8 @@ impl OrderStore for SqliteStore {
     fn overdue_orders(&self, now: DateTime<Utc>) -> StoreResult<Vec<OrderCore>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
-                "SELECT {ORDER_CORE_COLS} FROM orders WHERE status = 'awaiting_payment' AND pay_deadline <= ?1 LIMIT 100"
+                "SELECT {ORDER_CORE_COLS} FROM orders WHERE status = {} AND pay_deadline <= ?1 LIMIT 100",
+                lit(OrderStatus::AwaitingPayment)
             ))?
             .query_map([ts(now)], core_row)?
             .collect::<Result<_, _>>()?)
@@ -1264,7 +1388,8 @@ impl OrderStore for SqliteStore {
     fn pending_refunds(&self) -> StoreResult<Vec<RefundRow>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
-                "SELECT {REFUND_COLS} FROM refunds WHERE status = 'pending' ORDER BY created_at LIMIT 100"
+                "SELECT {REFUND_COLS} FROM refunds WHERE status = {} ORDER BY created_at LIMIT 100",
+                lit(RefundStatus::Pending)
             ))?
             .query_map([], refund_row)?
             .collect::<Result<_, _>>()?)
@@ -1286,8 +1411,8 @@ impl OrderStore for SqliteStore {
                 return Ok(());
             }
             tx.execute(
-                "UPDATE refunds SET status = 'succeeded', updated_at = ?1 WHERE id = ?2",
-                params![ts(now), refund_id],
+                "UPDATE refunds SET status = ?1, updated_at = ?2 WHERE id = ?3",
+                params![RefundStatus::Succeeded, ts(now), refund_id],
             )?;
             // A refund of a duplicate payment does not touch the order's own money.
             let paid_attempt: Option<String> =
@@ -1310,8 +1435,8 @@ impl OrderStore for SqliteStore {
                 };
                 tx.execute(
                     "UPDATE orders SET refunded_fen = ?1, quota_restored_fen = ?2,
-                     status = CASE WHEN ?1 >= total_fen THEN 'refunded' ELSE status END WHERE id = ?3",
-                    params![new_refunded, restored, r.order_id],
+                     status = CASE WHEN ?1 >= total_fen THEN ?3 ELSE status END WHERE id = ?4",
+                    params![new_refunded, restored, OrderStatus::Refunded, r.order_id],
                 )?;
             }
             touch(&tx, &r.order_id, now)?;
@@ -1323,8 +1448,8 @@ impl OrderStore for SqliteStore {
     fn fail_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE refunds SET status = 'failed', updated_at = ?1 WHERE id = ?2 AND status = 'pending'",
-                params![ts(now), refund_id],
+                "UPDATE refunds SET status = ?1, updated_at = ?2 WHERE id = ?3 AND status = ?4",
+                params![RefundStatus::Failed, ts(now), refund_id, RefundStatus::Pending],
             )?;
             Ok(())
         })
@@ -1332,9 +1457,12 @@ impl OrderStore for SqliteStore {
 
     fn orders_to_declare(&self) -> StoreResult<Vec<OrderCore>> {
         self.with(|c| {
-            Ok(c.prepare(&format!("SELECT {ORDER_CORE_COLS} FROM orders WHERE status = 'paid' AND payment_declared = 0 LIMIT 100"))?
-                .query_map([], core_row)?
-                .collect::<Result<_, _>>()?)
+            Ok(c.prepare(&format!(
+                "SELECT {ORDER_CORE_COLS} FROM orders WHERE status = {} AND payment_declared = 0 LIMIT 100",
+                lit(OrderStatus::Paid)
+            ))?
+            .query_map([], core_row)?
+            .collect::<Result<_, _>>()?)
         })
     }
 
@@ -1349,13 +1477,13 @@ impl OrderStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction()?;
             let (status, hold) = match identity_check {
-                Some(false) => ("held", Some(enum_str(&HoldReason::OrdererNotPayer))),
-                _ => ("customs_declared", None),
+                Some(false) => (OrderStatus::Held, Some(HoldReason::OrdererNotPayer)),
+                _ => (OrderStatus::CustomsDeclared, None),
             };
             let changed = tx.execute(
                 "UPDATE orders SET payment_declared = 1, declaration_no = ?1, identity_check = COALESCE(?2, identity_check),
-                 status = ?3, hold_reason = ?4 WHERE id = ?5 AND status = 'paid' AND payment_declared = 0",
-                params![declaration_no, identity_check.map(i64::from), status, hold, order_id],
+                 status = ?3, hold_reason = ?4 WHERE id = ?5 AND status = ?6 AND payment_declared = 0",
+                params![declaration_no, identity_check.map(i64::from), status, hold, order_id, OrderStatus::Paid],
             )?;
             if changed == 0 {
                 return Ok(false);
@@ -1378,8 +1506,8 @@ impl OrderStore for SqliteStore {
             let tx = c.transaction()?;
             tx.execute(
                 "UPDATE orders SET orderer_name = ?1, orderer_id_number = ?2, payment_declared = 0, identity_check = NULL,
-                 hold_reason = NULL, status = 'paid', declare_seq = declare_seq + 1 WHERE id = ?3 AND status = 'held'",
-                params![name, id_number, order_id],
+                 hold_reason = NULL, status = ?4, declare_seq = declare_seq + 1 WHERE id = ?3 AND status = ?5",
+                params![name, id_number, order_id, OrderStatus::Paid, OrderStatus::Held],
             )?;
             touch(&tx, order_id, now)?;
             tx.commit()?;
@@ -1390,7 +1518,8 @@ impl OrderStore for SqliteStore {
     fn orders_in_transit(&self) -> StoreResult<Vec<OrderCore>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
-                "SELECT {ORDER_CORE_COLS} FROM orders WHERE status IN ('customs_declared','cleared','shipped') LIMIT 500"
+                "SELECT {ORDER_CORE_COLS} FROM orders WHERE status IN ({}) LIMIT 500",
+                sql_list(OrderStatus::IN_TRANSIT)
             ))?
             .query_map([], core_row)?
             .collect::<Result<_, _>>()?)
@@ -1413,7 +1542,7 @@ impl OrderStore for SqliteStore {
             if let Some((st, hold)) = status {
                 tx.execute(
                     "UPDATE orders SET status = ?1, hold_reason = ?2 WHERE id = ?3",
-                    params![st.as_str(), hold.map(|h| enum_str(&h)), order_id],
+                    params![st, hold, order_id],
                 )?;
             }
             touch(&tx, order_id, now)?;
@@ -1437,7 +1566,7 @@ impl OrderStore for SqliteStore {
             insert_tracking(&tx, order_id, e)?;
             tx.execute(
                 "UPDATE orders SET status = ?1, hold_reason = ?2 WHERE id = ?3",
-                params![OrderStatus::Held.as_str(), enum_str(&HoldReason::InspectionFailed), order_id],
+                params![OrderStatus::Held, HoldReason::InspectionFailed, order_id],
             )?;
             let recorded = match refund {
                 Some(r) => refund_the_rest(&tx, r, now)?,
@@ -1456,7 +1585,8 @@ impl OrderStore for SqliteStore {
     ) -> StoreResult<Vec<OrderCore>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
-                "SELECT {ORDER_CORE_COLS} FROM orders o WHERE {INSPECTION_OWED} LIMIT 100"
+                "SELECT {ORDER_CORE_COLS} FROM orders o WHERE {} LIMIT 100",
+                *INSPECTION_OWED
             ))?
             .query_map(params![ts(retry_from), max_failed], core_row)?
             .collect::<Result<_, _>>()?)
@@ -1474,7 +1604,7 @@ impl OrderStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction()?;
             let owed: bool = tx.query_row(
-                &format!("SELECT EXISTS (SELECT 1 FROM orders o WHERE {INSPECTION_OWED} AND o.id = ?3)"),
+                &format!("SELECT EXISTS (SELECT 1 FROM orders o WHERE {} AND o.id = ?3)", *INSPECTION_OWED),
                 params![ts(retry_from), max_failed, refund.order_id],
                 |r| r.get(0),
             )?;
@@ -1540,14 +1670,11 @@ impl OrderStore for SqliteStore {
 // Support
 
 fn ticket_messages(c: &Connection, id: &str) -> Result<Vec<TicketMessage>, ApiError> {
-    Ok(c.prepare("SELECT author, body, at FROM ticket_messages WHERE ticket_id = ?1 ORDER BY seq")?
+    Ok(c.prepare("SELECT author, body, at, seq FROM ticket_messages WHERE ticket_id = ?1 ORDER BY seq")?
         .query_map([id], |r| {
-            let a: String = r.get(0)?;
-            let at: String = r.get(2)?;
-            Ok(TicketMessage {
-                author: json_enum(&a).unwrap_or(Author::Customer),
-                body: r.get(1)?,
-                at: parse_ts(&at),
+            let key = format!("{id} message {}", r.get::<_, i64>(3)?);
+            in_row("ticket_messages", &key, r, || {
+                Ok(TicketMessage { author: r.get(0)?, body: r.get(1)?, at: r.get::<_, Stamp>(2)?.0 })
             })
         })?
         .collect::<Result<_, _>>()?)
@@ -1559,30 +1686,25 @@ fn load_ticket(c: &Connection, account_id: &str, id: &str) -> Result<Option<Tick
             "SELECT id, order_id, topic, subject, status, created_at, updated_at FROM tickets WHERE id = ?1 AND account_id = ?2",
             [id, account_id],
             |r| {
-                Ok((
-                    r.get::<_, String>(0)?,
-                    r.get::<_, Option<String>>(1)?,
-                    r.get::<_, String>(2)?,
-                    r.get::<_, String>(3)?,
-                    r.get::<_, String>(4)?,
-                    r.get::<_, String>(5)?,
-                    r.get::<_, String>(6)?,
-                ))
+                let id: String = r.get(0)?;
+                in_row("tickets", &id, r, || {
+                    Ok(Ticket {
+                        order_id: r.get(1)?,
+                        topic: r.get(2)?,
+                        subject: r.get(3)?,
+                        status: r.get(4)?,
+                        messages: Vec::new(),
+                        created_at: r.get::<_, Stamp>(5)?.0,
+                        updated_at: r.get::<_, Stamp>(6)?.0,
+                        id: id.clone(),
+                    })
+                })
             },
         )
         .optional()?;
-    let Some((id, order_id, topic, subject, status, created, updated)) = row else { return Ok(None) };
-    let messages = ticket_messages(c, &id)?;
-    Ok(Some(Ticket {
-        id,
-        order_id,
-        topic: json_enum(&topic).unwrap_or(TicketTopic::Other),
-        subject,
-        status: json_enum(&status).unwrap_or(TicketStatus::Open),
-        messages,
-        created_at: parse_ts(&created),
-        updated_at: parse_ts(&updated),
-    }))
+    let Some(mut ticket) = row else { return Ok(None) };
+    ticket.messages = ticket_messages(c, &ticket.id)?;
+    Ok(Some(ticket))
 }
 
 impl SupportStore for SqliteStore {
@@ -1591,12 +1713,12 @@ impl SupportStore for SqliteStore {
             let tx = c.transaction()?;
             tx.execute(
                 "INSERT INTO tickets (id, account_id, order_id, topic, subject, status, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?7)",
-                params![t.id, account_id, t.order_id, enum_str(&t.topic), t.subject, enum_str(&t.status), ts(t.created_at)],
+                params![t.id, account_id, t.order_id, t.topic, t.subject, t.status, ts(t.created_at)],
             )?;
             for (i, m) in t.messages.iter().enumerate() {
                 tx.execute(
                     "INSERT INTO ticket_messages (ticket_id, seq, author, body, at) VALUES (?1,?2,?3,?4,?5)",
-                    params![t.id, i64::try_from(i).unwrap_or(0) + 1, enum_str(&m.author), m.body, ts(m.at)],
+                    params![t.id, i64::try_from(i).unwrap_or(0) + 1, m.author, m.body, ts(m.at)],
                 )?;
             }
             tx.commit()?;
@@ -1620,7 +1742,7 @@ impl SupportStore for SqliteStore {
             )?;
             tx.execute(
                 "INSERT INTO ticket_messages (ticket_id, seq, author, body, at) VALUES (?1,?2,?3,?4,?5)",
-                params![ticket_id, seq, enum_str(&author), body, ts(now)],
+                params![ticket_id, seq, author, body, ts(now)],
             )?;
             tx.execute("UPDATE tickets SET updated_at = ?1 WHERE id = ?2", params![ts(now), ticket_id])?;
             tx.commit()?;
@@ -1652,7 +1774,7 @@ impl SupportStore for SqliteStore {
         self.with(|c| {
             c.execute(
                 "UPDATE tickets SET status = ?1, updated_at = ?2 WHERE id = ?3",
-                params![enum_str(&status), ts(now), id],
+                params![status, ts(now), id],
             )?;
             Ok(())
         })
@@ -1660,9 +1782,10 @@ impl SupportStore for SqliteStore {
 
     fn topic_of(&self, id: &str) -> StoreResult<Option<TicketTopic>> {
         self.with(|c| {
-            let t: Option<String> =
-                c.query_row("SELECT topic FROM tickets WHERE id = ?1", [id], |r| r.get(0)).optional()?;
-            Ok(t.and_then(|t| json_enum(&t)))
+            Ok(c.query_row("SELECT topic FROM tickets WHERE id = ?1", [id], |r| {
+                in_row("tickets", id, r, || r.get(0))
+            })
+            .optional()?)
         })
     }
 }

@@ -406,11 +406,12 @@ export type LocalAttempt_Deserialize = {
 	/**  The shop's id, once the shop answered. */
 	attempt_id?: string | null,
 	out_trade_no?: string | null,
-	method: string,
-	mode: string,
+	method: PaymentMethod,
+	mode: PayMode,
 	amount_fen: number,
-	/**  `starting`, `redirected`, `returned`, `paid`, `failed`, `closed`, `unknown`. */
-	status: string,
+	status: LocalStatus,
+	/**  `status.is_final()`, computed here so that the UI never restates the rule. */
+	is_final: boolean,
 	return_url: string,
 	last_error?: string | null,
 	created_at: string,
@@ -424,16 +425,27 @@ export type LocalAttempt_Serialize = {
 	/**  The shop's id, once the shop answered. */
 	attempt_id: string | null,
 	out_trade_no: string | null,
-	method: string,
-	mode: string,
+	method: PaymentMethod,
+	mode: PayMode,
 	amount_fen: number,
-	/**  `starting`, `redirected`, `returned`, `paid`, `failed`, `closed`, `unknown`. */
-	status: string,
+	status: LocalStatus,
+	/**  `status.is_final()`, computed here so that the UI never restates the rule. */
+	is_final: boolean,
 	return_url: string,
 	last_error: string | null,
 	created_at: string,
 	updated_at: string,
 };
+
+/**
+ *  Where a payment attempt stands as this client knows it: the shop's own statuses, and two that
+ *  only the client sees (recorded before the shop answered; back from the cashier, being confirmed).
+ */
+export type LocalStatus = 
+/**  Recorded before the shop was asked; the shop may not know it yet. */
+"starting" | "started" | "redirected" | 
+/**  The cashier sent the buyer back; the shop is confirming. */
+"returned" | "paid" | "failed" | "closed" | "unknown";
 
 /**  Text in both of Haitao's languages. */
 export type Localized = {
@@ -527,6 +539,11 @@ export type Order_Deserialize = {
 	tracking: TrackingEvent[],
 	refunds: RefundRecord[],
 	refunded: Money,
+	/**
+	 *  Money has been taken for the order and not all returned ([`OrderStatus::is_paid`]), sent so
+	 *  that no client restates the rule.
+	 */
+	paid: boolean,
 	invoice_available: boolean,
 	pay_deadline: string,
 	created_at: string,
@@ -547,6 +564,11 @@ export type Order_Serialize = {
 	tracking: TrackingEvent[],
 	refunds: RefundRecord[],
 	refunded: Money,
+	/**
+	 *  Money has been taken for the order and not all returned ([`OrderStatus::is_paid`]), sent so
+	 *  that no client restates the rule.
+	 */
+	paid: boolean,
 	invoice_available: boolean,
 	pay_deadline: string,
 	created_at: string,
