@@ -245,7 +245,6 @@ fn revoke(c: &Connection, family: &str, why: &str, now: DateTime<Utc>) -> rusqli
     Ok(())
 }
 
-/// Orders counting against an orderer's annual quota: paid (net of restored quota) or reserved.
 /// The statuses whose orders count against the annual quota: paid ones and refunded ones (whose
 /// restored part is subtracted).
 static USED_STATUSES: LazyLock<String> = LazyLock::new(|| {
