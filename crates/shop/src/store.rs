@@ -253,7 +253,8 @@ pub struct RefundRow {
     pub status: haitao_shop_api::orders::RefundStatus,
 }
 
-pub trait OrderStore {
+/// A buyer's cart.
+pub trait CartStore {
     fn cart(&self, account_id: &str) -> StoreResult<Vec<(ProductRow, i64)>>;
     fn set_cart_quantity(
         &self,
@@ -263,7 +264,11 @@ pub trait OrderStore {
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
     fn clear_cart(&self, account_id: &str) -> StoreResult<()>;
+}
 
+/// Orders: creating them (stock and quota checked in the same transaction), reading them, closing
+/// unpaid ones.
+pub trait OrderStore {
     fn order_by_key(&self, account_id: &str, key: &str) -> StoreResult<Option<(String, String)>>;
     fn create_order(&self, o: &NewOrder) -> StoreResult<Created>;
     fn order(&self, account_id: Option<&str>, id: &str) -> StoreResult<Option<Order>>;
@@ -277,7 +282,13 @@ pub trait OrderStore {
     ) -> StoreResult<(Vec<Order>, i64)>;
     fn order_changes(&self, account_id: &str, since: i64, limit: u32)
     -> StoreResult<(Vec<Order>, i64, bool)>;
+    /// Closes an unpaid order and releases its stock; false if it was not awaiting payment.
+    fn close_order(&self, order_id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
+    fn overdue_orders(&self, now: DateTime<Utc>) -> StoreResult<Vec<OrderCore>>;
+}
 
+/// Payment attempts, Alipay notifications, and applying a confirmed payment to its order.
+pub trait PaymentStore {
     fn insert_attempt(&self, a: &AttemptRow) -> StoreResult<()>;
     fn update_attempt(&self, a: &AttemptRow) -> StoreResult<()>;
     fn attempt(&self, id: &str) -> StoreResult<Option<AttemptRow>>;
@@ -300,10 +311,11 @@ pub trait OrderStore {
         trade_no: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<PaymentApplied>;
-    /// Closes an unpaid order and releases its stock; false if it was not awaiting payment.
-    fn close_order(&self, order_id: &str, now: DateTime<Utc>) -> StoreResult<bool>;
-    fn overdue_orders(&self, now: DateTime<Utc>) -> StoreResult<Vec<OrderCore>>;
+}
 
+/// Refunds: recording them within what is refundable, completing or failing them, and the refunds
+/// owed for failed customs inspections.
+pub trait RefundStore {
     fn insert_refund(&self, r: &RefundRow, now: DateTime<Utc>) -> StoreResult<()>;
     /// Fen of an order still refundable on the payment that paid it: the total less that
     /// payment's refunds not failed (the cap `insert_refund` enforces).
@@ -313,7 +325,32 @@ pub trait OrderStore {
     /// Marks a refund succeeded and applies it to the order (refunded amount, quota, status).
     fn complete_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     fn fail_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    fn refund_records(&self, order_id: &str) -> StoreResult<Vec<RefundRecord>>;
+    /// Orders held for a failed customs inspection that still owe the buyer money: the paying
+    /// payment is not refunded in full and nothing of it is under way (the inspection refund was
+    /// refused, or an earlier refund failed after the hold). Orders whose inspection refunds were
+    /// refused `max_failed` times, or whose last one was refused after `retry_from`, wait.
+    fn inspection_refunds_owed(
+        &self,
+        retry_from: DateTime<Utc>,
+        max_failed: u32,
+    ) -> StoreResult<Vec<OrderCore>>;
+    /// Records a further inspection refund of what is left of the paying payment (`refund`'s
+    /// amount and `out_request_no` are set here, the latter from `out_trade_no` and the number of
+    /// inspection refunds before it), in one transaction and only while the order is still owed
+    /// money as `inspection_refunds_owed` decides. Returns the refund recorded, if any.
+    fn top_up_inspection_refund(
+        &self,
+        refund: RefundRow,
+        out_trade_no: &str,
+        retry_from: DateTime<Utc>,
+        max_failed: u32,
+        now: DateTime<Utc>,
+    ) -> StoreResult<Option<RefundRow>>;
+}
 
+/// Customs declaration, logistics and tracking.
+pub trait FulfilmentStore {
     /// Paid orders whose payment is not yet declared to customs.
     fn orders_to_declare(&self) -> StoreResult<Vec<OrderCore>>;
     /// Records the declaration and its tracking event in one transaction, only while the order is
@@ -357,32 +394,10 @@ pub trait OrderStore {
         refund: Option<RefundRow>,
         now: DateTime<Utc>,
     ) -> StoreResult<(bool, Option<RefundRow>)>;
-    /// Orders held for a failed customs inspection that still owe the buyer money: the paying
-    /// payment is not refunded in full and nothing of it is under way (the inspection refund was
-    /// refused, or an earlier refund failed after the hold). Orders whose inspection refunds were
-    /// refused `max_failed` times, or whose last one was refused after `retry_from`, wait.
-    fn inspection_refunds_owed(
-        &self,
-        retry_from: DateTime<Utc>,
-        max_failed: u32,
-    ) -> StoreResult<Vec<OrderCore>>;
-    /// Records a further inspection refund of what is left of the paying payment (`refund`'s
-    /// amount and `out_request_no` are set here, the latter from `out_trade_no` and the number of
-    /// inspection refunds before it), in one transaction and only while the order is still owed
-    /// money as `inspection_refunds_owed` decides. Returns the refund recorded, if any.
-    fn top_up_inspection_refund(
-        &self,
-        refund: RefundRow,
-        out_trade_no: &str,
-        retry_from: DateTime<Utc>,
-        max_failed: u32,
-        now: DateTime<Utc>,
-    ) -> StoreResult<Option<RefundRow>>;
     fn set_waybill(&self, order_id: &str, number: &str, carrier: &str, now: DateTime<Utc>)
     -> StoreResult<()>;
     fn tracking(&self, order_id: &str) -> StoreResult<Vec<TrackingEvent>>;
     fn add_tracking(&self, order_id: &str, e: &TrackingEvent, now: DateTime<Utc>) -> StoreResult<()>;
-    fn refund_records(&self, order_id: &str) -> StoreResult<Vec<RefundRecord>>;
 }
 
 pub trait SupportStore {
@@ -402,8 +417,31 @@ pub trait SupportStore {
 
 /// Everything the shop stores.
 pub trait Store:
-    CatalogStore + AccountStore + OrderStore + SupportStore + Send + Sync + std::fmt::Debug
+    CatalogStore
+    + AccountStore
+    + CartStore
+    + OrderStore
+    + PaymentStore
+    + RefundStore
+    + FulfilmentStore
+    + SupportStore
+    + Send
+    + Sync
+    + std::fmt::Debug
 {
 }
 
-impl<T: CatalogStore + AccountStore + OrderStore + SupportStore + Send + Sync + std::fmt::Debug> Store for T {}
+impl<T> Store for T where
+    T: CatalogStore
+        + AccountStore
+        + CartStore
+        + OrderStore
+        + PaymentStore
+        + RefundStore
+        + FulfilmentStore
+        + SupportStore
+        + Send
+        + Sync
+        + std::fmt::Debug
+{
+}

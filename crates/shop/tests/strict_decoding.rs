@@ -6,7 +6,7 @@
 
 use haitao_shop::db;
 use haitao_shop::sqlite::SqliteStore;
-use haitao_shop::store::{OrderStore, SupportStore};
+use haitao_shop::store::{OrderStore, PaymentStore, SupportStore};
 use haitao_shop_api::code::{Code, sql_list};
 use haitao_shop_api::orders::{
     AttemptStatus, HoldReason, OrderStatus, PayMode, PaymentFailure, RefundStatus, TrackingStage,

@@ -25,8 +25,12 @@ use crate::pricing::{FxRates, PricingConfig};
 use crate::store::*;
 
 mod accounts;
+mod cart;
+mod fulfilment;
 mod orders;
+mod payments;
 mod products;
+mod refunds;
 mod support;
 
 pub fn ts(t: DateTime<Utc>) -> String {

@@ -1,0 +1,201 @@
+//! Payment attempts and Alipay notifications in SQLite, and a confirmed payment applied to its order.
+
+use super::orders::{ORDER_CORE_COLS, core_row, rereserve_stock, touch};
+use super::*;
+
+pub(super) const ATTEMPT_COLS: &str = "id, order_id, out_trade_no, method, mode, amount_fen, status, failure, cashier_url, qr_code, \
+     return_url, trade_no, created_at, updated_at, expires_at";
+
+pub(super) fn attempt_row(r: &Row<'_>) -> rusqlite::Result<AttemptRow> {
+    let id: String = r.get(0)?;
+    in_row("payment_attempts", &id, r, || {
+        Ok(AttemptRow {
+            order_id: r.get(1)?,
+            out_trade_no: r.get(2)?,
+            method: r.get(3)?,
+            mode: r.get(4)?,
+            amount: cny(r.get(5)?),
+            status: r.get(6)?,
+            failure: r.get(7)?,
+            cashier_url: r.get(8)?,
+            qr_code: r.get(9)?,
+            return_url: r.get(10)?,
+            trade_no: r.get(11)?,
+            created_at: r.get::<_, Stamp>(12)?.0,
+            updated_at: r.get::<_, Stamp>(13)?.0,
+            expires_at: r.get::<_, Stamp>(14)?.0,
+            id: id.clone(),
+        })
+    })
+}
+
+impl PaymentStore for SqliteStore {
+    fn insert_attempt(&self, a: &AttemptRow) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                &format!("INSERT INTO payment_attempts ({ATTEMPT_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15)"),
+                params![
+                    a.id,
+                    a.order_id,
+                    a.out_trade_no,
+                    a.method,
+                    a.mode,
+                    a.amount.minor(),
+                    a.status,
+                    a.failure,
+                    a.cashier_url,
+                    a.qr_code,
+                    a.return_url,
+                    a.trade_no,
+                    ts(a.created_at),
+                    ts(a.updated_at),
+                    ts(a.expires_at)
+                ],
+            )?;
+            touch(&tx, &a.order_id, a.updated_at)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn update_attempt(&self, a: &AttemptRow) -> StoreResult<()> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            tx.execute(
+                &format!(
+                    "UPDATE payment_attempts SET status = ?1, failure = ?2, cashier_url = ?3, qr_code = ?4, trade_no = COALESCE(?5, trade_no),
+                     updated_at = ?6 WHERE id = ?7 AND status != {}",
+                    lit(AttemptStatus::Paid)
+                ),
+                params![
+                    a.status,
+                    a.failure,
+                    a.cashier_url,
+                    a.qr_code,
+                    a.trade_no,
+                    ts(a.updated_at),
+                    a.id
+                ],
+            )?;
+            touch(&tx, &a.order_id, a.updated_at)?;
+            tx.commit()?;
+            Ok(())
+        })
+    }
+
+    fn attempt(&self, id: &str) -> StoreResult<Option<AttemptRow>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE id = ?1"),
+                [id],
+                attempt_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<AttemptRow>> {
+        self.with(|c| {
+            Ok(c.query_row(
+                &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE out_trade_no = ?1"),
+                [out_trade_no],
+                attempt_row,
+            )
+            .optional()?)
+        })
+    }
+
+    fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<AttemptRow>> {
+        self.with(|c| {
+            Ok(c.prepare(&format!(
+                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE order_id = ?1 ORDER BY created_at, rowid"
+            ))?
+            .query_map([order_id], attempt_row)?
+            .collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<AttemptRow>> {
+        self.with(|c| {
+            Ok(c.prepare(&format!(
+                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({}) AND updated_at <= ?1
+                 ORDER BY updated_at LIMIT 200",
+                sql_list(AttemptStatus::OPEN)
+            ))?
+            .query_map([ts(before)], attempt_row)?
+            .collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn record_notification(
+        &self,
+        notify_id: &str,
+        out_trade_no: &str,
+        status: &str,
+        params_text: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        self.with(|c| {
+            let n = c.execute(
+                "INSERT INTO notifications (notify_id, out_trade_no, trade_status, received_at, params) VALUES (?1,?2,?3,?4,?5)
+                 ON CONFLICT (notify_id) DO NOTHING",
+                params![notify_id, out_trade_no, status, ts(now), params_text],
+            )?;
+            Ok(n == 1)
+        })
+    }
+
+    fn apply_payment(
+        &self,
+        attempt_id: &str,
+        trade_no: &str,
+        now: DateTime<Utc>,
+    ) -> StoreResult<PaymentApplied> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let a = tx
+                .query_row(&format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE id = ?1"), [attempt_id], attempt_row)
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("payment attempt"))?;
+            let o = tx
+                .query_row(&format!("SELECT {ORDER_CORE_COLS} FROM orders WHERE id = ?1"), [&a.order_id], core_row)
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("order"))?;
+            let outcome = if a.status == AttemptStatus::Paid {
+                PaymentApplied::AlreadyApplied
+            } else if o.paid_attempt_id.as_deref().is_some_and(|p| p != attempt_id) {
+                PaymentApplied::Duplicate
+            } else if o.status == OrderStatus::AwaitingPayment || (o.status == OrderStatus::Closed && rereserve_stock(&tx, &o.id)?) {
+                // Reserved stock becomes sold stock.
+                let lines: Vec<(String, i64)> = tx
+                    .prepare("SELECT product_id, quantity FROM order_lines WHERE order_id = ?1")?
+                    .query_map([&o.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+                    .collect::<Result<_, _>>()?;
+                let version = catalog::next_version(&tx)?;
+                for (p, q) in lines {
+                    tx.execute(
+                        "UPDATE products SET stock = stock - ?1, reserved = reserved - ?1, version = ?2 WHERE id = ?3",
+                        params![q, version, p],
+                    )?;
+                }
+                tx.execute(
+                    "UPDATE orders SET status = ?1, paid_at = ?2, paid_attempt_id = ?3 WHERE id = ?4",
+                    params![OrderStatus::Paid, ts(now), attempt_id, o.id],
+                )?;
+                PaymentApplied::Paid
+            } else {
+                PaymentApplied::OrderGone
+            };
+            if outcome != PaymentApplied::AlreadyApplied {
+                tx.execute(
+                    "UPDATE payment_attempts SET status = ?1, failure = NULL, trade_no = ?2, updated_at = ?3 WHERE id = ?4",
+                    params![AttemptStatus::Paid, trade_no, ts(now), attempt_id],
+                )?;
+                touch(&tx, &o.id, now)?;
+            }
+            tx.commit()?;
+            Ok(outcome)
+        })
+    }
+}
