@@ -1,5 +1,6 @@
 //! A buyer's cart in SQLite.
 
+use super::products::get;
 use super::*;
 
 impl CartStore for SqliteStore {
@@ -11,7 +12,7 @@ impl CartStore for SqliteStore {
                 .collect::<Result<_, _>>()?;
             let mut out = Vec::with_capacity(items.len());
             for (pid, q) in items {
-                if let Some(p) = catalog::get(c, &pid)? {
+                if let Some(p) = get(c, &pid)? {
                     out.push((p, q));
                 }
             }

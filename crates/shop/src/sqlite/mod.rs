@@ -18,7 +18,7 @@ use parking_lot::Mutex;
 use rusqlite::types::{FromSql, FromSqlError, FromSqlResult, ValueRef};
 use rusqlite::{Connection, OptionalExtension, Row, params};
 
-use crate::catalog::{self, ProductRow};
+use crate::catalog::ProductRow;
 use crate::error::ApiError;
 use crate::identity::mask_id;
 use crate::pricing::{FxRates, PricingConfig};

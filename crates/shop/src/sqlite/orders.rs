@@ -3,6 +3,7 @@
 
 use super::fulfilment::tracking;
 use super::payments::{ATTEMPT_COLS, attempt_row};
+use super::products::next_version;
 use super::refunds::refund_records;
 use super::*;
 
@@ -157,7 +158,7 @@ pub(super) fn release_stock(c: &Connection, order_id: &str) -> rusqlite::Result<
         .prepare("SELECT product_id, quantity FROM order_lines WHERE order_id = ?1")?
         .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
         .collect::<Result<_, _>>()?;
-    let version = catalog::next_version(c)?;
+    let version = next_version(c)?;
     for (p, q) in lines {
         c.execute(
             "UPDATE products SET reserved = MAX(reserved - ?1, 0), version = ?2 WHERE id = ?3",
@@ -225,7 +226,7 @@ impl OrderStore for SqliteStore {
                 return Err(ApiError::conflict(ErrorCode::AnnualQuotaExceeded, "this order would exceed the annual cross-border limit"));
             }
             // Stock, reserved atomically: the CHECK constraint refuses over-reservation.
-            let version = catalog::next_version(&tx)?;
+            let version = next_version(&tx)?;
             for (p, q) in &o.lines {
                 let n = tx.execute(
                     "UPDATE products SET reserved = reserved + ?1, version = ?2 WHERE id = ?3 AND stock - reserved >= ?1",

@@ -1,6 +1,7 @@
 //! Payment attempts and Alipay notifications in SQLite, and a confirmed payment applied to its order.
 
 use super::orders::{ORDER_CORE_COLS, core_row, rereserve_stock, touch};
+use super::products::next_version;
 use super::*;
 
 pub(super) const ATTEMPT_COLS: &str = "id, order_id, out_trade_no, method, mode, amount_fen, status, failure, cashier_url, qr_code, \
@@ -172,7 +173,7 @@ impl PaymentStore for SqliteStore {
                     .prepare("SELECT product_id, quantity FROM order_lines WHERE order_id = ?1")?
                     .query_map([&o.id], |r| Ok((r.get(0)?, r.get(1)?)))?
                     .collect::<Result<_, _>>()?;
-                let version = catalog::next_version(&tx)?;
+                let version = next_version(&tx)?;
                 for (p, q) in lines {
                     tx.execute(
                         "UPDATE products SET stock = stock - ?1, reserved = reserved - ?1, version = ?2 WHERE id = ?3",
