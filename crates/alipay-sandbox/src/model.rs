@@ -17,6 +17,10 @@ pub fn parse_ts(s: &str) -> DateTime<Utc> {
 }
 
 /// `n` random decimal digits.
+#[allow(
+    clippy::disallowed_methods,
+    reason = "randomness, not a time: the clock only stands in without entropy"
+)]
 pub fn digits(n: usize) -> String {
     let mut bytes = vec![0u8; n];
     if aws_lc_rs::rand::fill(&mut bytes).is_err() {

@@ -14,6 +14,7 @@ pub trait IdGen: Send + Sync + fmt::Debug {
 pub struct RandomIds;
 
 impl IdGen for RandomIds {
+    #[allow(clippy::disallowed_methods, reason = "the seam itself: with no entropy, the host's clock")]
     fn next_id(&self, prefix: &str) -> String {
         let mut bytes = [0u8; 12];
         // The system RNG only fails if the OS has no entropy source at all; fall back to the time so an

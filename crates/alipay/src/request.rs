@@ -234,7 +234,7 @@ mod tests {
 
     #[test]
     fn refuses_bad_callback_urls() {
-        let clock = ManualClock::new(chrono::Utc::now());
+        let clock = ManualClock::new(crate::time::SystemClock.now());
         let cb = Callbacks { notify_url: Some("not a url".into()), return_url: None };
         let r = SignedRequest::build(&config(), &clock, "m", &serde_json::json!({}), &cb);
         assert!(matches!(r, Err(RequestError::Invalid { field: "notify_url", .. })));

@@ -6,8 +6,10 @@
 //! newer-than-known file is refused with a typed error and never wiped.
 
 use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
+use haitao_alipay::time::{Clock, SystemClock};
 use haitao_shop_api::catalog::{ProductDetail, ProductPage, ProductQuery, ProductSummary, Sort};
 use haitao_shop_api::code::sql_list;
 use haitao_shop_api::orders::{AttemptStatus, Cart, Order, OrderStatus, PayMode, PaymentMethod};
@@ -370,6 +372,8 @@ impl LocalAttempt {
 #[derive(Debug)]
 pub struct Cache {
     conn: Mutex<Connection>,
+    /// When rows were written (sync and fetch times); the client's own clock (`Client::with_clock`).
+    pub(crate) clock: Arc<dyn Clock>,
 }
 
 fn classify(path: &str, e: rusqlite::Error) -> CacheError {
@@ -381,8 +385,9 @@ fn classify(path: &str, e: rusqlite::Error) -> CacheError {
     }
 }
 
-fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+/// A time as the cache and the client store it (RFC 3339, UTC, milliseconds).
+pub fn time_text(t: chrono::DateTime<chrono::Utc>) -> String {
+    t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
 impl Cache {
@@ -409,7 +414,7 @@ impl Cache {
             return Err(CacheError::TooNew { path: shown.to_owned(), found, known: KNOWN });
         }
         migrations().to_latest(&mut conn).map_err(|e| CacheError::Data(e.to_string()))?;
-        let cache = Cache { conn: Mutex::new(conn) };
+        let cache = Cache { conn: Mutex::new(conn), clock: Arc::new(SystemClock) };
         if cache.meta("search_rebuild")?.is_some() {
             // Without its index the cache still browses, pages and pays; the flag stays set and the
             // rebuild is tried again at the next open.
@@ -779,7 +784,7 @@ impl Cache {
         let text = serde_json::to_string(cart).map_err(|e| CacheError::Data(e.to_string()))?;
         self.conn.lock().execute(
             "INSERT INTO cart (id, cart, synced_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET cart = excluded.cart, synced_at = excluded.synced_at",
-            params![text, now_text()],
+            params![text, time_text(self.clock.now())],
         )?;
         Ok(())
     }
@@ -951,7 +956,7 @@ impl Cache {
         match state {
             Some(s) => c.execute(
                 "INSERT INTO checkout (id, state, updated_at) VALUES (1, ?1, ?2) ON CONFLICT (id) DO UPDATE SET state = excluded.state, updated_at = excluded.updated_at",
-                params![s, now_text()],
+                params![s, time_text(self.clock.now())],
             )?,
             None => c.execute("DELETE FROM checkout WHERE id = 1", [])?,
         };
@@ -961,7 +966,7 @@ impl Cache {
     pub fn put_invoice(&self, order_id: &str, pdf: &[u8]) -> Result<(), CacheError> {
         self.conn.lock().execute(
             "INSERT INTO invoices (order_id, pdf, fetched_at) VALUES (?1, ?2, ?3) ON CONFLICT (order_id) DO UPDATE SET pdf = excluded.pdf",
-            params![order_id, pdf, now_text()],
+            params![order_id, pdf, time_text(self.clock.now())],
         )?;
         Ok(())
     }

@@ -7,6 +7,8 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use haitao_alipay::ids::{IdGen, RandomIds};
+use haitao_alipay::time::{Clock, SystemClock};
 use haitao_alipay::{Expected, InboundVerifier, PublicKey, SignType, Verifier};
 use haitao_shop_api::account::{
     Account, Address, AddressInput, Credentials, Quota, RealNameRequest, TokenPair,
@@ -105,18 +107,8 @@ pub struct Client {
     payment_lock: tokio::sync::Mutex<()>,
     payment_config: RwLock<Option<(PaymentConfig, InboundVerifier)>>,
     online: AtomicBool,
-}
-
-fn now_text() -> String {
-    chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
-}
-
-fn random_id(prefix: &str) -> String {
-    let mut b = [0u8; 12];
-    if aws_lc_rs::rand::fill(&mut b).is_err() {
-        return format!("{prefix}{}", chrono::Utc::now().timestamp_nanos_opt().unwrap_or_default());
-    }
-    format!("{prefix}{}", b.iter().map(|x| format!("{x:02x}")).collect::<String>())
+    clock: Arc<dyn Clock>,
+    ids: Arc<dyn IdGen>,
 }
 
 impl Client {
@@ -130,7 +122,27 @@ impl Client {
             payment_lock: tokio::sync::Mutex::new(()),
             payment_config: RwLock::new(None),
             online: AtomicBool::new(true),
+            clock: Arc::new(SystemClock),
+            ids: Arc::new(RandomIds),
         }
+    }
+
+    /// Where "now" comes from (the host's clock unless told otherwise): attempt expiry, the times
+    /// recorded in the cache.
+    pub fn with_clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.cache.clock = clock.clone();
+        self.clock = clock;
+        self
+    }
+
+    /// Where local payment and checkout ids come from (random unless told otherwise).
+    pub fn with_ids(mut self, ids: Arc<dyn IdGen>) -> Self {
+        self.ids = ids;
+        self
+    }
+
+    fn now_text(&self) -> String {
+        cache::time_text(self.clock.now())
     }
 
     pub fn cache(&self) -> &Cache {
@@ -455,7 +467,7 @@ impl Client {
         let pending = match self.cache.checkout()?.and_then(|s| serde_json::from_str::<Pending>(&s).ok()) {
             Some(p) if p.address_id == address_id => p,
             _ => {
-                let p = Pending { key: random_id("ck-"), address_id: address_id.to_owned() };
+                let p = Pending { key: self.ids.next_id("ck-"), address_id: address_id.to_owned() };
                 self.cache.set_checkout(Some(
                     &serde_json::to_string(&p).map_err(|e| ClientError::Internal(e.to_string()))?,
                 ))?;
@@ -494,7 +506,7 @@ impl Client {
         local.out_trade_no = Some(a.out_trade_no.clone());
         local.amount_fen = a.amount.minor();
         local.adopt(a.status);
-        local.updated_at = now_text();
+        local.updated_at = self.now_text();
         self.cache.put_attempt(local)?;
         Ok(())
     }
@@ -517,7 +529,7 @@ impl Client {
             {
                 let a: PaymentAttempt =
                     self.authed(Method::GET, &format!("payments/{id}"), None::<&()>, None).await?;
-                if a.status == AttemptStatus::Redirected && a.expires_at > chrono::Utc::now() {
+                if a.status == AttemptStatus::Redirected && a.expires_at > self.clock.now() {
                     return Ok(PaymentLaunch {
                         local_id: open.local_id,
                         return_url: a.return_url.clone(),
@@ -526,8 +538,14 @@ impl Client {
                 }
             }
         }
-        let mut local =
-            LocalAttempt::starting(random_id("LA"), order_id, method, mode, return_url, now_text());
+        let mut local = LocalAttempt::starting(
+            self.ids.next_id("LA"),
+            order_id,
+            method,
+            mode,
+            return_url,
+            self.now_text(),
+        );
         self.cache.put_attempt(&local)?;
         let body = StartPayment { method, mode, return_url: return_url.to_owned() };
         let r: Result<PaymentAttempt> =
@@ -545,7 +563,7 @@ impl Client {
                     LocalStatus::Closed
                 });
                 local.last_error = Some(e.to_string());
-                local.updated_at = now_text();
+                local.updated_at = self.now_text();
                 self.cache.put_attempt(&local)?;
                 Err(e)
             }
@@ -575,7 +593,7 @@ impl Client {
             Err(ClientError::Offline(e)) => {
                 local.mark(LocalStatus::Unknown);
                 local.last_error = Some(e.clone());
-                local.updated_at = now_text();
+                local.updated_at = self.now_text();
                 self.cache.put_attempt(&local)?;
                 Ok(PaymentOutcome {
                     local,
@@ -639,7 +657,7 @@ impl Client {
             );
         }
         local.mark(LocalStatus::Returned);
-        local.updated_at = now_text();
+        local.updated_at = self.now_text();
         self.cache.put_attempt(&local)?;
         let body = ConfirmPayment { return_query: (verified == Some(true)).then_some(query) };
         let r = self.authed(Method::POST, &format!("payments/{attempt_id}/confirm"), Some(&body), None).await;
@@ -686,7 +704,7 @@ impl Client {
                     None => {
                         local.mark(LocalStatus::Closed);
                         local.last_error = Some("the shop never started this payment".into());
-                        local.updated_at = now_text();
+                        local.updated_at = self.now_text();
                         self.cache.put_attempt(&local)?;
                         return Ok(PaymentOutcome {
                             local,
@@ -759,7 +777,7 @@ impl Client {
                 break;
             }
         }
-        self.cache.set_meta("orders_synced_at", &now_text())?;
+        self.cache.set_meta("orders_synced_at", &self.now_text())?;
         Ok(n)
     }
 

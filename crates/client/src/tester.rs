@@ -123,7 +123,7 @@ impl Client {
         let events =
             self.sandbox_get(&format!("sandbox/api/events?out_trade_no={out_trade_no}&limit=10000")).await?;
         let doc = serde_json::json!({
-            "exported_at": chrono::Utc::now(),
+            "exported_at": self.clock.now(),
             "out_trade_no": out_trade_no,
             "events": events,
         });

@@ -4,6 +4,8 @@
 
 mod common;
 
+use std::sync::Arc;
+
 use common::{shopper, world};
 use haitao_client::{ErrorCode, LocalStatus};
 use haitao_shop_api::orders::{AttemptStatus, PayMode, PaymentFailure, PaymentMethod};
@@ -334,4 +336,35 @@ async fn a_validly_signed_return_for_another_order_is_refused() {
     let out = c.payment_returned(&a.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
     assert_eq!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&a.attempt.out_trade_no).await, first.totals.total.minor());
+}
+
+/// Time and ids come through the client's seams: the attempt ids are the id generator's, the
+/// recorded times the clock's, and whether an open attempt may be reused is decided by the
+/// client's clock against the shop's `expires_at`.
+#[tokio::test]
+async fn attempt_ids_times_and_expiry_come_from_the_clients_seams() {
+    let w = world().await;
+    let start = haitao_alipay::time::Clock::now(&haitao_alipay::time::SystemClock);
+    let clock = haitao_alipay::time::ManualClock::new(start);
+    let c = w
+        .client()
+        .with_clock(Arc::new(clock.clone()))
+        .with_ids(Arc::new(haitao_alipay::ids::SequentialIds::default()));
+    let address = shopper(&c, "13900000042").await;
+    let order = c.place_order(&address).await.unwrap();
+    let ret = c.payment_config().await.unwrap().return_page;
+    let first = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    // The placed order's checkout key took the generator's first id.
+    assert_eq!(first.local_id, "LA000002");
+    let local = c.cache().attempt(&first.local_id).unwrap().unwrap();
+    assert_eq!(local.created_at, haitao_client::cache::time_text(start));
+    assert_eq!(first.attempt.status, AttemptStatus::Redirected);
+    // A second click while the cashier is still valid opens the same attempt.
+    let again = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    assert_eq!(again.local_id, first.local_id);
+    // Once the client's clock is past the attempt's expiry, a new attempt is started.
+    clock.set(first.attempt.expires_at + chrono::Duration::seconds(1));
+    let fresh = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    assert_eq!(fresh.local_id, "LA000003");
+    assert_ne!(fresh.attempt.out_trade_no, first.attempt.out_trade_no);
 }

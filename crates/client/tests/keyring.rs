@@ -19,11 +19,8 @@ use haitao_client::{KeyringStore, SecretStore};
 use haitao_shop_api::secret::SecretString;
 
 fn unique(prefix: &str) -> String {
-    let nanos = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_nanos())
-        .unwrap_or_default();
-    format!("{prefix}-{}-{nanos}", std::process::id())
+    use haitao_alipay::ids::IdGen;
+    haitao_alipay::ids::RandomIds.next_id(&format!("{prefix}-{}-", std::process::id()))
 }
 
 #[test]

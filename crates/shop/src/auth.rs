@@ -128,7 +128,8 @@ mod tests {
         assert!(check_password_rules("abc12345").is_ok());
         assert!(check_password_rules("abcdefgh").is_err());
         assert!(check_password_rules("1234567").is_err());
-        let (pair, hashes) = issue(Utc::now()).unwrap();
+        let (pair, hashes) =
+            issue(haitao_alipay::time::Clock::now(&haitao_alipay::time::SystemClock)).unwrap();
         assert_eq!(token_hash(pair.access_token.expose()), hashes.access_hash);
         assert_ne!(pair.access_token, pair.refresh_token);
         assert!(!format!("{pair:?}").contains(pair.access_token.expose()));

@@ -276,7 +276,7 @@ async fn refunds_partial_then_full_restore_the_quota() {
     // never declared, shipped or delivered.
     use haitao_shop_api::catalog::Localized;
     use haitao_shop_api::orders::{OrderStatus, TrackingEvent, TrackingStage};
-    let now = chrono::Utc::now();
+    let now = haitao_alipay::time::Clock::now(&haitao_alipay::time::SystemClock);
     let (o1, o2) = (oid.to_owned(), oid.to_owned());
     let text = Localized { zh: "已申报".into(), en: "Declared".into() };
     let d = TrackingEvent {

@@ -46,7 +46,7 @@ pub async fn harness() -> Harness {
 
 /// A harness whose sandbox keeps its data in `dir` (a file database, as the app runs it).
 pub async fn harness_in(dir: Option<std::path::PathBuf>) -> Harness {
-    let clock = ManualClock::new(chrono::Utc::now());
+    let clock = ManualClock::new(haitao_alipay::time::SystemClock.now());
     let mut config = Config::new(dir, "127.0.0.1:0".parse().unwrap());
     config.clock = Some(Arc::new(clock.clone()));
     config.options.slow_answer = Duration::from_millis(1500);

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use haitao_alipay::ids::SequentialIds;
-use haitao_alipay::time::ManualClock;
+use haitao_alipay::time::{Clock, ManualClock};
 use haitao_shop::{RunningShop, ShopConfig};
 use serde_json::{Value, json};
 
@@ -22,11 +22,11 @@ pub async fn world() -> World {
 
 /// A world whose shop configuration `tune` adjusts first.
 pub async fn world_with(tune: impl FnOnce(&mut ShopConfig)) -> World {
-    let sandbox_clock = ManualClock::new(chrono::Utc::now());
+    let sandbox_clock = ManualClock::new(haitao_alipay::time::SystemClock.now());
     let mut sc = haitao_alipay_sandbox::Config::new(None, "127.0.0.1:0".parse().unwrap());
     sc.clock = Some(Arc::new(sandbox_clock.clone()));
     let sandbox = haitao_alipay_sandbox::start(sc).await.unwrap();
-    let clock = ManualClock::new(chrono::Utc::now());
+    let clock = ManualClock::new(haitao_alipay::time::SystemClock.now());
     let mut cfg = ShopConfig::local(None, "127.0.0.1:0".parse().unwrap(), sandbox.base_url().clone());
     cfg.clock = Arc::new(clock.clone());
     cfg.ids = Arc::new(SequentialIds::default());
