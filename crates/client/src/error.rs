@@ -31,7 +31,6 @@ pub enum ErrorCode {
     PaymentInProgress,
     /// The return from the cashier was not signed by Alipay, or not for this payment.
     PaymentSignatureInvalid,
-    PaymentAmountMismatch,
     /// Alipay could not be reached; the payment will be checked again.
     GatewayUnavailable,
     /// The order or payment is not in a state that allows this.
@@ -113,11 +112,10 @@ impl ClientError {
                 ShopCode::OrderLimitExceeded => ErrorCode::OrderLimitExceeded,
                 ShopCode::AnnualQuotaExceeded => ErrorCode::AnnualQuotaExceeded,
                 ShopCode::RealNameRequired => ErrorCode::RealNameRequired,
-                ShopCode::OrdererMismatch => ErrorCode::Validation,
                 ShopCode::EmptyCart => ErrorCode::EmptyCart,
                 ShopCode::IdempotencyConflict | ShopCode::InvalidState => ErrorCode::InvalidState,
                 ShopCode::PaymentInProgress => ErrorCode::PaymentInProgress,
-                ShopCode::GatewayUnavailable | ShopCode::GatewayRejected => ErrorCode::GatewayUnavailable,
+                ShopCode::GatewayUnavailable => ErrorCode::GatewayUnavailable,
                 ShopCode::Internal => ErrorCode::Internal,
             },
             ClientError::Offline(_) => ErrorCode::Offline,

@@ -32,8 +32,6 @@ pub enum ErrorCode {
     AnnualQuotaExceeded,
     /// Cross-border orders need a verified real name.
     RealNameRequired,
-    /// The orderer must be the account's verified real name.
-    OrdererMismatch,
     /// The cart is empty.
     EmptyCart,
     /// The same idempotency key was used with a different request.
@@ -46,8 +44,6 @@ pub enum ErrorCode {
     ReturnUrlNotAllowed,
     /// The payment gateway could not be reached or did not answer; the outcome may be unknown.
     GatewayUnavailable,
-    /// The payment gateway refused the request.
-    GatewayRejected,
     /// Something went wrong on the server; nothing was changed.
     Internal,
 }

@@ -288,7 +288,7 @@ export type ErrorCode =
 /**  A payment for this order may still succeed: wait for it. */
 "payment_in_progress" | 
 /**  The return from the cashier was not signed by Alipay, or not for this payment. */
-"payment_signature_invalid" | "payment_amount_mismatch" | 
+"payment_signature_invalid" | 
 /**  Alipay could not be reached; the payment will be checked again. */
 "gateway_unavailable" | 
 /**  The order or payment is not in a state that allows this. */

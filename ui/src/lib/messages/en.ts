@@ -67,7 +67,6 @@ export const en: Shape<typeof zh> = {
     payment_in_progress:
       'Another payment for this order may still succeed; wait a moment and do not pay twice.',
     payment_signature_invalid: "The cashier's redirect failed Alipay's signature check.",
-    payment_amount_mismatch: 'The amount paid does not match the order.',
     gateway_unavailable:
       'Alipay cannot be reached right now; the payment will be checked again automatically.',
     invalid_state: 'The order is not in a state that allows this.',

@@ -59,7 +59,6 @@ export const zh = {
     empty_cart: '购物车是空的。',
     payment_in_progress: '这笔订单还有一笔付款可能成功，请稍候再试，不要重复付款。',
     payment_signature_invalid: '收银台返回的数据未通过支付宝签名校验。',
-    payment_amount_mismatch: '付款金额与订单不一致。',
     gateway_unavailable: '暂时无法连接支付宝，稍后会自动重新确认。',
     invalid_state: '订单当前状态不允许此操作。',
     cache_corrupt: '本地缓存文件已损坏，已保持原样未做修改。',
