@@ -1,0 +1,169 @@
+//! The trade state machine and every API's business rules: page/wap/precreate sessions, payment at
+//! the cashier, query, close, cancel, refund, refund query, customs declaration, timeouts.
+//!
+//! ```text
+//! (buyer logs in / scans) ─► WAIT_BUYER_PAY ─pay─► TRADE_SUCCESS ─refunds reach 100%─► TRADE_CLOSED
+//!                                  └─timeout / close / cancel─► TRADE_CLOSED
+//! ```
+//!
+//! One module per aggregate:
+//!
+//! - [`session`]: page requests, cashier sessions, deadlines and expiry, a buyer attaching to a trade.
+//! - [`channels`]: the ways to pay a buyer is offered, with card surcharges and Huabei installments.
+//! - [`card`]: cards typed in at the cashier (Luhn, brand, expiry, CVC) and SMS codes.
+//! - [`pay`]: confirming a payment, the signed return redirect and the asynchronous notifications.
+//! - [`refund`]: refunds and refund queries.
+//! - [`customs`]: customs declarations of paid trades.
+//! - [`query`]: the server-to-server trade APIs (query, precreate, close, cancel) and the expiry timer.
+//!
+//! What they share lives here: the call context, failure answers, trade lookup, amount texts and the
+//! request digest.
+
+pub mod card;
+pub mod channels;
+pub mod customs;
+pub mod pay;
+pub mod query;
+pub mod refund;
+pub mod session;
+
+pub use card::{CardInput, check_card, send_sms};
+pub use channels::{ChannelOption, channel_options};
+pub use customs::customs_declare;
+pub use pay::{Choice, Confirmation, PayError, pay};
+pub use query::{cancel, close, expire_due, precreate, query};
+pub use refund::{refund, refund_query};
+pub use session::{PageRequest, attach_buyer, deadline, open_session, page_request_from, session_request};
+
+use chrono::{DateTime, Utc};
+use haitao_alipay::api::{PagePay, TradeRef};
+use haitao_alipay::money::{Currency, Money};
+use haitao_alipay::status::{Status, acq};
+use rusqlite::Connection;
+use serde_json::Value;
+
+use self::session::expire_if_due;
+use crate::Sandbox;
+use crate::events::{self, Scope};
+use crate::model::{self, App, Buyer, Trade};
+
+/// A business failure answer (`40004` + `ACQ.*`).
+pub fn biz(sub_code: &str, sub_msg: &str) -> Status {
+    Status::failure("40004", sub_code, sub_msg)
+}
+
+fn invalid(msg: impl Into<String>) -> Status {
+    Status::failure("40004", acq::INVALID_PARAMETER, msg)
+}
+
+fn store_err(e: impl std::fmt::Display) -> Status {
+    tracing::error!(error = %e, "sandbox store error");
+    Status::failure("40004", acq::SYSTEM_ERROR, "系统错误")
+}
+
+/// Everything an API call works with: one transaction, the app, the sandbox clock.
+#[derive(Debug)]
+pub struct Ctx<'a> {
+    pub conn: &'a Connection,
+    pub sb: &'a Sandbox,
+    pub app: &'a App,
+    pub now: DateTime<Utc>,
+}
+
+impl Ctx<'_> {
+    fn scope<'b>(&'b self, trade: Option<&'b Trade>, out_trade_no: Option<&'b str>) -> Scope<'b> {
+        Scope {
+            app_id: Some(&self.app.app_id),
+            trade_no: trade.map(|t| t.trade_no.as_str()),
+            out_trade_no: out_trade_no.or(trade.map(|t| t.out_trade_no.as_str())),
+        }
+    }
+
+    pub fn event(
+        &self,
+        kind: &str,
+        trade: Option<&Trade>,
+        out: Option<&str>,
+        summary: impl Into<String>,
+        detail: Value,
+    ) {
+        if let Err(e) = events::record(self.conn, self.now, kind, self.scope(trade, out), summary, detail) {
+            tracing::warn!(error = %e, "could not record event");
+        }
+    }
+}
+
+/// Approximate demo rates (CNY per unit, ppm) for trades priced in a foreign `trans_currency`.
+fn to_cny_fen(m: Money) -> Option<i64> {
+    let ppm: i64 = match m.currency() {
+        Currency::Cny => 1_000_000,
+        Currency::Usd => 7_102_300,
+        Currency::Eur => 7_748_600,
+        Currency::Jpy => 47_520,
+        Currency::Gbp => 9_052_100,
+        Currency::Krw => 5_187,
+        Currency::Aud => 4_702_500,
+        Currency::Nzd => 4_291_800,
+        Currency::Chf => 8_103_400,
+        Currency::Hkd => 912_600,
+        Currency::Cad => 5_198_700,
+        Currency::Sgd => 5_280_000,
+        _ => return None,
+    };
+    let scale = 10i128.pow(2 - m.currency().exponent());
+    let n = i128::from(m.minor()) * i128::from(ppm) * scale;
+    i64::try_from((n + 500_000) / 1_000_000).ok()
+}
+
+fn digest(parts: &[&str]) -> String {
+    let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parts.join("\u{1f}").as_bytes());
+    d.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect()
+}
+
+/// The fields whose change makes a reused `out_trade_no` inconsistent.
+fn page_digest(p: &PagePay) -> String {
+    let ext = p.extend_params.clone().unwrap_or_default();
+    digest(&[
+        p.total_amount.as_str(),
+        p.trans_currency.map(|c| c.code()).unwrap_or("CNY"),
+        &p.subject,
+        &serde_json::to_string(&ext.hb_fq_num).unwrap_or_default(),
+        &serde_json::to_string(&ext.hb_fq_seller_percent).unwrap_or_default(),
+        &serde_json::to_string(&p.enable_pay_channels).unwrap_or_default(),
+        &serde_json::to_string(&p.disable_pay_channels).unwrap_or_default(),
+    ])
+}
+
+fn find(ctx: &Ctx<'_>, r: &TradeRef) -> Result<Option<Trade>, Status> {
+    let t = match (&r.trade_no, &r.out_trade_no) {
+        (Some(no), _) => model::trade_by_no(ctx.conn, &ctx.app.app_id, no).map_err(store_err)?,
+        (None, Some(out)) => model::trade_by_out(ctx.conn, &ctx.app.app_id, out).map_err(store_err)?,
+        (None, None) => return Err(invalid("out_trade_no 和 trade_no 不能同时为空")),
+    };
+    t.map(|t| expire_if_due(ctx, t)).transpose()
+}
+
+fn masked_logon(b: &Buyer) -> String {
+    let (user, domain) = b.login.split_once('@').unwrap_or((&b.login, ""));
+    let keep: String = user.chars().take(3).collect();
+    if domain.is_empty() { format!("{keep}***") } else { format!("{keep}***@{domain}") }
+}
+
+fn amount_text(t: &Trade, minor: i64) -> String {
+    let c: Currency = t.currency.parse().unwrap_or(Currency::Cny);
+    Money::from_minor(minor, c).to_decimal_string()
+}
+
+fn cny_text(fen: i64) -> String {
+    Money::from_minor(fen, Currency::Cny).to_decimal_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn foreign_amounts_convert_at_the_demo_rate() {
+        assert_eq!(to_cny_fen(Money::from_minor(1000, Currency::Jpy)), Some(4752));
+    }
+}

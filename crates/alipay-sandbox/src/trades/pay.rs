@@ -1,0 +1,563 @@
+//! Confirming a payment at the cashier, the signed `return_url` redirect, and the asynchronous
+//! `trade_status_sync` notifications with their forced outcomes.
+
+use chrono::{DateTime, Duration, Utc};
+use haitao_alipay::api::{FeePayer, FundBill, PagePay, PayChannel, TradeStatus};
+use haitao_alipay::money::{AmountText, Currency, Money};
+use haitao_alipay::params::Params;
+use haitao_alipay::status::Status;
+use haitao_alipay::time::format_alipay;
+use rusqlite::params;
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use super::card::{CardInput, card_err, check_card, check_sms};
+use super::channels::{Blocked, allowed, channel_options};
+use super::session::{attach_buyer, session_request};
+use super::{Ctx, amount_text, cny_text, masked_logon, store_err};
+use crate::db::Cached as _;
+use crate::ledger::{self, FEES, merchant_account};
+use crate::model::{self, Account, AccountKind, Buyer, Session, Trade, digits, parse_ts, ts};
+use crate::scenarios::{self, CardBehaviour, Outcome};
+
+/// What the buyer chose.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct Choice {
+    pub account_id: String,
+    #[serde(default)]
+    pub installments: Option<u32>,
+    #[serde(default)]
+    pub card: Option<CardInput>,
+}
+
+/// How the buyer confirmed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Confirmation {
+    Password(String),
+    Fingerprint,
+}
+
+/// Why a payment did not go through. The trade stays payable unless stated.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(tag = "error", rename_all = "snake_case")]
+pub enum PayError {
+    NotPayable {
+        zh: String,
+        en: String,
+    },
+    Locked {
+        until: String,
+    },
+    WrongPassword {
+        remaining: i64,
+    },
+    SmsRequired,
+    SmsInvalid,
+    SmsExpired,
+    Insufficient {
+        zh: String,
+        en: String,
+    },
+    Declined {
+        zh: String,
+        en: String,
+    },
+    ChannelNotAllowed,
+    CardInvalid {
+        field: String,
+        zh: String,
+        en: String,
+    },
+    /// The gateway could not process the payment; try again.
+    Processing,
+}
+
+impl PayError {
+    pub fn message(&self, en: bool) -> String {
+        let pick = |zh: &str, e: &str| if en { e.to_owned() } else { zh.to_owned() };
+        match self {
+            PayError::NotPayable { zh, en: e }
+            | PayError::Insufficient { zh, en: e }
+            | PayError::Declined { zh, en: e } => pick(zh, e),
+            PayError::CardInvalid { zh, en: e, .. } => pick(zh, e),
+            PayError::Locked { until } => {
+                if en {
+                    format!("Too many wrong payment passwords. Payment is locked until {until} (China time).")
+                } else {
+                    format!("支付密码错误次数过多，支付功能已锁定，请于 {until}（北京时间）后重试。")
+                }
+            }
+            PayError::WrongPassword { remaining } => {
+                if en {
+                    format!("Wrong payment password. {remaining} tries left before payment is locked.")
+                } else {
+                    format!("支付密码错误，还可以输入 {remaining} 次。")
+                }
+            }
+            PayError::SmsRequired => {
+                pick("为了您的资金安全，请输入短信验证码。", "For your security, enter the SMS code.")
+            }
+            PayError::SmsInvalid => pick("短信验证码错误。", "The SMS code is wrong."),
+            PayError::SmsExpired => {
+                pick("短信验证码已过期，请重新获取。", "The SMS code expired; request a new one.")
+            }
+            PayError::ChannelNotAllowed => {
+                pick("商户未开通此付款方式。", "The merchant does not accept this method.")
+            }
+            PayError::Processing => pick("系统繁忙，请稍后再试。", "The system is busy; try again later."),
+        }
+    }
+}
+
+/// The result of a successful payment.
+#[derive(Debug, Clone, Serialize)]
+pub struct Paid {
+    pub trade: Trade,
+    /// Where the browser goes next (absent when the return redirect is "lost").
+    pub return_url: Option<String>,
+    pub charged_fen: i64,
+}
+
+/// Confirms a payment: checks the lock, channel, funds, password/fingerprint and SMS code, moves the
+/// money, marks the trade paid, queues the notification and builds the return redirect.
+#[allow(clippy::too_many_lines)]
+pub fn pay(
+    ctx: &Ctx<'_>,
+    s: &Session,
+    buyer: &Buyer,
+    choice: &Choice,
+    confirmation: &Confirmation,
+    sms_code: Option<&str>,
+) -> Result<Paid, PayError> {
+    let trade = attach_buyer(ctx, s, buyer)?;
+    let (_, req) = session_request(s).map_err(|_| PayError::Processing)?;
+    let outcomes = scenarios::for_trade(ctx.conn, &ctx.app.app_id, &trade.out_trade_no, Some(req.cny_fen))
+        .map_err(|_| PayError::Processing)?;
+    // Lock first: a locked buyer cannot pay at all.
+    let buyer =
+        model::buyer(ctx.conn, &buyer.id).map_err(|_| PayError::Processing)?.ok_or(PayError::Processing)?;
+    if let Some(until) = buyer.locked_until.as_deref().map(parse_ts)
+        && until > ctx.now
+    {
+        return Err(PayError::Locked { until: format_alipay(until) });
+    }
+    let options = channel_options(ctx, &req, &buyer, &outcomes).map_err(|_| PayError::Processing)?;
+    let opt =
+        options.iter().find(|o| o.account_id == choice.account_id).ok_or(PayError::ChannelNotAllowed)?;
+    let wants_installments = choice.installments.is_some();
+    if opt.kind == AccountKind::Huabei && !wants_installments && !allowed(&req, PayChannel::Pcredit) {
+        return Err(PayError::ChannelNotAllowed);
+    }
+    if wants_installments && opt.installments.iter().all(|i| Some(i.periods) != choice.installments) {
+        return Err(PayError::ChannelNotAllowed);
+    }
+    if !opt.available {
+        return Err(match (opt.blocked, &opt.reason) {
+            (Some(Blocked::InsufficientFunds), Some((zh, en))) => {
+                PayError::Insufficient { zh: zh.clone(), en: en.clone() }
+            }
+            _ => PayError::ChannelNotAllowed,
+        });
+    }
+    // A typed card.
+    let mut card_behaviour = CardBehaviour::Approve;
+    let mut source_id = opt.account_id.clone();
+    if opt.account_id == "new_card" {
+        let card =
+            choice.card.as_ref().ok_or_else(|| card_err("number", "请填写卡号", "Enter the card number"))?;
+        let (brand, number) = check_card(card, ctx.now)?;
+        card_behaviour = scenarios::magic_card(&number);
+        let last4: String = number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        let acct = format!("{}:card:{brand}:{last4}", buyer.id);
+        if model::account(ctx.conn, &acct).map_err(|_| PayError::Processing)?.is_none() {
+            model::insert_account(
+                ctx.conn,
+                &acct,
+                &buyer.id,
+                AccountKind::InternationalCard,
+                brand,
+                10_000_000,
+                Some((brand, &last4)),
+                ctx.now,
+            )
+            .map_err(|_| PayError::Processing)?;
+        }
+        source_id = acct;
+        match card_behaviour {
+            CardBehaviour::Expired => return Err(card_err("expiry", "卡片已过期", "The card has expired")),
+            CardBehaviour::IncorrectCvc => return Err(card_err("cvc", "安全码错误", "The CVC is incorrect")),
+            _ => {}
+        }
+    }
+    // SMS: forced, persona rule, or a 3-D Secure-like card.
+    let sms_needed = outcomes.contains(&Outcome::SmsRequired)
+        || outcomes.contains(&Outcome::SmsTimeout)
+        || crate::personas::requires_sms(&buyer.login)
+        || card_behaviour == CardBehaviour::RequiresSms;
+    let purpose = format!("pay:{}", trade.trade_no);
+    if sms_needed {
+        match sms_code {
+            None => return Err(PayError::SmsRequired),
+            Some(code) => check_sms(ctx, &buyer, &purpose, code)?,
+        }
+    }
+    // Password or fingerprint.
+    match confirmation {
+        Confirmation::Fingerprint => {}
+        Confirmation::Password(pw) => {
+            let wrong = outcomes.contains(&Outcome::WrongPasswordLock) || *pw != buyer.pay_password;
+            if wrong {
+                let failed = buyer.failed_pay_pw + 1;
+                let tries = ctx.sb.options.password_tries;
+                if failed >= tries {
+                    let until = ctx.now + ctx.sb.options.password_lock;
+                    ctx.conn
+                        .cached_exec(
+                            "UPDATE buyers SET failed_pay_pw = 0, locked_until = ?1 WHERE id = ?2",
+                            params![ts(until), buyer.id],
+                        )
+                        .map_err(|_| PayError::Processing)?;
+                    ctx.event(
+                        "cashier.locked",
+                        Some(&trade),
+                        None,
+                        format!("{} locked until {}", buyer.login, format_alipay(until)),
+                        json!({}),
+                    );
+                    return Err(PayError::Locked { until: format_alipay(until) });
+                }
+                ctx.conn
+                    .cached_exec(
+                        "UPDATE buyers SET failed_pay_pw = ?1 WHERE id = ?2",
+                        params![failed, buyer.id],
+                    )
+                    .map_err(|_| PayError::Processing)?;
+                ctx.event(
+                    "cashier.password_wrong",
+                    Some(&trade),
+                    None,
+                    format!("wrong payment password ({failed}/{tries})"),
+                    json!({}),
+                );
+                return Err(PayError::WrongPassword { remaining: tries - failed });
+            }
+        }
+    }
+    ctx.conn
+        .cached_exec("UPDATE buyers SET failed_pay_pw = 0, locked_until = NULL WHERE id = ?1", [&buyer.id])
+        .map_err(|_| PayError::Processing)?;
+    // Declines.
+    let declined = outcomes.contains(&Outcome::Decline)
+        && matches!(
+            opt.kind,
+            AccountKind::DebitCard
+                | AccountKind::CreditCard
+                | AccountKind::InternationalCard
+                | AccountKind::Huabei
+        );
+    match (declined, card_behaviour) {
+        (true, _) | (_, CardBehaviour::Decline) => {
+            ctx.event(
+                "cashier.declined",
+                Some(&trade),
+                None,
+                "payment declined",
+                json!({"channel": opt.label}),
+            );
+            return Err(PayError::Declined {
+                zh: "发卡行拒绝了本次支付".into(),
+                en: "The issuer declined this payment".into(),
+            });
+        }
+        (_, CardBehaviour::InsufficientFunds) => {
+            return Err(PayError::Insufficient {
+                zh: "卡内余额或额度不足".into(),
+                en: "Not enough funds on the card".into(),
+            });
+        }
+        (_, CardBehaviour::ProcessingError) => return Err(PayError::Processing),
+        _ => {}
+    }
+    // Money.
+    let base = req.cny_fen;
+    let surcharge = opt.surcharge_fen;
+    let plan = choice.installments.and_then(|p| opt.installments.iter().find(|i| i.periods == p).cloned());
+    let (buyer_fee, seller_fee) = match &plan {
+        Some(i) if i.fee_payer == FeePayer::Buyer => (i.fee_fen, 0),
+        Some(i) => (0, i.fee_fen),
+        None => (0, 0),
+    };
+    let merchant = merchant_account(&ctx.app.app_id);
+    let source: Account = model::account(ctx.conn, &source_id)
+        .map_err(|_| PayError::Processing)?
+        .ok_or(PayError::Processing)?;
+    if source.available() < base + surcharge + buyer_fee {
+        return Err(PayError::Insufficient {
+            zh: "余额或额度不足".into(), en: "Not enough funds".into()
+        });
+    }
+    let post = |from: &str, to: &str, amount: i64, kind: &str| {
+        if amount > 0 {
+            ledger::post(ctx.conn, from, to, amount, kind, Some(&trade.trade_no), ctx.now).map_err(
+                |e| match e {
+                    ledger::LedgerError::Insufficient { .. } => PayError::Insufficient {
+                        zh: "余额或额度不足".into(),
+                        en: "Not enough funds".into(),
+                    },
+                    _ => PayError::Processing,
+                },
+            )
+        } else {
+            Ok(())
+        }
+    };
+    post(&source.id, &merchant, base, "payment")?;
+    post(&source.id, FEES, surcharge, "card_surcharge")?;
+    post(&source.id, FEES, buyer_fee, "installment_fee")?;
+    post(&merchant, FEES, seller_fee, "installment_fee_seller")?;
+    let fund_bills = vec![FundBill {
+        fund_channel: source.kind.fund_channel().into(),
+        amount: AmountText::from_money(Money::from_minor(base, Currency::Cny)),
+    }];
+    let channel = match &plan {
+        Some(p) => format!("{}:{}", PayChannel::PcreditInstallment.code(), p.periods),
+        None => opt.channel.code().to_owned(),
+    };
+    ctx.conn
+        .cached_exec(
+            "UPDATE trades SET status = 'TRADE_SUCCESS', paid_at = ?1, buyer_id = ?2, channel = ?3, fund_bills = ?4,
+             surcharge_fen = ?5, fee_fen = ?6 WHERE trade_no = ?7 AND status = 'WAIT_BUYER_PAY'",
+            params![
+                ts(ctx.now),
+                buyer.id,
+                channel,
+                serde_json::to_string(&fund_bills).unwrap_or_default(),
+                surcharge,
+                buyer_fee + seller_fee,
+                trade.trade_no
+            ],
+        )
+        .map_err(|_| PayError::Processing)?;
+    ctx.conn
+        .cached_exec("UPDATE cashier_sessions SET state = 'paid' WHERE token = ?1", [&s.token])
+        .map_err(|_| PayError::Processing)?;
+    let paid = model::trade_by_no(ctx.conn, &ctx.app.app_id, &trade.trade_no)
+        .map_err(|_| PayError::Processing)?
+        .ok_or(PayError::Processing)?;
+    ctx.event(
+        "trade.paid",
+        Some(&paid),
+        None,
+        format!("paid {} by {} ({})", cny_text(base), buyer.login, opt.label),
+        json!({"channel": channel, "surcharge_fen": surcharge, "fee_fen": buyer_fee + seller_fee, "source": source.id}),
+    );
+    enqueue_notify(ctx, &paid, &outcomes, None).map_err(|_| PayError::Processing)?;
+    let return_url = if outcomes.contains(&Outcome::LostReturn) {
+        ctx.event("redirect.lost", Some(&paid), None, "return redirect withheld (lost_return)", json!({}));
+        None
+    } else {
+        return_redirect(ctx, &paid, &buyer).map_err(|_| PayError::Processing)?
+    };
+    Ok(Paid { trade: paid, return_url, charged_fen: base + surcharge + buyer_fee })
+}
+
+/// The signed `return_url` redirect after a payment.
+pub fn return_redirect(ctx: &Ctx<'_>, t: &Trade, _buyer: &Buyer) -> Result<Option<String>, Status> {
+    let Some(ret) = &t.return_url else { return Ok(None) };
+    let mut p = Params::new();
+    p.set("charset", "utf-8");
+    p.set("out_trade_no", t.out_trade_no.clone());
+    p.set("method", format!("{}.return", t.method));
+    p.set("total_amount", amount_text(t, t.total_minor));
+    p.set("trade_no", t.trade_no.clone());
+    p.set("auth_app_id", t.app_id.clone());
+    p.set("version", "1.0");
+    p.set("app_id", t.app_id.clone());
+    p.set("seller_id", ctx.app.seller_id.clone());
+    p.set("timestamp", format_alipay(ctx.now));
+    if ctx.sb.options.passback_in_return
+        && let Ok(biz) = serde_json::from_str::<PagePay>(&t.biz_content)
+        && let Some(pb) = biz.passback_params
+    {
+        p.set("passback_params", pb);
+    }
+    let signer = ctx.sb.signer(haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+    let signed = haitao_alipay::inbound::sign_v1(p, &signer).map_err(store_err)?;
+    let sep = if ret.contains('?') { '&' } else { '?' };
+    let url = format!("{ret}{sep}{}", signed.to_urlencoded());
+    ctx.event(
+        "redirect.return",
+        Some(t),
+        None,
+        "browser sent back to return_url with V1-signed parameters",
+        json!({"url": url}),
+    );
+    Ok(Some(url))
+}
+
+/// Builds the V1-signed `trade_status_sync` parameters for a trade.
+pub fn notify_params(
+    ctx: &Ctx<'_>,
+    t: &Trade,
+    notify_id: &str,
+    status: TradeStatus,
+) -> Result<Params, Status> {
+    let buyer = match &t.buyer_id {
+        Some(b) => model::buyer(ctx.conn, b).map_err(store_err)?,
+        None => None,
+    };
+    let mut p = Params::new();
+    p.set("notify_type", "trade_status_sync");
+    p.set("notify_id", notify_id);
+    p.set("notify_time", format_alipay(ctx.now));
+    p.set("charset", "utf-8");
+    p.set("version", "1.0");
+    p.set("app_id", t.app_id.clone());
+    p.set("auth_app_id", t.app_id.clone());
+    p.set("trade_no", t.trade_no.clone());
+    p.set("out_trade_no", t.out_trade_no.clone());
+    p.set("trade_status", status.as_str());
+    p.set("total_amount", amount_text(t, t.total_minor));
+    p.set("subject", t.subject.clone());
+    p.set("seller_id", ctx.app.seller_id.clone());
+    p.set("gmt_create", format_alipay(parse_ts(&t.created_at)));
+    if t.currency != "CNY" {
+        p.set("trans_currency", t.currency.clone());
+    }
+    if let Some(b) = &buyer {
+        p.set("buyer_id", b.id.clone());
+        p.set("buyer_logon_id", masked_logon(b));
+    }
+    if status.is_paid() || t.paid_at.is_some() {
+        let paid = cny_text(t.cny_fen);
+        p.set("receipt_amount", paid.clone());
+        p.set("invoice_amount", paid.clone());
+        p.set("buyer_pay_amount", paid);
+        p.set("point_amount", "0.00");
+        if let Some(at) = &t.paid_at {
+            p.set("gmt_payment", format_alipay(parse_ts(at)));
+        }
+        if let Some(fb) = &t.fund_bills {
+            // Notifications write the list with camelCase `fundChannel`, as Alipay does.
+            let bills: Vec<FundBill> = serde_json::from_str(fb).unwrap_or_default();
+            let v: Vec<Value> =
+                bills.iter().map(|b| json!({"amount": b.amount, "fundChannel": b.fund_channel})).collect();
+            p.set("fund_bill_list", Value::Array(v).to_string());
+        }
+    }
+    if t.refunded_fen > 0 {
+        p.set("refund_fee", cny_text(t.refunded_fen));
+    }
+    if let Some(c) = &t.closed_at {
+        p.set("gmt_close", format_alipay(parse_ts(c)));
+    }
+    if let Ok(biz) = serde_json::from_str::<PagePay>(&t.biz_content)
+        && let Some(pb) = biz.passback_params
+    {
+        p.set("passback_params", pb);
+    }
+    let signer = ctx.sb.signer(haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+    haitao_alipay::inbound::sign_v1(p, &signer).map_err(store_err)
+}
+
+fn insert_notification(
+    ctx: &Ctx<'_>,
+    t: &Trade,
+    notify_id: &str,
+    url: &str,
+    body: &str,
+    at: DateTime<Utc>,
+) -> Result<(), Status> {
+    ctx.conn
+        .cached_exec(
+            "INSERT INTO notifications (notify_id, trade_no, app_id, url, body, next_at, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7)",
+            params![notify_id, t.trade_no, t.app_id, url, body, ts(at), ts(ctx.now)],
+        )
+        .map_err(store_err)?;
+    Ok(())
+}
+
+/// Queues the asynchronous notification of a trade's current status, applying forced notify outcomes.
+pub fn enqueue_notify(
+    ctx: &Ctx<'_>,
+    t: &Trade,
+    outcomes: &[Outcome],
+    refund: Option<&str>,
+) -> Result<(), Status> {
+    let Some(url) = t.notify_url.clone() else {
+        ctx.event("notify.skipped", Some(t), None, "no notify_url: nothing to send", json!({}));
+        return Ok(());
+    };
+    if outcomes.contains(&Outcome::NotifyDrop) {
+        ctx.event("notify.dropped", Some(t), None, "notification dropped (notify_drop)", json!({}));
+        return Ok(());
+    }
+    let notify_id =
+        format!("{}{}", ctx.now.with_timezone(&haitao_alipay::time::shanghai()).format("%Y%m%d"), digits(26));
+    let p = notify_params(ctx, t, &notify_id, t.status)?;
+    let body = p.to_urlencoded();
+    let delay =
+        if outcomes.contains(&Outcome::NotifyDelay) { Duration::minutes(10) } else { Duration::zero() };
+    if outcomes.contains(&Outcome::NotifyForged) {
+        // Same content, signed by a key that is not the gateway's.
+        let (forger, _) = haitao_alipay::PrivateKey::generate().map_err(store_err)?;
+        let signer = haitao_alipay::Signer::new(forger, haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+        let forged = haitao_alipay::inbound::sign_v1(p.clone(), &signer).map_err(store_err)?;
+        insert_notification(ctx, t, &format!("{notify_id}F"), &url, &forged.to_urlencoded(), ctx.now)?;
+        ctx.event(
+            "notify.forged",
+            Some(t),
+            None,
+            "a notification with a forged signature was queued first",
+            json!({}),
+        );
+    }
+    if outcomes.contains(&Outcome::NotifyWrongAmount) {
+        // Signed by the gateway's own key, one fen more than the trade.
+        let mut wrong = p.clone();
+        let amount = wrong
+            .get("total_amount")
+            .and_then(|a| haitao_alipay::Money::parse_decimal(a, haitao_alipay::Currency::Cny).ok())
+            .ok_or_else(|| store_err("notification without an amount"))?;
+        let more = haitao_alipay::Money::from_minor(amount.minor() + 1, haitao_alipay::Currency::Cny);
+        wrong.set("total_amount", more.to_decimal_string());
+        let signer = ctx.sb.signer(haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+        let signed = haitao_alipay::inbound::sign_v1(wrong, &signer).map_err(store_err)?;
+        insert_notification(ctx, t, &format!("{notify_id}W"), &url, &signed.to_urlencoded(), ctx.now)?;
+        ctx.event(
+            "notify.wrong_amount",
+            Some(t),
+            None,
+            "a validly signed notification for the wrong amount was queued first",
+            json!({"total_amount": more.to_decimal_string()}),
+        );
+    }
+    insert_notification(ctx, t, &notify_id, &url, &body, ctx.now + delay)?;
+    if outcomes.contains(&Outcome::NotifyDuplicate) {
+        insert_notification(ctx, t, &notify_id, &url, &body, ctx.now + delay + Duration::seconds(1))?;
+    }
+    if outcomes.contains(&Outcome::NotifyReorder) && t.status.is_paid() {
+        // A validly signed but stale WAIT_BUYER_PAY notification arrives after the real one.
+        let mut stale = t.clone();
+        stale.paid_at = None;
+        let stale_id = format!("{notify_id}S");
+        let sp = notify_params(ctx, &stale, &stale_id, TradeStatus::WaitBuyerPay)?;
+        insert_notification(
+            ctx,
+            t,
+            &stale_id,
+            &url,
+            &sp.to_urlencoded(),
+            ctx.now + delay + Duration::seconds(2),
+        )?;
+    }
+    ctx.event(
+        "notify.queued",
+        Some(t),
+        None,
+        format!("{} notification queued{}", t.status, refund.map(|r| format!(" (refund {r})")).unwrap_or_default()),
+        json!({"notify_id": notify_id, "url": url, "params": p.iter().collect::<std::collections::BTreeMap<_, _>>(), "delay_secs": delay.num_seconds()}),
+    );
+    ctx.sb.wake.notify_waiters();
+    Ok(())
+}
