@@ -9,7 +9,8 @@ use serde_json::json;
 use super::pay::PayError;
 use super::{Ctx, store_err};
 use crate::db::Cached as _;
-use crate::model::{Buyer, digits, parse_ts, ts};
+use crate::model::{self, AccountKind, Buyer, digits, parse_ts, ts};
+use crate::scenarios::{self, CardBehaviour};
 
 /// A card typed in at the cashier.
 #[derive(Debug, Clone, Default, serde::Deserialize)]
@@ -50,7 +51,7 @@ pub fn brand(number: &str) -> Option<&'static str> {
     }
 }
 
-pub(super) fn card_err(field: &str, zh: &str, en: &str) -> PayError {
+fn card_err(field: &str, zh: &str, en: &str) -> PayError {
     PayError::CardInvalid { field: field.into(), zh: zh.into(), en: en.into() }
 }
 
@@ -84,6 +85,38 @@ pub fn check_card(card: &CardInput, now: DateTime<Utc>) -> Result<(&'static str,
         return Err(card_err("cvc", "安全码为卡背面3位数字", "The CVC is the 3 digits on the back"));
     }
     Ok((brand, number))
+}
+
+/// Checks a card typed in at the cashier and keeps it as one of the buyer's accounts. Returns that
+/// account and what the card's number makes it do; numbers that fail on expiry or CVC are refused here.
+pub(super) fn typed_card(
+    ctx: &Ctx<'_>,
+    buyer: &Buyer,
+    card: Option<&CardInput>,
+) -> Result<(String, CardBehaviour), PayError> {
+    let card = card.ok_or_else(|| card_err("number", "请填写卡号", "Enter the card number"))?;
+    let (brand, number) = check_card(card, ctx.now)?;
+    let card_behaviour = scenarios::magic_card(&number);
+    let last4: String = number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+    let acct = format!("{}:card:{brand}:{last4}", buyer.id);
+    if model::account(ctx.conn, &acct).map_err(|_| PayError::Processing)?.is_none() {
+        model::insert_account(
+            ctx.conn,
+            &acct,
+            &buyer.id,
+            AccountKind::InternationalCard,
+            brand,
+            10_000_000,
+            Some((brand, &last4)),
+            ctx.now,
+        )
+        .map_err(|_| PayError::Processing)?;
+    }
+    match card_behaviour {
+        CardBehaviour::Expired => Err(card_err("expiry", "卡片已过期", "The card has expired")),
+        CardBehaviour::IncorrectCvc => Err(card_err("cvc", "安全码错误", "The CVC is incorrect")),
+        _ => Ok((acct, card_behaviour)),
+    }
 }
 
 /// Issues an SMS code to the buyer's phone inbox. `expired` issues one that has already timed out.

@@ -2,33 +2,17 @@
 //! the declared buyer against the payer.
 
 use haitao_alipay::api::CustomsDeclare;
-use haitao_alipay::money::Currency;
+use haitao_alipay::money::{Currency, Money};
 use haitao_alipay::status::{Status, acq};
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::{Ctx, biz, invalid, store_err};
 use crate::db::Cached as _;
-use crate::model::{self, digits, ts};
+use crate::model::{self, Trade, digits, ts};
 
 pub fn customs_declare(ctx: &Ctx<'_>, d: &CustomsDeclare) -> Result<Value, Status> {
-    let ok_no = |s: &str| {
-        (6..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-    };
-    if !ok_no(&d.out_request_no) {
-        return Err(invalid("out_request_no 须为6-32位字母、数字、下划线或短横线"));
-    }
-    if d.merchant_customs_code.trim().is_empty()
-        || d.merchant_customs_name.trim().is_empty()
-        || d.customs_place.trim().is_empty()
-    {
-        return Err(invalid("merchant_customs_code、merchant_customs_name、customs_place 不能为空"));
-    }
-    if matches!(d.is_split.as_deref(), Some("T" | "t"))
-        && d.sub_out_biz_no.as_deref().unwrap_or_default().is_empty()
-    {
-        return Err(invalid("拆单时 sub_out_biz_no 必填"));
-    }
+    check_request(d)?;
     let t = model::trade_by_no(ctx.conn, &ctx.app.app_id, &d.trade_no)
         .map_err(store_err)?
         .ok_or_else(|| biz(acq::TRADE_NOT_EXIST, "交易不存在"))?;
@@ -39,58 +23,7 @@ pub fn customs_declare(ctx: &Ctx<'_>, d: &CustomsDeclare) -> Result<Value, Statu
     if amount.minor() <= 0 || amount.minor() > t.cny_fen {
         return Err(invalid("报关金额不能超过支付金额"));
     }
-    let existing: Option<String> = ctx
-        .conn
-        .cached_row(
-            "SELECT alipay_declare_no FROM customs_declarations WHERE trade_no = ?1 AND out_request_no = ?2",
-            [&t.trade_no, &d.out_request_no],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(store_err)?;
-    let (name, cert) = d.buyer_info.as_ref().map(|b| (b.buyer_name.clone(), b.buyer_cert_no.clone())).unzip();
-    let (declare_no, identity) = match existing {
-        Some(no) => {
-            ctx.conn
-                .cached_exec(
-                    "UPDATE customs_declarations SET pushes = pushes + 1, amount_fen = ?1, customs_place = ?2,
-                     buyer_name = ?3, buyer_cert_no = ?4, updated_at = ?5 WHERE trade_no = ?6 AND out_request_no = ?7",
-                    params![amount.minor(), d.customs_place, name, cert, ts(ctx.now), t.trade_no, d.out_request_no],
-                )
-                .map_err(store_err)?;
-            (no, None)
-        }
-        None => {
-            let payer = t
-                .buyer_id
-                .as_deref()
-                .map(|b| model::buyer(ctx.conn, b))
-                .transpose()
-                .map_err(store_err)?
-                .flatten();
-            let identity = match (&d.buyer_info, &payer) {
-                (Some(info), Some(p)) => {
-                    let same = info.buyer_name.trim() == p.real_name
-                        && info.buyer_cert_no.trim().eq_ignore_ascii_case(&p.id_number);
-                    Some(if same { "T" } else { "F" })
-                }
-                _ => None,
-            };
-            let no = format!(
-                "{}{}",
-                ctx.now.with_timezone(&haitao_alipay::time::shanghai()).format("%Y%m%d"),
-                digits(16)
-            );
-            ctx.conn
-                .cached_exec(
-                    "INSERT INTO customs_declarations (trade_no, out_request_no, alipay_declare_no, customs_place, amount_fen,
-                     buyer_name, buyer_cert_no, identity_check, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)",
-                    params![t.trade_no, d.out_request_no, no, d.customs_place, amount.minor(), name, cert, identity, ts(ctx.now)],
-                )
-                .map_err(store_err)?;
-            (no, identity)
-        }
-    };
+    let (declare_no, identity) = record_declaration(ctx, d, &t, amount)?;
     ctx.event(
         "customs.declared",
         Some(&t),
@@ -116,4 +49,90 @@ pub fn customs_declare(ctx: &Ctx<'_>, d: &CustomsDeclare) -> Result<Value, Statu
         obj.insert("identity_check".into(), json!(i));
     }
     Ok(v)
+}
+
+/// Refuses a request whose `out_request_no`, merchant customs fields or split details are malformed.
+fn check_request(d: &CustomsDeclare) -> Result<(), Status> {
+    let ok_no = |s: &str| {
+        (6..=32).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    };
+    if !ok_no(&d.out_request_no) {
+        return Err(invalid("out_request_no 须为6-32位字母、数字、下划线或短横线"));
+    }
+    if d.merchant_customs_code.trim().is_empty()
+        || d.merchant_customs_name.trim().is_empty()
+        || d.customs_place.trim().is_empty()
+    {
+        return Err(invalid("merchant_customs_code、merchant_customs_name、customs_place 不能为空"));
+    }
+    if matches!(d.is_split.as_deref(), Some("T" | "t"))
+        && d.sub_out_biz_no.as_deref().unwrap_or_default().is_empty()
+    {
+        return Err(invalid("拆单时 sub_out_biz_no 必填"));
+    }
+    Ok(())
+}
+
+/// Stores a declaration. A repeated `out_request_no` is pushed again with the new details under its
+/// declare number; a new one gets a declare number and, when the buyer is declared, an identity
+/// check. Returns the declare number and that identity check (`T` or `F`).
+fn record_declaration(
+    ctx: &Ctx<'_>,
+    d: &CustomsDeclare,
+    t: &Trade,
+    amount: Money,
+) -> Result<(String, Option<&'static str>), Status> {
+    let existing: Option<String> = ctx
+        .conn
+        .cached_row(
+            "SELECT alipay_declare_no FROM customs_declarations WHERE trade_no = ?1 AND out_request_no = ?2",
+            [&t.trade_no, &d.out_request_no],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(store_err)?;
+    let (name, cert) = d.buyer_info.as_ref().map(|b| (b.buyer_name.clone(), b.buyer_cert_no.clone())).unzip();
+    match existing {
+        Some(no) => {
+            ctx.conn
+                .cached_exec(
+                    "UPDATE customs_declarations SET pushes = pushes + 1, amount_fen = ?1, customs_place = ?2,
+                     buyer_name = ?3, buyer_cert_no = ?4, updated_at = ?5 WHERE trade_no = ?6 AND out_request_no = ?7",
+                    params![amount.minor(), d.customs_place, name, cert, ts(ctx.now), t.trade_no, d.out_request_no],
+                )
+                .map_err(store_err)?;
+            Ok((no, None))
+        }
+        None => {
+            let identity = identity_check(ctx, d, t)?;
+            let no = format!(
+                "{}{}",
+                ctx.now.with_timezone(&haitao_alipay::time::shanghai()).format("%Y%m%d"),
+                digits(16)
+            );
+            ctx.conn
+                .cached_exec(
+                    "INSERT INTO customs_declarations (trade_no, out_request_no, alipay_declare_no, customs_place, amount_fen,
+                     buyer_name, buyer_cert_no, identity_check, created_at, updated_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?9)",
+                    params![t.trade_no, d.out_request_no, no, d.customs_place, amount.minor(), name, cert, identity, ts(ctx.now)],
+                )
+                .map_err(store_err)?;
+            Ok((no, identity))
+        }
+    }
+}
+
+/// Whether the declared buyer is the payer (`T`) or not (`F`): same name and ID number. `None` when
+/// either is unknown.
+fn identity_check(ctx: &Ctx<'_>, d: &CustomsDeclare, t: &Trade) -> Result<Option<&'static str>, Status> {
+    let payer =
+        t.buyer_id.as_deref().map(|b| model::buyer(ctx.conn, b)).transpose().map_err(store_err)?.flatten();
+    Ok(match (&d.buyer_info, &payer) {
+        (Some(info), Some(p)) => {
+            let same = info.buyer_name.trim() == p.real_name
+                && info.buyer_cert_no.trim().eq_ignore_ascii_case(&p.id_number);
+            Some(if same { "T" } else { "F" })
+        }
+        _ => None,
+    })
 }

@@ -11,9 +11,9 @@ use rusqlite::params;
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use super::card::{CardInput, card_err, check_card, check_sms};
-use super::channels::{Blocked, allowed, channel_options};
-use super::session::{attach_buyer, session_request};
+use super::card::{CardInput, check_sms, typed_card};
+use super::channels::{Blocked, ChannelOption, InstallmentOption, allowed, channel_options};
+use super::session::{PageRequest, attach_buyer, session_request};
 use super::{Ctx, amount_text, cny_text, masked_logon, store_err};
 use crate::db::Cached as _;
 use crate::ledger::{self, FEES, merchant_account};
@@ -120,7 +120,6 @@ pub struct Paid {
 
 /// Confirms a payment: checks the lock, channel, funds, password/fingerprint and SMS code, moves the
 /// money, marks the trade paid, queues the notification and builds the return redirect.
-#[allow(clippy::too_many_lines)]
 pub fn pay(
     ctx: &Ctx<'_>,
     s: &Session,
@@ -133,19 +132,50 @@ pub fn pay(
     let (_, req) = session_request(s).map_err(|_| PayError::Processing)?;
     let outcomes = scenarios::for_trade(ctx.conn, &ctx.app.app_id, &trade.out_trade_no, Some(req.cny_fen))
         .map_err(|_| PayError::Processing)?;
-    // Lock first: a locked buyer cannot pay at all.
+    let buyer = unlocked_buyer(ctx, &buyer.id)?;
+    let opt = chosen_option(ctx, &req, &buyer, &outcomes, choice)?;
+    let (source_id, card_behaviour) = if opt.account_id == "new_card" {
+        typed_card(ctx, &buyer, choice.card.as_ref())?
+    } else {
+        (opt.account_id.clone(), CardBehaviour::Approve)
+    };
+    check_sms_if_required(ctx, &buyer, &trade, &outcomes, card_behaviour, sms_code)?;
+    check_confirmation(ctx, &buyer, &trade, &outcomes, confirmation)?;
+    refuse_declines(ctx, &trade, &opt, &outcomes, card_behaviour)?;
+    let charge = move_money(ctx, &trade, &req, &opt, choice, &source_id)?;
+    let paid = mark_paid(ctx, s, &trade, &buyer, &opt, &charge)?;
+    enqueue_notify(ctx, &paid, &outcomes, None).map_err(|_| PayError::Processing)?;
+    let return_url = return_url_unless_lost(ctx, &paid, &buyer, &outcomes)?;
+    Ok(Paid { trade: paid, return_url, charged_fen: charge.buyer_pays() })
+}
+
+/// The buyer as stored now, unless payment is locked: a locked buyer cannot pay at all, so this is
+/// checked first.
+fn unlocked_buyer(ctx: &Ctx<'_>, buyer_id: &str) -> Result<Buyer, PayError> {
     let buyer =
-        model::buyer(ctx.conn, &buyer.id).map_err(|_| PayError::Processing)?.ok_or(PayError::Processing)?;
+        model::buyer(ctx.conn, buyer_id).map_err(|_| PayError::Processing)?.ok_or(PayError::Processing)?;
     if let Some(until) = buyer.locked_until.as_deref().map(parse_ts)
         && until > ctx.now
     {
         return Err(PayError::Locked { until: format_alipay(until) });
     }
-    let options = channel_options(ctx, &req, &buyer, &outcomes).map_err(|_| PayError::Processing)?;
+    Ok(buyer)
+}
+
+/// The option the buyer chose, if the cashier offers it, the merchant accepts it (Huabei without
+/// installments needs `pcredit`; installments need an offered plan) and it can pay the trade.
+fn chosen_option(
+    ctx: &Ctx<'_>,
+    req: &PageRequest,
+    buyer: &Buyer,
+    outcomes: &[Outcome],
+    choice: &Choice,
+) -> Result<ChannelOption, PayError> {
+    let options = channel_options(ctx, req, buyer, outcomes).map_err(|_| PayError::Processing)?;
     let opt =
-        options.iter().find(|o| o.account_id == choice.account_id).ok_or(PayError::ChannelNotAllowed)?;
+        options.into_iter().find(|o| o.account_id == choice.account_id).ok_or(PayError::ChannelNotAllowed)?;
     let wants_installments = choice.installments.is_some();
-    if opt.kind == AccountKind::Huabei && !wants_installments && !allowed(&req, PayChannel::Pcredit) {
+    if opt.kind == AccountKind::Huabei && !wants_installments && !allowed(req, PayChannel::Pcredit) {
         return Err(PayError::ChannelNotAllowed);
     }
     if wants_installments && opt.installments.iter().all(|i| Some(i.periods) != choice.installments) {
@@ -159,49 +189,41 @@ pub fn pay(
             _ => PayError::ChannelNotAllowed,
         });
     }
-    // A typed card.
-    let mut card_behaviour = CardBehaviour::Approve;
-    let mut source_id = opt.account_id.clone();
-    if opt.account_id == "new_card" {
-        let card =
-            choice.card.as_ref().ok_or_else(|| card_err("number", "请填写卡号", "Enter the card number"))?;
-        let (brand, number) = check_card(card, ctx.now)?;
-        card_behaviour = scenarios::magic_card(&number);
-        let last4: String = number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
-        let acct = format!("{}:card:{brand}:{last4}", buyer.id);
-        if model::account(ctx.conn, &acct).map_err(|_| PayError::Processing)?.is_none() {
-            model::insert_account(
-                ctx.conn,
-                &acct,
-                &buyer.id,
-                AccountKind::InternationalCard,
-                brand,
-                10_000_000,
-                Some((brand, &last4)),
-                ctx.now,
-            )
-            .map_err(|_| PayError::Processing)?;
-        }
-        source_id = acct;
-        match card_behaviour {
-            CardBehaviour::Expired => return Err(card_err("expiry", "卡片已过期", "The card has expired")),
-            CardBehaviour::IncorrectCvc => return Err(card_err("cvc", "安全码错误", "The CVC is incorrect")),
-            _ => {}
-        }
-    }
-    // SMS: forced, persona rule, or a 3-D Secure-like card.
+    Ok(opt)
+}
+
+/// Asks for and checks an SMS code when one is required: forced, by persona rule, or by a 3-D
+/// Secure-like card.
+fn check_sms_if_required(
+    ctx: &Ctx<'_>,
+    buyer: &Buyer,
+    trade: &Trade,
+    outcomes: &[Outcome],
+    card_behaviour: CardBehaviour,
+    sms_code: Option<&str>,
+) -> Result<(), PayError> {
     let sms_needed = outcomes.contains(&Outcome::SmsRequired)
         || outcomes.contains(&Outcome::SmsTimeout)
         || crate::personas::requires_sms(&buyer.login)
         || card_behaviour == CardBehaviour::RequiresSms;
-    let purpose = format!("pay:{}", trade.trade_no);
-    if sms_needed {
-        match sms_code {
-            None => return Err(PayError::SmsRequired),
-            Some(code) => check_sms(ctx, &buyer, &purpose, code)?,
-        }
+    if !sms_needed {
+        return Ok(());
     }
-    // Password or fingerprint.
+    match sms_code {
+        None => Err(PayError::SmsRequired),
+        Some(code) => check_sms(ctx, buyer, &format!("pay:{}", trade.trade_no), code),
+    }
+}
+
+/// Checks the payment password (a fingerprint always passes). A wrong one counts towards the lock and
+/// the last allowed try locks payment; a right one clears the count.
+fn check_confirmation(
+    ctx: &Ctx<'_>,
+    buyer: &Buyer,
+    trade: &Trade,
+    outcomes: &[Outcome],
+    confirmation: &Confirmation,
+) -> Result<(), PayError> {
     match confirmation {
         Confirmation::Fingerprint => {}
         Confirmation::Password(pw) => {
@@ -219,7 +241,7 @@ pub fn pay(
                         .map_err(|_| PayError::Processing)?;
                     ctx.event(
                         "cashier.locked",
-                        Some(&trade),
+                        Some(trade),
                         None,
                         format!("{} locked until {}", buyer.login, format_alipay(until)),
                         json!({}),
@@ -234,7 +256,7 @@ pub fn pay(
                     .map_err(|_| PayError::Processing)?;
                 ctx.event(
                     "cashier.password_wrong",
-                    Some(&trade),
+                    Some(trade),
                     None,
                     format!("wrong payment password ({failed}/{tries})"),
                     json!({}),
@@ -246,7 +268,18 @@ pub fn pay(
     ctx.conn
         .cached_exec("UPDATE buyers SET failed_pay_pw = 0, locked_until = NULL WHERE id = ?1", [&buyer.id])
         .map_err(|_| PayError::Processing)?;
-    // Declines.
+    Ok(())
+}
+
+/// Refuses the payment when a decline is forced on a card or Huabei, or when the typed card's number
+/// declines, lacks funds or fails to process.
+fn refuse_declines(
+    ctx: &Ctx<'_>,
+    trade: &Trade,
+    opt: &ChannelOption,
+    outcomes: &[Outcome],
+    card_behaviour: CardBehaviour,
+) -> Result<(), PayError> {
     let declined = outcomes.contains(&Outcome::Decline)
         && matches!(
             opt.kind,
@@ -259,26 +292,57 @@ pub fn pay(
         (true, _) | (_, CardBehaviour::Decline) => {
             ctx.event(
                 "cashier.declined",
-                Some(&trade),
+                Some(trade),
                 None,
                 "payment declined",
                 json!({"channel": opt.label}),
             );
-            return Err(PayError::Declined {
+            Err(PayError::Declined {
                 zh: "发卡行拒绝了本次支付".into(),
                 en: "The issuer declined this payment".into(),
-            });
+            })
         }
-        (_, CardBehaviour::InsufficientFunds) => {
-            return Err(PayError::Insufficient {
-                zh: "卡内余额或额度不足".into(),
-                en: "Not enough funds on the card".into(),
-            });
-        }
-        (_, CardBehaviour::ProcessingError) => return Err(PayError::Processing),
-        _ => {}
+        (_, CardBehaviour::InsufficientFunds) => Err(PayError::Insufficient {
+            zh: "卡内余额或额度不足".into(),
+            en: "Not enough funds on the card".into(),
+        }),
+        (_, CardBehaviour::ProcessingError) => Err(PayError::Processing),
+        _ => Ok(()),
     }
-    // Money.
+}
+
+/// What a payment moved, in fen.
+#[derive(Debug)]
+struct Charge {
+    /// The trade's amount, paid to the merchant.
+    base: i64,
+    /// The international-card surcharge, paid by the buyer.
+    surcharge: i64,
+    /// The Huabei installment fee the buyer pays.
+    buyer_fee: i64,
+    /// The Huabei installment fee the merchant pays.
+    seller_fee: i64,
+    plan: Option<InstallmentOption>,
+    source: Account,
+}
+
+impl Charge {
+    /// What leaves the buyer's account.
+    fn buyer_pays(&self) -> i64 {
+        self.base + self.surcharge + self.buyer_fee
+    }
+}
+
+/// Moves the money: the trade's amount from the source to the merchant, the surcharge and installment
+/// fees to the fees account. Refused when the source cannot cover what the buyer pays.
+fn move_money(
+    ctx: &Ctx<'_>,
+    trade: &Trade,
+    req: &PageRequest,
+    opt: &ChannelOption,
+    choice: &Choice,
+    source_id: &str,
+) -> Result<Charge, PayError> {
     let base = req.cny_fen;
     let surcharge = opt.surcharge_fen;
     let plan = choice.installments.and_then(|p| opt.installments.iter().find(|i| i.periods == p).cloned());
@@ -288,9 +352,8 @@ pub fn pay(
         None => (0, 0),
     };
     let merchant = merchant_account(&ctx.app.app_id);
-    let source: Account = model::account(ctx.conn, &source_id)
-        .map_err(|_| PayError::Processing)?
-        .ok_or(PayError::Processing)?;
+    let source: Account =
+        model::account(ctx.conn, source_id).map_err(|_| PayError::Processing)?.ok_or(PayError::Processing)?;
     if source.available() < base + surcharge + buyer_fee {
         return Err(PayError::Insufficient {
             zh: "余额或额度不足".into(), en: "Not enough funds".into()
@@ -315,14 +378,28 @@ pub fn pay(
     post(&source.id, FEES, surcharge, "card_surcharge")?;
     post(&source.id, FEES, buyer_fee, "installment_fee")?;
     post(&merchant, FEES, seller_fee, "installment_fee_seller")?;
+    Ok(Charge { base, surcharge, buyer_fee, seller_fee, plan, source })
+}
+
+/// Marks the trade `TRADE_SUCCESS` with its channel, fund bills and fees, and the session paid.
+/// Returns the trade as stored.
+fn mark_paid(
+    ctx: &Ctx<'_>,
+    s: &Session,
+    trade: &Trade,
+    buyer: &Buyer,
+    opt: &ChannelOption,
+    charge: &Charge,
+) -> Result<Trade, PayError> {
     let fund_bills = vec![FundBill {
-        fund_channel: source.kind.fund_channel().into(),
-        amount: AmountText::from_money(Money::from_minor(base, Currency::Cny)),
+        fund_channel: charge.source.kind.fund_channel().into(),
+        amount: AmountText::from_money(Money::from_minor(charge.base, Currency::Cny)),
     }];
-    let channel = match &plan {
+    let channel = match &charge.plan {
         Some(p) => format!("{}:{}", PayChannel::PcreditInstallment.code(), p.periods),
         None => opt.channel.code().to_owned(),
     };
+    let fee_fen = charge.buyer_fee + charge.seller_fee;
     ctx.conn
         .cached_exec(
             "UPDATE trades SET status = 'TRADE_SUCCESS', paid_at = ?1, buyer_id = ?2, channel = ?3, fund_bills = ?4,
@@ -332,8 +409,8 @@ pub fn pay(
                 buyer.id,
                 channel,
                 serde_json::to_string(&fund_bills).unwrap_or_default(),
-                surcharge,
-                buyer_fee + seller_fee,
+                charge.surcharge,
+                fee_fen,
                 trade.trade_no
             ],
         )
@@ -348,17 +425,24 @@ pub fn pay(
         "trade.paid",
         Some(&paid),
         None,
-        format!("paid {} by {} ({})", cny_text(base), buyer.login, opt.label),
-        json!({"channel": channel, "surcharge_fen": surcharge, "fee_fen": buyer_fee + seller_fee, "source": source.id}),
+        format!("paid {} by {} ({})", cny_text(charge.base), buyer.login, opt.label),
+        json!({"channel": channel, "surcharge_fen": charge.surcharge, "fee_fen": fee_fen, "source": charge.source.id}),
     );
-    enqueue_notify(ctx, &paid, &outcomes, None).map_err(|_| PayError::Processing)?;
-    let return_url = if outcomes.contains(&Outcome::LostReturn) {
-        ctx.event("redirect.lost", Some(&paid), None, "return redirect withheld (lost_return)", json!({}));
-        None
-    } else {
-        return_redirect(ctx, &paid, &buyer).map_err(|_| PayError::Processing)?
-    };
-    Ok(Paid { trade: paid, return_url, charged_fen: base + surcharge + buyer_fee })
+    Ok(paid)
+}
+
+/// The return redirect, unless a forced outcome withholds it.
+fn return_url_unless_lost(
+    ctx: &Ctx<'_>,
+    paid: &Trade,
+    buyer: &Buyer,
+    outcomes: &[Outcome],
+) -> Result<Option<String>, PayError> {
+    if outcomes.contains(&Outcome::LostReturn) {
+        ctx.event("redirect.lost", Some(paid), None, "return redirect withheld (lost_return)", json!({}));
+        return Ok(None);
+    }
+    return_redirect(ctx, paid, buyer).map_err(|_| PayError::Processing)
 }
 
 /// The signed `return_url` redirect after a payment.

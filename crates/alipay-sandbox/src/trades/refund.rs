@@ -12,6 +12,9 @@ use crate::db::Cached as _;
 use crate::ledger::{self, FEES, merchant_account};
 use crate::model::{self, Trade, parse_ts, ts};
 
+/// Refunds part of a paid trade: the money goes back to where it came from, Huabei installment fees
+/// in proportion, the refund is recorded and the trade closes once fully refunded. Returns the trade
+/// as stored.
 pub(super) fn refund_inner(
     ctx: &Ctx<'_>,
     t: &Trade,
@@ -19,18 +22,7 @@ pub(super) fn refund_inner(
     request_no: &str,
     reason: Option<&str>,
 ) -> Result<Trade, Status> {
-    let buyer_id = t.buyer_id.clone().ok_or_else(|| store_err("paid trade without buyer"))?;
-    // Money goes back to where it came from: the source of the payment entry.
-    let source: Option<String> = ctx
-        .conn
-        .cached_row(
-            "SELECT from_acct FROM ledger WHERE trade_no = ?1 AND kind = 'payment' ORDER BY seq LIMIT 1",
-            [&t.trade_no],
-            |r| r.get(0),
-        )
-        .optional()
-        .map_err(store_err)?;
-    let source = source.ok_or_else(|| store_err(format!("no payment entry for {buyer_id}")))?;
+    let source = payment_source(ctx, t)?;
     ledger::post(
         ctx.conn,
         &merchant_account(&t.app_id),
@@ -44,37 +36,7 @@ pub(super) fn refund_inner(
         ledger::LedgerError::Insufficient { .. } => biz(acq::SELLER_BALANCE_NOT_ENOUGH, "卖家余额不足"),
         other => store_err(other),
     })?;
-    // Huabei installment fees go back with the money, in proportion to what is refunded (all of
-    // them once the trade is fully refunded), to whoever paid them: the buyer's source, or the
-    // merchant when the seller paid the fee. Card surcharges are not refunded.
-    let (before, after) = (i128::from(t.refunded_fen), i128::from(t.refunded_fen + amount_fen));
-    let total = i128::from(t.cny_fen.max(1));
-    for (kind, back_to) in
-        [("installment_fee", source.clone()), ("installment_fee_seller", merchant_account(&t.app_id))]
-    {
-        let fee: i64 = ctx
-            .conn
-            .cached_row(
-                "SELECT COALESCE(SUM(amount_fen), 0) FROM ledger WHERE trade_no = ?1 AND kind = ?2",
-                params![t.trade_no, kind],
-                |r| r.get(0),
-            )
-            .map_err(store_err)?;
-        let share = |refunded: i128| i128::from(fee) * refunded.min(total) / total;
-        let back = i64::try_from(share(after) - share(before)).map_err(store_err)?;
-        if back > 0 {
-            ledger::post(
-                ctx.conn,
-                FEES,
-                &back_to,
-                back,
-                "installment_fee_refund",
-                Some(&t.trade_no),
-                ctx.now,
-            )
-            .map_err(store_err)?;
-        }
-    }
+    refund_installment_fees(ctx, t, &source, amount_fen)?;
     ctx.conn
         .cached_exec(
             "INSERT INTO refunds (trade_no, out_request_no, amount_fen, reason, created_at) VALUES (?1,?2,?3,?4,?5)",
@@ -109,6 +71,56 @@ pub(super) fn refund_inner(
         enqueue_notify(ctx, &updated, &[], Some(request_no))?;
     }
     Ok(updated)
+}
+
+/// The account a trade was paid from: the source of its payment entry.
+fn payment_source(ctx: &Ctx<'_>, t: &Trade) -> Result<String, Status> {
+    let buyer_id = t.buyer_id.clone().ok_or_else(|| store_err("paid trade without buyer"))?;
+    let source: Option<String> = ctx
+        .conn
+        .cached_row(
+            "SELECT from_acct FROM ledger WHERE trade_no = ?1 AND kind = 'payment' ORDER BY seq LIMIT 1",
+            [&t.trade_no],
+            |r| r.get(0),
+        )
+        .optional()
+        .map_err(store_err)?;
+    source.ok_or_else(|| store_err(format!("no payment entry for {buyer_id}")))
+}
+
+/// Huabei installment fees go back with the money, in proportion to what is refunded (all of them
+/// once the trade is fully refunded), to whoever paid them: the buyer's source, or the merchant when
+/// the seller paid the fee. Card surcharges are not refunded.
+fn refund_installment_fees(ctx: &Ctx<'_>, t: &Trade, source: &str, amount_fen: i64) -> Result<(), Status> {
+    let (before, after) = (i128::from(t.refunded_fen), i128::from(t.refunded_fen + amount_fen));
+    let total = i128::from(t.cny_fen.max(1));
+    for (kind, back_to) in
+        [("installment_fee", source.to_owned()), ("installment_fee_seller", merchant_account(&t.app_id))]
+    {
+        let fee: i64 = ctx
+            .conn
+            .cached_row(
+                "SELECT COALESCE(SUM(amount_fen), 0) FROM ledger WHERE trade_no = ?1 AND kind = ?2",
+                params![t.trade_no, kind],
+                |r| r.get(0),
+            )
+            .map_err(store_err)?;
+        let share = |refunded: i128| i128::from(fee) * refunded.min(total) / total;
+        let back = i64::try_from(share(after) - share(before)).map_err(store_err)?;
+        if back > 0 {
+            ledger::post(
+                ctx.conn,
+                FEES,
+                &back_to,
+                back,
+                "installment_fee_refund",
+                Some(&t.trade_no),
+                ctx.now,
+            )
+            .map_err(store_err)?;
+        }
+    }
+    Ok(())
 }
 
 pub fn refund(ctx: &Ctx<'_>, r: &Refund) -> Result<Value, Status> {
