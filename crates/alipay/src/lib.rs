@@ -10,6 +10,7 @@
 //! - [`response`]: cutting the exact `*_response` node out of a response body and verifying it.
 //! - [`api`]: typed `biz_content` and responses of the trade APIs.
 //! - [`money`], [`time`]: integer minor units with ISO 4217 currencies; Asia/Shanghai timestamps.
+//! - [`fx`]: converting foreign amounts to CNY (one rounding rule) and the demo exchange table.
 //! - [`client`]: an async client that separates definite failures from unknown outcomes.
 //! - [`inbound`]: verified notifications and return redirects, matched against the expected order.
 //!
@@ -18,6 +19,7 @@
 
 pub mod api;
 pub mod client;
+pub mod fx;
 pub mod ids;
 pub mod inbound;
 pub mod keys;

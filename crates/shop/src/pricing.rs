@@ -5,6 +5,7 @@
 //!
 //! - **FX**: a foreign unit price is converted to CNY once, rounded half-up to the fen
 //!   (`fen = round(minor × cny_per_unit_ppm × 10^(2−exponent) / 10^6)`), then multiplied by quantity.
+//!   The rule and the demo table are [`haitao_alipay::fx`]'s, shared with the sandbox gateway.
 //! - **Shipping** is split across lines in proportion to their goods value by the largest-remainder
 //!   method, so the shares add up to the shipping exactly.
 //! - **Tax** per line is `round(dutiable × (vat + ct) / (1 − ct) × 70%)` (full rate plus duty for a
@@ -12,6 +13,7 @@
 //! - **Surcharge** and **installment fees** are rounded half-up to the fen; installment periods are
 //!   equal, with any remainder fen on the first period.
 
+use haitao_alipay::fx::{self, div_round_half_up};
 use haitao_alipay::money::{Currency, Money, MoneyError};
 use haitao_shop_api::catalog::{Fulfilment, Ppm, TaxCategory};
 use haitao_shop_api::orders::{
@@ -20,16 +22,6 @@ use haitao_shop_api::orders::{
 use serde::{Deserialize, Serialize};
 
 pub const PPM: i64 = 1_000_000;
-
-/// `round(n / d)` half away from zero, for `d > 0`.
-pub fn div_round_half_up(n: i128, d: i128) -> i128 {
-    if d <= 0 {
-        return 0;
-    }
-    let q = n / d;
-    let r = n % d;
-    if r.abs() * 2 >= d { q + n.signum() } else { q }
-}
 
 fn fen(n: i128) -> Result<Money, MoneyError> {
     i64::try_from(n).map(|v| Money::from_minor(v, Currency::Cny)).map_err(|_| MoneyError::Overflow)
@@ -177,26 +169,12 @@ pub struct FxRates {
 }
 
 impl FxRates {
-    /// Demo rates shipped with Haitao (approximate mid rates; not live data).
+    /// Demo rates shipped with Haitao ([`fx::DEMO_RATES`]: approximate mid rates; not live data).
     pub fn demo() -> Self {
         FxRates {
-            as_of: chrono::DateTime::parse_from_rfc3339("2026-11-27T02:00:00Z")
-                .map(|d| d.with_timezone(&chrono::Utc))
-                .unwrap_or_default(),
+            as_of: fx::demo_as_of(),
             source: "Haitao demo rates (configurable; not live market data)".into(),
-            rates: vec![
-                (Currency::Cny, 1_000_000),
-                (Currency::Usd, 7_102_300),
-                (Currency::Eur, 7_748_600),
-                (Currency::Jpy, 47_520),
-                (Currency::Gbp, 9_052_100),
-                (Currency::Krw, 5_187),
-                (Currency::Aud, 4_702_500),
-                (Currency::Nzd, 4_291_800),
-                (Currency::Chf, 8_103_400),
-                (Currency::Hkd, 912_600),
-                (Currency::Cad, 5_198_700),
-            ],
+            rates: fx::DEMO_RATES.to_vec(),
         }
     }
 
@@ -207,8 +185,7 @@ impl FxRates {
     /// Converts a price to CNY, rounding half-up to the fen.
     pub fn to_cny(&self, price: Money) -> Result<Money, PricingError> {
         let rate = self.rate(price.currency()).ok_or(PricingError::NoRate(price.currency()))?;
-        let scale = 10i128.pow(2u32.saturating_sub(price.currency().exponent()));
-        Ok(fen(div_round_half_up(i128::from(price.minor()) * i128::from(rate) * scale, i128::from(PPM)))?)
+        Ok(fx::to_cny(price, rate)?)
     }
 }
 
@@ -512,7 +489,7 @@ mod tests {
 
     proptest! {
         #[test]
-        fn conversion_is_within_half_a_fen(minor in 0i64..10_000_000_000, idx in 0usize..11) {
+        fn conversion_is_within_half_a_fen(minor in 0i64..10_000_000_000, idx in 0usize..fx::DEMO_RATES.len()) {
             let fx = FxRates::demo();
             let (cur, rate) = fx.rates[idx];
             let got = fx.to_cny(Money::from_minor(minor, cur)).unwrap().minor();
@@ -536,7 +513,7 @@ mod tests {
         }
 
         #[test]
-        fn totals_are_consistent(lines in proptest::collection::vec((1i64..500_000, 0usize..11, 1i64..5, 0usize..6, any::<bool>()), 1..6)) {
+        fn totals_are_consistent(lines in proptest::collection::vec((1i64..500_000, 0usize..fx::DEMO_RATES.len(), 1i64..5, 0usize..6, any::<bool>()), 1..6)) {
             let cfg = PricingConfig::default();
             let fx = FxRates::demo();
             let inputs: Vec<LineInput> = lines.iter().map(|(m, c, q, t, b)| LineInput {

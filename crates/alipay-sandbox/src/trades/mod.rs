@@ -17,7 +17,8 @@
 //! - [`query`]: the server-to-server trade APIs (query, precreate, close, cancel) and the expiry timer.
 //!
 //! What they share lives here: the call context, failure answers, trade lookup, amount texts and the
-//! request digest.
+//! request digest. Foreign amounts convert to CNY at the demo rates of [`haitao_alipay::fx`], the
+//! ones the shop prices goods with.
 
 pub mod card;
 pub mod channels;
@@ -93,28 +94,6 @@ impl Ctx<'_> {
     }
 }
 
-/// Approximate demo rates (CNY per unit, ppm) for trades priced in a foreign `trans_currency`.
-fn to_cny_fen(m: Money) -> Option<i64> {
-    let ppm: i64 = match m.currency() {
-        Currency::Cny => 1_000_000,
-        Currency::Usd => 7_102_300,
-        Currency::Eur => 7_748_600,
-        Currency::Jpy => 47_520,
-        Currency::Gbp => 9_052_100,
-        Currency::Krw => 5_187,
-        Currency::Aud => 4_702_500,
-        Currency::Nzd => 4_291_800,
-        Currency::Chf => 8_103_400,
-        Currency::Hkd => 912_600,
-        Currency::Cad => 5_198_700,
-        Currency::Sgd => 5_280_000,
-        _ => return None,
-    };
-    let scale = 10i128.pow(2 - m.currency().exponent());
-    let n = i128::from(m.minor()) * i128::from(ppm) * scale;
-    i64::try_from((n + 500_000) / 1_000_000).ok()
-}
-
 fn digest(parts: &[&str]) -> String {
     let d = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, parts.join("\u{1f}").as_bytes());
     d.as_ref().iter().take(16).map(|b| format!("{b:02x}")).collect()
@@ -156,14 +135,4 @@ fn amount_text(t: &Trade, minor: i64) -> String {
 
 fn cny_text(fen: i64) -> String {
     Money::from_minor(fen, Currency::Cny).to_decimal_string()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn foreign_amounts_convert_at_the_demo_rate() {
-        assert_eq!(to_cny_fen(Money::from_minor(1000, Currency::Jpy)), Some(4752));
-    }
 }

@@ -1,13 +1,14 @@
 //! Refunds (money back to the payment's source, with Huabei fees in proportion) and refund queries.
 
 use haitao_alipay::api::{Refund, RefundQuery, TradeStatus};
+use haitao_alipay::fx;
 use haitao_alipay::status::{Status, acq};
 use haitao_alipay::time::format_alipay;
 use rusqlite::{OptionalExtension, params};
 use serde_json::{Value, json};
 
 use super::pay::enqueue_notify;
-use super::{Ctx, amount_text, biz, cny_text, find, invalid, masked_logon, store_err, to_cny_fen};
+use super::{Ctx, amount_text, biz, cny_text, find, invalid, masked_logon, store_err};
 use crate::db::Cached as _;
 use crate::ledger::{self, FEES, merchant_account};
 use crate::model::{self, Trade, parse_ts, ts};
@@ -127,7 +128,7 @@ pub fn refund(ctx: &Ctx<'_>, r: &Refund) -> Result<Value, Status> {
     let t = find(ctx, &r.trade)?.ok_or_else(|| biz(acq::TRADE_NOT_EXIST, "交易不存在"))?;
     let amount = r.amount().map_err(|e| invalid(format!("refund_amount: {e}")))?;
     let amount = amount.check_alipay_range().map_err(|e| invalid(format!("refund_amount: {e}")))?;
-    let amount_fen = to_cny_fen(amount).ok_or_else(|| invalid("refund_currency 不支持"))?;
+    let amount_fen = fx::demo_to_cny(amount).ok_or_else(|| invalid("refund_currency 不支持"))?.minor();
     let request_no = r.out_request_no.clone().unwrap_or_else(|| t.out_trade_no.clone());
     let existing: Option<i64> = ctx
         .conn

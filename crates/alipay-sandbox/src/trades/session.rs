@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use haitao_alipay::api::{PagePay, Precreate, TimeoutExpress, TradeStatus};
+use haitao_alipay::fx;
 use haitao_alipay::money::{Currency, Money};
 use haitao_alipay::params::Params;
 use haitao_alipay::status::{Status, acq};
@@ -11,7 +12,7 @@ use rusqlite::params;
 use serde_json::json;
 
 use super::pay::{PayError, enqueue_notify};
-use super::{Ctx, biz, invalid, page_digest, store_err, to_cny_fen};
+use super::{Ctx, biz, invalid, page_digest, store_err};
 use crate::db::Cached as _;
 use crate::model::{self, Buyer, Session, Trade, digits, parse_ts, ts};
 use crate::scenarios;
@@ -67,7 +68,7 @@ pub fn page_request_from(method: &str, biz: &str) -> Result<PageRequest, Status>
     }
     let amount = pay.amount().map_err(|e| invalid(format!("total_amount: {e}")))?;
     amount.check_alipay_range().map_err(|e| invalid(format!("total_amount: {e}")))?;
-    let cny_fen = to_cny_fen(amount).ok_or_else(|| invalid("trans_currency 不支持"))?;
+    let cny_fen = fx::demo_to_cny(amount).ok_or_else(|| invalid("trans_currency 不支持"))?.minor();
     if let Some(ext) = &pay.extend_params
         && ext.hb_fq_num.is_some()
         && pay.goods_type.as_deref() == Some("0")
