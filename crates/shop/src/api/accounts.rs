@@ -5,18 +5,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
-use haitao_alipay::money::{Currency, Money};
 use haitao_shop_api::account::{
     Account, Address, AddressInput, Credentials, Quota, RealName, RealNameRequest, RefreshRequest, TokenPair,
 };
 use haitao_shop_api::error::{ErrorCode, Problem};
 
-use super::{Body, P, S};
+use super::{Body, P, S, load_account, quota_for};
 use crate::auth::{self, Authed};
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{ResidentId, mask_id, mask_phone, normalise_phone, valid_name};
 use crate::limits::ClientKey;
-use crate::sqlite::quota_year;
 use crate::state::Shop;
 use crate::store::{AccountRow, AddressEvent, Refreshed};
 
@@ -159,11 +157,6 @@ pub(super) async fn logout_all(State(shop): S, a: Authed) -> ApiResult<StatusCod
     Ok(StatusCode::NO_CONTENT)
 }
 
-pub(super) async fn load_account(shop: &Arc<Shop>, id: &str) -> ApiResult<AccountRow> {
-    let id = id.to_owned();
-    shop.blocking(move |s| s.account(&id)).await?.ok_or_else(ApiError::unauthorized)
-}
-
 #[utoipa::path(get, path = "/api/v1/account", tag = "account", security(("bearer" = [])),
     responses((status = 200, body = Account), (status = 401, body = Problem)))]
 pub(super) async fn account(State(shop): S, a: Authed) -> ApiResult<Json<Account>> {
@@ -188,22 +181,6 @@ pub(super) async fn real_name(
         (a.account_id.clone(), r.name.trim().to_owned(), id.as_str().to_owned(), id.birth_date());
     shop.blocking(move |s| s.set_real_name(&aid, &name, &number, birth, now)).await?;
     Ok(Json(account_view(&load_account(&shop, &a.account_id).await?)))
-}
-
-pub(super) async fn quota_for(shop: &Arc<Shop>, id_number: &str) -> ApiResult<Quota> {
-    let year = quota_year(shop.now());
-    let idn = id_number.to_owned();
-    let (used, reserved) = shop.blocking(move |s| s.quota_usage(&idn, year)).await?;
-    let limit = shop.pricing.annual_limit;
-    let cny = |f| Money::from_minor(f, Currency::Cny);
-    Ok(Quota {
-        year,
-        annual_limit: limit,
-        order_limit: shop.pricing.order_limit,
-        used: cny(used),
-        reserved: cny(reserved),
-        remaining: cny((limit.minor() - used - reserved).max(0)),
-    })
 }
 
 #[utoipa::path(get, path = "/api/v1/account/quota", tag = "account", security(("bearer" = [])),

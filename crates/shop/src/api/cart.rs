@@ -6,13 +6,12 @@ use axum::Json;
 use axum::extract::State;
 use haitao_alipay::money::{Currency, Money};
 use haitao_shop_api::error::{ErrorCode, Problem};
-use haitao_shop_api::orders::{Cart, CartLine, CartNotice, MethodQuote, PaymentMethod, SetQuantity};
+use haitao_shop_api::orders::{Cart, CartLine, CartNotice, MethodQuote, SetQuantity};
 
-use super::accounts::{load_account, quota_for};
-use super::{Body, P, S};
+use super::{Body, P, S, all_methods, load_account, quota_for};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
-use crate::pricing::{limit_notices, price, quote_method};
+use crate::pricing::{limit_notices, price};
 use crate::state::Shop;
 
 async fn build_cart(shop: &Arc<Shop>, account_id: &str) -> ApiResult<Cart> {
@@ -95,14 +94,6 @@ pub(super) async fn clear_cart(State(shop): S, a: Authed) -> ApiResult<Json<Cart
     let aid = a.account_id.clone();
     shop.blocking(move |s| s.clear_cart(&aid)).await?;
     Ok(Json(build_cart(&shop, &a.account_id).await?))
-}
-
-pub(super) fn all_methods(shop: &Shop, total: Money) -> ApiResult<Vec<MethodQuote>> {
-    let mut methods = vec![PaymentMethod::Balance, PaymentMethod::BankCard, PaymentMethod::Huabei];
-    methods
-        .extend(shop.pricing.huabei.iter().map(|t| PaymentMethod::HuabeiInstallments { periods: t.periods }));
-    methods.push(PaymentMethod::InternationalCard);
-    methods.into_iter().map(|m| quote_method(&shop.pricing, total, m).map_err(ApiError::internal)).collect()
 }
 
 #[utoipa::path(get, path = "/api/v1/checkout/quotes", tag = "cart", security(("bearer" = [])), responses((status = 200, body = [MethodQuote])))]

@@ -1,5 +1,10 @@
 //! The `/api/v1` HTTP API. Every error is `application/problem+json`; every private route needs a
 //! bearer access token; request bodies are limited.
+//!
+//! Handlers live in one module per part of the API: `public` (health, payment config, fx, catalog,
+//! images), `accounts`, `cart` (and checkout quotes), `orders`, `payments`, `support` and
+//! `test_controls`. Each keeps what only it uses; what several of them use is here, beside the
+//! extractors, the OpenAPI document and the router.
 
 use std::sync::Arc;
 
@@ -9,11 +14,18 @@ use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
+use haitao_alipay::money::{Currency, Money};
+use haitao_shop_api::account::Quota;
 use haitao_shop_api::error::{ErrorCode, Problem};
+use haitao_shop_api::orders::{MethodQuote, PaymentMethod};
+use serde::Deserialize;
 use utoipa::OpenApi;
 
-use crate::error::ApiError;
+use crate::error::{ApiError, ApiResult};
+use crate::pricing::quote_method;
+use crate::sqlite::quota_year;
 use crate::state::Shop;
+use crate::store::AccountRow;
 
 mod accounts;
 mod cart;
@@ -67,6 +79,67 @@ type S = State<Arc<Shop>>;
 pub const MAX_BODY: usize = 64 * 1024;
 
 // ---------------------------------------------------------------------------------------------
+// Shared by the handler modules
+
+/// A paging parameter outside the range the OpenAPI document states is refused, not clamped, so a
+/// client learns of its mistake instead of silently getting another page size than it asked for.
+fn in_range(field: &str, value: Option<u32>, min: u32, max: u32) -> ApiResult<()> {
+    match value {
+        Some(v) if !(min..=max).contains(&v) => {
+            Err(ApiError::validation(field, format!("{field} must be between {min} and {max}")))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The query of a changes feed (`/catalog/changes`, `/orders/changes`).
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+struct Since {
+    /// Catalog version or order cursor already held.
+    #[serde(default)]
+    since: Option<i64>,
+    /// At most this many changes in one answer.
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 500)]
+    limit: Option<u32>,
+}
+
+/// The signed-in account; one that no longer exists answers 401.
+async fn load_account(shop: &Arc<Shop>, id: &str) -> ApiResult<AccountRow> {
+    let id = id.to_owned();
+    shop.blocking(move |s| s.account(&id)).await?.ok_or_else(ApiError::unauthorized)
+}
+
+/// The orderer's cross-border quota for the current year: what is used, reserved by unpaid
+/// orders, and left.
+async fn quota_for(shop: &Arc<Shop>, id_number: &str) -> ApiResult<Quota> {
+    let year = quota_year(shop.now());
+    let idn = id_number.to_owned();
+    let (used, reserved) = shop.blocking(move |s| s.quota_usage(&idn, year)).await?;
+    let limit = shop.pricing.annual_limit;
+    let cny = |f| Money::from_minor(f, Currency::Cny);
+    Ok(Quota {
+        year,
+        annual_limit: limit,
+        order_limit: shop.pricing.order_limit,
+        used: cny(used),
+        reserved: cny(reserved),
+        remaining: cny((limit.minor() - used - reserved).max(0)),
+    })
+}
+
+/// What `total` costs with each payment method the shop offers.
+fn all_methods(shop: &Shop, total: Money) -> ApiResult<Vec<MethodQuote>> {
+    let mut methods = vec![PaymentMethod::Balance, PaymentMethod::BankCard, PaymentMethod::Huabei];
+    methods
+        .extend(shop.pricing.huabei.iter().map(|t| PaymentMethod::HuabeiInstallments { periods: t.periods }));
+    methods.push(PaymentMethod::InternationalCard);
+    methods.into_iter().map(|m| quote_method(&shop.pricing, total, m).map_err(ApiError::internal)).collect()
+}
+
+// ---------------------------------------------------------------------------------------------
+// The OpenAPI document, the router and its fallbacks
 
 #[derive(Debug, OpenApi)]
 #[openapi(

@@ -15,14 +15,10 @@ use haitao_shop_api::orders::{
 };
 use serde::Deserialize;
 
-use super::accounts::{load_account, quota_for};
-use super::cart::all_methods;
-use super::public::{Since, in_range};
-use super::{Body, P, Q, S};
+use super::{Body, P, Q, S, Since, all_methods, in_range, load_account, quota_for};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{ResidentId, valid_name};
-use crate::payments;
 use crate::pricing::{limit_notices, price};
 use crate::sqlite::quota_year;
 use crate::state::Shop;
@@ -218,7 +214,7 @@ pub(super) async fn start_payment(
     P(id): P<String>,
     Body(req): Body<StartPayment>,
 ) -> ApiResult<Json<PaymentAttempt>> {
-    Ok(Json(payments::start(&shop, &a.account_id, &id, req).await?))
+    Ok(Json(crate::payments::start(&shop, &a.account_id, &id, req).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/orders/{id}/cancel", tag = "orders", security(("bearer" = [])), params(("id" = String, Path)),
@@ -235,7 +231,7 @@ pub(super) async fn cancel_order(State(shop): S, a: Authed, P(id): P<String>) ->
     for attempt in
         shop.blocking(move |s| s.attempts_of(&oid)).await?.into_iter().filter(|x| !x.status.is_final())
     {
-        let r = payments::reconcile(&shop, attempt, true).await?;
+        let r = crate::payments::reconcile(&shop, attempt, true).await?;
         if r.status == haitao_shop_api::orders::AttemptStatus::Paid {
             return Err(ApiError::conflict(ErrorCode::InvalidState, "this order was just paid"));
         }
@@ -310,7 +306,7 @@ pub(super) async fn request_refund(
     };
     let r2 = row.clone();
     shop.blocking(move |s| s.insert_refund(&r2, now)).await?;
-    payments::settle_refund(&shop, &row).await;
+    crate::payments::settle_refund(&shop, &row).await;
     Ok(Json(own_order(&shop, &a.account_id, &id).await?))
 }
 

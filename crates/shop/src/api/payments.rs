@@ -13,7 +13,6 @@ use haitao_shop_api::orders::{ConfirmPayment, PaymentAttempt};
 use super::{Body, P, S};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
-use crate::payments;
 use crate::state::Shop;
 
 async fn own_attempt(shop: &Arc<Shop>, account_id: &str, id: &str) -> ApiResult<crate::store::AttemptRow> {
@@ -42,13 +41,13 @@ pub(super) async fn confirm(
     if req.return_query.as_deref().is_some_and(|q| q.len() > 8 * 1024) {
         return Err(ApiError::validation("return_query", "too long"));
     }
-    Ok(Json(payments::confirm(&shop, &a.account_id, &id, req, false).await?))
+    Ok(Json(crate::payments::confirm(&shop, &a.account_id, &id, req, false).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/payments/{id}/abandon", tag = "payments", security(("bearer" = [])),
     params(("id" = String, Path)), responses((status = 200, body = PaymentAttempt), (status = 404, body = Problem)))]
 pub(super) async fn abandon(State(shop): S, a: Authed, P(id): P<String>) -> ApiResult<Json<PaymentAttempt>> {
-    Ok(Json(payments::confirm(&shop, &a.account_id, &id, ConfirmPayment::default(), true).await?))
+    Ok(Json(crate::payments::confirm(&shop, &a.account_id, &id, ConfirmPayment::default(), true).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/alipay/notify", tag = "payments",
@@ -56,7 +55,7 @@ pub(super) async fn abandon(State(shop): S, a: Authed, P(id): P<String>) -> ApiR
         description = "Alipay's signed notification fields (notify_id, out_trade_no, trade_status, total_amount, sign, …)"),
     responses((status = 200, description = "exactly `success`", body = String), (status = 400, body = Problem)))]
 pub(super) async fn alipay_notify(State(shop): S, body: Bytes) -> Response {
-    match payments::handle_notify(&shop, &body).await {
+    match crate::payments::handle_notify(&shop, &body).await {
         Ok(()) => ([(header::CONTENT_TYPE, "text/plain")], haitao_alipay::NOTIFY_ACK).into_response(),
         Err(e) => e.into_response(),
     }

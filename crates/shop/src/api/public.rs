@@ -9,9 +9,8 @@ use haitao_shop_api::catalog::{
 };
 use haitao_shop_api::error::Problem;
 use haitao_shop_api::{Health, PaymentConfig};
-use serde::Deserialize;
 
-use super::{P, Q, S};
+use super::{P, Q, S, Since, in_range};
 use crate::error::{ApiError, ApiResult};
 
 #[utoipa::path(get, path = "/api/v1/health", tag = "shop", responses((status = 200, body = Health)))]
@@ -64,29 +63,6 @@ pub(super) async fn products(State(shop): S, Q(q): Q<ProductQuery>) -> ApiResult
 pub(super) async fn product(State(shop): S, P(id): P<String>) -> ApiResult<Json<ProductDetail>> {
     let row = shop.blocking(move |s| s.product(&id)).await?.ok_or_else(|| ApiError::not_found("product"))?;
     Ok(Json(row.detail(&shop.pricing, &shop.fx())?))
-}
-
-/// A paging parameter outside the range the OpenAPI document states is refused, not clamped, so a
-/// client learns of its mistake instead of silently getting another page size than it asked for.
-pub(super) fn in_range(field: &str, value: Option<u32>, min: u32, max: u32) -> ApiResult<()> {
-    match value {
-        Some(v) if !(min..=max).contains(&v) => {
-            Err(ApiError::validation(field, format!("{field} must be between {min} and {max}")))
-        }
-        _ => Ok(()),
-    }
-}
-
-#[derive(Debug, Deserialize, utoipa::IntoParams)]
-#[into_params(parameter_in = Query)]
-pub(super) struct Since {
-    /// Catalog version or order cursor already held.
-    #[serde(default)]
-    pub(super) since: Option<i64>,
-    /// At most this many changes in one answer.
-    #[serde(default)]
-    #[param(minimum = 1, maximum = 500)]
-    pub(super) limit: Option<u32>,
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog/changes", tag = "catalog", params(Since), responses((status = 200, body = CatalogChanges)))]

@@ -9,7 +9,6 @@ use haitao_shop_api::support::{Author, NewMessage, NewTicket, Ticket, TicketStat
 use super::{Body, P, S};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
-use crate::support;
 
 #[utoipa::path(get, path = "/api/v1/tickets", tag = "support", security(("bearer" = [])), responses((status = 200, body = [Ticket])))]
 pub(super) async fn tickets(State(shop): S, a: Authed) -> ApiResult<Json<Vec<Ticket>>> {
@@ -23,7 +22,7 @@ pub(super) async fn new_ticket(
     a: Authed,
     Body(t): Body<NewTicket>,
 ) -> ApiResult<(StatusCode, Json<Ticket>)> {
-    Ok((StatusCode::CREATED, Json(support::open(&shop, &a.account_id, t).await?)))
+    Ok((StatusCode::CREATED, Json(crate::support::open(&shop, &a.account_id, t).await?)))
 }
 
 #[utoipa::path(get, path = "/api/v1/tickets/{id}", tag = "support", security(("bearer" = [])), params(("id" = String, Path)),
