@@ -340,6 +340,34 @@ pub fn limit_notices(
     notices
 }
 
+/// An amount as a message quotes it: whole units with thousands separators, the minor units only
+/// when there are any, then the currency code (`5,000 CNY`, `4,999.50 CNY`). Integer arithmetic
+/// only.
+pub fn amount_text(amount: Money) -> String {
+    let currency = amount.currency();
+    let scale = currency.minor_per_major().unsigned_abs().max(1);
+    let abs = amount.minor().unsigned_abs();
+    let digits = (abs / scale).to_string();
+    let mut text = String::with_capacity(digits.len() * 4 / 3 + 8);
+    if amount.is_negative() {
+        text.push('-');
+    }
+    for (i, digit) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            text.push(',');
+        }
+        text.push(digit);
+    }
+    let minor = abs % scale;
+    if minor != 0 {
+        let width = usize::try_from(currency.exponent()).unwrap_or(2);
+        text.push_str(&format!(".{minor:0width$}"));
+    }
+    text.push(' ');
+    text.push_str(currency.code());
+    text
+}
+
 /// What paying `order_total` with `method` costs the buyer.
 pub fn quote_method(
     cfg: &PricingConfig,
@@ -413,6 +441,29 @@ mod tests {
             fulfilment: Fulfilment::Bonded,
             weight_grams: 500,
         }
+    }
+
+    #[test]
+    fn amount_text_groups_thousands_and_shows_fen_only_when_there_are_some() {
+        for (fen, text) in [
+            (500_000, "5,000 CNY"),
+            (2_600_000, "26,000 CNY"),
+            (499_950, "4,999.50 CNY"),
+            (123_456_789, "1,234,567.89 CNY"),
+            (100_000_000, "1,000,000 CNY"),
+            (99_900, "999 CNY"),
+            (100_001, "1,000.01 CNY"),
+            (5, "0.05 CNY"),
+            (0, "0 CNY"),
+            (-150, "-1.50 CNY"),
+        ] {
+            assert_eq!(amount_text(cny(fen)), text, "{fen} fen");
+        }
+        assert_eq!(amount_text(Money::from_minor(1_234_567, Currency::Jpy)), "1,234,567 JPY");
+        assert_eq!(amount_text(Money::from_minor(1_050, Currency::Usd)), "10.50 USD");
+        assert_eq!(amount_text(cny(i64::MIN)), "-92,233,720,368,547,758.08 CNY");
+        assert_eq!(amount_text(PricingConfig::default().order_limit), "5,000 CNY");
+        assert_eq!(amount_text(PricingConfig::default().annual_limit), "26,000 CNY");
     }
 
     #[test]

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{LI, World, ZHANG, paid_status, world};
+use common::{LI, World, ZHANG, paid_status, world, world_with};
+use haitao_alipay::money::{Currency, Money};
 use serde_json::{Value, json};
 
 const RETURN: &str = "http://127.0.0.1:45678/haitao/return";
@@ -344,6 +345,37 @@ async fn limits_are_enforced() {
     // Idempotency: the same key returns the same order; another request with it is a conflict.
     let again = w.order(&b, "key-limit-2").await;
     assert_eq!((again.status, &again.body["id"]), (200, &o.body["id"]));
+}
+
+/// The limit messages quote the limits the shop is configured with, not the defaults.
+#[tokio::test]
+async fn limit_messages_quote_the_configured_limits() {
+    let w = world_with(|cfg| {
+        cfg.pricing.order_limit = Money::from_minor(499_950, Currency::Cny);
+        cfg.pricing.annual_limit = Money::from_minor(700_000, Currency::Cny);
+    })
+    .await;
+    let b = w.buyer("13800006101", ZHANG.0, ZHANG.1).await;
+    let p = w.product_between(360_000, 480_000).await;
+    let id = p["id"].as_str().unwrap();
+    // Two items over the 4,999.50 CNY single-order limit.
+    w.add_to_cart(&b, id, 2).await;
+    let o = w.order(&b, "key-configured-limit-1").await;
+    assert_eq!((o.status, o.body["code"].as_str()), (409, Some("order_limit_exceeded")), "{}", o.body);
+    assert_eq!(o.body["title"], json!("a cross-border order is limited to 4,999.50 CNY; split the cart"));
+    // One item within it, twice: the second unpaid order takes the orderer past 7,000 CNY a year.
+    w.add_to_cart(&b, id, 1).await;
+    let first = w.order(&b, "key-configured-limit-2").await;
+    assert_eq!(first.status, 201, "{}", first.body);
+    w.add_to_cart(&b, id, 1).await;
+    let second = w.order(&b, "key-configured-limit-3").await;
+    assert_eq!(
+        (second.status, second.body["code"].as_str()),
+        (409, Some("annual_quota_exceeded")),
+        "{}",
+        second.body
+    );
+    assert_eq!(second.body["title"], json!("this order would exceed the orderer's 7,000 CNY annual limit"));
 }
 
 #[tokio::test]

@@ -19,7 +19,7 @@ use super::{Body, P, Q, S, Since, all_methods, in_range, load_account, quota_for
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{ResidentId, valid_name};
-use crate::pricing::{limit_notices, price};
+use crate::pricing::{amount_text, limit_notices, price};
 use crate::sqlite::quota_year;
 use crate::state::Shop;
 use crate::store::{Created, NewOrder, RefundRow};
@@ -98,16 +98,19 @@ pub(super) async fn create_order(
     let quota = quota_for(&shop, &id_number).await?;
     for n in limit_notices(&shop.pricing, &priced, Some(quota.remaining)) {
         match n {
-            CartNotice::OrderLimitExceeded { .. } => {
+            CartNotice::OrderLimitExceeded { limit, .. } => {
                 return Err(ApiError::conflict(
                     ErrorCode::OrderLimitExceeded,
-                    "a cross-border order is limited to 5,000 CNY; split the cart",
+                    format!("a cross-border order is limited to {}; split the cart", amount_text(limit)),
                 ));
             }
             CartNotice::AnnualQuotaExceeded { .. } => {
                 return Err(ApiError::conflict(
                     ErrorCode::AnnualQuotaExceeded,
-                    "this order would exceed the orderer's 26,000 CNY annual limit",
+                    format!(
+                        "this order would exceed the orderer's {} annual limit",
+                        amount_text(shop.pricing.annual_limit)
+                    ),
                 ));
             }
             _ => {}
