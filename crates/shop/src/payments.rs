@@ -24,7 +24,7 @@ use haitao_shop_api::orders::{
 
 use crate::error::ApiError;
 use crate::state::Shop;
-use crate::store::{AttemptRow, PaymentApplied, RefundRow};
+use crate::store::{PaymentApplied, RefundRow};
 
 /// Alipay channels for a payment method, and the Huabei installment terms when applicable.
 pub fn channels_for(
@@ -90,7 +90,7 @@ fn failure_for(sub_code: Option<&str>) -> PaymentFailure {
     }
 }
 
-async fn save(shop: &Arc<Shop>, a: AttemptRow) -> Result<AttemptRow, ApiError> {
+async fn save(shop: &Arc<Shop>, a: PaymentAttempt) -> Result<PaymentAttempt, ApiError> {
     let a2 = a.clone();
     shop.blocking(move |s| s.update_attempt(&a2)).await?;
     Ok(a)
@@ -122,7 +122,7 @@ pub async fn start(
     for prev in previous.into_iter().filter(|a| !a.status.is_final()) {
         let resolved = reconcile(shop, prev, true).await?;
         match resolved.status {
-            AttemptStatus::Paid => return Ok(resolved.wire()),
+            AttemptStatus::Paid => return Ok(resolved),
             AttemptStatus::Unknown => {
                 return Err(ApiError::conflict(
                     ErrorCode::PaymentInProgress,
@@ -149,7 +149,7 @@ pub async fn start(
         return Err(ApiError::conflict(ErrorCode::InvalidState, "the time to pay for this order has passed"));
     }
     let expires_at = (now + shop.attempt_timeout).min(order.pay_deadline);
-    let mut attempt = AttemptRow {
+    let mut attempt = PaymentAttempt {
         id: shop.id("PA"),
         order_id: order.id.clone(),
         out_trade_no: shop.id("HT"),
@@ -219,12 +219,12 @@ pub async fn start(
         }
     }
     attempt.updated_at = shop.now();
-    Ok(save(shop, attempt).await?.wire())
+    save(shop, attempt).await
 }
 
 /// Applies a confirmed payment (from a notification or a query) and handles the rare cases where
 /// the money must go back.
-async fn apply_paid(shop: &Arc<Shop>, attempt: &AttemptRow, trade_no: &str) -> Result<(), ApiError> {
+async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) -> Result<(), ApiError> {
     let (aid, tno) = (attempt.id.clone(), trade_no.to_owned());
     let now = shop.now();
     let outcome = shop.blocking(move |s| s.apply_payment(&aid, &tno, now)).await?;
@@ -275,9 +275,9 @@ async fn apply_paid(shop: &Arc<Shop>, attempt: &AttemptRow, trade_no: &str) -> R
 /// closed so the old cashier can no longer take money.
 pub async fn reconcile(
     shop: &Arc<Shop>,
-    mut attempt: AttemptRow,
+    mut attempt: PaymentAttempt,
     abandon: bool,
-) -> Result<AttemptRow, ApiError> {
+) -> Result<PaymentAttempt, ApiError> {
     if attempt.status.is_final() {
         return Ok(attempt);
     }
@@ -328,9 +328,9 @@ pub async fn reconcile(
 
 async fn close_attempt(
     shop: &Arc<Shop>,
-    mut attempt: AttemptRow,
+    mut attempt: PaymentAttempt,
     cancelled: bool,
-) -> Result<AttemptRow, ApiError> {
+) -> Result<PaymentAttempt, ApiError> {
     let close = shop
         .alipay
         .execute(&Close { trade: TradeRef::out_trade_no(attempt.out_trade_no.clone()), operator_id: None })
@@ -433,7 +433,7 @@ pub async fn confirm(
             }
         }
     }
-    Ok(reconcile(shop, attempt, abandon).await?.wire())
+    reconcile(shop, attempt, abandon).await
 }
 
 /// Sends a pending refund to the gateway and records the answer. Unknown outcomes stay pending and

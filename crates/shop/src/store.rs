@@ -8,10 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use haitao_alipay::money::Money;
 use haitao_shop_api::account::{Address, AddressInput};
 use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, ProductPage, ProductQuery};
-use haitao_shop_api::orders::{
-    AttemptStatus, HoldReason, Order, OrderStatus, PayMode, PaymentAttempt, PaymentFailure, PaymentMethod,
-    RefundRecord, TrackingEvent,
-};
+use haitao_shop_api::orders::{HoldReason, Order, OrderStatus, PaymentAttempt, RefundRecord, TrackingEvent};
 use haitao_shop_api::support::{Author, Ticket, TicketTopic};
 
 use crate::catalog::ProductRow;
@@ -166,48 +163,6 @@ pub enum Created {
     Existing(String),
 }
 
-/// A payment attempt as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptRow {
-    pub id: String,
-    pub order_id: String,
-    pub out_trade_no: String,
-    pub method: PaymentMethod,
-    pub mode: PayMode,
-    pub amount: Money,
-    pub status: AttemptStatus,
-    pub failure: Option<PaymentFailure>,
-    pub cashier_url: Option<String>,
-    pub qr_code: Option<String>,
-    pub return_url: String,
-    pub trade_no: Option<String>,
-    pub created_at: DateTime<Utc>,
-    pub updated_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-}
-
-impl AttemptRow {
-    pub fn wire(&self) -> PaymentAttempt {
-        PaymentAttempt {
-            id: self.id.clone(),
-            order_id: self.order_id.clone(),
-            out_trade_no: self.out_trade_no.clone(),
-            method: self.method,
-            mode: self.mode,
-            amount: self.amount,
-            status: self.status,
-            failure: self.failure,
-            cashier_url: self.cashier_url.clone(),
-            qr_code: self.qr_code.clone(),
-            return_url: self.return_url.clone(),
-            trade_no: self.trade_no.clone(),
-            created_at: self.created_at,
-            updated_at: self.updated_at,
-            expires_at: self.expires_at,
-        }
-    }
-}
-
 /// Order facts the payment, customs and logistics logic needs, without the whole wire view.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderCore {
@@ -289,13 +244,13 @@ pub trait OrderStore {
 
 /// Payment attempts, Alipay notifications, and applying a confirmed payment to its order.
 pub trait PaymentStore {
-    fn insert_attempt(&self, a: &AttemptRow) -> StoreResult<()>;
-    fn update_attempt(&self, a: &AttemptRow) -> StoreResult<()>;
-    fn attempt(&self, id: &str) -> StoreResult<Option<AttemptRow>>;
-    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<AttemptRow>>;
-    fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<AttemptRow>>;
+    fn insert_attempt(&self, a: &PaymentAttempt) -> StoreResult<()>;
+    fn update_attempt(&self, a: &PaymentAttempt) -> StoreResult<()>;
+    fn attempt(&self, id: &str) -> StoreResult<Option<PaymentAttempt>>;
+    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<PaymentAttempt>>;
+    fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<PaymentAttempt>>;
     /// Attempts that are not final and were last touched before `before`.
-    fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<AttemptRow>>;
+    fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<PaymentAttempt>>;
     /// Records a notification once; false if `notify_id` was seen before.
     fn record_notification(
         &self,

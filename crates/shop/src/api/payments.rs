@@ -15,7 +15,7 @@ use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::state::Shop;
 
-async fn own_attempt(shop: &Arc<Shop>, account_id: &str, id: &str) -> ApiResult<crate::store::AttemptRow> {
+async fn own_attempt(shop: &Arc<Shop>, account_id: &str, id: &str) -> ApiResult<PaymentAttempt> {
     let id2 = id.to_owned();
     let attempt =
         shop.blocking(move |s| s.attempt(&id2)).await?.ok_or_else(|| ApiError::not_found("payment"))?;
@@ -27,7 +27,7 @@ async fn own_attempt(shop: &Arc<Shop>, account_id: &str, id: &str) -> ApiResult<
 #[utoipa::path(get, path = "/api/v1/payments/{id}", tag = "payments", security(("bearer" = [])), params(("id" = String, Path)),
     responses((status = 200, body = PaymentAttempt), (status = 404, body = Problem)))]
 pub(super) async fn payment(State(shop): S, a: Authed, P(id): P<String>) -> ApiResult<Json<PaymentAttempt>> {
-    Ok(Json(own_attempt(&shop, &a.account_id, &id).await?.wire()))
+    Ok(Json(own_attempt(&shop, &a.account_id, &id).await?))
 }
 
 #[utoipa::path(post, path = "/api/v1/payments/{id}/confirm", tag = "payments", security(("bearer" = [])), request_body = ConfirmPayment,

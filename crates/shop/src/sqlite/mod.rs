@@ -11,7 +11,7 @@ use haitao_shop_api::code::{Code, sql_list};
 use haitao_shop_api::error::ErrorCode;
 use haitao_shop_api::orders::{
     AttemptStatus, CustomsInfo, HoldReason, LinePricing, Order, OrderLine, OrderStatus, Orderer,
-    RefundRecord, RefundStatus, Totals, TrackingEvent, Waybill,
+    PaymentAttempt, RefundRecord, RefundStatus, Totals, TrackingEvent, Waybill,
 };
 use haitao_shop_api::support::{Author, Ticket, TicketMessage, TicketStatus, TicketTopic};
 use parking_lot::Mutex;

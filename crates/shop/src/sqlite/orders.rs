@@ -147,7 +147,7 @@ pub(super) fn load_order(
             attempt_row,
         )
         .optional()?
-        .map(|a| a.wire());
+        ;
     order.tracking = tracking(c, &order.id)?;
     order.refunds = refund_records(c, &order.id)?;
     Ok(Some(order))

@@ -7,10 +7,10 @@ use super::*;
 pub(super) const ATTEMPT_COLS: &str = "id, order_id, out_trade_no, method, mode, amount_fen, status, failure, cashier_url, qr_code, \
      return_url, trade_no, created_at, updated_at, expires_at";
 
-pub(super) fn attempt_row(r: &Row<'_>) -> rusqlite::Result<AttemptRow> {
+pub(super) fn attempt_row(r: &Row<'_>) -> rusqlite::Result<PaymentAttempt> {
     let id: String = r.get(0)?;
     in_row("payment_attempts", &id, r, || {
-        Ok(AttemptRow {
+        Ok(PaymentAttempt {
             order_id: r.get(1)?,
             out_trade_no: r.get(2)?,
             method: r.get(3)?,
@@ -31,7 +31,7 @@ pub(super) fn attempt_row(r: &Row<'_>) -> rusqlite::Result<AttemptRow> {
 }
 
 impl PaymentStore for SqliteStore {
-    fn insert_attempt(&self, a: &AttemptRow) -> StoreResult<()> {
+    fn insert_attempt(&self, a: &PaymentAttempt) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
@@ -60,7 +60,7 @@ impl PaymentStore for SqliteStore {
         })
     }
 
-    fn update_attempt(&self, a: &AttemptRow) -> StoreResult<()> {
+    fn update_attempt(&self, a: &PaymentAttempt) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute(
@@ -85,7 +85,7 @@ impl PaymentStore for SqliteStore {
         })
     }
 
-    fn attempt(&self, id: &str) -> StoreResult<Option<AttemptRow>> {
+    fn attempt(&self, id: &str) -> StoreResult<Option<PaymentAttempt>> {
         self.with(|c| {
             Ok(c.query_row(
                 &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE id = ?1"),
@@ -96,7 +96,7 @@ impl PaymentStore for SqliteStore {
         })
     }
 
-    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<AttemptRow>> {
+    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<PaymentAttempt>> {
         self.with(|c| {
             Ok(c.query_row(
                 &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE out_trade_no = ?1"),
@@ -107,7 +107,7 @@ impl PaymentStore for SqliteStore {
         })
     }
 
-    fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<AttemptRow>> {
+    fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<PaymentAttempt>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
                 "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE order_id = ?1 ORDER BY created_at, rowid"
@@ -117,7 +117,7 @@ impl PaymentStore for SqliteStore {
         })
     }
 
-    fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<AttemptRow>> {
+    fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<PaymentAttempt>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
                 "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({}) AND updated_at <= ?1
