@@ -22,8 +22,14 @@ function lookup(dict: Messages, key: string): string | undefined {
   return typeof node === 'string' ? node : undefined;
 }
 
+/** Every key of the message tree, dot-joined: `t()` refuses anything else at type-check time. */
+type Keys<T, Prefix extends string = ''> = {
+  [K in keyof T & string]: T[K] extends string ? `${Prefix}${K}` : Keys<T[K], `${Prefix}${K}.`>;
+}[keyof T & string];
+export type MessageKey = Keys<Messages>;
+
 /** The message for `key` in the current language, with `{name}` placeholders filled. */
-export function t(key: string, params: Record<string, string | number> = {}): string {
+export function t(key: MessageKey, params: Record<string, string | number> = {}): string {
   // A count of one takes the `_one` form where there is one ("1 item", not "1 items").
   const one = params.n === 1 ? lookup(dictionaries[locale.lang], `${key}_one`) : undefined;
   const text = one ?? lookup(dictionaries[locale.lang], key) ?? lookup(zh, key) ?? key;
@@ -60,8 +66,8 @@ export function formatTime(iso: string | null | undefined): string {
 }
 
 /** Every key of the Chinese dictionary (the reference), for completeness tests. */
-export function keys(dict: unknown = zh, prefix = ''): string[] {
-  if (typeof dict === 'string') return [prefix];
+export function keys(dict: unknown = zh, prefix = ''): MessageKey[] {
+  if (typeof dict === 'string') return [prefix as MessageKey];
   if (!dict || typeof dict !== 'object') return [];
   return Object.entries(dict).flatMap(([k, v]) => keys(v, prefix ? `${prefix}.${k}` : k));
 }
