@@ -355,6 +355,8 @@ impl World {
 fn shop_config(dir: &Path, addr: SocketAddr, sandbox: Url) -> haitao_shop::ShopConfig {
     let mut cfg = haitao_shop::ShopConfig::local(Some(dir.join("shop")), addr, sandbox);
     cfg.job_interval = Duration::from_millis(500);
+    // The soak moves the shop's clock (order timeouts, lockouts) through the test endpoints.
+    cfg.test_controls = true;
     cfg
 }
 

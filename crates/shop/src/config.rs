@@ -86,7 +86,9 @@ pub struct ShopConfig {
     pub attempt_timeout: chrono::Duration,
     /// Logistics runs this many times faster than real time (60: a tracking hour per minute).
     pub logistics_speed: i64,
-    /// Enables `/api/v1/test/*` (clock, forced customs outcomes). On for the embedded demo.
+    /// Enables `/api/v1/test/*` (clock, background jobs, forced customs outcomes): for tests only,
+    /// off unless asked for. Anyone who can reach the shop could otherwise move its clock past
+    /// every sign-in lockout and limit window.
     pub test_controls: bool,
     /// How often background jobs run.
     pub job_interval: std::time::Duration,
@@ -111,7 +113,7 @@ impl ShopConfig {
             order_timeout: chrono::Duration::minutes(30),
             attempt_timeout: chrono::Duration::minutes(15),
             logistics_speed: 60,
-            test_controls: true,
+            test_controls: false,
             job_interval: std::time::Duration::from_secs(1),
             address_limits: None,
         }

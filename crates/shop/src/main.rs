@@ -37,9 +37,10 @@ enum Command {
         /// A JSON file with an `alipay` section for another gateway (see docs/shop.md).
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Disable /api/v1/test/* (always do so on a public server).
-        #[arg(long)]
-        no_test_controls: bool,
+        /// Serve /api/v1/test/* (moving the shop's clock, running its jobs, failing a customs
+        /// inspection) for tests. Never on a shop paying through a real gateway.
+        #[arg(long, conflicts_with = "config")]
+        test_controls: bool,
         /// A reverse proxy in front of the shop whose X-Forwarded-For names the client (repeat for
         /// several); per-address limits then count the client, not the proxy.
         #[arg(long = "trusted-proxy")]
@@ -68,13 +69,13 @@ async fn main() -> ExitCode {
         public_url,
         sandbox_url,
         config,
-        no_test_controls,
+        test_controls,
         trusted_proxies,
         no_address_limits,
     } = Cli::parse().command;
     let mut cfg = ShopConfig::local(Some(data_dir), addr, sandbox_url);
     cfg.public_url = public_url;
-    cfg.test_controls = !no_test_controls;
+    cfg.test_controls = test_controls;
     let mut limits = AddressLimits::default();
     if let Some(path) = config {
         let parsed = std::fs::read_to_string(&path)

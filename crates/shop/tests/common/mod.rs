@@ -31,6 +31,7 @@ pub async fn world_with(tune: impl FnOnce(&mut ShopConfig)) -> World {
     cfg.clock = Arc::new(clock.clone());
     cfg.ids = Arc::new(SequentialIds::default());
     cfg.job_interval = std::time::Duration::from_secs(3600);
+    cfg.test_controls = true;
     tune(&mut cfg);
     let shop = haitao_shop::start(cfg).await.unwrap();
     World { sandbox, shop, clock, sandbox_clock, http: reqwest::Client::new() }
