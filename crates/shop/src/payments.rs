@@ -227,46 +227,38 @@ pub async fn start(
 async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) -> Result<(), ApiError> {
     let (aid, tno) = (attempt.id.clone(), trade_no.to_owned());
     let now = shop.now();
-    let outcome = shop.blocking(move |s| s.apply_payment(&aid, &tno, now)).await?;
+    let event = TrackingEvent {
+        at: now,
+        stage: TrackingStage::Paid,
+        description: Localized {
+            zh: "支付宝付款成功，等待推送海关".into(),
+            en: "Paid with Alipay; waiting for the customs declaration".into(),
+        },
+        location: Localized { zh: "海淘".into(), en: "Haitao".into() },
+    };
+    // Recorded only if the payment cannot be kept; the store sets its amount and reason.
+    let refund = RefundRow {
+        id: shop.id("RF"),
+        order_id: attempt.order_id.clone(),
+        attempt_id: attempt.id.clone(),
+        out_request_no: format!("AUTO{}", attempt.out_trade_no),
+        amount: attempt.amount,
+        reason: String::new(),
+        status: RefundStatus::Pending,
+    };
+    let (outcome, refund) = shop.blocking(move |s| s.apply_payment(&aid, &tno, &event, refund, now)).await?;
     match outcome {
         PaymentApplied::Paid => {
             tracing::info!(order = %attempt.order_id, attempt = %attempt.id, "order paid");
-            let oid = attempt.order_id.clone();
-            let event = TrackingEvent {
-                at: now,
-                stage: TrackingStage::Paid,
-                description: Localized {
-                    zh: "支付宝付款成功，等待推送海关".into(),
-                    en: "Paid with Alipay; waiting for the customs declaration".into(),
-                },
-                location: Localized { zh: "海淘".into(), en: "Haitao".into() },
-            };
-            shop.blocking(move |s| s.add_tracking(&oid, &event, now)).await?;
             shop.wake.notify_waiters();
         }
         PaymentApplied::AlreadyApplied => {}
         PaymentApplied::Duplicate | PaymentApplied::OrderGone => {
             tracing::warn!(order = %attempt.order_id, attempt = %attempt.id, ?outcome, "payment cannot be kept; refunding it");
-            let reason = if outcome == PaymentApplied::Duplicate {
-                "duplicate payment"
-            } else {
-                "order closed before payment"
-            };
-            let row = RefundRow {
-                id: shop.id("RF"),
-                order_id: attempt.order_id.clone(),
-                attempt_id: attempt.id.clone(),
-                out_request_no: format!("AUTO{}", attempt.out_trade_no),
-                amount: attempt.amount,
-                reason: reason.into(),
-                status: RefundStatus::Pending,
-            };
-            let r2 = row.clone();
-            // The out_request_no is derived from the attempt: a second call is a harmless no-op.
-            if shop.blocking(move |s| s.insert_refund(&r2, now)).await.is_ok() {
-                settle_refund(shop, &row).await;
-            }
         }
+    }
+    if let Some(r) = refund {
+        settle_refund(shop, &r).await;
     }
     Ok(())
 }

@@ -185,7 +185,7 @@ pub struct OrderCore {
 }
 
 /// What applying a confirmed payment did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum PaymentApplied {
     /// The order is now paid by this attempt.
     Paid,
@@ -195,6 +195,17 @@ pub enum PaymentApplied {
     Duplicate,
     /// The order was closed and its stock could not be re-reserved: this money must be refunded.
     OrderGone,
+}
+
+impl PaymentApplied {
+    /// Why the payment is refunded, when it cannot be kept.
+    pub fn refund_reason(&self) -> Option<&'static str> {
+        match self {
+            PaymentApplied::Duplicate => Some("duplicate payment"),
+            PaymentApplied::OrderGone => Some("order closed before payment"),
+            PaymentApplied::Paid | PaymentApplied::AlreadyApplied => None,
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -260,12 +271,19 @@ pub trait PaymentStore {
         params: &str,
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Applies a payment the gateway confirmed, in one transaction with what follows from it: the
+    /// order's `paid` tracking event when the payment is kept, or — when it cannot be kept (the
+    /// order was paid by another attempt, or closed and its stock is gone) — `refund`, recorded as
+    /// the refund of all of that payment (its amount is set here). Returns the outcome and the
+    /// refund recorded, if any. A second call for the same payment changes nothing.
     fn apply_payment(
         &self,
         attempt_id: &str,
         trade_no: &str,
+        paid_event: &TrackingEvent,
+        refund: RefundRow,
         now: DateTime<Utc>,
-    ) -> StoreResult<PaymentApplied>;
+    ) -> StoreResult<(PaymentApplied, Option<RefundRow>)>;
 }
 
 /// Refunds: recording them within what is refundable, completing or failing them, and the refunds

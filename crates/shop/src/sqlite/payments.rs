@@ -1,7 +1,9 @@
 //! Payment attempts and Alipay notifications in SQLite, and a confirmed payment applied to its order.
 
+use super::fulfilment::insert_tracking;
 use super::orders::{ORDER_CORE_COLS, core_row, rereserve_stock, touch};
 use super::products::next_version;
+use super::refunds::refund_the_rest;
 use super::*;
 
 pub(super) const ATTEMPT_COLS: &str = "id, order_id, out_trade_no, method, mode, amount_fen, status, failure, cashier_url, qr_code, \
@@ -151,8 +153,10 @@ impl PaymentStore for SqliteStore {
         &self,
         attempt_id: &str,
         trade_no: &str,
+        paid_event: &TrackingEvent,
+        refund: RefundRow,
         now: DateTime<Utc>,
-    ) -> StoreResult<PaymentApplied> {
+    ) -> StoreResult<(PaymentApplied, Option<RefundRow>)> {
         self.with(|c| {
             let tx = c.transaction()?;
             let a = tx
@@ -195,8 +199,24 @@ impl PaymentStore for SqliteStore {
                 )?;
                 touch(&tx, &o.id, now)?;
             }
+            let refunded = match (outcome, outcome.refund_reason()) {
+                (PaymentApplied::Paid, _) => {
+                    insert_tracking(&tx, &o.id, paid_event)?;
+                    None
+                }
+                (_, Some(reason)) => {
+                    let refund = RefundRow {
+                        order_id: o.id.clone(),
+                        attempt_id: attempt_id.to_owned(),
+                        reason: reason.to_owned(),
+                        ..refund
+                    };
+                    refund_the_rest(&tx, refund, now)?
+                }
+                (_, None) => None,
+            };
             tx.commit()?;
-            Ok(outcome)
+            Ok((outcome, refunded))
         })
     }
 }
