@@ -62,6 +62,25 @@ async fn reconcile_stale(shop: &Arc<Shop>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// How long after an attempt's expiry its cashier is still asked about: the gateway's clock may
+/// run behind the shop's.
+const EXPIRY_MARGIN_MINUTES: i64 = 10;
+
+/// Attempts that ended unpaid (cancelled with their order, replaced, declined) whose cashier the
+/// gateway may still accept until it expires: a page-pay trade exists at Alipay only once the
+/// buyer logs in, so closing it early may have found nothing to close. Each is asked about once a
+/// minute until its expiry; a payment found is applied, which refunds it when its order is gone.
+async fn watch_ended_cashiers(shop: &Arc<Shop>) -> Result<(), ApiError> {
+    let now = shop.now();
+    let expire_after = now - chrono::Duration::minutes(EXPIRY_MARGIN_MINUTES);
+    let before = now - chrono::Duration::seconds(60);
+    let ended = shop.blocking(move |s| s.ended_attempts_still_payable(expire_after, before)).await?;
+    for a in ended {
+        payments::look_again(shop, a).await?;
+    }
+    Ok(())
+}
+
 fn declaration_no(o: &OrderCore) -> String {
     let clean: String = o.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     let mut no = format!("CD{}{:02}", clean, o.declare_seq.clamp(0, 99));
@@ -331,6 +350,7 @@ pub async fn run_once(shop: &Arc<Shop>) {
     for (name, r) in [
         ("close overdue orders", close_overdue(shop).await),
         ("reconcile attempts", reconcile_stale(shop).await),
+        ("ended cashiers", watch_ended_cashiers(shop).await),
         ("declare to customs", declare(shop).await),
         ("logistics", logistics(shop).await),
         ("refunds", retry_refunds(shop).await),

@@ -318,6 +318,24 @@ pub async fn reconcile(
     save(shop, attempt).await
 }
 
+/// Asks the gateway about an attempt that ended unpaid, in case its cashier took money after all;
+/// such a payment is applied (and so refunded when the order is gone). The attempt is otherwise
+/// left as it is.
+pub async fn look_again(shop: &Arc<Shop>, attempt: PaymentAttempt) -> Result<(), ApiError> {
+    let query = shop.alipay.execute(&Query::new(TradeRef::out_trade_no(attempt.out_trade_no.clone()))).await;
+    if let Ok(r) = &query
+        && r.trade_status.is_paid()
+    {
+        if r.amount().ok() == Some(attempt.amount) {
+            tracing::warn!(out_trade_no = %attempt.out_trade_no, "an ended attempt was paid after all");
+            return apply_paid(shop, &attempt, &r.trade_no).await;
+        }
+        tracing::error!(out_trade_no = %attempt.out_trade_no, got = %r.total_amount, "gateway reports a different amount; not applying it");
+    }
+    let (id, now) = (attempt.id.clone(), shop.now());
+    shop.blocking(move |s| s.looked_at(&id, now)).await
+}
+
 async fn close_attempt(
     shop: &Arc<Shop>,
     mut attempt: PaymentAttempt,

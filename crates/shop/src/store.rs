@@ -193,7 +193,9 @@ pub enum PaymentApplied {
     AlreadyApplied,
     /// The order was already paid by another attempt: this money must be refunded.
     Duplicate,
-    /// The order was closed and its stock could not be re-reserved: this money must be refunded.
+    /// The order was closed (cancelled, or not paid in time) before this payment: this money must
+    /// be refunded. A closed order is never re-opened: its stock and the buyer's annual quota may
+    /// have gone to other orders.
     OrderGone,
 }
 
@@ -262,6 +264,16 @@ pub trait PaymentStore {
     fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<PaymentAttempt>>;
     /// Attempts that are not final and were last touched before `before`.
     fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<PaymentAttempt>>;
+    /// Attempts that ended unpaid (failed or closed, with their order or by the buyer) while the
+    /// gateway may still take money through their cashier: those expiring after `expire_after`,
+    /// last looked at before `before`.
+    fn ended_attempts_still_payable(
+        &self,
+        expire_after: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> StoreResult<Vec<PaymentAttempt>>;
+    /// Notes that the gateway was asked about an ended attempt at `now` (its order is not touched).
+    fn looked_at(&self, attempt_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     /// Records a notification once; false if `notify_id` was seen before.
     fn record_notification(
         &self,

@@ -840,3 +840,98 @@ async fn held_with_refunds(
     assert!(held);
     (earlier, recorded.expect("the hold records a refund"))
 }
+
+/// Cancels an awaiting order through the API.
+async fn cancel(w: &World, b: &common::Buyer, order: &Value) {
+    let r = w.post(&format!("orders/{}/cancel", order["id"].as_str().unwrap()), &b.token, json!({})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], json!("closed"));
+}
+
+/// A cashier link started before the order was cancelled stays payable at the gateway until it
+/// expires (Alipay creates a page-pay trade only when the buyer logs in, so closing it answered
+/// TRADE_NOT_EXIST). Paid anyway, with its notification lost, the money is found by the jobs and
+/// given back in full: nobody keeps a buyer's money for a cancelled order.
+#[tokio::test]
+async fn a_cancelled_orders_old_cashier_paid_without_a_notification_is_refunded() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800003101", ZHANG, 5_000, 50_000, "key-stale-cashier").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    cancel(&w, &b, &order).await;
+    let out = attempt["out_trade_no"].as_str().unwrap();
+    let (s, _) =
+        w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out, "outcome": "notify_drop"})).await;
+    assert!(s < 300, "{s}");
+    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 200, "the old cashier still takes the money: {v}");
+    w.settle().await;
+    // The jobs ask about ended attempts once a minute until their cashier expires.
+    w.clock.advance(chrono::Duration::minutes(2));
+    w.run_jobs().await;
+    w.settle().await;
+    let oid = order["id"].as_str().unwrap();
+    assert_eq!(order_of(&w, &b, oid).await["status"], json!("closed"), "a cancelled order stays cancelled");
+    let refunds = refunds_of(&w, oid).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].amount.minor(), order["totals"]["total"]["minor"].as_i64().unwrap());
+    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
+    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    w.ledger_conserved().await;
+}
+
+/// The same with the notification delivered: the payment is refunded, and the order is not
+/// re-opened past the buyer's annual quota (or its stock) as it once was.
+#[tokio::test]
+async fn a_payment_for_a_cancelled_order_is_refunded_not_reopened() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800003102", ZHANG, 5_000, 50_000, "key-stale-notified").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    cancel(&w, &b, &order).await;
+    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 200, "{v}");
+    w.settle().await;
+    w.run_jobs().await;
+    w.settle().await;
+    let oid = order["id"].as_str().unwrap();
+    let o = order_of(&w, &b, oid).await;
+    assert_eq!(o["status"], json!("closed"), "{o}");
+    let quota = w.get("account/quota", &b.token).await;
+    assert_eq!(quota["used"]["minor"], json!(0), "a cancelled order uses no quota");
+    let out = attempt["out_trade_no"].as_str().unwrap();
+    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
+    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    w.ledger_conserved().await;
+}
+
+/// Two attempts, both paid, the first one's notification lost: the first attempt was closed when
+/// the second started, but its cashier still took money; the jobs find it and refund it, and the
+/// order keeps exactly one payment.
+#[tokio::test]
+async fn a_replaced_attempt_paid_without_a_notification_is_refunded() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800003103", ZHANG, 5_000, 50_000, "key-two-attempts").await;
+    let first = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let second = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let out1 = first["out_trade_no"].as_str().unwrap();
+    w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out1, "outcome": "notify_drop"})).await;
+    let (s, v) = pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 200, "{v}");
+    let (s, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 200, "{paid}");
+    confirm(&w, &b, &second, paid["return_url"].as_str()).await;
+    w.settle().await;
+    w.clock.advance(chrono::Duration::minutes(2));
+    w.run_jobs().await;
+    w.settle().await;
+    let oid = order["id"].as_str().unwrap();
+    assert!(paid_status(&order_of(&w, &b, oid).await["status"]));
+    let refunds = refunds_of(&w, oid).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].attempt_id, first["id"].as_str().unwrap());
+    let t1 = w.sandbox_get(&format!("sandbox/api/trades/{out1}")).await;
+    assert_eq!(t1["merchant_net_fen"], json!(0), "{t1}");
+    let out2 = second["out_trade_no"].as_str().unwrap();
+    let t2 = w.sandbox_get(&format!("sandbox/api/trades/{out2}")).await;
+    assert_eq!(t2["merchant_net_fen"], order["totals"]["total"]["minor"], "{t2}");
+    w.ledger_conserved().await;
+}

@@ -168,24 +168,6 @@ pub(super) fn release_stock(c: &Connection, order_id: &str) -> rusqlite::Result<
     Ok(())
 }
 
-/// Re-reserves the stock of a closed order; false when there is not enough.
-pub(super) fn rereserve_stock(c: &Connection, order_id: &str) -> rusqlite::Result<bool> {
-    let lines: Vec<(String, i64)> = c
-        .prepare("SELECT product_id, quantity FROM order_lines WHERE order_id = ?1")?
-        .query_map([order_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (p, q) in &lines {
-        let ok = c.execute(
-            "UPDATE products SET reserved = reserved + ?1 WHERE id = ?2 AND stock - reserved >= ?1",
-            params![q, p],
-        )?;
-        if ok == 0 {
-            return Ok(false);
-        }
-    }
-    Ok(true)
-}
-
 pub(super) fn order_total(c: &Connection, order_id: &str) -> rusqlite::Result<i64> {
     c.query_row("SELECT total_fen FROM orders WHERE id = ?1", [order_id], |x| x.get(0))
 }

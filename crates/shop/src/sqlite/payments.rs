@@ -1,7 +1,7 @@
 //! Payment attempts and Alipay notifications in SQLite, and a confirmed payment applied to its order.
 
 use super::fulfilment::insert_tracking;
-use super::orders::{ORDER_CORE_COLS, core_row, rereserve_stock, touch};
+use super::orders::{ORDER_CORE_COLS, core_row, touch};
 use super::products::next_version;
 use super::refunds::refund_the_rest;
 use super::*;
@@ -131,6 +131,32 @@ impl PaymentStore for SqliteStore {
         })
     }
 
+    fn ended_attempts_still_payable(
+        &self,
+        expire_after: DateTime<Utc>,
+        before: DateTime<Utc>,
+    ) -> StoreResult<Vec<PaymentAttempt>> {
+        self.with(|c| {
+            Ok(c.prepare(&format!(
+                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({}) AND expires_at > ?1 AND updated_at <= ?2
+                 ORDER BY updated_at LIMIT 200",
+                sql_list(&[AttemptStatus::Failed, AttemptStatus::Closed])
+            ))?
+            .query_map([ts(expire_after), ts(before)], attempt_row)?
+            .collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn looked_at(&self, attempt_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "UPDATE payment_attempts SET updated_at = ?1 WHERE id = ?2 AND status != ?3",
+                params![ts(now), attempt_id, AttemptStatus::Paid],
+            )?;
+            Ok(())
+        })
+    }
+
     fn record_notification(
         &self,
         notify_id: &str,
@@ -171,7 +197,7 @@ impl PaymentStore for SqliteStore {
                 PaymentApplied::AlreadyApplied
             } else if o.paid_attempt_id.as_deref().is_some_and(|p| p != attempt_id) {
                 PaymentApplied::Duplicate
-            } else if o.status == OrderStatus::AwaitingPayment || (o.status == OrderStatus::Closed && rereserve_stock(&tx, &o.id)?) {
+            } else if o.status == OrderStatus::AwaitingPayment {
                 // Reserved stock becomes sold stock.
                 let lines: Vec<(String, i64)> = tx
                     .prepare("SELECT product_id, quantity FROM order_lines WHERE order_id = ?1")?
