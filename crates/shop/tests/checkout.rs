@@ -935,3 +935,34 @@ async fn a_replaced_attempt_paid_without_a_notification_is_refunded() {
     assert_eq!(t2["merchant_net_fen"], order["totals"]["total"]["minor"], "{t2}");
     w.ledger_conserved().await;
 }
+
+/// An order paid twice keeps the payment that paid it: the order shows that payment (not the
+/// newer duplicate, which is refunded), and the buyer's refund gives back that payment.
+#[tokio::test]
+async fn the_order_shows_and_refunds_the_payment_that_paid_it() {
+    let w = world().await;
+    let (mut b, order) = ordered(&w, "13800003104", ZHANG, 5_000, 50_000, "key-paying-attempt").await;
+    let first = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let second = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let (s, paid) = pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 200, "{paid}");
+    w.settle().await;
+    let (s, again) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", "balance", None).await;
+    assert_eq!(s, 200, "{again}");
+    w.settle().await;
+    w.run_jobs().await;
+    w.settle().await;
+    w.refresh(&mut b).await;
+    let oid = order["id"].as_str().unwrap();
+    let o = order_of(&w, &b, oid).await;
+    assert_eq!(o["payment"]["id"], first["id"], "the paying attempt, not the newest: {o}");
+    let r = w.post(&format!("orders/{oid}/refunds"), &b.token, json!({"reason": "不想要了"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert_eq!(r.body["status"], json!("refunded"), "{}", r.body);
+    w.settle().await;
+    for a in [&first, &second] {
+        let t = w.sandbox_get(&format!("sandbox/api/trades/{}", a["out_trade_no"].as_str().unwrap())).await;
+        assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    }
+    w.ledger_conserved().await;
+}

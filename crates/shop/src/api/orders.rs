@@ -267,20 +267,13 @@ pub(super) async fn request_refund(
     if reason.is_empty() || reason.chars().count() > 200 {
         return Err(ApiError::validation("reason", "give a reason of up to 200 characters"));
     }
-    let attempt_id = o
-        .payment
-        .as_ref()
-        .filter(|p| p.status == haitao_shop_api::orders::AttemptStatus::Paid)
-        .map(|p| p.id.clone());
+    // The payment that paid the order; a duplicate's money goes back on its own.
     let oid = o.id.clone();
-    let paid_attempt = match attempt_id {
-        Some(x) => x,
-        None => shop
-            .blocking(move |s| s.order_core(&oid))
-            .await?
-            .and_then(|c| c.paid_attempt_id)
-            .ok_or_else(|| ApiError::internal("paid order without attempt"))?,
-    };
+    let paid_attempt = shop
+        .blocking(move |s| s.order_core(&oid))
+        .await?
+        .and_then(|c| c.paid_attempt_id)
+        .ok_or_else(|| ApiError::internal("paid order without attempt"))?;
     let (oid, aid) = (o.id.clone(), paid_attempt.clone());
     let remaining = shop.blocking(move |s| s.refundable(&oid, &aid)).await?;
     let amount = match req.amount {

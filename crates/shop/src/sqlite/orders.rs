@@ -140,14 +140,19 @@ pub(super) fn load_order(
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
+    // The attempt that paid the order once one has (a later duplicate is refunded, not the
+    // order's payment); until then the newest.
     order.payment = c
         .query_row(
-            &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE order_id = ?1 ORDER BY created_at DESC, rowid DESC LIMIT 1"),
+            &format!(
+                "SELECT {ATTEMPT_COLS} FROM payment_attempts a WHERE a.order_id = ?1
+                 ORDER BY a.id IS (SELECT paid_attempt_id FROM orders WHERE id = ?1) DESC, a.created_at DESC, a.rowid DESC
+                 LIMIT 1"
+            ),
             [&order.id],
             attempt_row,
         )
-        .optional()?
-        ;
+        .optional()?;
     order.tracking = tracking(c, &order.id)?;
     order.refunds = refund_records(c, &order.id)?;
     Ok(Some(order))
