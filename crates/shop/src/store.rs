@@ -86,8 +86,16 @@ pub trait AccountStore {
     ) -> StoreResult<AccountRow>;
     fn account(&self, id: &str) -> StoreResult<Option<AccountRow>>;
     fn account_by_phone(&self, phone: &str) -> StoreResult<Option<AccountRow>>;
-    fn login_failures_since(&self, phone: &str, since: DateTime<Utc>) -> StoreResult<i64>;
-    fn record_login_failure(&self, phone: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Counts a sign-in attempt for `phone` as a failure before its password is checked, in the
+    /// same transaction that checks the count: `false` (nothing recorded) when `limit` failures
+    /// since `since` are there already. A right password then clears the count.
+    fn count_login_attempt(
+        &self,
+        phone: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool>;
     fn clear_login_failures(&self, phone: &str) -> StoreResult<()>;
     /// Counts one `event` against the client address `address` unless it already had `limit` of
     /// them after `since`, in one step, so simultaneous requests cannot all pass the check:

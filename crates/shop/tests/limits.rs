@@ -217,3 +217,43 @@ async fn the_embedded_shop_has_no_address_limits() {
         assert_eq!(r.status, 201, "{}", r.body);
     }
 }
+
+/// The per-number lockout holds against a burst: wrong passwords sent at once for one number are
+/// each counted before the password is checked, so only the first five are answered "wrong
+/// password" and the rest are refused, and the right password is refused too until the window
+/// ends. (Counted after the check, every one of a burst was answered.)
+#[tokio::test]
+async fn a_burst_of_wrong_passwords_for_one_number_gets_no_more_than_five_tries() {
+    let w = std::sync::Arc::new(common::world().await);
+    w.buyer("13800006001", "张伟", "110105198803151232").await;
+    let tasks: Vec<_> = (0..12)
+        .map(|i| {
+            let w = w.clone();
+            tokio::spawn(async move {
+                w.call(
+                    reqwest::Method::POST,
+                    "auth/login",
+                    None,
+                    Some(serde_json::json!({"phone": "13800006001", "password": format!("wrong{i:04}x")})),
+                )
+                .await
+                .status
+            })
+        })
+        .collect();
+    let mut statuses = Vec::new();
+    for t in tasks {
+        statuses.push(t.await.unwrap());
+    }
+    statuses.sort_unstable();
+    assert_eq!(statuses, [401, 401, 401, 401, 401, 429, 429, 429, 429, 429, 429, 429]);
+    let right = w
+        .call(
+            reqwest::Method::POST,
+            "auth/login",
+            None,
+            Some(serde_json::json!({"phone": "13800006001", "password": "haitao2026"})),
+        )
+        .await;
+    assert_eq!(right.status, 429, "locked for the right password too");
+}

@@ -87,8 +87,9 @@ pub(super) async fn login(
     let now = shop.now();
     let since = now - auth::LOGIN_WINDOW;
     let p2 = phone.clone();
-    let failures = shop.blocking(move |s| s.login_failures_since(&p2, since)).await?;
-    if failures >= auth::LOGIN_ATTEMPTS {
+    // Counted as a failure of this number before the password is checked, in the same step that
+    // checks the count, so a burst cannot all slip past it; cleared if the password is right.
+    if !shop.blocking(move |s| s.count_login_attempt(&p2, since, auth::LOGIN_ATTEMPTS, now)).await? {
         let secs = u32::try_from(auth::LOGIN_WINDOW.num_seconds()).unwrap_or(900);
         return Err(ApiError::rate_limited(secs));
     }
@@ -114,10 +115,7 @@ pub(super) async fn login(
             counted.undo(&shop).await?;
             Ok(Json(new_session(&shop, &a.id).await?))
         }
-        _ => {
-            shop.blocking(move |s| s.record_login_failure(&phone, now)).await?;
-            Err(bad())
-        }
+        _ => Err(bad()),
     }
 }
 

@@ -116,20 +116,26 @@ impl AccountStore for SqliteStore {
         })
     }
 
-    fn login_failures_since(&self, phone: &str, since: DateTime<Utc>) -> StoreResult<i64> {
+    fn count_login_attempt(
+        &self,
+        phone: &str,
+        since: DateTime<Utc>,
+        limit: i64,
+        now: DateTime<Utc>,
+    ) -> StoreResult<bool> {
         self.with(|c| {
-            Ok(c.query_row(
+            let tx = c.transaction()?;
+            let failures: i64 = tx.query_row(
                 "SELECT COUNT(*) FROM login_failures WHERE phone = ?1 AND at > ?2",
                 params![phone, ts(since)],
                 |r| r.get(0),
-            )?)
-        })
-    }
-
-    fn record_login_failure(&self, phone: &str, now: DateTime<Utc>) -> StoreResult<()> {
-        self.with(|c| {
-            c.execute("INSERT INTO login_failures (phone, at) VALUES (?1, ?2)", params![phone, ts(now)])?;
-            Ok(())
+            )?;
+            if failures >= limit {
+                return Ok(false);
+            }
+            tx.execute("INSERT INTO login_failures (phone, at) VALUES (?1, ?2)", params![phone, ts(now)])?;
+            tx.commit()?;
+            Ok(true)
         })
     }
 
