@@ -298,6 +298,13 @@ impl Client {
             s.refresh_in_memory = None;
         }
         self.keep(&pair, remember)?;
+        if !remember {
+            // An earlier session remembered here must not come back at the next start in place
+            // of this one.
+            if let Err(e) = self.secrets.delete(REFRESH_KEY) {
+                tracing::warn!(error = %e, "could not remove an earlier remembered session from the keyring");
+            }
+        }
         Ok(self.session_state().await)
     }
 
@@ -396,6 +403,12 @@ impl Client {
                 self.public(&format!("catalog/changes?since={since}&limit=500")).await?;
             changed += batch.products.len();
             self.cache.put_products(&batch.products)?;
+            if batch.more && batch.version <= since {
+                return Err(ClientError::BadResponse(format!(
+                    "the shop's catalog changes stay at version {} after {since} while saying there are more",
+                    batch.version
+                )));
+            }
             since = batch.version;
             self.cache.set_meta("catalog_version", &since.to_string())?;
             if !batch.more {
@@ -771,7 +784,18 @@ impl Client {
                 .await?;
             n += c.orders.len();
             self.cache.put_orders(&c.orders)?;
-            since = c.cursor.parse().unwrap_or(since);
+            let next: i64 = c.cursor.parse().map_err(|_| {
+                ClientError::BadResponse(format!(
+                    "the shop's order changes gave a cursor that is not one: {:?}",
+                    c.cursor.chars().take(32).collect::<String>()
+                ))
+            })?;
+            if c.more && next <= since {
+                return Err(ClientError::BadResponse(format!(
+                    "the shop's order changes stay at cursor {next} after {since} while saying there are more"
+                )));
+            }
+            since = next;
             self.cache.set_meta("orders_cursor", &since.to_string())?;
             if !c.more {
                 break;
