@@ -100,10 +100,12 @@ impl AppState {
             return Err(invalid("theme", "system, light or dark"));
         }
         if let Some(u) = &s.shop_url {
-            let ok = url::Url::parse(u)
-                .is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.host_str().is_some());
+            let ok = url::Url::parse(u).is_ok_and(|u| haitao_client::api::shop_address_allowed(&u));
             if !ok {
-                return Err(invalid("shop_url", "an http(s) address such as https://shop.example.com/"));
+                return Err(invalid(
+                    "shop_url",
+                    "an https:// address such as https://shop.example.com/ (http:// only for a shop on this machine)",
+                ));
             }
         }
         if let Some(dir) = self.settings_path.parent() {

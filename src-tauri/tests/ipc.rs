@@ -46,6 +46,10 @@ fn errors_cross_as_code_and_message() {
     assert_eq!(err["code"], "validation");
     assert_eq!(err["field"], "language");
     assert!(err["message"].is_string());
+    // A remote shop over plain http would carry the buyer's password in the clear.
+    let plain = serde_json::json!({"settings": {"language": "en", "theme": "system", "tester_mode": false, "shop_url": "http://shop.example.com/"}});
+    let err = get_ipc_response(&main, request("settings_set", plain)).unwrap_err();
+    assert_eq!((err["code"].as_str(), err["field"].as_str()), (Some("validation"), Some("shop_url")));
     let qr = get_ipc_response(
         &main,
         request("qr_svg", serde_json::json!({"text": "https://example.invalid/qr/1"})),

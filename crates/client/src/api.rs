@@ -29,8 +29,26 @@ pub struct Raw {
     pub bytes: Vec<u8>,
 }
 
+/// Whether the app may talk to a shop at `base`: `https://`, or `http://` on this machine only
+/// (the built-in shop, tests), since passwords and tokens travel to it.
+pub fn shop_address_allowed(base: &Url) -> bool {
+    let loopback = match base.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    base.scheme() == "https" && base.host().is_some() || base.scheme() == "http" && loopback
+}
+
 impl ShopApi {
+    /// A client of the shop at `base`, which must be [`shop_address_allowed`].
     pub fn new(base: Url) -> Result<Self> {
+        if !shop_address_allowed(&base) {
+            return Err(ClientError::Invalid(format!(
+                "the shop address {base} must start with https:// (http:// is only for a shop on this machine)"
+            )));
+        }
         let http = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(3))
             .timeout(Duration::from_secs(20))
@@ -146,5 +164,23 @@ impl ShopApi {
             return serde_json::from_slice(b"null").map_err(|e| ClientError::BadResponse(e.to_string()));
         }
         serde_json::from_slice(&raw.bytes).map_err(|e| ClientError::BadResponse(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_remote_shop_must_use_https() {
+        for ok in
+            ["https://shop.example.com/", "http://127.0.0.1:8080/", "http://localhost:1/", "http://[::1]:1/"]
+        {
+            assert!(ShopApi::new(ok.parse().unwrap()).is_ok(), "{ok}");
+        }
+        for bad in ["http://shop.example.com/", "http://192.168.1.10:8080/", "ftp://127.0.0.1/"] {
+            let err = ShopApi::new(bad.parse().unwrap()).unwrap_err();
+            assert!(err.to_string().contains("https://"), "{bad}: {err}");
+        }
     }
 }

@@ -503,7 +503,12 @@ impl Client {
         let cfg: PaymentConfig = self.public("payment-config").await?;
         let key =
             PublicKey::parse(&cfg.alipay_public_key).map_err(|e| ClientError::Internal(e.to_string()))?;
-        let sign_type = cfg.sign_type.parse::<SignType>().unwrap_or_default();
+        let sign_type = cfg.sign_type.parse::<SignType>().map_err(|_| {
+            ClientError::BadResponse(format!(
+                "the shop's payment config names an unknown sign type {:?}",
+                cfg.sign_type.chars().take(16).collect::<String>()
+            ))
+        })?;
         let v =
             InboundVerifier::new(cfg.app_id.clone(), cfg.seller_id.clone(), Verifier::new(key), sign_type);
         *self.payment_config.write() = Some((cfg.clone(), v.clone()));
@@ -512,6 +517,22 @@ impl Client {
 
     pub async fn payment_config(&self) -> Result<PaymentConfig> {
         Ok(self.payment_verifier().await?.0)
+    }
+
+    /// A cashier is opened (in the payment window or the system browser) only on the Alipay
+    /// gateway the shop named in its payment config: a shop, or anyone between it and the app,
+    /// cannot send the buyer to a look-alike page that asks for an Alipay password.
+    async fn check_cashier(&self, a: &PaymentAttempt) -> Result<()> {
+        let Some(cashier) = &a.cashier_url else { return Ok(()) };
+        let gateway = self.payment_config().await?.gateway;
+        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin()).filter(url::Origin::is_tuple);
+        match (origin(cashier), origin(&gateway)) {
+            (Some(c), Some(g)) if c == g => Ok(()),
+            _ => Err(ClientError::BadResponse(format!(
+                "the shop sent a cashier at {}, not on its Alipay gateway {gateway}",
+                cashier.chars().take(80).collect::<String>()
+            ))),
+        }
     }
 
     fn attempt_from(&self, local: &mut LocalAttempt, a: &PaymentAttempt) -> Result<()> {
@@ -543,6 +564,7 @@ impl Client {
                 let a: PaymentAttempt =
                     self.authed(Method::GET, &format!("payments/{id}"), None::<&()>, None).await?;
                 if a.status == AttemptStatus::Redirected && a.expires_at > self.clock.now() {
+                    self.check_cashier(&a).await?;
                     return Ok(PaymentLaunch {
                         local_id: open.local_id,
                         return_url: a.return_url.clone(),
@@ -566,6 +588,7 @@ impl Client {
         match r {
             Ok(a) => {
                 self.attempt_from(&mut local, &a)?;
+                self.check_cashier(&a).await?;
                 Ok(PaymentLaunch { local_id: local.local_id, return_url: a.return_url.clone(), attempt: a })
             }
             Err(e) => {

@@ -1,7 +1,8 @@
-//! A shop whose change feeds say "more" without moving on (a bug, or a hostile shop) makes the
-//! sync stop with a clear error instead of asking forever; a cursor that is not a number is an
-//! error, not a restart from wherever the client was. And a sign-in that is not remembered takes
-//! an earlier remembered session out of the keyring.
+//! What the client does not take from a shop on trust: change feeds that say "more" without moving
+//! on stop the sync with a clear error instead of asking forever, and a cursor that is not a
+//! number is an error, not a restart from wherever the client was; a cashier is opened only on
+//! the Alipay gateway the shop named. And a sign-in that is not remembered takes an earlier
+//! remembered session out of the keyring.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 mod common;
@@ -102,4 +103,52 @@ async fn signing_in_without_remembering_forgets_an_earlier_remembered_session() 
     // The next start does not bring the first buyer back.
     let state = w.client().restore().await;
     assert!(!state.signed_in, "{state:?}");
+}
+
+/// The shop's payment config (its gateway on loopback port 1) and one payment attempt whose
+/// cashier is elsewhere.
+fn cashier_elsewhere(path: &str) -> String {
+    let key: String = include_str!("../../alipay/tests/data/alipay-public-key.pem")
+        .lines()
+        .filter(|l| !l.starts_with("-----"))
+        .collect();
+    if path.contains("auth/login") {
+        TOKENS.to_owned()
+    } else if path.contains("payment-config") {
+        serde_json::json!({
+            "app_id": "2021000000000001", "seller_id": null, "gateway": "http://127.0.0.1:1/gateway.do",
+            "sign_type": "RSA2", "alipay_public_key": key, "return_page": "http://127.0.0.1:1/return",
+            "sandbox": false, "sandbox_url": null
+        })
+        .to_string()
+    } else {
+        serde_json::json!({
+            "id": "PA1", "order_id": "O1", "out_trade_no": "HT1", "method": {"kind": "balance"},
+            "mode": "in_app", "amount": {"minor": 100, "currency": "CNY"}, "status": "redirected",
+            "failure": null, "cashier_url": "https://alipay.example.net/gateway.do?method=alipay.trade.page.pay",
+            "qr_code": null, "return_url": "http://127.0.0.1:1/return", "trade_no": null,
+            "created_at": "2026-12-01T00:00:00Z", "updated_at": "2026-12-01T00:00:00Z",
+            "expires_at": "2099-01-01T00:00:00Z"
+        })
+        .to_string()
+    }
+}
+
+#[tokio::test]
+async fn a_cashier_off_the_shops_gateway_is_never_opened() {
+    let (base, _) = fake_shop(cashier_elsewhere).await;
+    let (c, _dir) = client(base, MemoryStore::default());
+    c.sign_in("13800000000", "haitao2026", false).await.unwrap();
+    let r = c
+        .start_payment(
+            "O1",
+            haitao_shop_api::orders::PaymentMethod::Balance,
+            haitao_shop_api::orders::PayMode::InApp,
+            "http://127.0.0.1:1/return",
+        )
+        .await;
+    assert!(
+        matches!(&r, Err(ClientError::BadResponse(m)) if m.contains("alipay.example.net") && m.contains("127.0.0.1:1")),
+        "{r:?}"
+    );
 }
