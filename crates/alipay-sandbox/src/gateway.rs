@@ -45,9 +45,18 @@ pub fn router(sb: Arc<Sandbox>) -> Router {
         .with_state(sb)
 }
 
-/// A JSON answer, unsigned (gateway-level errors) or signed.
+/// A JSON answer, unsigned (gateway-level errors) or signed. Served as JSON, never as a page:
+/// errors repeat what the caller sent (a parameter's name), which a browser must not run. (Alipay
+/// itself labels these answers text/html; every SDK reads the body whatever the label says.)
 fn json_response(body: String) -> Response {
-    ([(header::CONTENT_TYPE, "text/html;charset=utf-8")], body).into_response()
+    (
+        [
+            (header::CONTENT_TYPE, "application/json;charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+        ],
+        body,
+    )
+        .into_response()
 }
 
 fn unsigned_error(method: Option<&str>, code: &str, sub_code: &str, sub_msg: &str) -> Response {
