@@ -4,52 +4,40 @@
 //! refuses beside a real gateway's `--config`.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod common;
+
 use std::process::Command;
 
+use common::{World, world_with};
 use serde_json::json;
 
-async fn shop(test_controls: bool) -> (haitao_alipay_sandbox::Running, haitao_shop::RunningShop) {
-    let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
-        None,
-        "127.0.0.1:0".parse().unwrap(),
-    ))
-    .await
-    .unwrap();
-    let mut cfg =
-        haitao_shop::ShopConfig::local(None, "127.0.0.1:0".parse().unwrap(), sandbox.base_url().clone());
-    cfg.test_controls = test_controls;
-    (sandbox, haitao_shop::start(cfg).await.unwrap())
+/// A shop with the test endpoints as asked (the tests' shop otherwise has them on).
+async fn shop(test_controls: bool) -> World {
+    world_with(|cfg| cfg.test_controls = test_controls).await
 }
 
-async fn post(shop: &haitao_shop::RunningShop, path: &str, body: serde_json::Value) -> u16 {
-    reqwest::Client::new()
-        .post(shop.base_url().join(&format!("api/v1/{path}")).unwrap())
-        .json(&body)
-        .send()
-        .await
-        .unwrap()
-        .status()
-        .as_u16()
+async fn post(w: &World, path: &str, body: serde_json::Value) -> u16 {
+    w.http.post(w.url(path)).json(&body).send().await.unwrap().status().as_u16()
 }
 
 #[tokio::test]
 async fn a_shop_serves_no_test_endpoints_unless_asked() {
-    let (_sandbox, shop) = shop(false).await;
-    let before = shop.shop.now();
-    assert_eq!(post(&shop, "test/clock/advance", json!({"seconds": 901})).await, 404);
-    assert_eq!(post(&shop, "test/jobs/run", json!({})).await, 404);
-    assert_eq!(post(&shop, "test/orders/o1/inspection-fail", json!({})).await, 404);
-    let moved = shop.shop.now() - before;
+    let w = shop(false).await;
+    let before = w.shop.shop.now();
+    assert_eq!(post(&w, "test/clock/advance", json!({"seconds": 901})).await, 404);
+    assert_eq!(post(&w, "test/jobs/run", json!({})).await, 404);
+    assert_eq!(post(&w, "test/orders/o1/inspection-fail", json!({})).await, 404);
+    let moved = w.shop.shop.now() - before;
     assert!(moved < chrono::Duration::seconds(60), "the clock did not jump: {moved}");
 }
 
 #[tokio::test]
 async fn a_test_shop_serves_them() {
-    let (_sandbox, shop) = shop(true).await;
-    let before = shop.shop.now();
-    assert_eq!(post(&shop, "test/clock/advance", json!({"seconds": 901})).await, 200);
-    assert!(shop.shop.now() - before >= chrono::Duration::seconds(901));
-    assert_eq!(post(&shop, "test/jobs/run", json!({})).await, 204);
+    let w = shop(true).await;
+    let before = w.shop.shop.now();
+    assert_eq!(post(&w, "test/clock/advance", json!({"seconds": 901})).await, 200);
+    assert!(w.shop.shop.now() - before >= chrono::Duration::seconds(901));
+    assert_eq!(post(&w, "test/jobs/run", json!({})).await, 204);
 }
 
 #[test]
