@@ -29,8 +29,8 @@ use haitao_alipay::{
     RetryPolicy, SignType, Signer,
 };
 use haitao_alipay_sandbox::{Config, start};
+use haitao_sandbox_api::{AppInfo, AppRequest, LedgerCheck, PayAnswer, PayRequest, PayWith, path};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
 
 struct Args {
     rounds: usize,
@@ -164,9 +164,9 @@ async fn main() {
     tokio::spawn(async move { axum::serve(listener, app).await });
 
     let (merchant, _) = PrivateKey::generate().unwrap();
-    let info: Value = http
-        .post(base.join("sandbox/api/apps").unwrap())
-        .json(&json!({"name": "load", "public_key": merchant.public_key().to_pem()}))
+    let info: AppInfo = http
+        .post(base.join(path::APPS).unwrap())
+        .json(&AppRequest { public_key: Some(merchant.public_key().to_pem()), ..AppRequest::named("load") })
         .send()
         .await
         .unwrap()
@@ -174,13 +174,13 @@ async fn main() {
         .await
         .unwrap();
     let mut cfg = AppConfig::new(
-        info["app_id"].as_str().unwrap(),
+        info.app_id.as_str(),
         sandbox.gateway_url(),
         Signer::new(merchant, SignType::Rsa2).unwrap(),
-        PublicKey::parse(info["alipay_public_key"].as_str().unwrap()).unwrap(),
+        PublicKey::parse(&info.alipay_public_key).unwrap(),
     )
     .unwrap();
-    cfg.seller_id = info["seller_id"].as_str().map(str::to_owned);
+    cfg.seller_id = Some(info.seller_id.clone());
     let inbound = Arc::new(InboundVerifier::from_config(&cfg));
     let client = Arc::new(
         AlipayClient::new(Arc::new(cfg), Arc::new(SystemClock) as Arc<dyn Clock>)
@@ -211,16 +211,19 @@ async fn main() {
                 if opened.status().as_u16() != 303 {
                     return Err(format!("gateway answered {}", opened.status()));
                 }
-                let paid: Value = http
-                    .post(base.join("sandbox/api/pay").unwrap())
-                    .json(&json!({"out_trade_no": out, "persona": "zhangwei@sandbox.haitao", "channel": "balance"}))
+                let paid: PayAnswer = http
+                    .post(base.join(path::PAY).unwrap())
+                    .json(&PayRequest::new(out.as_str(), "zhangwei@sandbox.haitao", PayWith::Balance))
                     .send()
                     .await
                     .map_err(|e| e.to_string())?
                     .json()
                     .await
                     .map_err(|e| e.to_string())?;
-                let ret = paid["return_url"].as_str().ok_or_else(|| format!("not paid: {paid}"))?;
+                let ret = paid
+                    .paid()
+                    .and_then(|p| p.return_url.as_deref())
+                    .ok_or_else(|| format!("not paid: {paid:?}"))?;
                 inbound
                     .return_redirect(ret.split_once('?').map(|(_, q)| q).unwrap_or_default())
                     .and_then(|r| r.matched(Some(&Expected { total_amount: cny(100) })))
@@ -340,17 +343,17 @@ async fn main() {
             Err(_) => bad += 1,
         }
     }
-    let ledger: Value =
-        http.get(base.join("sandbox/api/ledger/check").unwrap()).send().await.unwrap().json().await.unwrap();
+    let ledger: LedgerCheck =
+        http.get(base.join(path::LEDGER_CHECK).unwrap()).send().await.unwrap().json().await.unwrap();
     println!(
         "notifications: {} received, {} distinct trades, {bad} rejected (expected {expected}); ledger conserved: {}",
         bodies.len(),
         seen.len(),
-        ledger["conserved"]
+        ledger.conserved
     );
     assert_eq!(seen.len(), expected, "every paid trade notified");
     assert_eq!(bad, 0);
-    assert_eq!(ledger["conserved"], json!(true), "{ledger}");
+    assert!(ledger.is_sound(), "{ledger:?}");
     assert!(errors.is_empty(), "{} flows failed", errors.len());
     sandbox.stop().await;
 }

@@ -185,7 +185,7 @@ async fn show(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuer
              <button class=\"secondary\" type=\"submit\" title=\"{}\" data-persona=\"{}\">{} · {}</button></form>",
             esc(&p.login),
             esc(&p.login_password),
-            esc(&p.description),
+            esc(lang.t(&p.description.zh, &p.description.en)),
             esc(p.login.split('@').next().unwrap_or_default()),
             esc(&p.real_name),
             esc(p.login.split('@').next().unwrap_or_default()),
@@ -867,7 +867,7 @@ async fn home(State(sb): State<Arc<Sandbox>>, RawQuery(q): RawQuery) -> Response
             "<tr><td>{}</td><td>{}</td><td>{}</td><td><a href=\"/phone/{}/sms\">{}</a></td></tr>",
             esc(&p.real_name),
             esc(&p.login),
-            esc(&p.description),
+            esc(lang.t(&p.description.zh, &p.description.en)),
             esc(&p.phone),
             esc(&p.phone)
         ));

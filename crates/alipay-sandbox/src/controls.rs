@@ -7,12 +7,18 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::Router;
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use haitao_alipay::{PrivateKey, PublicKey};
-use serde::{Deserialize, Serialize};
+use haitao_sandbox_api::{
+    AdvanceClock, ApiError, AppQuery, Cleared, ClockAdvanced, ClockInfo, Event, EventExport, EventQuery,
+    ForceRequest, Forced, Info, Notification, NotificationState, OutcomeInfo, Paid, PayAnswer, PayRequest,
+    PayWith, Persona, PersonaCreated, Refused, SmsMessage, TradeView,
+};
+pub use haitao_sandbox_api::{AppInfo, AppRequest};
+use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
 use crate::Sandbox;
@@ -22,7 +28,7 @@ use crate::ledger;
 use crate::model::{self, App, digits, ts};
 use crate::personas::{self, PersonaSpec};
 use crate::scenarios::{self, Outcome};
-use crate::trades::{self, CardInput, Choice, Confirmation, Ctx, PayError};
+use crate::trades::{self, Choice, Confirmation, Ctx, PayError};
 
 pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
@@ -51,8 +57,41 @@ pub struct ControlError(StatusCode, String, String);
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
-        (self.0, Json(json!({"error": self.1, "message": self.2}))).into_response()
+        (self.0, Json(ApiError { error: self.1, message: self.2 })).into_response()
     }
+}
+
+/// A JSON request body whose refusal is an [`ApiError`] like every other error of the API.
+#[derive(Debug)]
+pub struct Body<T>(pub T);
+
+impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for Body<T> {
+    type Rejection = ControlError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, Self::Rejection> {
+        match Json::<T>::from_request(req, state).await {
+            Ok(Json(v)) => Ok(Body(v)),
+            Err(e) => Err(ControlError(e.status(), "invalid_request".into(), e.body_text())),
+        }
+    }
+}
+
+/// Decodes a request body, answering an unknown value of its closed set `field` with the stable
+/// `code` the API has always used for it (`unknown_outcome`, `unknown_channel`).
+fn decode<T: DeserializeOwned>(
+    body: Value,
+    field: &str,
+    known: impl Fn(&str) -> bool,
+    code: &str,
+    message: impl Fn(&str) -> String,
+) -> Result<T, ControlError> {
+    if let Some(v) = body.get(field).and_then(Value::as_str)
+        && !known(v)
+    {
+        return Err(bad(code, message(v)));
+    }
+    serde_json::from_value(body)
+        .map_err(|e| ControlError(StatusCode::UNPROCESSABLE_ENTITY, "invalid_request".into(), e.to_string()))
 }
 
 impl From<StoreError> for ControlError {
@@ -78,39 +117,13 @@ fn not_found(what: &str) -> ControlError {
 
 type R<T> = Result<Json<T>, ControlError>;
 
-async fn info(State(sb): State<Arc<Sandbox>>) -> Json<Value> {
-    Json(json!({
-        "gateway_url": sb.gateway_url().to_string(),
-        "alipay_public_key": sb.public_key().to_base64(),
-        "now": sb.now(),
-        "version": env!("CARGO_PKG_VERSION"),
-    }))
-}
-
-/// `POST /sandbox/api/apps`: registers an app, or returns the existing one with that name.
-#[derive(Debug, Deserialize)]
-pub struct AppRequest {
-    pub name: String,
-    /// The merchant's public key. Without it the sandbox generates a demo key pair and returns the
-    /// private key (test material only).
-    #[serde(default)]
-    pub public_key: Option<String>,
-    /// The merchant's current base URL: pending notifications are redelivered there.
-    #[serde(default)]
-    pub notify_base: Option<String>,
-}
-
-#[derive(Debug, Serialize, Deserialize)]
-pub struct AppInfo {
-    pub app_id: String,
-    pub name: String,
-    pub seller_id: String,
-    pub gateway_url: String,
-    pub alipay_public_key: String,
-    /// Only for apps whose key pair the sandbox generated.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub app_private_key: Option<String>,
-    pub app_public_key: String,
+async fn info(State(sb): State<Arc<Sandbox>>) -> Json<Info> {
+    Json(Info {
+        gateway_url: sb.gateway_url().to_string(),
+        alipay_public_key: sb.public_key().to_base64(),
+        now: sb.now(),
+        version: env!("CARGO_PKG_VERSION").into(),
+    })
 }
 
 fn app_info(sb: &Sandbox, a: &App) -> AppInfo {
@@ -189,7 +202,7 @@ pub fn ensure_app_in(
     Ok(app_info(sb, &app))
 }
 
-async fn ensure_app(State(sb): State<Arc<Sandbox>>, Json(req): Json<AppRequest>) -> R<AppInfo> {
+async fn ensure_app(State(sb): State<Arc<Sandbox>>, Body(req): Body<AppRequest>) -> R<AppInfo> {
     let sb2 = sb.clone();
     sb.store.run(move |c| ensure_app_in(&sb2, c, &req)).await.map(Json)
 }
@@ -200,26 +213,14 @@ async fn list_apps(State(sb): State<Arc<Sandbox>>) -> R<Vec<AppInfo>> {
     Ok(Json(apps.iter().map(|a| AppInfo { app_private_key: None, ..app_info(&sb2, a) }).collect()))
 }
 
-#[derive(Debug, Serialize)]
-struct PersonaView {
-    id: String,
-    login: String,
-    real_name: String,
-    id_number: String,
-    phone: String,
-    description: String,
-    locked_until: Option<String>,
-    accounts: Vec<model::Account>,
-}
-
-async fn list_personas(State(sb): State<Arc<Sandbox>>) -> R<Vec<PersonaView>> {
+async fn list_personas(State(sb): State<Arc<Sandbox>>) -> R<Vec<Persona>> {
     let v = sb
         .store
         .run(|c| {
             let mut out = Vec::new();
             for b in model::buyers(c)? {
                 let accounts = model::accounts_of(c, &b.id)?;
-                out.push(PersonaView {
+                out.push(Persona {
                     id: b.id,
                     login: b.login,
                     real_name: b.real_name,
@@ -236,7 +237,7 @@ async fn list_personas(State(sb): State<Arc<Sandbox>>) -> R<Vec<PersonaView>> {
     Ok(Json(v))
 }
 
-async fn create_persona(State(sb): State<Arc<Sandbox>>, Json(spec): Json<PersonaSpec>) -> R<Value> {
+async fn create_persona(State(sb): State<Arc<Sandbox>>, Body(spec): Body<PersonaSpec>) -> R<PersonaCreated> {
     if spec.pay_password.len() != 6 || !spec.pay_password.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad("invalid_pay_password", "the payment password has 6 digits"));
     }
@@ -253,7 +254,7 @@ async fn create_persona(State(sb): State<Arc<Sandbox>>, Json(spec): Json<Persona
             Ok(Ok(id))
         })
         .await??;
-    Ok(Json(json!({"id": id})))
+    Ok(Json(PersonaCreated { id }))
 }
 
 async fn persona_accounts(
@@ -273,32 +274,19 @@ async fn persona_accounts(
     v.map(Json).ok_or_else(|| not_found("persona"))
 }
 
-async fn outcomes() -> Json<Value> {
-    Json(Value::Array(
-        Outcome::ALL
-            .iter()
-            .enumerate()
-            .map(|(i, o)| {
-                let (zh, en) = o.describe();
-                json!({"outcome": o.as_str(), "zh": zh, "en": en, "magic_amount": format!("666.{:02}", i + 1)})
-            })
-            .collect(),
-    ))
+async fn outcomes() -> Json<Vec<OutcomeInfo>> {
+    Json(Outcome::ALL.into_iter().map(OutcomeInfo::of).collect())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct ForceRequest {
-    #[serde(default)]
-    pub app_id: Option<String>,
-    /// `None`: the app's next new order.
-    #[serde(default)]
-    pub out_trade_no: Option<String>,
-    pub outcome: String,
-}
-
-async fn force(State(sb): State<Arc<Sandbox>>, Json(req): Json<ForceRequest>) -> R<Value> {
-    let outcome = Outcome::parse(&req.outcome)
-        .ok_or_else(|| bad("unknown_outcome", format!("unknown outcome {:?}", req.outcome)))?;
+async fn force(State(sb): State<Arc<Sandbox>>, Body(body): Body<Value>) -> R<Forced> {
+    let req: ForceRequest = decode(
+        body,
+        "outcome",
+        |o| Outcome::parse(o).is_some(),
+        "unknown_outcome",
+        |o| format!("unknown outcome {o:?}"),
+    )?;
+    let outcome = req.outcome;
     let now = sb.now();
     let id = sb
         .store
@@ -319,41 +307,23 @@ async fn force(State(sb): State<Arc<Sandbox>>, Json(req): Json<ForceRequest>) ->
             Ok::<_, StoreError>(id)
         })
         .await?;
-    Ok(Json(json!({"id": id, "outcome": outcome.as_str()})))
+    Ok(Json(Forced { id, outcome }))
 }
 
-async fn clear(State(sb): State<Arc<Sandbox>>, Path(out): Path<String>) -> R<Value> {
-    let n = sb.store.run(move |c| scenarios::clear(c, None, &out)).await?;
-    Ok(Json(json!({"removed": n})))
+async fn clear(State(sb): State<Arc<Sandbox>>, Path(out): Path<String>) -> R<Cleared> {
+    let removed = sb.store.run(move |c| scenarios::clear(c, None, &out)).await?;
+    Ok(Json(Cleared { removed }))
 }
 
 /// `POST /sandbox/api/pay`: pays a merchant order as a persona, without HTML.
-#[derive(Debug, Deserialize)]
-pub struct PayRequest {
-    #[serde(default)]
-    pub app_id: Option<String>,
-    pub out_trade_no: String,
-    /// Persona login.
-    pub persona: String,
-    /// `balance`, `money_fund`, `huabei`, `debit_card`, `credit_card`, `international_card` or `new_card`.
-    pub channel: String,
-    #[serde(default)]
-    pub installments: Option<u32>,
-    #[serde(default)]
-    pub card: Option<CardInput>,
-    /// Defaults to the persona's payment password; `"fingerprint"` confirms by fingerprint.
-    #[serde(default)]
-    pub password: Option<String>,
-    /// When an SMS code is needed, read it from the inbox automatically (default true).
-    #[serde(default = "yes")]
-    pub auto_sms: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-async fn pay(State(sb): State<Arc<Sandbox>>, Json(req): Json<PayRequest>) -> Result<Response, ControlError> {
+async fn pay(State(sb): State<Arc<Sandbox>>, Body(body): Body<Value>) -> Result<Response, ControlError> {
+    let req: PayRequest = decode(
+        body,
+        "channel",
+        |c| PayWith::ALL.iter().any(|k| k.as_str() == c),
+        "unknown_channel",
+        str::to_owned,
+    )?;
     let sb2 = sb.clone();
     let r = sb
         .store
@@ -378,22 +348,19 @@ async fn pay(State(sb): State<Arc<Sandbox>>, Json(req): Json<PayRequest>) -> Res
             let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now: sb2.now() };
             let trade =
                 trades::attach_buyer(&ctx, &s, &buyer).map_err(|e| bad("not_payable", e.message(true)))?;
-            let account_id = if req.channel == "new_card" {
-                "new_card".to_owned()
-            } else {
-                let kind = model::AccountKind::parse(&req.channel)
-                    .ok_or_else(|| bad("unknown_channel", req.channel.clone()))?;
-                model::accounts_of(&tx, &buyer.id)?
+            let account_id = match req.channel.account_kind() {
+                None => "new_card".to_owned(),
+                Some(kind) => model::accounts_of(&tx, &buyer.id)?
                     .into_iter()
                     .find(|a| a.kind == kind)
                     .map(|a| a.id)
                     .ok_or_else(|| {
-                        bad("no_such_source", format!("{} has no {} source", buyer.login, req.channel))
-                    })?
+                        bad("no_such_source", format!("{} has no {} source", buyer.login, kind.as_str()))
+                    })?,
             };
             let choice = Choice { account_id, installments: req.installments, card: req.card.clone() };
             let confirmation = match req.password.as_deref() {
-                Some("fingerprint") => Confirmation::Fingerprint,
+                Some(PayRequest::FINGERPRINT) => Confirmation::Fingerprint,
                 Some(p) => Confirmation::Password(p.to_owned()),
                 None => Confirmation::Password(buyer.pay_password.clone()),
             };
@@ -410,21 +377,26 @@ async fn pay(State(sb): State<Arc<Sandbox>>, Json(req): Json<PayRequest>) -> Res
         })
         .await?;
     Ok(match r {
-        Ok(paid) => Json(json!({"paid": true, "trade_no": paid.trade.trade_no, "return_url": paid.return_url, "charged_fen": paid.charged_fen})).into_response(),
-        Err(e) => (StatusCode::UNPROCESSABLE_ENTITY, Json(json!({"paid": false, "error": e, "message": e.message(true)}))).into_response(),
+        Ok(paid) => Json(PayAnswer::Paid(Paid {
+            trade_no: paid.trade.trade_no,
+            return_url: paid.return_url,
+            charged_fen: paid.charged_fen,
+        }))
+        .into_response(),
+        Err(error) => {
+            let message = error.message(true);
+            (StatusCode::UNPROCESSABLE_ENTITY, Json(PayAnswer::Refused(Refused { error, message })))
+                .into_response()
+        }
     })
 }
 
-async fn clock(State(sb): State<Arc<Sandbox>>) -> Json<Value> {
-    Json(json!({"now": sb.now(), "alipay_time": haitao_alipay::time::format_alipay(sb.now())}))
+async fn clock(State(sb): State<Arc<Sandbox>>) -> Json<ClockInfo> {
+    let now = sb.now();
+    Json(ClockInfo { now, alipay_time: haitao_alipay::time::format_alipay(now) })
 }
 
-#[derive(Debug, Deserialize)]
-pub struct Advance {
-    pub seconds: i64,
-}
-
-async fn advance(State(sb): State<Arc<Sandbox>>, Json(a): Json<Advance>) -> R<Value> {
+async fn advance(State(sb): State<Arc<Sandbox>>, Body(a): Body<AdvanceClock>) -> R<ClockAdvanced> {
     if !(1..=366 * 86_400).contains(&a.seconds) {
         return Err(bad("invalid_seconds", "seconds must be between 1 and one year"));
     }
@@ -447,20 +419,10 @@ async fn advance(State(sb): State<Arc<Sandbox>>, Json(a): Json<Advance>) -> R<Va
         })
         .await;
     crate::notify::tick(&sb).await;
-    Ok(Json(json!({"now": now})))
+    Ok(Json(ClockAdvanced { now }))
 }
 
-#[derive(Debug, Deserialize)]
-pub struct EventQuery {
-    #[serde(default)]
-    pub out_trade_no: Option<String>,
-    #[serde(default)]
-    pub since: Option<i64>,
-    #[serde(default)]
-    pub limit: Option<i64>,
-}
-
-async fn list_events(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<events::Event>> {
+async fn list_events(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<Event>> {
     Ok(Json(
         sb.store
             .run(move |c| {
@@ -474,9 +436,10 @@ async fn export_events(
     State(sb): State<Arc<Sandbox>>,
     Query(q): Query<EventQuery>,
 ) -> Result<Response, ControlError> {
-    let list = sb.store.run(move |c| events::list(c, q.out_trade_no.as_deref(), 0, 10_000)).await?;
+    let events =
+        sb.store.run(move |c| events::list(c, q.out_trade_no.as_deref(), 0, EventQuery::MAX_LIMIT)).await?;
     let body =
-        serde_json::to_string_pretty(&json!({"exported_at": sb.now(), "events": list})).unwrap_or_default();
+        serde_json::to_string_pretty(&EventExport { exported_at: sb.now(), events }).unwrap_or_default();
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -487,17 +450,11 @@ async fn export_events(
         .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct AppQuery {
-    #[serde(default)]
-    pub app_id: Option<String>,
-}
-
 async fn trade(
     State(sb): State<Arc<Sandbox>>,
     Path(out): Path<String>,
     Query(q): Query<AppQuery>,
-) -> R<Value> {
+) -> R<TradeView> {
     let v = sb
         .store
         .run(move |c| {
@@ -508,7 +465,7 @@ async fn trade(
             for app in apps {
                 if let Some(t) = model::trade_by_out(c, &app.app_id, &out)? {
                     let net = ledger::merchant_net_for_trade(c, &app.app_id, &t.trade_no)?;
-                    return Ok::<_, StoreError>(Some(json!({"trade": t, "merchant_net_fen": net})));
+                    return Ok::<_, StoreError>(Some(TradeView { trade: t, merchant_net_fen: net }));
                 }
             }
             Ok(None)
@@ -517,7 +474,7 @@ async fn trade(
     v.map(Json).ok_or_else(|| not_found("trade"))
 }
 
-async fn notifications(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<Value>> {
+async fn notifications(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<Notification>> {
     let v = sb
         .store
         .run(move |c| {
@@ -528,12 +485,21 @@ async fn notifications(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuer
             )?;
             let rows = st
                 .query_map([q.out_trade_no], |r| {
-                    Ok(json!({
-                        "id": r.get::<_, i64>(0)?, "notify_id": r.get::<_, String>(1)?, "trade_no": r.get::<_, String>(2)?,
-                        "url": r.get::<_, String>(3)?, "attempts": r.get::<_, i64>(4)?, "state": r.get::<_, String>(5)?,
-                        "next_at": r.get::<_, String>(6)?, "last_error": r.get::<_, Option<String>>(7)?,
-                        "delivered_at": r.get::<_, Option<String>>(8)?, "out_trade_no": r.get::<_, Option<String>>(9)?,
-                    }))
+                    let state: String = r.get(5)?;
+                    Ok(Notification {
+                        id: r.get(0)?,
+                        notify_id: r.get(1)?,
+                        trade_no: r.get(2)?,
+                        url: r.get(3)?,
+                        attempts: r.get(4)?,
+                        state: NotificationState::parse(&state).ok_or_else(|| {
+                            rusqlite::Error::InvalidColumnType(5, "state".into(), rusqlite::types::Type::Text)
+                        })?,
+                        next_at: r.get(6)?,
+                        last_error: r.get(7)?,
+                        delivered_at: r.get(8)?,
+                        out_trade_no: r.get(9)?,
+                    })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok::<_, StoreError>(rows)
@@ -562,15 +528,20 @@ async fn ledger_accounts(State(sb): State<Arc<Sandbox>>) -> R<Vec<model::Account
     Ok(Json(v))
 }
 
-async fn sms_inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>) -> R<Vec<Value>> {
+async fn sms_inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>) -> R<Vec<SmsMessage>> {
     let v = sb
         .store
         .run(move |c| {
             let mut st = c.prepare("SELECT code, purpose, created_at, expires_at, used FROM sms_inbox WHERE phone = ?1 ORDER BY id DESC LIMIT 20")?;
             let rows = st
                 .query_map([phone], |r| {
-                    Ok(json!({"code": r.get::<_, String>(0)?, "purpose": r.get::<_, String>(1)?, "created_at": r.get::<_, String>(2)?,
-                              "expires_at": r.get::<_, String>(3)?, "used": r.get::<_, i64>(4)? == 1}))
+                    Ok(SmsMessage {
+                        code: r.get(0)?,
+                        purpose: r.get(1)?,
+                        created_at: r.get(2)?,
+                        expires_at: r.get(3)?,
+                        used: r.get::<_, i64>(4)? == 1,
+                    })
                 })?
                 .collect::<Result<Vec<_>, _>>()?;
             Ok::<_, StoreError>(rows)

@@ -25,10 +25,13 @@ pub enum StoreError {
     Task(String),
 }
 
-const KNOWN_VERSION: i64 = 1;
+const KNOWN_VERSION: i64 = 2;
 
-fn migrations() -> Migrations<'static> {
-    Migrations::new(vec![M::up(include_str!("../migrations/001_init.sql"))])
+pub(crate) fn migrations() -> Migrations<'static> {
+    Migrations::new(vec![
+        M::up(include_str!("../migrations/001_init.sql")),
+        M::up(include_str!("../migrations/002_persona_description_en.sql")),
+    ])
 }
 
 fn prepare(conn: &Connection) -> rusqlite::Result<()> {

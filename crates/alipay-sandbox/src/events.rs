@@ -3,23 +3,11 @@
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
-use serde::{Deserialize, Serialize};
 
 use crate::db::{Store, StoreError};
 use crate::model::ts;
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Event {
-    pub seq: i64,
-    pub at: String,
-    /// `gateway.request`, `gateway.response`, `cashier.*`, `redirect.return`, `notify.*`, `trade.*`, ...
-    pub kind: String,
-    pub app_id: Option<String>,
-    pub trade_no: Option<String>,
-    pub out_trade_no: Option<String>,
-    pub summary: String,
-    pub detail: serde_json::Value,
-}
+pub use haitao_sandbox_api::Event;
 
 /// Where an event belongs.
 #[derive(Debug, Clone, Copy, Default)]

@@ -4,7 +4,6 @@
 use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, params};
-use serde::Serialize;
 
 use crate::db::StoreError;
 use crate::model::{Account, AccountKind, account, ts};
@@ -67,18 +66,7 @@ pub fn post(
     Ok(())
 }
 
-#[derive(Debug, Clone, Serialize)]
-pub struct Check {
-    /// Money created as opening balances.
-    pub minted: i64,
-    /// Sum of the balances of every account but the mint, computed account by account.
-    pub held: i64,
-    /// `held == minted`: no payment, refund or fee created or destroyed money.
-    pub conserved: bool,
-    /// Accounts beyond their credit limit (never expected).
-    pub overdrawn: Vec<String>,
-    pub entries: i64,
-}
+pub use haitao_sandbox_api::LedgerCheck as Check;
 
 pub fn check(conn: &Connection) -> Result<Check, StoreError> {
     let minted: i64 = conn.cached_row(

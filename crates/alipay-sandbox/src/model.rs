@@ -2,7 +2,7 @@
 
 use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
-use haitao_alipay::api::TradeStatus;
+use haitao_sandbox_api::Bilingual;
 use rusqlite::{Connection, OptionalExtension, Row, params};
 use serde::{Deserialize, Serialize};
 
@@ -96,12 +96,12 @@ pub struct Buyer {
     pub real_name: String,
     pub id_number: String,
     pub phone: String,
-    pub description: String,
+    pub description: Bilingual,
     pub failed_pay_pw: i64,
     pub locked_until: Option<String>,
 }
 
-const BUYER_COLS: &str = "id, login, login_password, pay_password, real_name, id_number, phone, description, failed_pay_pw, locked_until";
+const BUYER_COLS: &str = "id, login, login_password, pay_password, real_name, id_number, phone, description, description_en, failed_pay_pw, locked_until";
 
 fn buyer_row(r: &Row<'_>) -> rusqlite::Result<Buyer> {
     Ok(Buyer {
@@ -112,9 +112,9 @@ fn buyer_row(r: &Row<'_>) -> rusqlite::Result<Buyer> {
         real_name: r.get(4)?,
         id_number: r.get(5)?,
         phone: r.get(6)?,
-        description: r.get(7)?,
-        failed_pay_pw: r.get(8)?,
-        locked_until: r.get(9)?,
+        description: Bilingual { zh: r.get(7)?, en: r.get(8)? },
+        failed_pay_pw: r.get(9)?,
+        locked_until: r.get(10)?,
     })
 }
 
@@ -138,7 +138,9 @@ pub fn buyers(conn: &Connection) -> Result<Vec<Buyer>, StoreError> {
 
 pub fn insert_buyer(conn: &Connection, b: &Buyer, now: DateTime<Utc>) -> Result<(), StoreError> {
     conn.cached_exec(
-        &format!("INSERT INTO buyers ({BUYER_COLS}, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11)"),
+        &format!(
+            "INSERT INTO buyers ({BUYER_COLS}, created_at) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12)"
+        ),
         params![
             b.id,
             b.login,
@@ -147,7 +149,8 @@ pub fn insert_buyer(conn: &Connection, b: &Buyer, now: DateTime<Utc>) -> Result<
             b.real_name,
             b.id_number,
             b.phone,
-            b.description,
+            b.description.zh,
+            b.description.en,
             b.failed_pay_pw,
             b.locked_until,
             ts(now)
@@ -156,83 +159,18 @@ pub fn insert_buyer(conn: &Connection, b: &Buyer, now: DateTime<Utc>) -> Result<
     Ok(())
 }
 
-/// Kinds of money accounts.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum AccountKind {
-    Balance,
-    MoneyFund,
-    Huabei,
-    DebitCard,
-    CreditCard,
-    InternationalCard,
-    Merchant,
-    Fees,
-    Mint,
-}
+pub use haitao_sandbox_api::{Account, AccountKind, Trade};
 
-impl AccountKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            AccountKind::Balance => "balance",
-            AccountKind::MoneyFund => "money_fund",
-            AccountKind::Huabei => "huabei",
-            AccountKind::DebitCard => "debit_card",
-            AccountKind::CreditCard => "credit_card",
-            AccountKind::InternationalCard => "international_card",
-            AccountKind::Merchant => "merchant",
-            AccountKind::Fees => "fees",
-            AccountKind::Mint => "mint",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<AccountKind> {
-        [
-            AccountKind::Balance,
-            AccountKind::MoneyFund,
-            AccountKind::Huabei,
-            AccountKind::DebitCard,
-            AccountKind::CreditCard,
-            AccountKind::InternationalCard,
-            AccountKind::Merchant,
-            AccountKind::Fees,
-            AccountKind::Mint,
-        ]
-        .into_iter()
-        .find(|k| k.as_str() == s)
-    }
-
-    /// The `fund_channel` Alipay reports for money taken from this kind of account.
-    pub fn fund_channel(self) -> &'static str {
-        match self {
-            AccountKind::Balance => "ALIPAYACCOUNT",
-            AccountKind::MoneyFund => "MONEYFUND",
-            AccountKind::Huabei => "PCREDIT",
-            AccountKind::DebitCard => "DEBIT_CARD",
-            AccountKind::CreditCard => "CREDIT_CARD",
-            AccountKind::InternationalCard => "OVERSEAS_CREDIT_CARD",
-            AccountKind::Merchant | AccountKind::Fees | AccountKind::Mint => "OTHER",
-        }
-    }
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Account {
-    pub id: String,
-    pub owner: String,
-    pub kind: AccountKind,
-    pub label: String,
-    pub credit_limit: i64,
-    pub card_brand: Option<String>,
-    pub card_last4: Option<String>,
-    /// Current balance in fen (negative: credit used).
-    pub balance: i64,
-}
-
-impl Account {
-    /// What can be spent from this account now.
-    pub fn available(&self) -> i64 {
-        self.balance + self.credit_limit
+/// The `fund_channel` Alipay reports for money taken from this kind of account.
+pub fn fund_channel(kind: AccountKind) -> &'static str {
+    match kind {
+        AccountKind::Balance => "ALIPAYACCOUNT",
+        AccountKind::MoneyFund => "MONEYFUND",
+        AccountKind::Huabei => "PCREDIT",
+        AccountKind::DebitCard => "DEBIT_CARD",
+        AccountKind::CreditCard => "CREDIT_CARD",
+        AccountKind::InternationalCard => "OVERSEAS_CREDIT_CARD",
+        AccountKind::Merchant | AccountKind::Fees | AccountKind::Mint => "OTHER",
     }
 }
 
@@ -287,35 +225,6 @@ pub fn insert_account(
         params![id, owner, kind.as_str(), label, credit_limit, card.map(|c| c.0), card.map(|c| c.1), ts(now)],
     )?;
     Ok(())
-}
-
-/// A trade as the gateway keeps it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Trade {
-    pub trade_no: String,
-    pub app_id: String,
-    pub out_trade_no: String,
-    pub method: String,
-    pub product_code: Option<String>,
-    pub status: TradeStatus,
-    pub total_minor: i64,
-    pub currency: String,
-    pub cny_fen: i64,
-    pub subject: String,
-    pub biz_digest: String,
-    pub biz_content: String,
-    pub notify_url: Option<String>,
-    pub return_url: Option<String>,
-    pub buyer_id: Option<String>,
-    pub channel: Option<String>,
-    pub fund_bills: Option<String>,
-    pub surcharge_fen: i64,
-    pub fee_fen: i64,
-    pub refunded_fen: i64,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub paid_at: Option<String>,
-    pub closed_at: Option<String>,
 }
 
 const TRADE_COLS: &str = "trade_no, app_id, out_trade_no, method, product_code, status, total_minor, currency, cny_fen, \

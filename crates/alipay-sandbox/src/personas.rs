@@ -2,48 +2,17 @@
 
 use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
+use haitao_sandbox_api::Bilingual;
 use rusqlite::Connection;
-use serde::{Deserialize, Serialize};
 
 use crate::db::StoreError;
 use crate::ledger::{self, FEES, MINT};
 use crate::model::{AccountKind, Buyer, digits, insert_account, insert_buyer};
 
-/// A funding source to create for a persona.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct SourceSpec {
-    pub kind: AccountKind,
-    pub label: String,
-    /// Opening balance (debit-like sources) in fen.
-    #[serde(default)]
-    pub balance: i64,
-    /// Credit line (Huabei, credit cards) in fen.
-    #[serde(default)]
-    pub credit_limit: i64,
-    #[serde(default)]
-    pub card_brand: Option<String>,
-    #[serde(default)]
-    pub card_last4: Option<String>,
-}
-
-/// A persona to create.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct PersonaSpec {
-    pub login: String,
-    #[serde(default = "default_password")]
-    pub login_password: String,
-    #[serde(default = "default_password")]
-    pub pay_password: String,
-    pub real_name: String,
-    pub id_number: String,
-    pub phone: String,
-    #[serde(default)]
-    pub description: String,
-    pub sources: Vec<SourceSpec>,
-}
+pub use haitao_sandbox_api::{PersonaSpec, SourceSpec};
 
 fn default_password() -> String {
-    "111111".into()
+    haitao_sandbox_api::personas::DEFAULT_PASSWORD.into()
 }
 
 fn src(kind: AccountKind, label: &str, balance: i64, credit: i64, card: Option<(&str, &str)>) -> SourceSpec {
@@ -60,24 +29,25 @@ fn src(kind: AccountKind, label: &str, balance: i64, credit: i64, card: Option<(
 /// The personas every fresh sandbox has. All passwords are `111111`.
 pub fn defaults() -> Vec<PersonaSpec> {
     use AccountKind::*;
-    let p =
-        |login: &str, name: &str, id: &str, phone: &str, desc: &str, sources: Vec<SourceSpec>| PersonaSpec {
+    let p = |login: &str, name: &str, id: &str, phone: &str, desc: (&str, &str), sources: Vec<SourceSpec>| {
+        PersonaSpec {
             login: login.into(),
             login_password: default_password(),
             pay_password: default_password(),
             real_name: name.into(),
             id_number: id.into(),
             phone: phone.into(),
-            description: desc.into(),
+            description: Bilingual::new(desc.1, desc.0),
             sources,
-        };
+        }
+    };
     vec![
         p(
             "zhangwei@sandbox.haitao",
             "张伟",
             "110105198803151232",
             "13800138001",
-            "Every channel, plenty of money / 全渠道，余额充足",
+            ("Every channel, plenty of money", "全渠道，余额充足"),
             vec![
                 src(Balance, "账户余额", 5_000_000, 0, None),
                 src(MoneyFund, "余额宝", 10_000_000, 0, None),
@@ -92,7 +62,7 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "李娜",
             "310104199207082344",
             "13800138002",
-            "Short balance (¥12.34), small card / 余额不足",
+            ("Short balance (¥12.34), small card", "余额不足"),
             vec![
                 src(Balance, "账户余额", 1_234, 0, None),
                 src(Huabei, "花呗", 0, 500_000, None),
@@ -104,7 +74,7 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "王芳",
             "440305199502203459",
             "13800138003",
-            "Huabei and an international MasterCard / 花呗与境外卡",
+            ("Huabei and an international MasterCard", "花呗与境外卡"),
             vec![
                 src(Balance, "账户余额", 0, 0, None),
                 src(Huabei, "花呗", 0, 2_000_000, None),
@@ -116,7 +86,7 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "赵磊",
             "330106199011114566",
             "13800138004",
-            "Risk-checked: every payment needs an SMS code / 每笔支付需短信验证",
+            ("Risk-checked: every payment needs an SMS code", "每笔支付需短信验证"),
             vec![
                 src(Balance, "账户余额", 3_000_000, 0, None),
                 src(DebitCard, "农业银行储蓄卡", 3_000_000, 0, Some(("ABC", "1357"))),
@@ -127,7 +97,7 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "陈静",
             "510107198512055678",
             "13800138005",
-            "Only a bank card / 仅有银行卡",
+            ("Only a bank card", "仅有银行卡"),
             vec![
                 src(Balance, "账户余额", 0, 0, None),
                 src(CreditCard, "中国银行信用卡", 0, 3_000_000, Some(("BOC", "9753"))),
@@ -200,4 +170,42 @@ pub fn seed(conn: &Connection, now: DateTime<Utc>) -> Result<(), ledger::LedgerE
         create(conn, &spec, now)?;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rusqlite_migration::{M, Migrations};
+
+    #[test]
+    fn descriptions_kept_as_one_string_are_split_into_both_languages() {
+        let mut c = Connection::open_in_memory().unwrap();
+        Migrations::new(vec![M::up(include_str!("../migrations/001_init.sql"))]).to_latest(&mut c).unwrap();
+        for (login, description) in [
+            ("a@sandbox.haitao", "Short balance (¥12.34), small card / 余额不足"),
+            ("b@sandbox.haitao", "Created by a tester"),
+        ] {
+            c.execute(
+                "INSERT INTO buyers (id, login, login_password, pay_password, real_name, id_number, phone, description, created_at)
+                 VALUES (?1, ?1, '111111', '111111', 'x', 'x', 'x', ?2, '2026-01-01T00:00:00.000Z')",
+                [login, description],
+            )
+            .unwrap();
+        }
+        crate::db::migrations().to_latest(&mut c).unwrap();
+        let read = |login: &str| crate::model::buyer_by_login(&c, login).unwrap().unwrap().description;
+        assert_eq!(
+            read("a@sandbox.haitao"),
+            Bilingual::new("余额不足", "Short balance (¥12.34), small card")
+        );
+        assert_eq!(read("b@sandbox.haitao"), Bilingual::new("Created by a tester", "Created by a tester"));
+    }
+
+    #[test]
+    fn every_default_persona_is_described_in_both_languages() {
+        for p in defaults() {
+            assert!(!p.description.en.is_empty() && !p.description.zh.is_empty(), "{}", p.login);
+            assert!(!p.description.en.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{}", p.login);
+        }
+    }
 }

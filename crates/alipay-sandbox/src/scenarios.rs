@@ -4,126 +4,17 @@
 use crate::db::Cached as _;
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
 use crate::db::StoreError;
 use crate::model::ts;
 
-/// An outcome a tester can force.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Outcome {
-    /// The balance (and Yu'e Bao) cannot cover the payment: the channel is unavailable.
-    ShortBalance,
-    /// The chosen card or credit channel declines at confirmation.
-    Decline,
-    /// Every payment password is wrong: three tries lock payment for three hours.
-    WrongPasswordLock,
-    /// An SMS code is required to confirm.
-    SmsRequired,
-    /// An SMS code is required and the code expires before it can be used.
-    SmsTimeout,
-    /// API calls answer `20000` (result unknown) after doing their work.
-    ResultUnknown,
-    /// API calls answer HTTP 502 without doing anything.
-    GatewayError,
-    /// API calls answer after a long delay.
-    Slow,
-    /// API calls drop the connection after doing their work.
-    DropConnection,
-    /// Payment succeeds but the browser is never sent back to `return_url`.
-    LostReturn,
-    /// The notification is sent 10 minutes (sandbox time) late.
-    NotifyDelay,
-    /// The notification is sent twice.
-    NotifyDuplicate,
-    /// A stale `WAIT_BUYER_PAY`-era notification is sent after the real one.
-    NotifyReorder,
-    /// A notification with a forged signature is sent before the real one.
-    NotifyForged,
-    /// A notification correctly signed by the gateway but for a different amount is sent before the
-    /// real one (a gateway fault or a leaked key): the merchant must still refuse it by amount.
-    NotifyWrongAmount,
-    /// No notification is ever sent.
-    NotifyDrop,
-}
-
-impl Outcome {
-    pub const ALL: [Outcome; 16] = [
-        Outcome::ShortBalance,
-        Outcome::Decline,
-        Outcome::WrongPasswordLock,
-        Outcome::SmsRequired,
-        Outcome::SmsTimeout,
-        Outcome::ResultUnknown,
-        Outcome::GatewayError,
-        Outcome::Slow,
-        Outcome::DropConnection,
-        Outcome::LostReturn,
-        Outcome::NotifyDelay,
-        Outcome::NotifyDuplicate,
-        Outcome::NotifyReorder,
-        Outcome::NotifyForged,
-        Outcome::NotifyDrop,
-        // New outcomes go last: each one's magic amount (¥666.01 + index) must never move.
-        Outcome::NotifyWrongAmount,
-    ];
-
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Outcome::ShortBalance => "short_balance",
-            Outcome::Decline => "decline",
-            Outcome::WrongPasswordLock => "wrong_password_lock",
-            Outcome::SmsRequired => "sms_required",
-            Outcome::SmsTimeout => "sms_timeout",
-            Outcome::ResultUnknown => "result_unknown",
-            Outcome::GatewayError => "gateway_error",
-            Outcome::Slow => "slow",
-            Outcome::DropConnection => "drop_connection",
-            Outcome::LostReturn => "lost_return",
-            Outcome::NotifyDelay => "notify_delay",
-            Outcome::NotifyDuplicate => "notify_duplicate",
-            Outcome::NotifyReorder => "notify_reorder",
-            Outcome::NotifyForged => "notify_forged",
-            Outcome::NotifyWrongAmount => "notify_wrong_amount",
-            Outcome::NotifyDrop => "notify_drop",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Outcome> {
-        Outcome::ALL.into_iter().find(|o| o.as_str() == s)
-    }
-
-    /// What the outcome does, for documentation and the tester panel.
-    pub fn describe(self) -> (&'static str, &'static str) {
-        match self {
-            Outcome::ShortBalance => ("余额不足，需换其他渠道", "Balance too low: pick another channel"),
-            Outcome::Decline => ("银行卡/花呗拒绝支付", "The card or Huabei declines"),
-            Outcome::WrongPasswordLock => {
-                ("支付密码错误三次后锁定3小时", "Wrong password three times locks payment for 3 h")
-            }
-            Outcome::SmsRequired => ("需短信验证码确认", "An SMS code is required"),
-            Outcome::SmsTimeout => ("短信验证码超时", "The SMS code times out"),
-            Outcome::ResultUnknown => ("接口返回20000（结果未知）", "API answers 20000 (result unknown)"),
-            Outcome::GatewayError => ("网关返回HTTP 502", "Gateway answers HTTP 502"),
-            Outcome::Slow => ("接口响应缓慢", "API answers slowly"),
-            Outcome::DropConnection => ("处理后断开连接", "Connection dropped after processing"),
-            Outcome::LostReturn => ("支付成功但不跳回商户", "Paid, but no redirect back"),
-            Outcome::NotifyDelay => ("异步通知延迟10分钟", "Notification 10 min late"),
-            Outcome::NotifyDuplicate => ("异步通知重复发送", "Notification sent twice"),
-            Outcome::NotifyReorder => ("异步通知乱序", "Notifications out of order"),
-            Outcome::NotifyForged => ("先发送一条伪造签名的通知", "A forged notification first"),
-            Outcome::NotifyWrongAmount => ("先发送一条金额不符的通知", "A wrong-amount notification first"),
-            Outcome::NotifyDrop => ("不发送异步通知", "No notification at all"),
-        }
-    }
-}
+pub use haitao_sandbox_api::Outcome;
 
 /// Magic `total_amount` values (CNY): `666.01` to `666.16` force the outcomes in [`Outcome::ALL`]
 /// order, so any Alipay SDK can trigger them without the tester API.
 pub fn magic_amount(total_fen: i64) -> Option<Outcome> {
-    let idx = total_fen.checked_sub(66_600)?;
-    if (1..=16).contains(&idx) { Outcome::ALL.get(usize::try_from(idx - 1).ok()?).copied() } else { None }
+    Outcome::from_magic_amount(total_fen)
 }
 
 /// What a magic international card number does.

@@ -14,7 +14,15 @@ use haitao_alipay::{
     AlipayClient, AmountText, AppConfig, Currency, Expected, Money, PrivateKey, PublicKey, RetryPolicy,
     SignType, Signer,
 };
+use haitao_sandbox_api::{
+    Account, AccountKind, ApiError, AppInfo, AppRequest, Bilingual, CardInput, Event, EventQuery,
+    ForceRequest, Forced, Notification, NotificationState, Outcome, OutcomeInfo, PayError, PayRequest,
+    PayWith, Persona, TradeView, path,
+};
+
 use serde_json::{Value, json};
+
+const ZHANGWEI: &str = "zhangwei@sandbox.haitao";
 
 fn cny(fen: i64) -> Money {
     Money::from_minor(fen, Currency::Cny)
@@ -35,14 +43,8 @@ async fn page_pay_end_to_end_with_verified_return_and_notify() {
     let e = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-PAGE-1"))).await.unwrap_err();
     assert_eq!(e.sub_code(), Some("ACQ.TRADE_NOT_EXIST"));
 
-    let (s, v) = h
-        .post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": "HT-PAGE-1", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    let ret = v["return_url"].as_str().unwrap();
+    let paid = h.pay_ok(&PayRequest::new("HT-PAGE-1", ZHANGWEI, PayWith::Balance)).await;
+    let ret = paid.return_url.as_deref().unwrap();
     let query = ret.split_once('?').unwrap().1;
     let r = h.inbound.return_redirect(query).unwrap();
     let matched = r.matched(Some(&Expected { total_amount: cny(12_345) })).unwrap();
@@ -57,7 +59,7 @@ async fn page_pay_end_to_end_with_verified_return_and_notify() {
     let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-PAGE-1"))).await.unwrap();
     assert_eq!(q.trade_status, TradeStatus::TradeSuccess);
     assert_eq!(q.amount().unwrap(), cny(12_345));
-    assert_eq!(q.trade_no, v["trade_no"].as_str().unwrap());
+    assert_eq!(q.trade_no, paid.trade_no);
 
     // Reusing the out_trade_no now says it is paid; with other parameters it would be inconsistent.
     let page = h.open_page_pay(&pay).await.text().await.unwrap();
@@ -95,13 +97,7 @@ async fn precreate_is_idempotent_and_scannable() {
     // Scanning opens the phone cashier.
     let page = h.http.get(&a.qr_code).send().await.unwrap().text().await.unwrap();
     assert!(page.contains("扫码订单"));
-    let (s, v) = h
-        .post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": "HT-QR-1", "persona": "zhangwei@sandbox.haitao", "channel": "debit_card"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
+    h.pay_ok(&PayRequest::new("HT-QR-1", ZHANGWEI, PayWith::DebitCard)).await;
     let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-QR-1"))).await.unwrap();
     assert!(q.trade_status.is_paid());
     assert_eq!(q.fund_bill_list[0].fund_channel, "DEBIT_CARD");
@@ -110,14 +106,7 @@ async fn precreate_is_idempotent_and_scannable() {
 async fn paid(h: &common::Harness, out: &str, fen: i64) -> String {
     let resp = h.open_page_pay(&PagePay::new(out, cny(fen), "order")).await;
     assert_eq!(resp.status().as_u16(), 303);
-    let (s, v) = h
-        .post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": out, "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
-        )
-        .await;
-    assert_eq!(s, 200, "{v}");
-    v["trade_no"].as_str().unwrap().to_owned()
+    h.pay_ok(&PayRequest::new(out, ZHANGWEI, PayWith::Balance)).await.trade_no
 }
 
 /// The gateway writes its own request and response events after answering, in batches; the trace
@@ -128,18 +117,16 @@ async fn the_trace_keeps_every_gateway_message_in_order_across_a_restart() {
     let h = common::harness_in(Some(dir.path().to_owned())).await;
     let out = "HT-TRACE-1";
     paid(&h, out, 100).await;
-    async fn events(h: &common::Harness, out: &str) -> Vec<Value> {
-        h.get(&format!("sandbox/api/events?out_trade_no={out}&limit=10000")).await.as_array().unwrap().clone()
+    async fn events(h: &common::Harness, out: &str) -> Vec<Event> {
+        h.get_as(&path::events(&EventQuery::all_of(out))).await
     }
-    let kinds = |list: &[Value], since: i64| -> Vec<String> {
+    let kinds = |list: &[Event], since: i64| -> Vec<String> {
         list.iter()
-            .filter(|e| {
-                e["seq"].as_i64().unwrap() > since && e["kind"].as_str().unwrap().starts_with("gateway.")
-            })
-            .map(|e| e["kind"].as_str().unwrap().to_owned())
+            .filter(|e| e.seq > since && e.kind.starts_with("gateway."))
+            .map(|e| e.kind.clone())
             .collect()
     };
-    let last = |list: &[Value]| list.last().map_or(0, |e| e["seq"].as_i64().unwrap());
+    let last = |list: &[Event]| list.last().map_or(0, |e| e.seq);
     let q = Query::new(TradeRef::out_trade_no(out));
 
     // One call at a time: request, then response, each read right after the answer.
@@ -175,10 +162,9 @@ async fn the_trace_keeps_every_gateway_message_in_order_across_a_restart() {
         haitao_alipay_sandbox::Config::new(Some(dir.path().to_owned()), "127.0.0.1:0".parse().unwrap());
     config.clock = Some(std::sync::Arc::new(h.clock.clone()));
     let again = haitao_alipay_sandbox::start(config).await.unwrap();
-    let url = again.base_url().join(&format!("sandbox/api/events?out_trade_no={out}&limit=10000")).unwrap();
-    let list: Value = h.http.get(url).send().await.unwrap().json().await.unwrap();
-    let list = list.as_array().unwrap();
-    assert_eq!(kinds(list, 0).len(), before);
+    let url = again.base_url().join(&path::events(&EventQuery::all_of(out))).unwrap();
+    let list: Vec<Event> = h.http.get(url).send().await.unwrap().json().await.unwrap();
+    assert_eq!(kinds(&list, 0).len(), before);
     assert_eq!(before, 1 + 3 * 2 + 80 + 2, "the page.pay request, 3 + 40 + 1 queries answered");
 
     // The app lookup reads a second connection: a key rotated a moment ago is the key checked.
@@ -198,14 +184,16 @@ async fn the_trace_keeps_every_gateway_message_in_order_across_a_restart() {
         .with_retry(RetryPolicy::none())
     };
     let rotate = |key: &PrivateKey| {
-        let url = again.base_url().join("sandbox/api/apps").unwrap();
-        let req =
-            h.http.post(url).json(&json!({"name": "test-shop", "public_key": key.public_key().to_pem()}));
-        async move { req.send().await.unwrap().json::<Value>().await.unwrap() }
+        let url = again.base_url().join(path::APPS).unwrap();
+        let req = h.http.post(url).json(&AppRequest {
+            public_key: Some(key.public_key().to_pem()),
+            ..AppRequest::named("test-shop")
+        });
+        async move { req.send().await.unwrap().json::<AppInfo>().await.unwrap() }
     };
     let (new_key, _) = PrivateKey::generate().unwrap();
     let info = rotate(&new_key).await;
-    let alipay = PublicKey::parse(info["alipay_public_key"].as_str().unwrap()).unwrap();
+    let alipay = PublicKey::parse(&info.alipay_public_key).unwrap();
     let e = client_for(&h.merchant_key, &alipay).execute(&q).await.unwrap_err();
     assert_eq!(e.sub_code(), Some("isv.invalid-signature"), "the old key is refused at once");
     client_for(&new_key, &alipay).execute(&q).await.unwrap();
@@ -254,8 +242,8 @@ async fn refunds_partial_full_idempotent_and_cumulative() {
         .await
         .unwrap();
     assert_eq!(none.out_request_no, None, "unknown refund: an empty answer");
-    let t = h.get("sandbox/api/trades/HT-RF").await;
-    assert_eq!(t["merchant_net_fen"], json!(0));
+    let t: TradeView = h.get_as(&path::trade("HT-RF")).await;
+    assert_eq!(t.merchant_net_fen, 0);
     h.ledger_conserved().await;
 }
 
@@ -270,18 +258,13 @@ async fn close_cancel_and_timeouts() {
         .await
         .unwrap_err();
     assert_eq!(e.sub_code(), Some("ACQ.TRADE_NOT_EXIST"));
-    let (s, v) = h
-        .post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": "HT-C0", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
-        )
-        .await;
+    let (s, v) = h.pay(&PayRequest::new("HT-C0", ZHANGWEI, PayWith::Balance)).await;
     assert_eq!(s, 422, "{v}");
 
     // Close an unpaid trade.
     h.open_page_pay(&PagePay::new("HT-C1", cny(100), "x")).await;
-    let cashier = h.get("sandbox/api/personas").await;
-    assert!(cashier.as_array().unwrap().len() >= 5);
+    let personas: Vec<Persona> = h.get_as(path::PERSONAS).await;
+    assert!(personas.len() >= 5);
     // Log in through the cashier so the trade exists.
     let resp = h.open_page_pay(&PagePay::new("HT-C1", cny(100), "x")).await;
     h.cashier_login(&resp, "lina@sandbox.haitao", "111111").await;
@@ -323,12 +306,7 @@ async fn close_cancel_and_timeouts() {
         h.client.execute(&Query::new(TradeRef::out_trade_no("HT-T"))).await.unwrap().trade_status,
         TradeStatus::TradeClosed
     );
-    let (s, _) = h
-        .post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": "HT-T", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
-        )
-        .await;
+    let (s, _) = h.pay(&PayRequest::new("HT-T", ZHANGWEI, PayWith::Balance)).await;
     assert_eq!(s, 422, "an expired trade cannot be paid");
     h.ledger_conserved().await;
 }
@@ -380,9 +358,8 @@ async fn notifications_follow_the_ladder_until_success() {
     h.advance(24 * 3600).await;
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert_eq!(h.received.lock().len(), 2, "no retry after success");
-    let list = h.get("sandbox/api/notifications?out_trade_no=HT-N").await;
-    assert_eq!(list[0]["state"], json!("delivered"));
-    assert_eq!(list[0]["attempts"], json!(2));
+    let list: Vec<Notification> = h.get_as(&path::notifications(Some("HT-N"))).await;
+    assert_eq!((list[0].state, list[0].attempts), (NotificationState::Delivered, 2));
 }
 
 #[tokio::test]
@@ -393,61 +370,75 @@ async fn channels_huabei_installments_and_international_card_surcharge() {
         .enable_channels([PayChannel::PcreditInstallment])
         .huabei_installments(HuabeiPeriods::Six, FeePayer::Buyer);
     h.open_page_pay(&pay).await;
-    let (s, v) = h
-        .post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": "HT-HB6", "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
-        )
-        .await;
+    let (s, v) = h.pay(&PayRequest::new("HT-HB6", ZHANGWEI, PayWith::Balance)).await;
     assert_eq!(s, 422, "balance is not enabled: {v}");
-    let (s, v) = h
-        .post("sandbox/api/pay", json!({"out_trade_no": "HT-HB6", "persona": "zhangwei@sandbox.haitao", "channel": "huabei", "installments": 6}))
-        .await;
-    assert_eq!(s, 200, "{v}");
+    let paid = h.pay_ok(&PayRequest::new("HT-HB6", ZHANGWEI, PayWith::Huabei).installments(6)).await;
     // 600.00 + 4.5% fee paid by the buyer.
-    assert_eq!(v["charged_fen"], json!(62_700));
-    let t = h.get("sandbox/api/trades/HT-HB6").await;
-    assert_eq!(t["merchant_net_fen"], json!(60_000));
+    assert_eq!(paid.charged_fen, 62_700);
+    let t: TradeView = h.get_as(&path::trade("HT-HB6")).await;
+    assert_eq!(t.merchant_net_fen, 60_000);
 
     // Refunds give the installment fee back in proportion, to whoever paid it: half now, the rest
     // with the second half, and a full refund leaves buyer and merchant where they started.
-    async fn balance(h: &common::Harness, login: &str, kind: &str) -> i64 {
-        let accounts = h.get(&format!("sandbox/api/personas/{login}/accounts")).await;
-        let a = accounts.as_array().unwrap().iter().find(|a| a["kind"] == json!(kind)).unwrap().clone();
-        a["balance"].as_i64().unwrap()
+    async fn balance(h: &common::Harness, login: &str, kind: AccountKind) -> i64 {
+        let accounts: Vec<Account> = h.get_as(&path::persona_accounts(login)).await;
+        accounts.iter().find(|a| a.kind == kind).unwrap().balance
     }
-    let huabei_before = balance(&h, "zhangwei@sandbox.haitao", "huabei").await;
+    let huabei_before = balance(&h, ZHANGWEI, AccountKind::Huabei).await;
     h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-HB6"), cny(30_000), "R1")).await.unwrap();
-    assert_eq!(balance(&h, "zhangwei@sandbox.haitao", "huabei").await, huabei_before + 30_000 + 1_350);
+    assert_eq!(balance(&h, ZHANGWEI, AccountKind::Huabei).await, huabei_before + 30_000 + 1_350);
     h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-HB6"), cny(30_000), "R2")).await.unwrap();
-    assert_eq!(balance(&h, "zhangwei@sandbox.haitao", "huabei").await, huabei_before + 62_700);
+    assert_eq!(balance(&h, ZHANGWEI, AccountKind::Huabei).await, huabei_before + 62_700);
     let seller = PagePay::new("HT-HB12S", cny(40_000), "x")
         .huabei_installments(HuabeiPeriods::Twelve, FeePayer::Seller);
     h.open_page_pay(&seller).await;
-    let (s, v) = h
-        .post("sandbox/api/pay", json!({"out_trade_no": "HT-HB12S", "persona": "zhangwei@sandbox.haitao", "channel": "huabei", "installments": 12}))
-        .await;
-    assert_eq!((s, v["charged_fen"].as_i64()), (200, Some(40_000)), "{v}");
-    let net = h.get("sandbox/api/trades/HT-HB12S").await["merchant_net_fen"].as_i64().unwrap();
+    let paid = h.pay_ok(&PayRequest::new("HT-HB12S", ZHANGWEI, PayWith::Huabei).installments(12)).await;
+    assert_eq!(paid.charged_fen, 40_000);
+    let net = h.get_as::<TradeView>(&path::trade("HT-HB12S")).await.merchant_net_fen;
     assert!(net < 40_000, "the seller paid the fee: {net}");
     h.client.execute(&Refund::new(TradeRef::out_trade_no("HT-HB12S"), cny(40_000), "R1")).await.unwrap();
-    assert_eq!(h.get("sandbox/api/trades/HT-HB12S").await["merchant_net_fen"], json!(0));
+    assert_eq!(h.get_as::<TradeView>(&path::trade("HT-HB12S")).await.merchant_net_fen, 0);
 
     // A typed international card over ¥200 pays a 3% surcharge; magic numbers decline.
     h.open_page_pay(&PagePay::new("HT-CARD", cny(50_000), "x")).await;
-    let card = |n: &str| json!({"number": n, "expiry": "12/39", "cvc": "123"});
-    let (s, v) = h
-        .post("sandbox/api/pay", json!({"out_trade_no": "HT-CARD", "persona": "wangfang@sandbox.haitao", "channel": "new_card", "card": card("4000000000000002")}))
-        .await;
-    assert_eq!((s, v["error"]["error"].as_str()), (422, Some("declined")), "{v}");
-    let (s, v) = h
-        .post("sandbox/api/pay", json!({"out_trade_no": "HT-CARD", "persona": "wangfang@sandbox.haitao", "channel": "new_card", "card": card("4242424242424241")}))
-        .await;
-    assert_eq!((s, v["error"]["error"].as_str()), (422, Some("card_invalid")), "Luhn: {v}");
-    let (s, v) = h
-        .post("sandbox/api/pay", json!({"out_trade_no": "HT-CARD", "persona": "wangfang@sandbox.haitao", "channel": "new_card", "card": card("5555 5555 5555 4444")}))
-        .await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["charged_fen"], json!(51_500));
+    let card = |n: &str| {
+        PayRequest::new("HT-CARD", "wangfang@sandbox.haitao", PayWith::NewCard).card(CardInput {
+            number: n.into(),
+            expiry: "12/39".into(),
+            cvc: "123".into(),
+            holder: String::new(),
+        })
+    };
+    let e = h.pay_refused(&card("4000000000000002")).await;
+    assert!(matches!(e, PayError::Declined { .. }), "{e:?}");
+    let e = h.pay_refused(&card("4242424242424241")).await;
+    assert!(matches!(e, PayError::CardInvalid { .. }), "Luhn: {e:?}");
+    assert_eq!(h.pay_ok(&card("5555 5555 5555 4444")).await.charged_fen, 51_500);
     h.ledger_conserved().await;
+}
+
+#[tokio::test]
+async fn tester_api_refuses_unknown_values_and_bad_bodies_as_json_errors() {
+    let h = harness().await;
+    let err = |v: Value| serde_json::from_value::<ApiError>(v).unwrap().error;
+    let (s, v) = h.post(path::SCENARIOS, json!({"out_trade_no": "HT-X", "outcome": "lucky"})).await;
+    assert_eq!((s, err(v)), (422, "unknown_outcome".to_owned()));
+    let (s, v) =
+        h.post(path::PAY, json!({"out_trade_no": "HT-X", "persona": ZHANGWEI, "channel": "cash"})).await;
+    assert_eq!((s, err(v)), (422, "unknown_channel".to_owned()));
+    let (s, v) = h.post(path::CLOCK_ADVANCE, json!({"minutes": 5})).await;
+    assert_eq!((s, err(v)), (422, "invalid_request".to_owned()));
+
+    let forced = ForceRequest::order("HT-X", Outcome::NotifyDrop);
+    let (s, v) = h.post(path::SCENARIOS, serde_json::to_value(&forced).unwrap()).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(serde_json::from_value::<Forced>(v).unwrap().outcome, Outcome::NotifyDrop);
+    let outcomes: Vec<OutcomeInfo> = h.get_as(path::OUTCOMES).await;
+    assert_eq!(outcomes.len(), Outcome::ALL.len());
+    assert_eq!(outcomes[0], OutcomeInfo::of(Outcome::ShortBalance));
+
+    // Personas describe themselves in both languages.
+    let personas: Vec<Persona> = h.get_as(path::PERSONAS).await;
+    let lina = personas.iter().find(|p| p.login == "lina@sandbox.haitao").unwrap();
+    assert_eq!(lina.description, Bilingual::new("余额不足", "Short balance (¥12.34), small card"));
 }

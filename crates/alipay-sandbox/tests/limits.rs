@@ -8,25 +8,33 @@ mod common;
 use common::harness;
 use haitao_alipay::api::{PagePay, Query, TradeRef};
 use haitao_alipay::{Currency, Money};
-use serde_json::{Value, json};
+use haitao_sandbox_api::{Account, AccountKind, PayAnswer, PayError, PayRequest, PayWith, path};
 
 const BUYER: &str = "zhangwei@sandbox.haitao";
 
-async fn pay(h: &common::Harness, out: &str, password: Option<&str>) -> (u16, Value) {
-    let mut body = json!({"out_trade_no": out, "persona": BUYER, "channel": "balance"});
-    if let Some(p) = password {
-        body["password"] = json!(p);
-    }
-    h.post("sandbox/api/pay", body).await
+async fn pay(h: &common::Harness, out: &str, password: Option<&str>) -> PayAnswer {
+    let mut req = PayRequest::new(out, BUYER, PayWith::Balance);
+    req.password = password.map(str::to_owned);
+    let (s, v) = h.pay(&req).await;
+    let answer: PayAnswer = serde_json::from_value(v).unwrap();
+    assert_eq!(s, if answer.paid().is_some() { 200 } else { 422 }, "{answer:?}");
+    answer
 }
 
 async fn balance_fen(h: &common::Harness) -> i64 {
-    let accounts = h.get(&format!("sandbox/api/personas/{BUYER}/accounts")).await;
+    let accounts: Vec<Account> = h.get_as(&path::persona_accounts(BUYER)).await;
     accounts
-        .as_array()
-        .and_then(|a| a.iter().find(|x| x["kind"] == "balance"))
-        .and_then(|x| x["balance"].as_i64())
-        .unwrap_or_else(|| panic!("no balance in {accounts}"))
+        .iter()
+        .find(|x| x.kind == AccountKind::Balance)
+        .map(|x| x.balance)
+        .unwrap_or_else(|| panic!("no balance in {accounts:?}"))
+}
+
+fn locked_until(a: &PayAnswer) -> String {
+    match a.refused() {
+        Some(PayError::Locked { until }) => until.clone(),
+        _ => panic!("not locked: {a:?}"),
+    }
 }
 
 #[tokio::test]
@@ -40,38 +48,33 @@ async fn a_locked_buyer_cannot_pay_with_the_right_password_until_the_lock_ends()
 
     // Two wrong tries count down; the third locks.
     for remaining in [2, 1] {
-        let (s, v) = pay(&h, "HT-LOCK-1", Some("000000")).await;
-        assert_eq!((s, v["error"]["error"].as_str()), (422, Some("wrong_password")), "{v}");
-        assert_eq!(v["error"]["remaining"], json!(remaining), "{v}");
+        let a = pay(&h, "HT-LOCK-1", Some("000000")).await;
+        assert_eq!(a.refused(), Some(&PayError::WrongPassword { remaining }), "{a:?}");
     }
-    let (s, v) = pay(&h, "HT-LOCK-1", Some("000000")).await;
-    assert_eq!((s, v["error"]["error"].as_str()), (422, Some("locked")), "{v}");
-    let until = v["error"]["until"].as_str().unwrap().to_owned();
+    let until = locked_until(&pay(&h, "HT-LOCK-1", Some("000000")).await);
 
     // Locked: the right password, a fingerprint, and another trade are all refused, with the same
     // end of the lock, and no money moves.
-    for (out, password) in [("HT-LOCK-1", None), ("HT-LOCK-1", Some("fingerprint")), ("HT-LOCK-2", None)] {
-        let (s, v) = pay(&h, out, password).await;
-        assert_eq!((s, v["error"]["error"].as_str()), (422, Some("locked")), "{out} {password:?}: {v}");
-        assert_eq!(v["error"]["until"].as_str(), Some(until.as_str()));
+    for (out, password) in
+        [("HT-LOCK-1", None), ("HT-LOCK-1", Some(PayRequest::FINGERPRINT)), ("HT-LOCK-2", None)]
+    {
+        assert_eq!(locked_until(&pay(&h, out, password).await), until, "{out} {password:?}");
     }
     assert_eq!(balance_fen(&h).await, before);
 
     // A minute before the end of the three hours: still locked. Two minutes later: the right
     // password pays, once.
     h.advance(3 * 3600 - 60).await;
-    let (s, v) = pay(&h, "HT-LOCK-1", None).await;
-    assert_eq!((s, v["error"]["error"].as_str()), (422, Some("locked")), "{v}");
+    locked_until(&pay(&h, "HT-LOCK-1", None).await);
     h.advance(120).await;
-    let (s, v) = pay(&h, "HT-LOCK-1", None).await;
-    assert_eq!(s, 200, "{v}");
-    assert_eq!(v["charged_fen"], json!(1_000));
+    let a = pay(&h, "HT-LOCK-1", None).await;
+    assert_eq!(a.paid().map(|p| p.charged_fen), Some(1_000), "{a:?}");
     assert_eq!(balance_fen(&h).await, before - 1_000);
     let q = h.client.execute(&Query::new(TradeRef::out_trade_no("HT-LOCK-1"))).await.unwrap();
     assert!(q.trade_status.is_paid());
 
     // The lock's count starts again from zero after it ended: one wrong try is not a lock.
-    let (s, v) = pay(&h, "HT-LOCK-2", Some("000000")).await;
-    assert_eq!((s, v["error"]["remaining"].as_i64()), (422, Some(2)), "{v}");
+    let a = pay(&h, "HT-LOCK-2", Some("000000")).await;
+    assert_eq!(a.refused(), Some(&PayError::WrongPassword { remaining: 2 }), "{a:?}");
     h.ledger_conserved().await;
 }

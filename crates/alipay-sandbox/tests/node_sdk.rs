@@ -16,6 +16,7 @@ use common::{Harness, harness};
 use haitao_alipay::params::{Charset, Limits, Params};
 use haitao_alipay::response::encode;
 use haitao_alipay::{PrivateKey, PublicKey, SignType, Signer, Verifier};
+use haitao_sandbox_api::{AppInfo, AppRequest, PayRequest, PayWith, path};
 use serde_json::{Value, json};
 
 const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/node/interop.mjs");
@@ -55,15 +56,16 @@ struct App {
 
 async fn app(h: &Harness) -> App {
     let (key, der) = PrivateKey::generate().unwrap();
-    let (s, info) = h
-        .post("sandbox/api/apps", json!({"name": "node-sdk-shop", "public_key": key.public_key().to_pem()}))
-        .await;
+    let req =
+        AppRequest { public_key: Some(key.public_key().to_pem()), ..AppRequest::named("node-sdk-shop") };
+    let (s, info) = h.post(path::APPS, serde_json::to_value(req).unwrap()).await;
     assert_eq!(s, 200, "{info}");
+    let info: AppInfo = serde_json::from_value(info).unwrap();
     App {
-        app_id: info["app_id"].as_str().unwrap().to_owned(),
+        app_id: info.app_id,
         key,
         pkcs8_pem: haitao_alipay::keys::pem("PRIVATE KEY", &der),
-        alipay_public_key: info["alipay_public_key"].as_str().unwrap().to_owned(),
+        alipay_public_key: info.alipay_public_key,
     }
 }
 
@@ -208,18 +210,15 @@ async fn the_sdk_accepts_what_the_sandbox_signs_and_refuses_tampering() {
         .to_owned();
     let no_redirect = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
     assert_eq!(no_redirect.get(&url).send().await.unwrap().status().as_u16(), 303);
-    let (s, paid) = h
-        .post(
-            "sandbox/api/pay",
-            json!({"app_id": app.app_id, "out_trade_no": "SDK-PAY-1",
-                   "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+    let paid = h
+        .pay_ok(
+            &PayRequest::new("SDK-PAY-1", "zhangwei@sandbox.haitao", PayWith::Balance).app_id(&app.app_id),
         )
         .await;
-    assert_eq!(s, 200, "{paid}");
 
     // The return redirect and the asynchronous notification pass checkNotifySignV2; a changed amount,
     // a forged signature by the merchant's own key, and a missing signature do not.
-    let return_query = query_of(paid["return_url"].as_str().unwrap()).to_owned();
+    let return_query = query_of(paid.return_url.as_deref().unwrap()).to_owned();
     let notify = String::from_utf8(h.wait_notifications(1).await[0].to_vec()).unwrap();
     assert!(notify.contains("total_amount=88.80"), "{notify}");
     let mut forged = parse(&notify);
@@ -246,7 +245,7 @@ async fn the_sdk_accepts_what_the_sandbox_signs_and_refuses_tampering() {
     assert_eq!(q["result"]["code"], "10000", "{q}");
     assert_eq!(q["result"]["trade_status"], "TRADE_SUCCESS", "{q}");
     assert_eq!(q["result"]["total_amount"], "88.80", "{q}");
-    assert_eq!(q["result"]["trade_no"], paid["trade_no"], "{q}");
+    assert_eq!(q["result"]["trade_no"], json!(paid.trade_no), "{q}");
 
     let r = exec(
         "alipay.trade.refund",

@@ -12,16 +12,7 @@ use crate::db::Cached as _;
 use crate::model::{self, AccountKind, Buyer, digits, parse_ts, ts};
 use crate::scenarios::{self, CardBehaviour};
 
-/// A card typed in at the cashier.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-pub struct CardInput {
-    pub number: String,
-    /// `MM/YY`
-    pub expiry: String,
-    pub cvc: String,
-    #[serde(default)]
-    pub holder: String,
-}
+pub use haitao_sandbox_api::CardInput;
 
 fn luhn(number: &str) -> bool {
     let mut sum = 0u32;

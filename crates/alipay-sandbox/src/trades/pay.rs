@@ -37,77 +37,7 @@ pub enum Confirmation {
     Fingerprint,
 }
 
-/// Why a payment did not go through. The trade stays payable unless stated.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "error", rename_all = "snake_case")]
-pub enum PayError {
-    NotPayable {
-        zh: String,
-        en: String,
-    },
-    Locked {
-        until: String,
-    },
-    WrongPassword {
-        remaining: i64,
-    },
-    SmsRequired,
-    SmsInvalid,
-    SmsExpired,
-    Insufficient {
-        zh: String,
-        en: String,
-    },
-    Declined {
-        zh: String,
-        en: String,
-    },
-    ChannelNotAllowed,
-    CardInvalid {
-        field: String,
-        zh: String,
-        en: String,
-    },
-    /// The gateway could not process the payment; try again.
-    Processing,
-}
-
-impl PayError {
-    pub fn message(&self, en: bool) -> String {
-        let pick = |zh: &str, e: &str| if en { e.to_owned() } else { zh.to_owned() };
-        match self {
-            PayError::NotPayable { zh, en: e }
-            | PayError::Insufficient { zh, en: e }
-            | PayError::Declined { zh, en: e } => pick(zh, e),
-            PayError::CardInvalid { zh, en: e, .. } => pick(zh, e),
-            PayError::Locked { until } => {
-                if en {
-                    format!("Too many wrong payment passwords. Payment is locked until {until} (China time).")
-                } else {
-                    format!("支付密码错误次数过多，支付功能已锁定，请于 {until}（北京时间）后重试。")
-                }
-            }
-            PayError::WrongPassword { remaining } => {
-                if en {
-                    format!("Wrong payment password. {remaining} tries left before payment is locked.")
-                } else {
-                    format!("支付密码错误，还可以输入 {remaining} 次。")
-                }
-            }
-            PayError::SmsRequired => {
-                pick("为了您的资金安全，请输入短信验证码。", "For your security, enter the SMS code.")
-            }
-            PayError::SmsInvalid => pick("短信验证码错误。", "The SMS code is wrong."),
-            PayError::SmsExpired => {
-                pick("短信验证码已过期，请重新获取。", "The SMS code expired; request a new one.")
-            }
-            PayError::ChannelNotAllowed => {
-                pick("商户未开通此付款方式。", "The merchant does not accept this method.")
-            }
-            PayError::Processing => pick("系统繁忙，请稍后再试。", "The system is busy; try again later."),
-        }
-    }
-}
+pub use haitao_sandbox_api::PayError;
 
 /// The result of a successful payment.
 #[derive(Debug, Clone, Serialize)]
@@ -392,7 +322,7 @@ fn mark_paid(
     charge: &Charge,
 ) -> Result<Trade, PayError> {
     let fund_bills = vec![FundBill {
-        fund_channel: charge.source.kind.fund_channel().into(),
+        fund_channel: model::fund_channel(charge.source.kind).into(),
         amount: AmountText::from_money(Money::from_minor(charge.base, Currency::Cny)),
     }];
     let channel = match &charge.plan {

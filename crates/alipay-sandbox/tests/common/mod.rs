@@ -14,8 +14,11 @@ use haitao_alipay::{
     AlipayClient, AppConfig, InboundVerifier, PrivateKey, PublicKey, RetryPolicy, SignType, Signer,
 };
 use haitao_alipay_sandbox::{Config, Running, start};
+use haitao_sandbox_api::{
+    AdvanceClock, AppInfo, AppRequest, LedgerCheck, Paid, PayAnswer, PayError, PayRequest, path,
+};
 use parking_lot::Mutex;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 pub struct Harness {
     pub sandbox: Running,
@@ -62,18 +65,21 @@ pub async fn harness_in(dir: Option<std::path::PathBuf>) -> Harness {
 
     let (merchant_key, _) = PrivateKey::generate().unwrap();
     let http = reqwest::Client::new();
-    let info: Value = http
-        .post(sandbox.base_url().join("sandbox/api/apps").unwrap())
-        .json(&json!({"name": "test-shop", "public_key": merchant_key.public_key().to_pem()}))
+    let info: AppInfo = http
+        .post(sandbox.base_url().join(path::APPS).unwrap())
+        .json(&AppRequest {
+            public_key: Some(merchant_key.public_key().to_pem()),
+            ..AppRequest::named("test-shop")
+        })
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    let app_id = info["app_id"].as_str().unwrap().to_owned();
-    let seller_id = info["seller_id"].as_str().unwrap().to_owned();
-    let alipay_key = PublicKey::parse(info["alipay_public_key"].as_str().unwrap()).unwrap();
+    let app_id = info.app_id.clone();
+    let seller_id = info.seller_id.clone();
+    let alipay_key = PublicKey::parse(&info.alipay_public_key).unwrap();
     let mut cfg = AppConfig::new(
         app_id.clone(),
         sandbox.gateway_url(),
@@ -118,7 +124,37 @@ impl Harness {
     }
 
     pub async fn get(&self, path: &str) -> Value {
+        self.get_as(path).await
+    }
+
+    /// A typed tester-API answer.
+    pub async fn get_as<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         self.http.get(self.api(path)).send().await.unwrap().json().await.unwrap()
+    }
+
+    /// `POST /sandbox/api/pay`: the status and the raw answer.
+    pub async fn pay(&self, req: &PayRequest) -> (u16, Value) {
+        self.post(path::PAY, serde_json::to_value(req).unwrap()).await
+    }
+
+    /// Pays, expecting the payment to go through.
+    pub async fn pay_ok(&self, req: &PayRequest) -> Paid {
+        let (s, v) = self.pay(req).await;
+        assert_eq!(s, 200, "{v}");
+        match serde_json::from_value(v).unwrap() {
+            PayAnswer::Paid(p) => p,
+            PayAnswer::Refused(r) => panic!("refused: {r:?}"),
+        }
+    }
+
+    /// Pays, expecting the sandbox to refuse the payment; why it did.
+    pub async fn pay_refused(&self, req: &PayRequest) -> PayError {
+        let (s, v) = self.pay(req).await;
+        assert_eq!(s, 422, "{v}");
+        match serde_json::from_value(v).unwrap() {
+            PayAnswer::Refused(r) => r.error,
+            PayAnswer::Paid(p) => panic!("paid: {p:?}"),
+        }
     }
 
     /// Opens a page.pay cashier session by following the signed GET URL (as a browser would).
@@ -165,13 +201,13 @@ impl Harness {
     }
 
     pub async fn advance(&self, seconds: i64) {
-        let (s, v) = self.post("sandbox/api/clock/advance", json!({"seconds": seconds})).await;
+        let (s, v) =
+            self.post(path::CLOCK_ADVANCE, serde_json::to_value(AdvanceClock { seconds }).unwrap()).await;
         assert_eq!(s, 200, "{v}");
     }
 
     pub async fn ledger_conserved(&self) {
-        let check = self.get("sandbox/api/ledger/check").await;
-        assert_eq!(check["conserved"], json!(true), "{check}");
-        assert_eq!(check["overdrawn"], json!([]), "{check}");
+        let check: LedgerCheck = self.get_as(path::LEDGER_CHECK).await;
+        assert!(check.is_sound(), "{check:?}");
     }
 }
