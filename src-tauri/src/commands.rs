@@ -1,7 +1,7 @@
 //! The commands the UI calls. Each is a thin adapter: take the state, call `haitao-client`, map the
 //! error to the one IPC shape.
 
-use haitao_client::tester::{OutcomeInfo, Persona, TraceEvent};
+use haitao_client::tester::{Outcome, OutcomeInfo, Persona, TraceEvent};
 use haitao_client::{
     CachedOrders, CatalogResult, IpcError, LocalAttempt, PaymentLaunch, PaymentOutcome, SessionState,
 };
@@ -360,9 +360,9 @@ pub async fn tester_outcomes(state: State<'_, AppState>) -> R<Vec<OutcomeInfo>> 
 pub async fn tester_force(
     state: State<'_, AppState>,
     out_trade_no: Option<String>,
-    outcome: String,
+    outcome: Outcome,
 ) -> R<()> {
-    Ok(state.client().await?.tester_force(out_trade_no.as_deref(), &outcome).await?)
+    Ok(state.client().await?.tester_force(out_trade_no.as_deref(), outcome).await?)
 }
 
 #[tauri::command]

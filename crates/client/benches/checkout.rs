@@ -24,9 +24,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use haitao_client::{Cache, Client, LocalStatus, MemoryStore, ShopApi};
+use haitao_sandbox_api::{LedgerCheck, PayAnswer, PayRequest, PayWith, PersonaSpec, SourceSpec, path};
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::orders::{AttemptStatus, PayMode, PaymentMethod};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
@@ -71,15 +72,15 @@ async fn main() {
     .await
     .unwrap();
     let http = reqwest::Client::new();
-    let sandbox_post = |path: &str, body: Value| {
-        let req = http.post(sandbox.base_url().join(path).unwrap()).json(&body);
+    let sandbox_post = |route: &str, body: Value| {
+        let req = http.post(sandbox.base_url().join(route).unwrap()).json(&body);
         async move {
             let r = req.send().await.unwrap();
             (r.status().as_u16(), r.json::<Value>().await.unwrap_or(Value::Null))
         }
     };
 
-    let (mut place, mut start, mut returned, mut path) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    let (mut place, mut start, mut returned, mut whole) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_shopper = 20;
     let mut client: Option<(Client, String, String, String)> = None;
     let mut products: Vec<String> = Vec::new();
@@ -94,12 +95,9 @@ async fn main() {
             let id_number = common::resident_id(n);
             let phone = format!("137{:08}", 10_000 + n);
             let persona = format!("bench{n}@sandbox.haitao");
-            let (s, v) = sandbox_post(
-                "sandbox/api/personas",
-                json!({"login": persona, "real_name": name, "id_number": id_number, "phone": phone,
-                       "sources": [{"kind": "balance", "label": "账户余额", "balance": 10_000_000}]}),
-            )
-            .await;
+            let spec =
+                PersonaSpec::new(&persona, &name, &id_number, &phone).source(SourceSpec::balance(10_000_000));
+            let (s, v) = sandbox_post(path::PERSONAS, serde_json::to_value(spec).unwrap()).await;
             assert_eq!(s, 200, "{v}");
             let cache_dir = dir.path().join(format!("client-{n}"));
             std::fs::create_dir_all(&cache_dir).unwrap();
@@ -138,15 +136,16 @@ async fn main() {
 
         // The buyer at the cashier: not measured.
         http.get(launch.attempt.cashier_url.clone().unwrap()).send().await.unwrap();
-        let (s, v) = sandbox_post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": launch.attempt.out_trade_no, "persona": persona, "channel": "balance"}),
-        )
-        .await;
+        let pay = PayRequest::new(&launch.attempt.out_trade_no, persona, PayWith::Balance);
+        let (s, v) = sandbox_post(path::PAY, serde_json::to_value(pay).unwrap()).await;
         assert_eq!(s, 200, "{v}");
+        let paid: PayAnswer = serde_json::from_value(v).unwrap();
 
         let t3 = Instant::now();
-        let out = c.payment_returned(&launch.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
+        let out = c
+            .payment_returned(&launch.local_id, paid.paid().and_then(|p| p.return_url.as_deref()).unwrap())
+            .await
+            .unwrap();
         let t4 = Instant::now();
         assert_eq!(out.return_verified, Some(true));
         assert_eq!(out.attempt.map(|a| a.status), Some(AttemptStatus::Paid));
@@ -154,13 +153,13 @@ async fn main() {
         place.push(t1 - t0);
         start.push(t2 - t1);
         returned.push(t4 - t3);
-        path.push((t2 - t0) + (t4 - t3));
+        whole.push((t2 - t0) + (t4 - t3));
     }
     println!("{checkouts} checkouts, one after another, balance, in-app window:");
     line("place the order", place);
     line("record the attempt, get the cashier URL (gateway)", start);
     line("verify the return, confirm with the shop, cache", returned);
-    line("the whole API path (the person excluded)", path);
+    line("the whole API path (the person excluded)", whole);
 
     // Cold sync: a shopper with `sync_orders` orders installs the app afresh.
     let (c, address, _, phone) = client.as_ref().unwrap();
@@ -201,15 +200,15 @@ async fn main() {
         made.as_secs_f64()
     );
 
-    let check: Value = http
-        .get(sandbox.base_url().join("sandbox/api/ledger/check").unwrap())
+    let check: LedgerCheck = http
+        .get(sandbox.base_url().join(path::LEDGER_CHECK).unwrap())
         .send()
         .await
         .unwrap()
         .json()
         .await
         .unwrap();
-    assert_eq!(check["conserved"], json!(true), "{check}");
+    assert!(check.conserved, "{check:?}");
     shop.stop().await;
     sandbox.stop().await;
 }

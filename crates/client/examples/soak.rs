@@ -48,6 +48,10 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use haitao_client::secrets::SecretError;
 use haitao_client::{Cache, Client, ClientError, LocalStatus, MemoryStore, SecretStore, ShopApi};
+use haitao_sandbox_api::{
+    AccountKind, AdvanceClock, ApiError, ForceRequest, LedgerCheck, Outcome, PayAnswer, PayError, PayRequest,
+    PayWith, PersonaSpec, SourceSpec, TradeView, path,
+};
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::error::ErrorCode;
 use haitao_shop_api::orders::{AttemptStatus, OrderStatus, PayMode, PaymentMethod, RequestRefund};
@@ -336,13 +340,20 @@ impl World {
         self.tally.bump("process: shop restarted");
     }
 
-    async fn sandbox(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
-        let mut rb = self.http.request(method, self.sandbox.base_url().join(path).unwrap());
-        if let Some(b) = body {
-            rb = rb.json(&b);
-        }
-        let r = rb.send().await.unwrap();
+    /// A tester-API call: the status and the raw answer (decoded by the caller, which knows what
+    /// the status means).
+    async fn sandbox_post(&self, path: &str, body: &impl serde::Serialize) -> (u16, Value) {
+        let r = self.http.post(self.sandbox.base_url().join(path).unwrap()).json(body).send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
+    }
+
+    /// A tester-API answer; `None` when the sandbox answers with an error.
+    async fn sandbox_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> Option<T> {
+        let r = self.http.get(self.sandbox.base_url().join(path).unwrap()).send().await.unwrap();
+        if !r.status().is_success() {
+            return None;
+        }
+        r.json().await.ok()
     }
 
     /// The shop's own API, bypassing the fault proxy (test controls).
@@ -412,21 +423,25 @@ async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
     let id_number = common::resident_id(n);
     let phone = format!("139{:08}", 10_000 + n);
     let persona = format!("soak{n}@sandbox.haitao");
-    let (s, v) = w
-        .sandbox(
-            reqwest::Method::POST,
-            "sandbox/api/personas",
-            Some(json!({
-                "login": persona, "real_name": name, "id_number": id_number, "phone": phone,
-                "sources": [
-                    {"kind": "balance", "label": "账户余额", "balance": 5_000_000},
-                    {"kind": "huabei", "label": "花呗", "credit_limit": 5_000_000},
-                    {"kind": "debit_card", "label": "储蓄卡", "balance": 5_000_000, "card_brand": "ICBC", "card_last4": "1234"},
-                    {"kind": "international_card", "label": "Visa", "credit_limit": 5_000_000, "card_brand": "VISA", "card_last4": "4242"},
-                ],
-            })),
-        )
-        .await;
+    let card = |kind, label: &str, balance, credit_limit, brand: &str, last4: &str| SourceSpec {
+        kind,
+        label: label.into(),
+        balance,
+        credit_limit,
+        card_brand: Some(brand.into()),
+        card_last4: Some(last4.into()),
+    };
+    let spec = PersonaSpec::new(&persona, &name, &id_number, &phone)
+        .source(SourceSpec::balance(5_000_000))
+        .source(SourceSpec {
+            kind: AccountKind::Huabei,
+            label: "花呗".into(),
+            credit_limit: 5_000_000,
+            ..SourceSpec::balance(0)
+        })
+        .source(card(AccountKind::DebitCard, "储蓄卡", 5_000_000, 0, "ICBC", "1234"))
+        .source(card(AccountKind::InternationalCard, "Visa", 0, 5_000_000, "VISA", "4242"));
+    let (s, v) = w.sandbox_post(path::PERSONAS, &spec).await;
     assert_eq!(s, 200, "persona: {v}");
     let secrets = RecordingStore::default();
     let cache_path = w.dir.join(format!("client-{n}")).join("cache.sqlite3");
@@ -461,31 +476,72 @@ async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
     }
 }
 
-const OUTCOMES: [&str; 15] = [
-    "decline",
-    "short_balance",
-    "sms_required",
-    "sms_timeout",
-    "result_unknown",
-    "gateway_error",
-    "slow",
-    "drop_connection",
-    "lost_return",
-    "notify_delay",
-    "notify_duplicate",
-    "notify_reorder",
-    "notify_forged",
-    "notify_wrong_amount",
-    "notify_drop",
+const OUTCOMES: [Outcome; 15] = [
+    Outcome::Decline,
+    Outcome::ShortBalance,
+    Outcome::SmsRequired,
+    Outcome::SmsTimeout,
+    Outcome::ResultUnknown,
+    Outcome::GatewayError,
+    Outcome::Slow,
+    Outcome::DropConnection,
+    Outcome::LostReturn,
+    Outcome::NotifyDelay,
+    Outcome::NotifyDuplicate,
+    Outcome::NotifyReorder,
+    Outcome::NotifyForged,
+    Outcome::NotifyWrongAmount,
+    Outcome::NotifyDrop,
 ];
 
-fn channel(m: PaymentMethod) -> (&'static str, Option<u32>) {
+fn channel(m: PaymentMethod) -> (PayWith, Option<u32>) {
     match m {
-        PaymentMethod::Balance => ("balance", None),
-        PaymentMethod::BankCard => ("debit_card", None),
-        PaymentMethod::Huabei => ("huabei", None),
-        PaymentMethod::HuabeiInstallments { periods } => ("huabei", Some(periods)),
-        PaymentMethod::InternationalCard => ("international_card", None),
+        PaymentMethod::Balance => (PayWith::Balance, None),
+        PaymentMethod::BankCard => (PayWith::DebitCard, None),
+        PaymentMethod::Huabei => (PayWith::Huabei, None),
+        PaymentMethod::HuabeiInstallments { periods } => (PayWith::Huabei, Some(periods)),
+        PaymentMethod::InternationalCard => (PayWith::InternationalCard, None),
+    }
+}
+
+/// What `POST /sandbox/api/pay` answered: a payment or a refusal, or an error before either (an
+/// order the sandbox no longer lets anyone pay, say).
+#[derive(Debug)]
+enum PayReply {
+    Answer(PayAnswer),
+    Error(ApiError),
+    /// Neither (logged as it came).
+    Other,
+}
+
+impl PayReply {
+    fn of((_, v): (u16, Value)) -> Self {
+        match serde_json::from_value::<PayAnswer>(v.clone()) {
+            Ok(a) => PayReply::Answer(a),
+            Err(_) => serde_json::from_value(v.clone()).map_or_else(
+                |_| {
+                    tracing::warn!(answer = %v, "soak: the sandbox's pay answer does not decode");
+                    PayReply::Other
+                },
+                PayReply::Error,
+            ),
+        }
+    }
+
+    fn refused(&self) -> Option<&PayError> {
+        match self {
+            PayReply::Answer(a) => a.refused(),
+            _ => None,
+        }
+    }
+
+    /// Why nothing was paid: the refusal's or the error's code, `?` when neither.
+    fn why(&self) -> String {
+        match self {
+            PayReply::Answer(a) => a.refused().map_or("?", PayError::code).to_owned(),
+            PayReply::Error(e) => e.error.clone(),
+            PayReply::Other => "?".to_owned(),
+        }
     }
 }
 
@@ -565,15 +621,9 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
         }
         let forced = if chaos && s.rng.chance(45) { Some(*s.rng.pick(&OUTCOMES)) } else { None };
         if let Some(o) = forced {
-            let (st, v) = w
-                .sandbox(
-                    reqwest::Method::POST,
-                    "sandbox/api/scenarios",
-                    Some(json!({"out_trade_no": out_no, "outcome": o})),
-                )
-                .await;
-            assert_eq!(st, 200, "forcing {o}: {v}");
-            w.tally.bump(format!("sandbox: {o}"));
+            let (st, v) = w.sandbox_post(path::SCENARIOS, &ForceRequest::order(&out_no, o)).await;
+            assert_eq!(st, 200, "forcing {}: {v}", o.as_str());
+            w.tally.bump(format!("sandbox: {}", o.as_str()));
         }
         if chaos && s.rng.chance(8) {
             // The buyer closes the payment window without paying.
@@ -592,24 +642,27 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
         let cashier = launch.attempt.cashier_url.clone().unwrap_or_default();
         let _ = w.http.get(&cashier).send().await;
         let (ch, inst) = channel(method);
-        let pay = |channel: &'static str| {
-            w.sandbox(
-                reqwest::Method::POST,
-                "sandbox/api/pay",
-                Some(json!({"out_trade_no": out_no, "persona": s.persona, "channel": channel, "installments": inst})),
-            )
+        let pay = |channel: PayWith| {
+            let mut req = PayRequest::new(&out_no, &s.persona, channel);
+            req.installments = inst;
+            async move { PayReply::of(w.sandbox_post(path::PAY, &req).await) }
         };
-        let (mut st, mut v) = pay(ch).await;
-        if st != 200 && v["error"]["error"] == json!("insufficient") {
+        let mut reply = pay(ch).await;
+        if matches!(reply.refused(), Some(PayError::Insufficient { .. })) {
             // The cashier offers the other channels.
             w.tally.bump("shopper: short balance, paid by card instead");
-            (st, v) = pay("debit_card").await;
+            reply = pay(PayWith::DebitCard).await;
         }
-        if st != 200 {
-            let why = v["error"]["error"].as_str().or(v["error"].as_str()).unwrap_or("?");
+        let paid = match &reply {
+            PayReply::Answer(PayAnswer::Paid(p)) => Some(p.clone()),
+            _ => None,
+        };
+        let Some(paid) = paid else {
+            let why = reply.why();
+            let v = &reply;
             w.tally.bump(format!("cashier: not paid ({why})"));
             if why == "?" || why == "not_payable" {
-                tracing::warn!(out_trade_no = %out_no, answer = %v, "soak: the cashier refused to pay");
+                tracing::warn!(out_trade_no = %out_no, answer = ?v, "soak: the cashier refused to pay");
             }
             let _ = again!(w, s.client.payment_abandoned(&launch.local_id).await);
             if round == 0 && s.rng.chance(60) {
@@ -618,8 +671,8 @@ async fn checkout(w: &World, s: &mut Shopper, products: &[(String, i64)]) -> boo
                 continue;
             }
             return true;
-        }
-        let return_url = v["return_url"].as_str().map(str::to_owned);
+        };
+        let return_url = paid.return_url;
         let roll = if chaos { s.rng.below(100) } else { 100 };
         if roll < 10 {
             // The app is killed before the return arrives; a new process starts on the same data.
@@ -687,7 +740,7 @@ async fn settle(w: &World, shoppers: &mut [Shopper]) {
     w.proxy.percent.store(0, Ordering::SeqCst);
     // Alipay's retry ladder spans 25 hours: walk the sandbox clock through it an hour at a time.
     for _ in 0..30 {
-        w.sandbox(reqwest::Method::POST, "sandbox/api/clock/advance", Some(json!({"seconds": 3600}))).await;
+        w.sandbox_post(path::CLOCK_ADVANCE, &AdvanceClock { seconds: 3600 }).await;
     }
     tracing::warn!(took = ?began.elapsed(), "soak: settle: notifications delivered");
     // Past every payment deadline and parcel step: the shop closes what was never paid and delivers
@@ -782,8 +835,8 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
         .unwrap();
     // Spot-check the query against the sandbox's own API.
     for (out, net) in nets_by_out.iter().take(20) {
-        let (_, v) = w.sandbox(reqwest::Method::GET, &format!("sandbox/api/trades/{out}"), None).await;
-        assert_eq!(v["merchant_net_fen"].as_i64(), Some(*net), "the books query disagrees for {out}");
+        let t: Option<TradeView> = w.sandbox_get(&path::trade(out)).await;
+        assert_eq!(t.map(|t| t.merchant_net_fen), Some(*net), "the books query disagrees for {out}");
     }
     let mut paid_orders = 0;
     let mut net_total = 0i64;
@@ -917,9 +970,9 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
         }
     }
     // The sandbox's double-entry ledger.
-    let (_, check) = w.sandbox(reqwest::Method::GET, "sandbox/api/ledger/check", None).await;
-    if check["conserved"] != json!(true) || check["overdrawn"].as_array().is_none_or(|o| !o.is_empty()) {
-        a.fail(format!("sandbox ledger: {check}"));
+    let check: Option<LedgerCheck> = w.sandbox_get(path::LEDGER_CHECK).await;
+    if !check.as_ref().is_some_and(LedgerCheck::is_sound) {
+        a.fail(format!("sandbox ledger: {check:?}"));
     }
     w.tally.bump(format!("audit: paid orders {paid_orders}"));
     println!("merchant received, net of refunds: ¥{}.{:02}", net_total / 100, net_total % 100);
@@ -1054,8 +1107,7 @@ async fn run(args: Args) -> i32 {
                 tokio::time::sleep(Duration::from_secs(2)).await;
                 // Both clocks move together (30× real time), so retry ladders, deadlines and token
                 // lifetimes come into play without the shop and Alipay disagreeing.
-                w.sandbox(reqwest::Method::POST, "sandbox/api/clock/advance", Some(json!({"seconds": 60})))
-                    .await;
+                w.sandbox_post(path::CLOCK_ADVANCE, &AdvanceClock { seconds: 60 }).await;
                 w.shop_post("test/clock/advance", json!({"seconds": 60})).await;
             }
         })

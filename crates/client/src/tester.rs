@@ -1,45 +1,15 @@
 //! Tester mode: the sandbox's controls as the app uses them — personas, forced outcomes, the live
-//! trace of a payment, and its export.
+//! trace of a payment, and its export. The bodies are the sandbox's own wire types
+//! ([`haitao_sandbox_api`]); personas and outcomes go to the UI as they are.
 
+use chrono::{DateTime, Utc};
+pub use haitao_sandbox_api::{Account, AccountKind, Bilingual, Outcome, OutcomeInfo, Persona};
+use haitao_sandbox_api::{Event, EventQuery, ForceRequest, path};
+use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::Client;
 use crate::error::{ClientError, Result};
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
-pub struct PersonaSource {
-    pub kind: String,
-    /// The sandbox's own name for the source, in Chinese ("工商银行储蓄卡").
-    pub label: String,
-    /// Fen; negative when a credit line is in use.
-    pub balance: i64,
-    pub credit_limit: i64,
-    /// For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
-    /// be named in any language.
-    #[serde(default)]
-    pub card_brand: Option<String>,
-    #[serde(default)]
-    pub card_last4: Option<String>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
-pub struct Persona {
-    pub login: String,
-    pub real_name: String,
-    pub description: String,
-    pub phone: String,
-    pub locked_until: Option<String>,
-    pub accounts: Vec<PersonaSource>,
-}
-
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
-pub struct OutcomeInfo {
-    pub outcome: String,
-    pub zh: String,
-    pub en: String,
-    pub magic_amount: String,
-}
 
 /// One entry of a payment's trace.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
@@ -50,6 +20,20 @@ pub struct TraceEvent {
     pub summary: String,
     /// The event's details as JSON text (signed strings, signatures, bodies, timings).
     pub detail: String,
+}
+
+impl From<Event> for TraceEvent {
+    fn from(e: Event) -> Self {
+        TraceEvent { seq: e.seq, at: e.at, kind: e.kind, summary: e.summary, detail: e.detail.to_string() }
+    }
+}
+
+/// The trace of one payment as a bug report carries it.
+#[derive(Debug, Serialize)]
+struct TraceExport<'a> {
+    exported_at: DateTime<Utc>,
+    out_trade_no: &'a str,
+    events: Vec<Event>,
 }
 
 fn sandbox_err(e: reqwest::Error) -> ClientError {
@@ -67,31 +51,31 @@ impl Client {
         }
     }
 
-    async fn sandbox_get(&self, path: &str) -> Result<Value> {
-        let u = self.sandbox().await?.join(path).map_err(|e| ClientError::Internal(e.to_string()))?;
-        let r = reqwest::get(u).await.map_err(sandbox_err)?;
+    async fn sandbox_url(&self, path: &str) -> Result<url::Url> {
+        self.sandbox().await?.join(path).map_err(|e| ClientError::Internal(e.to_string()))
+    }
+
+    async fn sandbox_get<T: DeserializeOwned>(&self, path: &str) -> Result<T> {
+        let r = reqwest::get(self.sandbox_url(path).await?).await.map_err(sandbox_err)?;
         r.json().await.map_err(|e| ClientError::BadResponse(e.to_string()))
     }
 
     pub async fn tester_personas(&self) -> Result<Vec<Persona>> {
-        let v = self.sandbox_get("sandbox/api/personas").await?;
-        serde_json::from_value(v).map_err(|e| ClientError::BadResponse(e.to_string()))
+        self.sandbox_get(path::PERSONAS).await
     }
 
     pub async fn tester_outcomes(&self) -> Result<Vec<OutcomeInfo>> {
-        let v = self.sandbox_get("sandbox/api/outcomes").await?;
-        serde_json::from_value(v).map_err(|e| ClientError::BadResponse(e.to_string()))
+        self.sandbox_get(path::OUTCOMES).await
     }
 
     /// Forces `outcome` for a payment (`out_trade_no`), or for the next payment when `None`.
-    pub async fn tester_force(&self, out_trade_no: Option<&str>, outcome: &str) -> Result<()> {
-        let app_id = self.payment_config().await?.app_id;
-        let u = self
-            .sandbox()
-            .await?
-            .join("sandbox/api/scenarios")
-            .map_err(|e| ClientError::Internal(e.to_string()))?;
-        let body = serde_json::json!({"app_id": app_id, "out_trade_no": out_trade_no, "outcome": outcome});
+    pub async fn tester_force(&self, out_trade_no: Option<&str>, outcome: Outcome) -> Result<()> {
+        let body = ForceRequest {
+            app_id: Some(self.payment_config().await?.app_id),
+            out_trade_no: out_trade_no.map(str::to_owned),
+            outcome,
+        };
+        let u = self.sandbox_url(path::SCENARIOS).await?;
         let r = reqwest::Client::new().post(u).json(&body).send().await.map_err(sandbox_err)?;
         if r.status().is_success() {
             Ok(())
@@ -102,31 +86,15 @@ impl Client {
 
     /// The sandbox's trace of one payment (requests, signatures, redirects, notifications).
     pub async fn tester_trace(&self, out_trade_no: &str, since: i64) -> Result<Vec<TraceEvent>> {
-        let v = self
-            .sandbox_get(&format!("sandbox/api/events?out_trade_no={out_trade_no}&since={since}"))
-            .await?;
-        let list = v.as_array().cloned().unwrap_or_default();
-        Ok(list
-            .into_iter()
-            .map(|e| TraceEvent {
-                seq: e["seq"].as_i64().unwrap_or(0),
-                at: e["at"].as_str().unwrap_or_default().to_owned(),
-                kind: e["kind"].as_str().unwrap_or_default().to_owned(),
-                summary: e["summary"].as_str().unwrap_or_default().to_owned(),
-                detail: e["detail"].to_string(),
-            })
-            .collect())
+        let q = EventQuery { out_trade_no: Some(out_trade_no.to_owned()), since: Some(since), limit: None };
+        let events: Vec<Event> = self.sandbox_get(&path::events(&q)).await?;
+        Ok(events.into_iter().map(TraceEvent::from).collect())
     }
 
     /// The trace of one payment as a JSON document, for a bug report.
     pub async fn tester_export(&self, out_trade_no: &str) -> Result<String> {
-        let events =
-            self.sandbox_get(&format!("sandbox/api/events?out_trade_no={out_trade_no}&limit=10000")).await?;
-        let doc = serde_json::json!({
-            "exported_at": self.clock.now(),
-            "out_trade_no": out_trade_no,
-            "events": events,
-        });
+        let events = self.sandbox_get(&path::events(&EventQuery::all_of(out_trade_no))).await?;
+        let doc = TraceExport { exported_at: self.clock.now(), out_trade_no, events };
         serde_json::to_string_pretty(&doc).map_err(|e| ClientError::Internal(e.to_string()))
     }
 }

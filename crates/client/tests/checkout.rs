@@ -8,21 +8,23 @@ use std::sync::Arc;
 
 use common::{shopper, world};
 use haitao_client::{ErrorCode, LocalStatus};
+use haitao_sandbox_api::{
+    ForceRequest, LedgerCheck, Outcome, PayAnswer, PayError, PayRequest, PayWith, Persona, path,
+};
 use haitao_shop_api::orders::{AttemptStatus, PayMode, PaymentFailure, PaymentMethod};
-use serde_json::json;
 
 #[tokio::test]
 async fn every_method_pays_exactly_once() {
     let w = world().await;
     let c = w.client();
     let cases = [
-        (PaymentMethod::Balance, "balance", None),
-        (PaymentMethod::BankCard, "debit_card", None),
-        (PaymentMethod::Huabei, "huabei", None),
-        (PaymentMethod::HuabeiInstallments { periods: 3 }, "huabei", Some(3)),
-        (PaymentMethod::HuabeiInstallments { periods: 6 }, "huabei", Some(6)),
-        (PaymentMethod::HuabeiInstallments { periods: 12 }, "huabei", Some(12)),
-        (PaymentMethod::InternationalCard, "international_card", None),
+        (PaymentMethod::Balance, PayWith::Balance, None),
+        (PaymentMethod::BankCard, PayWith::DebitCard, None),
+        (PaymentMethod::Huabei, PayWith::Huabei, None),
+        (PaymentMethod::HuabeiInstallments { periods: 3 }, PayWith::Huabei, Some(3)),
+        (PaymentMethod::HuabeiInstallments { periods: 6 }, PayWith::Huabei, Some(6)),
+        (PaymentMethod::HuabeiInstallments { periods: 12 }, PayWith::Huabei, Some(12)),
+        (PaymentMethod::InternationalCard, PayWith::InternationalCard, None),
     ];
     for (i, (method, channel, inst)) in cases.into_iter().enumerate() {
         let address = if i == 0 {
@@ -43,10 +45,9 @@ async fn every_method_pays_exactly_once() {
         let launch = c.start_payment(&order.id, method, PayMode::InApp, &ret).await.unwrap();
         assert_eq!(c.local_attempts(&order.id).unwrap().len(), 1, "recorded before any window");
         let cashier = launch.attempt.cashier_url.clone().unwrap();
-        let (s, v) =
+        let paid =
             w.pay(&cashier, &launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", channel, inst).await;
-        assert_eq!(s, 200, "{method:?}: {v}");
-        let out = c.payment_returned(&launch.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
+        let out = c.payment_returned(&launch.local_id, paid.return_url.as_deref().unwrap()).await.unwrap();
         assert_eq!(out.return_verified, Some(true), "{:?}", out.return_problem);
         assert_eq!(out.attempt.as_ref().map(|a| a.status), Some(AttemptStatus::Paid), "{method:?}");
         assert_eq!(out.local.status(), LocalStatus::Paid);
@@ -67,8 +68,8 @@ async fn every_method_pays_exactly_once() {
         let again = c.start_payment(&order.id, method, PayMode::InApp, &ret).await;
         assert!(again.is_err() || again.unwrap().attempt.status == AttemptStatus::Paid);
     }
-    let check = w.sandbox_get("sandbox/api/ledger/check").await;
-    assert_eq!(check["conserved"], json!(true));
+    let check: LedgerCheck = w.sandbox_get(path::LEDGER_CHECK).await;
+    assert!(check.conserved, "{check:?}");
 }
 
 #[tokio::test]
@@ -90,22 +91,18 @@ async fn forged_return_is_rejected_then_reconciled() {
     assert_ne!(out.local.status(), LocalStatus::Paid, "a forged return never marks paid");
     assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, 0);
     // The buyer really pays; the return is lost (the browser never comes back).
-    w.sandbox_post(
-        "sandbox/api/scenarios",
-        json!({"out_trade_no": launch.attempt.out_trade_no, "outcome": "lost_return"}),
-    )
-    .await;
-    let (s, v) = w
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(&launch.attempt.out_trade_no, Outcome::LostReturn))
+        .await;
+    let paid = w
         .pay(
             launch.attempt.cashier_url.as_deref().unwrap(),
             &launch.attempt.out_trade_no,
             "zhangwei@sandbox.haitao",
-            "balance",
+            PayWith::Balance,
             None,
         )
         .await;
-    assert_eq!(s, 200);
-    assert!(v["return_url"].is_null(), "the return was lost");
+    assert!(paid.return_url.is_none(), "the return was lost");
     let out = c.check_payment(&launch.local_id).await.unwrap();
     assert_eq!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, order.totals.total.minor());
@@ -121,18 +118,21 @@ async fn closing_the_window_and_wrong_password_lock() {
     let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
     reqwest::get(launch.attempt.cashier_url.as_deref().unwrap()).await.unwrap();
     w.sandbox_post(
-        "sandbox/api/scenarios",
-        json!({"out_trade_no": launch.attempt.out_trade_no, "outcome": "wrong_password_lock"}),
+        path::SCENARIOS,
+        &ForceRequest::order(&launch.attempt.out_trade_no, Outcome::WrongPasswordLock),
     )
     .await;
-    for expected in ["wrong_password", "wrong_password", "locked"] {
-        let (s, v) = w
-            .sandbox_post(
-                "sandbox/api/pay",
-                json!({"out_trade_no": launch.attempt.out_trade_no, "persona": "zhangwei@sandbox.haitao", "channel": "balance", "password": "123456"}),
-            )
-            .await;
-        assert_eq!((s, v["error"]["error"].as_str()), (422, Some(expected)), "{v}");
+    let wrong = PayRequest::new(&launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", PayWith::Balance)
+        .password("123456");
+    for locks in [false, false, true] {
+        let (s, v) = w.sandbox_post(path::PAY, &wrong).await;
+        let answer: PayAnswer = serde_json::from_value(v).unwrap();
+        let refused = match answer.refused() {
+            Some(PayError::WrongPassword { .. }) => !locks,
+            Some(PayError::Locked { .. }) => locks,
+            _ => false,
+        };
+        assert!(s == 422 && refused, "{answer:?}");
     }
     // The buyer closes the payment window.
     let out = c.payment_abandoned(&launch.local_id).await.unwrap();
@@ -142,10 +142,9 @@ async fn closing_the_window_and_wrong_password_lock() {
     );
     assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, 0, "no charge");
     // The lock lasts three hours of sandbox time.
-    let personas = w.sandbox_get("sandbox/api/personas").await;
-    let zhang =
-        personas.as_array().unwrap().iter().find(|p| p["login"] == json!("zhangwei@sandbox.haitao")).unwrap();
-    assert!(zhang["locked_until"].is_string());
+    let personas: Vec<Persona> = w.sandbox_get(path::PERSONAS).await;
+    let zhang = personas.iter().find(|p| p.login == "zhangwei@sandbox.haitao").unwrap();
+    assert!(zhang.locked_until.is_some());
 }
 
 #[tokio::test]
@@ -169,8 +168,8 @@ async fn cancel_in_the_cashier_returns_without_a_result_and_closes_the_trade() {
     // The trade is closed at the gateway: the old cashier can take no money any more.
     let (status, v) = w
         .sandbox_post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": launch.attempt.out_trade_no, "persona": "zhangwei@sandbox.haitao", "channel": "balance"}),
+            path::PAY,
+            &PayRequest::new(&launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", PayWith::Balance),
         )
         .await;
     assert_eq!(status, 422, "{v}");
@@ -190,16 +189,14 @@ async fn killed_mid_payment_and_restarted_reconciles() {
         let ret = c.payment_config().await.unwrap().return_page;
         let launch = c.start_payment(&order.id, PaymentMethod::BankCard, PayMode::InApp, &ret).await.unwrap();
         // The buyer pays; the app dies before the return arrives.
-        let (s, _) = w
-            .pay(
-                launch.attempt.cashier_url.as_deref().unwrap(),
-                &launch.attempt.out_trade_no,
-                "zhangwei@sandbox.haitao",
-                "debit_card",
-                None,
-            )
-            .await;
-        assert_eq!(s, 200);
+        w.pay(
+            launch.attempt.cashier_url.as_deref().unwrap(),
+            &launch.attempt.out_trade_no,
+            "zhangwei@sandbox.haitao",
+            PayWith::DebitCard,
+            None,
+        )
+        .await;
         (launch.local_id, launch.attempt.out_trade_no, order.totals.total.minor())
     };
     // A new process: same cache, same keyring.
@@ -224,21 +221,19 @@ async fn result_unknown_and_network_loss_are_reconciled() {
     let ret = c.payment_config().await.unwrap().return_page;
     let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
     let out_no = launch.attempt.out_trade_no.clone();
-    let (s, v) = w
+    let paid = w
         .pay(
             launch.attempt.cashier_url.as_deref().unwrap(),
             &out_no,
             "zhangwei@sandbox.haitao",
-            "balance",
+            PayWith::Balance,
             None,
         )
         .await;
-    assert_eq!(s, 200);
     // The shop's query to Alipay answers "result unknown" once.
-    w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out_no, "outcome": "result_unknown"}))
-        .await;
-    w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out_no, "outcome": "notify_drop"})).await;
-    let first = c.payment_returned(&launch.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(&out_no, Outcome::ResultUnknown)).await;
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(&out_no, Outcome::NotifyDrop)).await;
+    let first = c.payment_returned(&launch.local_id, paid.return_url.as_deref().unwrap()).await.unwrap();
     // Either the notification already arrived, or the shop could not tell: never "failed".
     assert!(matches!(first.local.status(), LocalStatus::Paid | LocalStatus::Unknown), "{:?}", first.local);
     let again = c.check_payment(&launch.local_id).await.unwrap();
@@ -298,17 +293,16 @@ async fn a_validly_signed_return_for_another_order_is_refused() {
     let ret = c.payment_config().await.unwrap().return_page;
     let a = c.start_payment(&first.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
     let b = c.start_payment(&second.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
-    let (s, v) = w
+    let paid = w
         .pay(
             b.attempt.cashier_url.as_deref().unwrap(),
             &b.attempt.out_trade_no,
             "zhangwei@sandbox.haitao",
-            "balance",
+            PayWith::Balance,
             None,
         )
         .await;
-    assert_eq!(s, 200, "{v}");
-    let b_return = v["return_url"].as_str().unwrap();
+    let b_return = paid.return_url.as_deref().unwrap();
 
     let out = c.payment_returned(&a.local_id, b_return).await.unwrap();
     assert_eq!(out.return_verified, Some(false), "another order's return: {:?}", out.return_problem);
@@ -323,17 +317,16 @@ async fn a_validly_signed_return_for_another_order_is_refused() {
     assert_eq!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&b.attempt.out_trade_no).await, second.totals.total.minor());
     // The first order is still payable, once.
-    let (s, v) = w
+    let paid = w
         .pay(
             a.attempt.cashier_url.as_deref().unwrap(),
             &a.attempt.out_trade_no,
             "zhangwei@sandbox.haitao",
-            "balance",
+            PayWith::Balance,
             None,
         )
         .await;
-    assert_eq!(s, 200, "{v}");
-    let out = c.payment_returned(&a.local_id, v["return_url"].as_str().unwrap()).await.unwrap();
+    let out = c.payment_returned(&a.local_id, paid.return_url.as_deref().unwrap()).await.unwrap();
     assert_eq!(out.local.status(), LocalStatus::Paid);
     assert_eq!(w.merchant_net(&a.attempt.out_trade_no).await, first.totals.total.minor());
 }

@@ -164,6 +164,23 @@ pub enum PayError {
 }
 
 impl PayError {
+    /// The reason's code, as the wire's `error` tag writes it (`wrong_password`, `locked`, ...).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PayError::NotPayable { .. } => "not_payable",
+            PayError::Locked { .. } => "locked",
+            PayError::WrongPassword { .. } => "wrong_password",
+            PayError::SmsRequired => "sms_required",
+            PayError::SmsInvalid => "sms_invalid",
+            PayError::SmsExpired => "sms_expired",
+            PayError::Insufficient { .. } => "insufficient",
+            PayError::Declined { .. } => "declined",
+            PayError::ChannelNotAllowed => "channel_not_allowed",
+            PayError::CardInvalid { .. } => "card_invalid",
+            PayError::Processing => "processing",
+        }
+    }
+
     pub fn message(&self, en: bool) -> String {
         let pick = |zh: &str, e: &str| if en { e.to_owned() } else { zh.to_owned() };
         match self {
@@ -327,6 +344,15 @@ mod tests {
             json!({"paid": false, "error": {"error": "wrong_password", "remaining": 2}, "message": "Wrong"});
         let a: PayAnswer = serde_json::from_value(refused.clone()).unwrap();
         assert_eq!(a.refused(), Some(&PayError::WrongPassword { remaining: 2 }));
+        for e in [
+            PayError::NotPayable { zh: String::new(), en: String::new() },
+            PayError::Locked { until: String::new() },
+            PayError::SmsExpired,
+            PayError::ChannelNotAllowed,
+            PayError::CardInvalid { field: "cvc".into(), zh: String::new(), en: String::new() },
+        ] {
+            assert_eq!(serde_json::to_value(&e).unwrap()["error"], json!(e.code()));
+        }
         assert_eq!(serde_json::to_value(&a).unwrap(), refused);
 
         assert!(

@@ -55,6 +55,46 @@ pub struct PersonaSpec {
     pub sources: Vec<SourceSpec>,
 }
 
+impl SourceSpec {
+    /// An Alipay balance (账户余额) holding `fen`.
+    pub fn balance(fen: i64) -> Self {
+        SourceSpec {
+            kind: AccountKind::Balance,
+            label: "账户余额".into(),
+            balance: fen,
+            credit_limit: 0,
+            card_brand: None,
+            card_last4: None,
+        }
+    }
+}
+
+impl PersonaSpec {
+    /// A persona with the default passwords, no description and no sources yet.
+    pub fn new(
+        login: impl Into<String>,
+        real_name: impl Into<String>,
+        id_number: impl Into<String>,
+        phone: impl Into<String>,
+    ) -> Self {
+        PersonaSpec {
+            login: login.into(),
+            login_password: default_password(),
+            pay_password: default_password(),
+            real_name: real_name.into(),
+            id_number: id_number.into(),
+            phone: phone.into(),
+            description: Bilingual::default(),
+            sources: Vec::new(),
+        }
+    }
+
+    pub fn source(mut self, source: SourceSpec) -> Self {
+        self.sources.push(source);
+        self
+    }
+}
+
 /// Every default persona's login and payment password.
 pub const DEFAULT_PASSWORD: &str = "111111";
 

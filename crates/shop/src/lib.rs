@@ -9,9 +9,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 
 use haitao_alipay::{AlipayClient, AppConfig, InboundVerifier, PrivateKey, PublicKey, SignType, Signer};
+use haitao_sandbox_api as sandbox_api;
 use haitao_shop_api::PaymentConfig;
 use haitao_shop_api::secret::SecretString;
-use serde::Deserialize;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use url::Url;
@@ -79,15 +79,6 @@ impl RunningShop {
     }
 }
 
-#[derive(Deserialize)]
-struct SandboxApp {
-    app_id: String,
-    seller_id: String,
-    gateway_url: String,
-    alipay_public_key: String,
-    app_private_key: Option<String>,
-}
-
 fn read_key(source: &KeySource) -> Result<SecretString, StartError> {
     match source {
         KeySource::Inline(k) => Ok(k.clone()),
@@ -115,7 +106,7 @@ async fn alipay_config(
 ) -> Result<(AppConfig, bool, Option<String>), StartError> {
     match settings {
         AlipaySettings::LocalSandbox { url, app_name } => {
-            let api = url.join("sandbox/api/apps").map_err(|e| StartError::Alipay(e.to_string()))?;
+            let api = url.join(sandbox_api::path::APPS).map_err(|e| StartError::Alipay(e.to_string()))?;
             let http = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
                 .build()
@@ -123,14 +114,17 @@ async fn alipay_config(
             let sandbox_err = |reason: String| StartError::Sandbox { url: url.to_string(), reason };
             let resp = http
                 .post(api)
-                .json(&serde_json::json!({"name": app_name, "notify_base": base.as_str()}))
+                .json(&sandbox_api::AppRequest {
+                    notify_base: Some(base.to_string()),
+                    ..sandbox_api::AppRequest::named(app_name)
+                })
                 .send()
                 .await
                 .map_err(|e| sandbox_err(e.to_string()))?;
             if !resp.status().is_success() {
                 return Err(sandbox_err(format!("HTTP {}", resp.status())));
             }
-            let app: SandboxApp = resp.json().await.map_err(|e| sandbox_err(e.to_string()))?;
+            let app: sandbox_api::AppInfo = resp.json().await.map_err(|e| sandbox_err(e.to_string()))?;
             let key_text = app.app_private_key.ok_or_else(|| {
                 sandbox_err("the app has no sandbox-generated key; configure its key explicitly".into())
             })?;

@@ -5,7 +5,12 @@
 mod common;
 
 use common::{LI, World, ZHANG, paid_status, world, world_with};
+use haitao_alipay::api::TradeStatus;
 use haitao_alipay::money::{Currency, Money};
+use haitao_sandbox_api::{
+    AdvanceClock, ForceRequest, Notification, Outcome, PayAnswer, PayError, PayRequest, PayWith, TradeView,
+    path,
+};
 use serde_json::{Value, json};
 
 const RETURN: &str = "http://127.0.0.1:45678/haitao/return";
@@ -42,15 +47,23 @@ async fn pay_in_sandbox(
     w: &World,
     attempt: &Value,
     persona: &str,
-    channel: &str,
+    channel: PayWith,
     installments: Option<u32>,
-) -> (u16, Value) {
+) -> (u16, PayAnswer) {
     w.open_cashier(attempt).await;
-    w.sandbox_post(
-        "sandbox/api/pay",
-        json!({"out_trade_no": attempt["out_trade_no"], "persona": persona, "channel": channel, "installments": installments}),
-    )
-    .await
+    let mut req = PayRequest::new(out_trade_no(attempt), persona, channel);
+    req.installments = installments;
+    let (s, v) = w.sandbox_post(path::PAY, &req).await;
+    (s, serde_json::from_value(v).unwrap())
+}
+
+fn out_trade_no(attempt: &Value) -> &str {
+    attempt["out_trade_no"].as_str().unwrap()
+}
+
+/// Where the sandbox sent the browser after paying.
+fn return_url(a: &PayAnswer) -> Option<&str> {
+    a.paid().and_then(|p| p.return_url.as_deref())
 }
 
 async fn confirm(w: &World, b: &common::Buyer, attempt: &Value, return_url: Option<&str>) -> Value {
@@ -73,12 +86,12 @@ async fn order_of(w: &World, b: &common::Buyer, id: &str) -> Value {
 #[tokio::test]
 async fn every_payment_method_from_cart_to_delivered() {
     let w = world().await;
-    let cases: [(Value, &str, Option<u32>); 5] = [
-        (json!({"kind": "balance"}), "balance", None),
-        (json!({"kind": "bank_card"}), "debit_card", None),
-        (json!({"kind": "huabei"}), "huabei", None),
-        (json!({"kind": "huabei_installments", "periods": 6}), "huabei", Some(6)),
-        (json!({"kind": "international_card"}), "international_card", None),
+    let cases: [(Value, PayWith, Option<u32>); 5] = [
+        (json!({"kind": "balance"}), PayWith::Balance, None),
+        (json!({"kind": "bank_card"}), PayWith::DebitCard, None),
+        (json!({"kind": "huabei"}), PayWith::Huabei, None),
+        (json!({"kind": "huabei_installments", "periods": 6}), PayWith::Huabei, Some(6)),
+        (json!({"kind": "international_card"}), PayWith::InternationalCard, None),
     ];
     for (i, (method, channel, inst)) in cases.into_iter().enumerate() {
         let (mut b, order) =
@@ -87,8 +100,8 @@ async fn every_payment_method_from_cart_to_delivered() {
         let attempt = start(&w, &b, &order, method.clone(), "in_app").await;
         assert_eq!(attempt["status"], json!("redirected"));
         let (s, paid) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", channel, inst).await;
-        assert_eq!(s, 200, "{method}: {paid}");
-        let confirmed = confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+        assert_eq!(s, 200, "{method}: {paid:?}");
+        let confirmed = confirm(&w, &b, &attempt, return_url(&paid)).await;
         assert_eq!(confirmed["status"], json!("paid"), "{method}");
         let oid = order["id"].as_str().unwrap();
         assert!(paid_status(&order_of(&w, &b, oid).await["status"]));
@@ -137,15 +150,12 @@ async fn short_balance_then_another_channel() {
     let (b, order) = ordered(&w, "13800002001", ZHANG, 5_000, 50_000, "key-short").await;
     let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     let (s, _) = w
-        .sandbox_post(
-            "sandbox/api/scenarios",
-            json!({"out_trade_no": attempt["out_trade_no"], "outcome": "short_balance"}),
-        )
+        .sandbox_post(path::SCENARIOS, &ForceRequest::order(out_trade_no(&attempt), Outcome::ShortBalance))
         .await;
     assert_eq!(s, 200);
-    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    assert_eq!(s, 422, "{v}");
-    assert_eq!(v["error"]["error"], json!("insufficient"), "{v}");
+    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 422, "{v:?}");
+    assert!(matches!(v.refused(), Some(PayError::Insufficient { .. })), "{v:?}");
     // Still unpaid; a new attempt with bank cards works.
     let c = confirm(&w, &b, &attempt, None).await;
     assert_eq!(c["status"], json!("redirected"));
@@ -156,11 +166,12 @@ async fn short_balance_then_another_channel() {
         matches!(first["status"].as_str(), Some("failed" | "closed")),
         "the earlier attempt was closed first: {first}"
     );
-    let (s, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", "debit_card", None).await;
-    assert_eq!(s, 200, "{paid}");
-    assert_eq!(confirm(&w, &b, &second, paid["return_url"].as_str()).await["status"], json!("paid"));
+    let (s, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", PayWith::DebitCard, None).await;
+    assert_eq!(s, 200, "{paid:?}");
+    assert_eq!(confirm(&w, &b, &second, return_url(&paid)).await["status"], json!("paid"));
     // The old cashier cannot take money any more.
-    let (s, _) = w.sandbox_post("sandbox/api/pay", json!({"out_trade_no": attempt["out_trade_no"], "persona": "zhangwei@sandbox.haitao", "channel": "debit_card"})).await;
+    let again = PayRequest::new(out_trade_no(&attempt), "zhangwei@sandbox.haitao", PayWith::DebitCard);
+    let (s, _) = w.sandbox_post(path::PAY, &again).await;
     assert_eq!(s, 422);
     w.ledger_conserved().await;
 }
@@ -208,9 +219,9 @@ async fn orderer_not_payer_is_held_then_corrected() {
     let (b, order) = ordered(&w, "13800004001", ZHANG, 5_000, 12_000, "key-held").await;
     let attempt = start(&w, &b, &order, json!({"kind": "bank_card"}), "in_app").await;
     // 李娜 pays for 张伟's order.
-    let (s, paid) = pay_in_sandbox(&w, &attempt, "lina@sandbox.haitao", "debit_card", None).await;
-    assert_eq!(s, 200, "{paid}");
-    confirm(&w, &b, &attempt, paid["return_url"].as_str()).await;
+    let (s, paid) = pay_in_sandbox(&w, &attempt, "lina@sandbox.haitao", PayWith::DebitCard, None).await;
+    assert_eq!(s, 200, "{paid:?}");
+    confirm(&w, &b, &attempt, return_url(&paid)).await;
     w.run_jobs().await;
     let oid = order["id"].as_str().unwrap();
     let o = order_of(&w, &b, oid).await;
@@ -267,9 +278,9 @@ async fn refunds_partial_then_full_restore_the_quota() {
     assert_eq!(r.body["refunded"]["minor"].as_i64().unwrap(), total);
     let quota = w.get("account/quota", &b.token).await;
     assert_eq!(quota["used"]["minor"], json!(0), "a full refund restores the quota exactly");
-    let t = w.sandbox_get(&format!("sandbox/api/trades/{}", attempt["out_trade_no"].as_str().unwrap())).await;
-    assert_eq!(t["merchant_net_fen"], json!(0));
-    assert_eq!(t["trade"]["status"], json!("TRADE_CLOSED"));
+    let t: TradeView = w.sandbox_get(&path::trade(out_trade_no(&attempt))).await;
+    assert_eq!(t.merchant_net_fen, 0);
+    assert_eq!(t.trade.status, TradeStatus::TradeClosed);
     w.ledger_conserved().await;
 
     // A customs declaration or a parcel step already under way when the refund landed changes
@@ -384,10 +395,12 @@ async fn notifications_are_verified_and_idempotent() {
     let (b, order) = ordered(&w, "13800007001", ZHANG, 5_000, 50_000, "key-notify").await;
     let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     let out = attempt["out_trade_no"].as_str().unwrap();
-    for outcome in ["notify_duplicate", "notify_forged", "notify_reorder", "notify_wrong_amount"] {
-        w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out, "outcome": outcome})).await;
+    for outcome in
+        [Outcome::NotifyDuplicate, Outcome::NotifyForged, Outcome::NotifyReorder, Outcome::NotifyWrongAmount]
+    {
+        w.sandbox_post(path::SCENARIOS, &ForceRequest::order(out, outcome)).await;
     }
-    let (s, _) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
+    let (s, _) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
     assert_eq!(s, 200);
     // Without any confirmation from the client, the notification alone pays the order.
     for _ in 0..60 {
@@ -397,17 +410,12 @@ async fn notifications_are_verified_and_idempotent() {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     // The duplicate and the stale message are due a second or two later on the sandbox clock.
-    w.sandbox_post("sandbox/api/clock/advance", json!({"seconds": 5})).await;
+    w.sandbox_post(path::CLOCK_ADVANCE, &AdvanceClock { seconds: 5 }).await;
     w.settle().await;
     let o = order_of(&w, &b, order["id"].as_str().unwrap()).await;
     assert!(paid_status(&o["status"]), "{o}");
-    let notes = w.sandbox_get(&format!("sandbox/api/notifications?out_trade_no={out}")).await;
-    let states: Vec<(&str, &str)> = notes
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|n| (n["notify_id"].as_str().unwrap(), n["state"].as_str().unwrap()))
-        .collect();
+    let notes: Vec<Notification> = w.sandbox_get(&path::notifications(Some(out))).await;
+    let states: Vec<(&str, &str)> = notes.iter().map(|n| (n.notify_id.as_str(), n.state.as_str())).collect();
     // The forged one and the validly signed one for the wrong amount are refused (and retried by
     // the sandbox), the rest acknowledged; the order is paid for its own amount.
     assert!(states.iter().any(|(id, st)| id.ends_with('F') && *st == "pending"), "{states:?}");
@@ -569,7 +577,8 @@ async fn scan_to_pay_and_support_tickets() {
     let qr = attempt["qr_code"].as_str().unwrap();
     assert!(qr.contains("/qr/"));
     w.http.get(qr).send().await.unwrap();
-    let (s, _) = w.sandbox_post("sandbox/api/pay", json!({"out_trade_no": attempt["out_trade_no"], "persona": "zhangwei@sandbox.haitao", "channel": "balance"})).await;
+    let pay = PayRequest::new(out_trade_no(&attempt), "zhangwei@sandbox.haitao", PayWith::Balance);
+    let (s, _) = w.sandbox_post(path::PAY, &pay).await;
     assert_eq!(s, 200);
     let polled = w.get(&format!("payments/{}", attempt["id"].as_str().unwrap()), &b.token).await;
     let status =
@@ -617,8 +626,8 @@ async fn a_failed_customs_inspection_holds_and_refunds_the_order() {
     assert_eq!(refunds.len(), 1, "one refund, for what was left");
     assert_eq!(refunds[0].out_request_no, format!("INSP{out}"));
     assert_eq!(refunds[0].amount.minor(), total);
-    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
-    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    let t: TradeView = w.sandbox_get(&path::trade(out)).await;
+    assert_eq!(t.merchant_net_fen, 0, "{t:?}");
     let quota = w.get("account/quota", &b.token).await;
     assert_eq!(quota["used"]["minor"], json!(0), "the quota is given back");
     // Later passes change nothing: no second refund, no delivery.
@@ -721,8 +730,8 @@ async fn a_refused_inspection_refund_is_topped_up_an_hour_later() {
     let o = order_of(&w, &b, &oid).await;
     assert_eq!(o["status"], json!("refunded"), "{o}");
     assert_eq!(o["refunded"]["minor"].as_i64(), Some(total), "{o}");
-    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
-    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    let t: TradeView = w.sandbox_get(&path::trade(&out)).await;
+    assert_eq!(t.merchant_net_fen, 0, "{t:?}");
     assert_eq!(w.get("account/quota", &b.token).await["used"]["minor"], json!(0));
     // Refunded: later passes add nothing.
     w.clock.advance(chrono::Duration::hours(3));
@@ -782,8 +791,8 @@ async fn inspection_refund_retries_are_bounded() {
 async fn paid_by_balance(w: &World, phone: &str, key: &str) -> (common::Buyer, Value, Value) {
     let (b, order) = ordered(w, phone, ZHANG, 30_000, 200_000, key).await;
     let attempt = start(w, &b, &order, json!({"kind": "balance"}), "in_app").await;
-    let (_, paid) = pay_in_sandbox(w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    confirm(w, &b, &attempt, paid["return_url"].as_str()).await;
+    let (_, paid) = pay_in_sandbox(w, &attempt, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    confirm(w, &b, &attempt, return_url(&paid)).await;
     (b, order, attempt)
 }
 

@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use haitao_e2e::{Harness, Session};
+use haitao_sandbox_api::{self as sandbox_api, Outcome};
 use serde_json::json;
 
 async fn go(s: &Session, route: &str) {
@@ -223,11 +224,11 @@ async fn short_balance_then_another_channel_wrong_password_and_cancel() {
              sel.value = arguments[0];
              sel.dispatchEvent(new Event('change', { bubbles: true }));
              return sel.value;",
-            serde_json::json!(["short_balance"]),
+            serde_json::json!([Outcome::ShortBalance]),
         )
         .await
         .unwrap();
-    assert_eq!(chosen, serde_json::json!("short_balance"));
+    assert_eq!(chosen, serde_json::json!(Outcome::ShortBalance));
     click(&s, "[data-testid=force-next]").await;
     let mut toasts = String::new();
     for _ in 0..50 {
@@ -372,7 +373,7 @@ impl RemoteShop {
             .stderr(log("sandbox"))
             .spawn()
             .expect("target/debug/haitao-sandbox (built by cargo test)");
-        wait_http(&format!("http://127.0.0.1:{sp}/sandbox/api/info")).await;
+        wait_http(&format!("http://127.0.0.1:{sp}/{}", sandbox_api::path::INFO)).await;
         let shop = std::process::Command::new(bin("haitao-shop"))
             .args(["serve", "--addr", &format!("127.0.0.1:{shp}"), "--sandbox-url"])
             .arg(format!("http://127.0.0.1:{sp}/"))

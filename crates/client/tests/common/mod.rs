@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use haitao_client::{Cache, Client, MemoryStore, SecretStore, ShopApi};
-use serde_json::{Value, json};
+use haitao_sandbox_api::{Paid, PayAnswer, PayRequest, PayWith, TradeView, path};
+use serde_json::Value;
 
 pub struct World {
     pub sandbox: haitao_alipay_sandbox::Running,
@@ -40,48 +41,49 @@ impl World {
         Client::new(api, cache, secrets)
     }
 
-    pub async fn sandbox_post(&self, path: &str, body: Value) -> (u16, Value) {
+    pub async fn sandbox_post(&self, path: &str, body: &impl serde::Serialize) -> (u16, Value) {
         let r = reqwest::Client::new()
             .post(self.sandbox.base_url().join(path).unwrap())
-            .json(&body)
+            .json(body)
             .send()
             .await
             .unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn sandbox_get(&self, path: &str) -> Value {
+    pub async fn sandbox_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         reqwest::get(self.sandbox.base_url().join(path).unwrap()).await.unwrap().json().await.unwrap()
     }
 
     /// Net money the merchant received for a payment (0 after a full refund, or if never paid).
     pub async fn merchant_net(&self, out_trade_no: &str) -> i64 {
-        let r = reqwest::get(
-            self.sandbox.base_url().join(&format!("sandbox/api/trades/{out_trade_no}")).unwrap(),
-        )
-        .await
-        .unwrap();
+        let r =
+            reqwest::get(self.sandbox.base_url().join(&path::trade(out_trade_no)).unwrap()).await.unwrap();
         if r.status() == 404 {
             return 0;
         }
-        r.json::<Value>().await.unwrap()["merchant_net_fen"].as_i64().unwrap()
+        r.json::<TradeView>().await.unwrap().merchant_net_fen
     }
 
-    /// Pays in the sandbox as a persona (after opening the cashier like a browser).
+    /// Pays in the sandbox as a persona (after opening the cashier like a browser), expecting the
+    /// payment to go through.
     pub async fn pay(
         &self,
         cashier_url: &str,
         out_trade_no: &str,
         persona: &str,
-        channel: &str,
+        channel: PayWith,
         installments: Option<u32>,
-    ) -> (u16, Value) {
+    ) -> Paid {
         reqwest::get(cashier_url).await.unwrap();
-        self.sandbox_post(
-            "sandbox/api/pay",
-            json!({"out_trade_no": out_trade_no, "persona": persona, "channel": channel, "installments": installments}),
-        )
-        .await
+        let mut req = PayRequest::new(out_trade_no, persona, channel);
+        req.installments = installments;
+        let (s, v) = self.sandbox_post(path::PAY, &req).await;
+        assert_eq!(s, 200, "{channel:?}: {v}");
+        match serde_json::from_value(v).unwrap() {
+            PayAnswer::Paid(p) => p,
+            PayAnswer::Refused(r) => panic!("refused: {r:?}"),
+        }
     }
 }
 

@@ -5,6 +5,7 @@ use std::sync::Arc;
 
 use haitao_alipay::ids::SequentialIds;
 use haitao_alipay::time::{Clock, ManualClock};
+use haitao_sandbox_api::{LedgerCheck, Notification, NotificationState, path};
 use haitao_shop::{RunningShop, ShopConfig};
 use serde_json::{Value, json};
 
@@ -174,12 +175,12 @@ impl World {
         Resp { status, body: r.json().await.unwrap(), content_type: String::new() }
     }
 
-    pub async fn sandbox_post(&self, path: &str, body: Value) -> (u16, Value) {
-        let r = self.http.post(self.sandbox.base_url().join(path).unwrap()).json(&body).send().await.unwrap();
+    pub async fn sandbox_post(&self, path: &str, body: &impl serde::Serialize) -> (u16, Value) {
+        let r = self.http.post(self.sandbox.base_url().join(path).unwrap()).json(body).send().await.unwrap();
         (r.status().as_u16(), r.json().await.unwrap_or(Value::Null))
     }
 
-    pub async fn sandbox_get(&self, path: &str) -> Value {
+    pub async fn sandbox_get<T: serde::de::DeserializeOwned>(&self, path: &str) -> T {
         self.http.get(self.sandbox.base_url().join(path).unwrap()).send().await.unwrap().json().await.unwrap()
     }
 
@@ -197,13 +198,8 @@ impl World {
     /// Waits for the sandbox to deliver pending notifications to the shop.
     pub async fn settle(&self) {
         for _ in 0..40 {
-            let list = self.sandbox_get("sandbox/api/notifications").await;
-            if list
-                .as_array()
-                .unwrap()
-                .iter()
-                .all(|n| n["state"] != json!("pending") || n["attempts"].as_i64().unwrap_or(0) > 0)
-            {
+            let list: Vec<Notification> = self.sandbox_get(&path::notifications(None)).await;
+            if list.iter().all(|n| n.state != NotificationState::Pending || n.attempts > 0) {
                 break;
             }
             tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -211,8 +207,8 @@ impl World {
     }
 
     pub async fn ledger_conserved(&self) {
-        let check = self.sandbox_get("sandbox/api/ledger/check").await;
-        assert_eq!(check["conserved"], json!(true), "{check}");
+        let check: LedgerCheck = self.sandbox_get(path::LEDGER_CHECK).await;
+        assert!(check.conserved, "{check:?}");
     }
 }
 
