@@ -35,7 +35,7 @@ pub enum CacheError {
     Data(String),
 }
 
-const KNOWN: i64 = 5;
+const KNOWN: i64 = 6;
 
 /// Schema 1, exactly as Haitao 0.1 created it. Migrations are never edited once released; this one
 /// is public so upgrade tests and benchmarks can build a cache as an older Haitao left it.
@@ -176,6 +176,19 @@ DELETE FROM orders;
 DELETE FROM meta WHERE key IN ('orders_cursor', 'orders_synced_at');
 "#;
 
+/// Version 6: a price's FX source is in both languages (`{zh, en}`) where the shop used to send one
+/// English string. Cached details are rewritten in place: the demo rates' label gets its Chinese
+/// text, any other label is the same text in both languages (the next catalog sync brings the
+/// shop's own).
+const FX_SOURCE_BILINGUAL: &str = r#"
+UPDATE product_details SET detail = json_set(detail, '$.landed.fx.source', json_object(
+    'zh', CASE json_extract(detail, '$.landed.fx.source')
+        WHEN 'Haitao demo rates (configurable; not live market data)' THEN '海淘演示汇率（可配置，非实时市场数据）'
+        ELSE json_extract(detail, '$.landed.fx.source') END,
+    'en', json_extract(detail, '$.landed.fx.source')))
+WHERE json_type(detail, '$.landed.fx.source') = 'text';
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_1),
@@ -183,6 +196,7 @@ fn migrations() -> Migrations<'static> {
         M::up(SEARCH_PREFIXES),
         M::up(DETAILS_APART),
         M::up(ORDERS_REFETCH),
+        M::up(FX_SOURCE_BILINGUAL),
     ])
 }
 

@@ -44,6 +44,13 @@ async fn a_re_synced_product_replaces_its_search_entry() {
     assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
 }
 
+/// A detail as caches before version 6 kept it: the FX source as one English string.
+fn legacy_detail(p: &ProductDetail) -> String {
+    let mut v = serde_json::to_value(p).unwrap();
+    v["landed"]["fx"]["source"] = serde_json::Value::String(p.landed.fx.source.en.clone());
+    v.to_string()
+}
+
 #[tokio::test]
 async fn a_schema_1_cache_is_migrated_and_searchable() {
     let products = catalog().await;
@@ -66,7 +73,7 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
                     s.price_cny.minor(),
                     s.name.en,
                     p.version,
-                    serde_json::to_string(p).unwrap()
+                    legacy_detail(p)
                 ],
             )
             .unwrap();
@@ -93,6 +100,7 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
     assert_eq!(cache.orders(None, 1, 10).unwrap().1, 0);
     assert_eq!(cache.meta("search_rebuild").unwrap(), None, "the rebuild finished");
     for p in &products {
+        // Its FX source in both languages again, as the shop sends it.
         assert_eq!(cache.product(&p.summary.id).unwrap().as_ref(), Some(p), "every detail carried over");
     }
     for p in products.iter().step_by(37) {

@@ -58,6 +58,8 @@ impl AccountKind {
 
 /// A money account with its current balance.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+// Named so in TypeScript beside the shop's own `Account` (the name never reaches the JSON).
+#[serde(rename = "SandboxAccount")]
 pub struct Account {
     pub id: String,
     /// The persona's id, an app id (merchant accounts) or `sandbox`.

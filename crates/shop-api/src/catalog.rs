@@ -251,8 +251,8 @@ pub struct FxQuote {
     /// CNY per one unit of `from`, in millionths.
     pub cny_per_unit_ppm: Ppm,
     pub as_of: DateTime<Utc>,
-    /// Where the rate comes from.
-    pub source: String,
+    /// Where the rate comes from, in both languages.
+    pub source: Localized,
 }
 
 /// What one unit costs delivered, tax included.
@@ -375,6 +375,7 @@ pub struct CatalogChanges {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct FxTable {
     pub as_of: DateTime<Utc>,
-    pub source: String,
+    /// Where the rates come from, in both languages.
+    pub source: Localized,
     pub rates: Vec<FxQuote>,
 }

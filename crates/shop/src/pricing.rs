@@ -15,7 +15,7 @@
 
 use haitao_alipay::fx::{self, div_round_half_up};
 use haitao_alipay::money::{Currency, Money, MoneyError};
-use haitao_shop_api::catalog::{Fulfilment, Ppm, TaxCategory};
+use haitao_shop_api::catalog::{Fulfilment, Localized, Ppm, TaxCategory};
 use haitao_shop_api::orders::{
     CartNotice, FeePayer, InstallmentPlan, LinePricing, MethodQuote, PaymentMethod, Totals,
 };
@@ -160,11 +160,16 @@ impl PricingConfig {
     }
 }
 
+/// Where the demo rates come from, in Chinese and in English.
+pub const DEMO_SOURCE: (&str, &str) =
+    ("海淘演示汇率（可配置，非实时市场数据）", "Haitao demo rates (configurable; not live market data)");
+
 /// Exchange rates: CNY per unit of each currency, in ppm, with their as-of time.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FxRates {
     pub as_of: chrono::DateTime<chrono::Utc>,
-    pub source: String,
+    /// Where the rates come from, in both languages (the product page shows it).
+    pub source: Localized,
     pub rates: Vec<(Currency, Ppm)>,
 }
 
@@ -173,7 +178,7 @@ impl FxRates {
     pub fn demo() -> Self {
         FxRates {
             as_of: fx::demo_as_of(),
-            source: "Haitao demo rates (configurable; not live market data)".into(),
+            source: Localized { zh: DEMO_SOURCE.0.into(), en: DEMO_SOURCE.1.into() },
             rates: fx::DEMO_RATES.to_vec(),
         }
     }
@@ -432,6 +437,14 @@ pub fn installment_plan(principal: Money, term: HuabeiTerm) -> Result<Installmen
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_demo_rates_name_their_source_in_both_languages() {
+        let source = FxRates::demo().source;
+        assert_eq!(source.en, "Haitao demo rates (configurable; not live market data)");
+        assert!(source.zh.starts_with("海淘演示汇率"), "{}", source.zh);
+        assert!(!source.en.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)));
+    }
 
     fn line(minor: i64, cur: Currency, qty: i64, tax: TaxCategory) -> LineInput {
         LineInput {

@@ -62,7 +62,7 @@ export const commands = {
 	testerPersonas: () => typedError<Persona_Serialize[], IpcError_Serialize>(__TAURI_INVOKE("tester_personas")),
 	testerOutcomes: () => typedError<OutcomeInfo[], IpcError_Serialize>(__TAURI_INVOKE("tester_outcomes")),
 	/**  Forces an outcome for a payment, or for the next one when `out_trade_no` is null. */
-	testerForce: (outTradeNo: string | null, outcome: string) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("tester_force", { outTradeNo, outcome })),
+	testerForce: (outTradeNo: string | null, outcome: Outcome) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("tester_force", { outTradeNo, outcome })),
 	testerTrace: (outTradeNo: string, since: number) => typedError<TraceEvent[], IpcError_Serialize>(__TAURI_INVOKE("tester_trace", { outTradeNo, since })),
 	/**  Saves a payment's trace as JSON into the Downloads folder and returns the path. */
 	testerExport: (outTradeNo: string) => typedError<string, IpcError_Serialize>(__TAURI_INVOKE("tester_export", { outTradeNo })),
@@ -76,6 +76,21 @@ export const events = {
 
 /* Types */
 export type Account = Account_Serialize | Account_Deserialize;
+
+/**  Kinds of money accounts: a persona's funding sources, and the sandbox's own. */
+export type AccountKind = 
+/**  账户余额 */
+"balance" | 
+/**  余额宝 */
+"money_fund" | 
+/**  花呗 (a credit line) */
+"huabei" | "debit_card" | "credit_card" | "international_card" | 
+/**  A merchant's settlement account. */
+"merchant" | 
+/**  Where surcharges and installment fees go. */
+"fees" | 
+/**  Where opening balances come from. */
+"mint";
 
 export type Account_Deserialize = {
 	id: string,
@@ -154,6 +169,12 @@ export type AttemptStatus =
 export type Author = "customer" | "agent" | 
 /**  The automatic first answer. */
 "assistant";
+
+/**  Text in both of the sandbox's languages, for the UI to pick from. */
+export type Bilingual = {
+	zh: string,
+	en: string,
+};
 
 /**  Orders from the cache, with when they were last synced. */
 export type CachedOrders = CachedOrders_Serialize | CachedOrders_Deserialize;
@@ -324,8 +345,8 @@ export type FxQuote = {
 	/**  CNY per one unit of `from`, in millionths. */
 	cny_per_unit_ppm: number,
 	as_of: string,
-	/**  Where the rate comes from. */
-	source: string,
+	/**  Where the rate comes from, in both languages. */
+	source: Localized,
 };
 
 export type HoldReason = 
@@ -584,10 +605,51 @@ export type Orderer = {
 	id_number_masked: string,
 };
 
+/**  An outcome a tester can force. */
+export type Outcome = 
+/**  The balance (and Yu'e Bao) cannot cover the payment: the channel is unavailable. */
+"short_balance" | 
+/**  The chosen card or credit channel declines at confirmation. */
+"decline" | 
+/**  Every payment password is wrong: three tries lock payment for three hours. */
+"wrong_password_lock" | 
+/**  An SMS code is required to confirm. */
+"sms_required" | 
+/**  An SMS code is required and the code expires before it can be used. */
+"sms_timeout" | 
+/**  API calls answer `20000` (result unknown) after doing their work. */
+"result_unknown" | 
+/**  API calls answer HTTP 502 without doing anything. */
+"gateway_error" | 
+/**  API calls answer after a long delay. */
+"slow" | 
+/**  API calls drop the connection after doing their work. */
+"drop_connection" | 
+/**  Payment succeeds but the browser is never sent back to `return_url`. */
+"lost_return" | 
+/**  The notification is sent 10 minutes (sandbox time) late. */
+"notify_delay" | 
+/**  The notification is sent twice. */
+"notify_duplicate" | 
+/**  A stale `WAIT_BUYER_PAY`-era notification is sent after the real one. */
+"notify_reorder" | 
+/**  A notification with a forged signature is sent before the real one. */
+"notify_forged" | 
+/**
+ *  A notification correctly signed by the gateway but for a different amount is sent before the
+ *  real one (a gateway fault or a leaked key): the merchant must still refuse it by amount.
+ */
+"notify_wrong_amount" | 
+/**  No notification is ever sent. */
+"notify_drop";
+
+/**  One entry of `GET /sandbox/api/outcomes`. */
 export type OutcomeInfo = {
-	outcome: string,
+	outcome: Outcome,
+	/**  What it does, in Chinese and in English. */
 	zh: string,
 	en: string,
+	/**  The `total_amount` that forces it, as Alipay writes amounts ("666.01"). */
 	magic_amount: string,
 };
 
@@ -787,56 +849,35 @@ export type PaymentStage =
 /**  The browser did not come back in time; the payment was checked anyway. */
 "browser_timed_out";
 
+/**  A test buyer with its funding sources, as `GET /sandbox/api/personas` lists them. */
 export type Persona = Persona_Serialize | Persona_Deserialize;
 
-export type PersonaSource = PersonaSource_Serialize | PersonaSource_Deserialize;
-
-export type PersonaSource_Deserialize = {
-	kind: string,
-	/**  The sandbox's own name for the source, in Chinese ("工商银行储蓄卡"). */
-	label: string,
-	/**  Fen; negative when a credit line is in use. */
-	balance: number,
-	credit_limit: number,
-	/**
-	 *  For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
-	 *  be named in any language.
-	 */
-	card_brand?: string | null,
-	card_last4?: string | null,
-};
-
-export type PersonaSource_Serialize = {
-	kind: string,
-	/**  The sandbox's own name for the source, in Chinese ("工商银行储蓄卡"). */
-	label: string,
-	/**  Fen; negative when a credit line is in use. */
-	balance: number,
-	credit_limit: number,
-	/**
-	 *  For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
-	 *  be named in any language.
-	 */
-	card_brand: string | null,
-	card_last4: string | null,
-};
-
+/**  A test buyer with its funding sources, as `GET /sandbox/api/personas` lists them. */
 export type Persona_Deserialize = {
+	id: string,
 	login: string,
 	real_name: string,
-	description: string,
+	id_number: string,
 	phone: string,
+	/**  What the persona is for ("Short balance (¥12.34), small card"). */
+	description: Bilingual,
+	/**  RFC 3339: payment is locked until then after three wrong payment passwords. */
 	locked_until?: string | null,
-	accounts: PersonaSource_Deserialize[],
+	accounts: SandboxAccount_Deserialize[],
 };
 
+/**  A test buyer with its funding sources, as `GET /sandbox/api/personas` lists them. */
 export type Persona_Serialize = {
+	id: string,
 	login: string,
 	real_name: string,
-	description: string,
+	id_number: string,
 	phone: string,
+	/**  What the persona is for ("Short balance (¥12.34), small card"). */
+	description: Bilingual,
+	/**  RFC 3339: payment is locked until then after three wrong payment passwords. */
 	locked_until: string | null,
-	accounts: PersonaSource_Serialize[],
+	accounts: SandboxAccount_Serialize[],
 };
 
 /**  A product with everything the product page shows. */
@@ -955,6 +996,49 @@ export type RequestRefund_Serialize = {
 	/**  `None` refunds everything not yet refunded. */
 	amount: Money | null,
 	reason: string,
+};
+
+/**  A money account with its current balance. */
+export type SandboxAccount = SandboxAccount_Serialize | SandboxAccount_Deserialize;
+
+/**  A money account with its current balance. */
+export type SandboxAccount_Deserialize = {
+	id: string,
+	/**  The persona's id, an app id (merchant accounts) or `sandbox`. */
+	owner: string,
+	kind: AccountKind,
+	/**  The sandbox's own name for the account, in Chinese ("工商银行储蓄卡"). */
+	label: string,
+	/**  Credit line in fen (Huabei, credit cards; 0 otherwise). */
+	credit_limit: number,
+	/**
+	 *  For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
+	 *  be named in any language.
+	 */
+	card_brand?: string | null,
+	card_last4?: string | null,
+	/**  Current balance in fen (negative: credit used). */
+	balance: number,
+};
+
+/**  A money account with its current balance. */
+export type SandboxAccount_Serialize = {
+	id: string,
+	/**  The persona's id, an app id (merchant accounts) or `sandbox`. */
+	owner: string,
+	kind: AccountKind,
+	/**  The sandbox's own name for the account, in Chinese ("工商银行储蓄卡"). */
+	label: string,
+	/**  Credit line in fen (Huabei, credit cards; 0 otherwise). */
+	credit_limit: number,
+	/**
+	 *  For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can
+	 *  be named in any language.
+	 */
+	card_brand: string | null,
+	card_last4: string | null,
+	/**  Current balance in fen (negative: credit used). */
+	balance: number,
 };
 
 /**  Where sign-in stands, for the UI. */

@@ -1,7 +1,7 @@
 // Sandbox personas as the tester panel shows them, in the app's language. The sandbox names its
-// buyers' funding sources in Chinese ("工商银行储蓄卡") and describes each persona as
-// "English / 中文"; in English the sources are named from their kind, bank or network and last
-// four digits instead.
+// buyers' funding sources in Chinese ("工商银行储蓄卡"); in English the sources are named from their
+// kind, bank or network and last four digits instead. (Each persona's description comes in both
+// languages, `{zh, en}`: the panel shows it with `pick`.)
 import { locale, t } from './i18n.svelte';
 
 export type SourceLike = {
@@ -35,13 +35,4 @@ export function sourceName(a: SourceLike): string {
     default:
       return a.label;
   }
-}
-
-/** The half of an "English / 中文" description for the current language (the whole text otherwise). */
-export function describePersona(description: string): string {
-  const at = description.lastIndexOf(' / ');
-  // Only the sandbox's own two-language form: a Chinese half after the last " / ".
-  if (at < 0 || !/[\u4e00-\u9fff]/.test(description.slice(at + 3))) return description;
-  const [en, zh] = [description.slice(0, at).trim(), description.slice(at + 3).trim()];
-  return locale.lang === 'en' ? en : zh;
 }

@@ -1,6 +1,7 @@
 import { cleanup, render, screen } from '@testing-library/svelte';
 import { clearMocks, mockConvertFileSrc, mockIPC } from '@tauri-apps/api/mocks';
 import { afterEach, describe, expect, it } from 'vitest';
+import { setLang } from '../lib/i18n.svelte';
 import Product from './Product.svelte';
 import type { ProductDetail } from '../lib/api';
 
@@ -24,7 +25,12 @@ function product(): ProductDetail {
     weight_grams: 120,
     landed: {
       price: { minor: 4800, currency: 'JPY' },
-      fx: { from: 'JPY', cny_per_unit_ppm: 46_000, as_of: '2026-11-27T00:00:00Z', source: 'demo' },
+      fx: {
+        from: 'JPY',
+        cny_per_unit_ppm: 46_000,
+        as_of: '2026-11-27T00:00:00Z',
+        source: { zh: '演示汇率', en: 'Demo rates' },
+      },
       price_cny: cny(22077),
       tax_rate_ppm: 91_000,
       vat_rate_ppm: 130_000,
@@ -40,6 +46,7 @@ function product(): ProductDetail {
 afterEach(() => {
   cleanup();
   clearMocks();
+  setLang('zh-CN');
 });
 
 describe('product page', () => {
@@ -56,5 +63,20 @@ describe('product page', () => {
     expect(container.querySelector('img[src="x"]')).toBeNull();
     expect(container.querySelector('b')).toBeNull();
     expect((window as unknown as { __pwned?: boolean }).__pwned).toBeUndefined();
+  });
+
+  it('names the rate source in the page’s language', async () => {
+    mockIPC((cmd) => (cmd === 'product' ? product() : null));
+    mockConvertFileSrc('linux');
+    const { container } = render(Product, { id: 'P0001' });
+    await screen.findByTestId('product-name');
+    expect(container.textContent).toContain('演示汇率');
+    expect(container.textContent).not.toContain('Demo rates');
+    cleanup();
+    setLang('en');
+    const english = render(Product, { id: 'P0001' });
+    await screen.findByTestId('product-name');
+    expect(english.container.textContent).toContain('Demo rates');
+    expect(english.container.textContent).not.toContain('演示汇率');
   });
 });
