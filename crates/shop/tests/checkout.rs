@@ -868,11 +868,10 @@ async fn a_cancelled_orders_old_cashier_paid_without_a_notification_is_refunded(
     let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     cancel(&w, &b, &order).await;
     let out = attempt["out_trade_no"].as_str().unwrap();
-    let (s, _) =
-        w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out, "outcome": "notify_drop"})).await;
+    let (s, _) = w.sandbox_post(path::SCENARIOS, &ForceRequest::order(out, Outcome::NotifyDrop)).await;
     assert!(s < 300, "{s}");
-    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    assert_eq!(s, 200, "the old cashier still takes the money: {v}");
+    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "the old cashier still takes the money: {v:?}");
     w.settle().await;
     // The jobs ask about ended attempts once a minute until their cashier expires.
     w.clock.advance(chrono::Duration::minutes(2));
@@ -883,8 +882,8 @@ async fn a_cancelled_orders_old_cashier_paid_without_a_notification_is_refunded(
     let refunds = refunds_of(&w, oid).await;
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0].amount.minor(), order["totals"]["total"]["minor"].as_i64().unwrap());
-    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
-    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    let t: TradeView = w.sandbox_get(&path::trade(out)).await;
+    assert_eq!(t.merchant_net_fen, 0, "{t:?}");
     w.ledger_conserved().await;
 }
 
@@ -896,8 +895,8 @@ async fn a_payment_for_a_cancelled_order_is_refunded_not_reopened() {
     let (b, order) = ordered(&w, "13800003102", ZHANG, 5_000, 50_000, "key-stale-notified").await;
     let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     cancel(&w, &b, &order).await;
-    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", "balance", None).await;
-    assert_eq!(s, 200, "{v}");
+    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "{v:?}");
     w.settle().await;
     w.run_jobs().await;
     w.settle().await;
@@ -907,8 +906,8 @@ async fn a_payment_for_a_cancelled_order_is_refunded_not_reopened() {
     let quota = w.get("account/quota", &b.token).await;
     assert_eq!(quota["used"]["minor"], json!(0), "a cancelled order uses no quota");
     let out = attempt["out_trade_no"].as_str().unwrap();
-    let t = w.sandbox_get(&format!("sandbox/api/trades/{out}")).await;
-    assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+    let t: TradeView = w.sandbox_get(&path::trade(out)).await;
+    assert_eq!(t.merchant_net_fen, 0, "{t:?}");
     w.ledger_conserved().await;
 }
 
@@ -922,12 +921,12 @@ async fn a_replaced_attempt_paid_without_a_notification_is_refunded() {
     let first = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     let second = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     let out1 = first["out_trade_no"].as_str().unwrap();
-    w.sandbox_post("sandbox/api/scenarios", json!({"out_trade_no": out1, "outcome": "notify_drop"})).await;
-    let (s, v) = pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", "balance", None).await;
-    assert_eq!(s, 200, "{v}");
-    let (s, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", "balance", None).await;
-    assert_eq!(s, 200, "{paid}");
-    confirm(&w, &b, &second, paid["return_url"].as_str()).await;
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(out1, Outcome::NotifyDrop)).await;
+    let (s, v) = pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "{v:?}");
+    let (s, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "{paid:?}");
+    confirm(&w, &b, &second, return_url(&paid)).await;
     w.settle().await;
     w.clock.advance(chrono::Duration::minutes(2));
     w.run_jobs().await;
@@ -937,11 +936,11 @@ async fn a_replaced_attempt_paid_without_a_notification_is_refunded() {
     let refunds = refunds_of(&w, oid).await;
     assert_eq!(refunds.len(), 1, "{refunds:?}");
     assert_eq!(refunds[0].attempt_id, first["id"].as_str().unwrap());
-    let t1 = w.sandbox_get(&format!("sandbox/api/trades/{out1}")).await;
-    assert_eq!(t1["merchant_net_fen"], json!(0), "{t1}");
+    let t1: TradeView = w.sandbox_get(&path::trade(out1)).await;
+    assert_eq!(t1.merchant_net_fen, 0, "{t1:?}");
     let out2 = second["out_trade_no"].as_str().unwrap();
-    let t2 = w.sandbox_get(&format!("sandbox/api/trades/{out2}")).await;
-    assert_eq!(t2["merchant_net_fen"], order["totals"]["total"]["minor"], "{t2}");
+    let t2: TradeView = w.sandbox_get(&path::trade(out2)).await;
+    assert_eq!(Some(t2.merchant_net_fen), order["totals"]["total"]["minor"].as_i64(), "{t2:?}");
     w.ledger_conserved().await;
 }
 
@@ -953,11 +952,11 @@ async fn the_order_shows_and_refunds_the_payment_that_paid_it() {
     let (mut b, order) = ordered(&w, "13800003104", ZHANG, 5_000, 50_000, "key-paying-attempt").await;
     let first = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
     let second = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
-    let (s, paid) = pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", "balance", None).await;
-    assert_eq!(s, 200, "{paid}");
+    let (s, paid) = pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "{paid:?}");
     w.settle().await;
-    let (s, again) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", "balance", None).await;
-    assert_eq!(s, 200, "{again}");
+    let (s, again) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "{again:?}");
     w.settle().await;
     w.run_jobs().await;
     w.settle().await;
@@ -970,8 +969,8 @@ async fn the_order_shows_and_refunds_the_payment_that_paid_it() {
     assert_eq!(r.body["status"], json!("refunded"), "{}", r.body);
     w.settle().await;
     for a in [&first, &second] {
-        let t = w.sandbox_get(&format!("sandbox/api/trades/{}", a["out_trade_no"].as_str().unwrap())).await;
-        assert_eq!(t["merchant_net_fen"], json!(0), "{t}");
+        let t: TradeView = w.sandbox_get(&path::trade(out_trade_no(a))).await;
+        assert_eq!(t.merchant_net_fen, 0, "{t:?}");
     }
     w.ledger_conserved().await;
 }
