@@ -51,6 +51,37 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/sandbox/api/sms/{phone}", get(sms_inbox))
 }
 
+/// Who may use the control API: callers on this machine (unless the sandbox serves it to others
+/// with `--public`), and no web page of another origin: a page the tester happens to open must not
+/// move the clock or read the SMS inbox through the tester's browser.
+pub async fn guard(State(sb): State<Arc<Sandbox>>, req: Request, next: axum::middleware::Next) -> Response {
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let origin = req.headers().get(header::ORIGIN).map(|v| v.to_str().unwrap_or("\u{0}"));
+    match control_access(peer, sb.options.public_controls, origin, &sb.base_url) {
+        Ok(()) => next.run(req).await,
+        Err(why) => ControlError(StatusCode::FORBIDDEN, "forbidden".into(), why.into()).into_response(),
+    }
+}
+
+fn control_access(
+    peer: Option<std::net::IpAddr>,
+    public: bool,
+    origin: Option<&str>,
+    own: &url::Url,
+) -> Result<(), &'static str> {
+    if !public && !peer.is_some_and(|ip| ip.is_loopback()) {
+        return Err(
+            "the tester controls answer only on this machine (start the sandbox with --public to share them)",
+        );
+    }
+    if let Some(origin) = origin
+        && origin != own.origin().ascii_serialization()
+    {
+        return Err("the tester controls do not answer web pages of other sites");
+    }
+    Ok(())
+}
+
 /// A control API error.
 #[derive(Debug)]
 pub struct ControlError(StatusCode, String, String);
@@ -548,4 +579,25 @@ async fn sms_inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>) ->
         })
         .await?;
     Ok(Json(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn controls_answer_this_machine_and_no_foreign_page() {
+        let own: url::Url = "http://127.0.0.1:9090/".parse().unwrap();
+        let here = Some("127.0.0.1".parse().unwrap());
+        let v6 = Some("::1".parse().unwrap());
+        let lan = Some("192.0.2.7".parse().unwrap());
+        assert_eq!(control_access(here, false, None, &own), Ok(()));
+        assert_eq!(control_access(v6, false, None, &own), Ok(()));
+        assert_eq!(control_access(here, false, Some("http://127.0.0.1:9090"), &own), Ok(()));
+        assert!(control_access(lan, false, None, &own).is_err());
+        assert!(control_access(None, false, None, &own).is_err());
+        assert_eq!(control_access(lan, true, None, &own), Ok(()));
+        assert!(control_access(here, false, Some("https://evil.example"), &own).is_err());
+        assert!(control_access(lan, true, Some("null"), &own).is_err());
+    }
 }

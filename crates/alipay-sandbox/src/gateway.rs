@@ -40,7 +40,10 @@ pub fn router(sb: Arc<Sandbox>) -> Router {
     Router::new()
         .route("/gateway.do", any(gateway_do))
         .merge(crate::cashier::routes())
-        .merge(crate::controls::routes())
+        .merge(
+            crate::controls::routes()
+                .route_layer(axum::middleware::from_fn_with_state(sb.clone(), crate::controls::guard)),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(sb)
 }

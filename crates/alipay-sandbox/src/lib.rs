@@ -57,6 +57,10 @@ pub struct Options {
     /// The wrong-password lock.
     pub password_tries: i64,
     pub password_lock: chrono::Duration,
+    /// Serve the tester control API (`/sandbox/api`) to other machines too (a shared test
+    /// sandbox). Off: only callers on this machine may force outcomes, move the clock or read
+    /// the SMS inbox.
+    pub public_controls: bool,
 }
 
 impl Default for Options {
@@ -74,6 +78,7 @@ impl Default for Options {
             sms_ttl: chrono::Duration::minutes(5),
             password_tries: 3,
             password_lock: chrono::Duration::hours(3),
+            public_controls: false,
         }
     }
 }

@@ -31,6 +31,10 @@ enum Command {
         /// The URL browsers use to reach this sandbox, if not http://<addr>/.
         #[arg(long)]
         public_url: Option<url::Url>,
+        /// Serve the tester API (/sandbox/api: forced outcomes, clock, SMS inbox) to other
+        /// machines too; by default only callers on this machine may use it.
+        #[arg(long)]
+        public: bool,
     },
     /// Manage merchant apps.
     App {
@@ -66,9 +70,10 @@ async fn main() -> ExitCode {
     init_logging();
     let cli = Cli::parse();
     match cli.command {
-        Command::Serve { addr, data_dir, public_url } => {
+        Command::Serve { addr, data_dir, public_url, public } => {
             let mut config = Config::new(Some(data_dir), addr);
             config.public_url = public_url;
+            config.options.public_controls = public;
             match start(config).await {
                 Ok(running) => {
                     eprintln!(
