@@ -94,11 +94,25 @@ pub struct Config {
     pub options: Options,
     /// The sandbox clock; testers can advance it.
     pub clock: Option<Arc<dyn Clock>>,
+    /// The gateway's "Alipay" key for a new data folder (default: a fresh 2048-bit key). A folder
+    /// that already has one keeps it.
+    pub gateway_key: Option<PrivateKey>,
+    /// Sends notifications and expires trades on a timer of its own. Off when a driver calls
+    /// [`Running::run_timers`] itself, as the deterministic simulation does.
+    pub background: bool,
 }
 
 impl Config {
     pub fn new(data_dir: Option<PathBuf>, addr: SocketAddr) -> Self {
-        Config { data_dir, addr, public_url: None, options: Options::default(), clock: None }
+        Config {
+            data_dir,
+            addr,
+            public_url: None,
+            options: Options::default(),
+            clock: None,
+            gateway_key: None,
+            background: true,
+        }
     }
 }
 
@@ -201,7 +215,7 @@ pub struct Running {
     pub state: Arc<Sandbox>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
-    worker: tokio::task::JoinHandle<()>,
+    worker: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl Running {
@@ -213,26 +227,40 @@ impl Running {
         self.state.gateway_url()
     }
 
+    /// One pass of the timers: expires overdue trades and sends the notifications that are due.
+    /// Returns when the next one falls due.
+    pub async fn run_timers(&self) -> Option<chrono::DateTime<chrono::Utc>> {
+        notify::tick(&self.state).await
+    }
+
     /// Stops serving and waits for the server to finish.
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.worker.abort();
+        if let Some(worker) = &self.worker {
+            worker.abort();
+        }
         let _ = (&mut self.server).await;
         // Land the trace of the last answers before the caller reopens the data folder.
         self.state.store.sync(|_| ());
     }
 }
 
-fn load_or_create_key(store: &Store) -> Result<PrivateKey, StartError> {
+fn load_or_create_key(store: &Store, given: Option<PrivateKey>) -> Result<PrivateKey, StartError> {
     store.sync(|c| {
         if let Some(der_b64) = model::meta(c, "gateway_key_pkcs8")? {
             let der = base64::Engine::decode(&base64::engine::general_purpose::STANDARD, der_b64)
                 .map_err(|e| StartError::Key(e.to_string()))?;
             return PrivateKey::from_der(&der).map_err(|e| StartError::Key(e.to_string()));
         }
-        let (key, der) = PrivateKey::generate().map_err(|e| StartError::Key(e.to_string()))?;
+        let (key, der) = match given {
+            Some(k) => {
+                let der = k.to_pkcs8_der().map_err(|e| StartError::Key(e.to_string()))?;
+                (k, der)
+            }
+            None => PrivateKey::generate().map_err(|e| StartError::Key(e.to_string()))?,
+        };
         model::set_meta(
             c,
             "gateway_key_pkcs8",
@@ -253,7 +281,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         None => db::open(None)?,
     };
     let store = Store::new(conn);
-    let key = load_or_create_key(&store)?;
+    let key = load_or_create_key(&store, config.gateway_key)?;
     let clock: Arc<dyn Clock> = match config.clock {
         Some(c) => c,
         None => {
@@ -301,7 +329,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
             tracing::error!(error = %e, "sandbox server stopped");
         }
     });
-    let worker = tokio::spawn(notify::run(state.clone()));
+    let worker = config.background.then(|| tokio::spawn(notify::run(state.clone())));
     tracing::info!(%addr, "Alipay sandbox listening");
     Ok(Running { addr, state, shutdown: Some(tx), server, worker })
 }

@@ -156,6 +156,12 @@ impl PrivateKey {
         self.inner.bits
     }
 
+    /// The key as PKCS#8 DER, for a store that keeps it (never for logs).
+    pub fn to_pkcs8_der(&self) -> Result<Vec<u8>, KeyError> {
+        let kp = self.inner.rsa2.as_ref().ok_or(KeyError::TooSmall { bits: self.inner.bits })?;
+        Ok(kp.as_der().map_err(|_| KeyError::Generation)?.as_ref().to_vec())
+    }
+
     /// The matching public key.
     pub fn public_key(&self) -> &PublicKey {
         &self.inner.public
@@ -380,5 +386,7 @@ mod tests {
         let again = PrivateKey::parse(&pem("PRIVATE KEY", &der));
         assert_eq!(again.map(|a| a.public_key().clone()).ok().as_ref(), Some(k.public_key()));
         assert!(!format!("{k:?}").contains(&STANDARD.encode(&der)[..20]));
+        let back = PrivateKey::from_der(&k.to_pkcs8_der().unwrap_or_default());
+        assert_eq!(back.ok().as_ref().map(PrivateKey::public_key), Some(k.public_key()));
     }
 }

@@ -95,6 +95,22 @@ pub struct ShopConfig {
     /// Per-address limits on sign-in failures and registrations. Off for the shop embedded in the
     /// desktop app, which serves its one user over loopback; on by default for `haitao-shop serve`.
     pub address_limits: Option<AddressLimits>,
+    /// Runs the background jobs on their own loop. Off when a driver runs them itself
+    /// ([`crate::jobs::run_once`]), as the deterministic simulation does.
+    pub background_jobs: bool,
+    /// Consulted before every commit of the shop's database; `true` rolls that write back (a
+    /// failed disk, or a process that stopped before the write). Only the simulation sets it.
+    pub write_faults: Option<WriteFaults>,
+}
+
+/// A decision made before each database commit: `true` refuses (rolls back) that write.
+#[derive(Clone)]
+pub struct WriteFaults(pub Arc<dyn Fn() -> bool + Send + Sync>);
+
+impl std::fmt::Debug for WriteFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("WriteFaults")
+    }
 }
 
 impl ShopConfig {
@@ -116,6 +132,8 @@ impl ShopConfig {
             test_controls: false,
             job_interval: std::time::Duration::from_secs(1),
             address_limits: None,
+            background_jobs: true,
+            write_faults: None,
         }
     }
 }

@@ -33,7 +33,7 @@ pub mod state;
 pub mod store;
 pub mod support;
 
-pub use config::{AlipaySettings, KeySource, ShopConfig};
+pub use config::{AlipaySettings, KeySource, ShopConfig, WriteFaults};
 pub use state::Shop;
 
 /// Why the shop could not start.
@@ -53,6 +53,8 @@ pub enum StartError {
     Sandbox { url: String, reason: String },
     #[error("the merchant key is unavailable: {0}")]
     MerchantKey(String),
+    #[error("the write-fault hook could not be installed: {0}")]
+    WriteFaults(rusqlite::Error),
 }
 
 /// A shop serving on a socket.
@@ -62,7 +64,7 @@ pub struct RunningShop {
     pub shop: Arc<Shop>,
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
-    jobs: tokio::task::JoinHandle<()>,
+    jobs: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl RunningShop {
@@ -74,7 +76,9 @@ impl RunningShop {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());
         }
-        self.jobs.abort();
+        if let Some(jobs) = &self.jobs {
+            jobs.abort();
+        }
         let _ = (&mut self.server).await;
     }
 }
@@ -171,6 +175,9 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
         }
         None => db::open_in_memory()?,
     };
+    if let Some(WriteFaults(refuse)) = config.write_faults.clone() {
+        conn.commit_hook(Some(move || refuse())).map_err(StartError::WriteFaults)?;
+    }
     let store: Arc<dyn store::Store> = Arc::new(sqlite::SqliteStore::new(conn));
     let added = store.seed_catalog(&config.fx).map_err(|e| StartError::Catalog(e.to_string()))?;
     if added > 0 {
@@ -233,7 +240,7 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
             tracing::error!(error = %e, "shop server stopped");
         }
     });
-    let jobs = tokio::spawn(jobs::run(shop.clone(), config.job_interval));
+    let jobs = config.background_jobs.then(|| tokio::spawn(jobs::run(shop.clone(), config.job_interval)));
     tracing::info!(%addr, "shop listening");
     Ok(RunningShop { addr, shop, shutdown: Some(tx), server, jobs })
 }
