@@ -69,12 +69,14 @@ const EXPIRY_MARGIN_MINUTES: i64 = 10;
 /// Attempts that ended unpaid (cancelled with their order, replaced, declined) whose cashier the
 /// gateway may still accept until it expires: a page-pay trade exists at Alipay only once the
 /// buyer logs in, so closing it early may have found nothing to close. Each is asked about once a
-/// minute until its expiry; a payment found is applied, which refunds it when its order is gone.
+/// minute until the gateway has answered once after its expiry (plus a margin), even when the
+/// shop was stopped through that time; a payment found is applied, which refunds it when its
+/// order is gone.
 async fn watch_ended_cashiers(shop: &Arc<Shop>) -> Result<(), ApiError> {
     let now = shop.now();
-    let expire_after = now - chrono::Duration::minutes(EXPIRY_MARGIN_MINUTES);
+    let margin = chrono::Duration::minutes(EXPIRY_MARGIN_MINUTES);
     let before = now - chrono::Duration::seconds(60);
-    let ended = shop.blocking(move |s| s.ended_attempts_still_payable(expire_after, before)).await?;
+    let ended = shop.blocking(move |s| s.ended_attempts_still_payable(margin, before)).await?;
     for a in ended {
         payments::look_again(shop, a).await?;
     }

@@ -323,14 +323,22 @@ pub async fn reconcile(
 /// left as it is.
 pub async fn look_again(shop: &Arc<Shop>, attempt: PaymentAttempt) -> Result<(), ApiError> {
     let query = shop.alipay.execute(&Query::new(TradeRef::out_trade_no(attempt.out_trade_no.clone()))).await;
-    if let Ok(r) = &query
-        && r.trade_status.is_paid()
-    {
-        if r.amount().ok() == Some(attempt.amount) {
-            tracing::warn!(out_trade_no = %attempt.out_trade_no, "an ended attempt was paid after all");
-            return apply_paid(shop, &attempt, &r.trade_no).await;
+    match &query {
+        Ok(r) if r.trade_status.is_paid() => {
+            if r.amount().ok() == Some(attempt.amount) {
+                tracing::warn!(out_trade_no = %attempt.out_trade_no, "an ended attempt was paid after all");
+                return apply_paid(shop, &attempt, &r.trade_no).await;
+            }
+            tracing::error!(out_trade_no = %attempt.out_trade_no, got = %r.total_amount, "gateway reports a different amount; not applying it");
+            return Ok(());
         }
-        tracing::error!(out_trade_no = %attempt.out_trade_no, got = %r.total_amount, "gateway reports a different amount; not applying it");
+        Ok(_) => {}
+        Err(CallError::Failed(g)) if g.sub_code() == Some(acq::TRADE_NOT_EXIST) => {}
+        Err(e) => {
+            // No answer: asked again on the next run, not counted as a look.
+            tracing::warn!(error = %e, out_trade_no = %attempt.out_trade_no, "looking at an ended attempt failed");
+            return Ok(());
+        }
     }
     let (id, now) = (attempt.id.clone(), shop.now());
     shop.blocking(move |s| s.looked_at(&id, now)).await

@@ -272,12 +272,13 @@ pub trait PaymentStore {
     fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<PaymentAttempt>>;
     /// Attempts that are not final and were last touched before `before`.
     fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<PaymentAttempt>>;
-    /// Attempts that ended unpaid (failed or closed, with their order or by the buyer) while the
-    /// gateway may still take money through their cashier: those expiring after `expire_after`,
-    /// last looked at before `before`.
+    /// Attempts that ended unpaid (failed or closed, with their order or by the buyer) whose
+    /// cashier the gateway may have taken money through since they were last looked at: last
+    /// looked at before `before`, and not yet once `margin` after their expiry (however long
+    /// the shop was stopped in between).
     fn ended_attempts_still_payable(
         &self,
-        expire_after: DateTime<Utc>,
+        margin: chrono::Duration,
         before: DateTime<Utc>,
     ) -> StoreResult<Vec<PaymentAttempt>>;
     /// Notes that the gateway was asked about an ended attempt at `now` (its order is not touched).

@@ -887,6 +887,36 @@ async fn a_cancelled_orders_old_cashier_paid_without_a_notification_is_refunded(
     w.ledger_conserved().await;
 }
 
+/// The same while the shop was stopped past the cashier's expiry: the jobs' first run after the
+/// restart still asks the gateway once (it used to give up on attempts whose expiry had passed
+/// while nobody was looking, and the money stayed taken).
+#[tokio::test]
+async fn a_stale_cashier_paid_while_the_shop_was_stopped_is_refunded_after() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800003104", ZHANG, 5_000, 50_000, "key-stale-stopped").await;
+    let attempt = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    cancel(&w, &b, &order).await;
+    let out = attempt["out_trade_no"].as_str().unwrap();
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(out, Outcome::NotifyDrop)).await;
+    let (s, v) = pay_in_sandbox(&w, &attempt, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "{v:?}");
+    // No job runs for a day: the cashier's expiry and its margin pass unobserved.
+    w.clock.advance(chrono::Duration::hours(26));
+    w.sandbox.state.advance_clock(chrono::Duration::hours(26));
+    w.run_jobs().await;
+    w.settle().await;
+    let oid = order["id"].as_str().unwrap();
+    let refunds = refunds_of(&w, oid).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    let t: TradeView = w.sandbox_get(&path::trade(out)).await;
+    assert_eq!(t.merchant_net_fen, 0, "{t:?}");
+    // Asked once after the expiry, it is not asked again.
+    w.clock.advance(chrono::Duration::minutes(5));
+    w.run_jobs().await;
+    assert_eq!(refunds_of(&w, oid).await.len(), 1);
+    w.ledger_conserved().await;
+}
+
 /// The same with the notification delivered: the payment is refunded, and the order is not
 /// re-opened past the buyer's annual quota (or its stock) as it once was.
 #[tokio::test]

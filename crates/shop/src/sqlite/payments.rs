@@ -133,16 +133,18 @@ impl PaymentStore for SqliteStore {
 
     fn ended_attempts_still_payable(
         &self,
-        expire_after: DateTime<Utc>,
+        margin: chrono::Duration,
         before: DateTime<Utc>,
     ) -> StoreResult<Vec<PaymentAttempt>> {
         self.with(|c| {
+            let margin = format!("+{} seconds", margin.num_seconds());
             Ok(c.prepare(&format!(
-                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({}) AND expires_at > ?1 AND updated_at <= ?2
+                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({}) AND updated_at <= ?2
+                 AND julianday(updated_at) < julianday(expires_at, ?1)
                  ORDER BY updated_at LIMIT 200",
                 sql_list(&[AttemptStatus::Failed, AttemptStatus::Closed])
             ))?
-            .query_map([ts(expire_after), ts(before)], attempt_row)?
+            .query_map(params![margin, ts(before)], attempt_row)?
             .collect::<Result<_, _>>()?)
         })
     }
