@@ -1,7 +1,7 @@
 # Haitao: the two commands a newcomer needs.
 #   make run    install what is missing, build the UI and the app, start it on the embedded shop
 #   make test   install the test tools too and run every check (see scripts/test.sh)
-.PHONY: help run test build ui release bench bench-signing perf fuzz soak bindings fmt lint clean-e2e
+.PHONY: help run test build ui release bench bench-signing perf fuzz soak sim bindings fmt lint clean-e2e
 
 SHELL := /bin/bash
 
@@ -10,7 +10,7 @@ help:
 	@echo "Haitao 海淘: the two commands a newcomer needs"
 	@echo "  make run      install what is missing (apt, with sudo when not root; npm), build, start the app"
 	@echo "  make test     install the test tools too and run every check with a pass/fail summary"
-	@echo "Others: build, release, bench, bench-signing, perf, fuzz, soak, bindings, fmt, lint, clean-e2e"
+	@echo "Others: build, release, bench, bench-signing, perf, fuzz, soak, sim, bindings, fmt, lint, clean-e2e"
 	@echo "(see the comments in the Makefile and README.md)"
 
 run:
@@ -54,6 +54,12 @@ fuzz:
 SOAK_ARGS ?= --shoppers 24 --checkouts 2000 --seed 1
 soak:
 	cargo run -p haitao-client --example soak --locked -- $(SOAK_ARGS)
+
+# The deterministic money simulation (crates/sim, docs/simulation.md): seeds on every core, the
+# first failing seed printed with its steps. SIM_ARGS: --seeds N, --from N, --minutes M, --seed N.
+SIM_ARGS ?= --seeds 2000
+sim:
+	cargo run -p haitao-sim --release --locked -- $(SIM_ARGS)
 
 # Regenerates ui/src/lib/bindings.ts from the Rust command and wire types.
 bindings:
