@@ -503,12 +503,22 @@ async fn choose(
     {
         return render_pay(&sb, token, lang, Some(e.message(lang.en))).await;
     }
-    let stored = json!({
-        "account_id": choice.account_id,
-        "installments": choice.installments,
-        "card": choice.card.as_ref().map(|c| json!({"number": c.number, "expiry": c.expiry, "cvc": c.cvc, "holder": c.holder})),
-    })
-    .to_string();
+    // The typed card waits in memory for the confirmation; the database keeps the choice only.
+    {
+        let mut cards = sb.typed_cards.lock();
+        match choice.card.clone() {
+            Some(card) => {
+                if cards.len() >= 10_000 {
+                    cards.clear();
+                }
+                cards.insert(token.clone(), card);
+            }
+            None => {
+                cards.remove(&token);
+            }
+        }
+    }
+    let stored = json!({"account_id": choice.account_id, "installments": choice.installments}).to_string();
     let tok = token.clone();
     let _ = sb
         .store
@@ -520,8 +530,14 @@ async fn choose(
     Redirect::to(&format!("/cashier/{token}/confirm{}", lang.suffix())).into_response()
 }
 
-fn stored_choice(s: &Session) -> Option<Choice> {
-    serde_json::from_str(s.choice.as_deref()?).ok()
+/// The buyer's choice for a session, with the card typed for it (gone after a restart of the
+/// sandbox: the buyer types it again).
+fn stored_choice(sb: &Sandbox, s: &Session) -> Option<Choice> {
+    let mut choice: Choice = serde_json::from_str(s.choice.as_deref()?).ok()?;
+    if choice.account_id == "new_card" {
+        choice.card = Some(sb.typed_cards.lock().get(&s.token)?.clone());
+    }
+    Some(choice)
 }
 
 async fn confirm_page(
@@ -546,7 +562,7 @@ async fn render_confirm(
     if let Some(r) = closed_or_paid(lang, &l) {
         return r;
     }
-    let (Some(buyer), Some(choice)) = (l.buyer.clone(), stored_choice(&l.session)) else {
+    let (Some(buyer), Some(choice)) = (l.buyer.clone(), stored_choice(sb, &l.session)) else {
         return Redirect::to(&format!("/cashier/{token}/pay{}", lang.suffix())).into_response();
     };
     let sb2 = sb.clone();
@@ -697,7 +713,7 @@ async fn confirm(
             let (Some(app), Some(buyer), Some(choice)) = (
                 model::app(&tx, &s.app_id)?,
                 s.buyer_id.as_deref().map(|b| model::buyer(&tx, b)).transpose()?.flatten(),
-                stored_choice(&s),
+                stored_choice(&sb2, &s),
             ) else {
                 return Ok(Err(PayError::Processing));
             };
@@ -719,6 +735,7 @@ async fn confirm(
         .await;
     match r {
         Ok(Ok(paid)) => {
+            sb.typed_cards.lock().remove(&token);
             let (redirect, extra) = match &paid.return_url {
                 Some(u) => (
                     format!("<meta http-equiv=\"refresh\" content=\"1;url={}\">", esc(u)),

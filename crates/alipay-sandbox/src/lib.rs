@@ -143,6 +143,9 @@ pub struct Sandbox {
     /// Serialises timer ticks so a notification is never sent twice concurrently.
     pub(crate) tick_lock: tokio::sync::Mutex<()>,
     pub(crate) options: Options,
+    /// Cards typed at the cashier, by cashier session, between choosing and confirming. Held in
+    /// memory only: no full card number or CVC is ever written to the database.
+    pub(crate) typed_cards: parking_lot::Mutex<std::collections::HashMap<String, trades::CardInput>>,
     /// Merchant public keys already parsed, by their PEM text (a rotated key is new text).
     merchant_keys: parking_lot::Mutex<std::collections::HashMap<String, PublicKey>>,
 }
@@ -315,6 +318,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         wake: Notify::new(),
         tick_lock: tokio::sync::Mutex::new(()),
         options: config.options,
+        typed_cards: parking_lot::Mutex::new(std::collections::HashMap::new()),
         merchant_keys: parking_lot::Mutex::new(std::collections::HashMap::new()),
     });
     let app = gateway::router(state.clone());

@@ -417,6 +417,72 @@ async fn channels_huabei_installments_and_international_card_surcharge() {
     h.ledger_conserved().await;
 }
 
+/// A card typed at the cashier is used and forgotten: its full number and CVC are never written
+/// to the sandbox's database (they used to be kept with the buyer's choice).
+#[tokio::test]
+async fn a_card_typed_at_the_cashier_is_never_stored() {
+    let h = harness().await;
+    let resp = h.open_page_pay(&PagePay::new("HT-TYPED", cny(30_000), "x")).await;
+    let token = resp.headers()["location"].to_str().unwrap().trim_start_matches("/cashier/").to_owned();
+    h.cashier_login(&resp, "wangfang@sandbox.haitao", "111111").await;
+    let (number, cvc) = ("5555555555554444", "739");
+    let r = h
+        .http
+        .post(h.api(&format!("cashier/{token}/pay")))
+        .form(&[
+            ("choice", "new_card"),
+            ("card_number", "5555 5555 5555 4444"),
+            ("card_expiry", "12/39"),
+            ("card_cvc", cvc),
+            ("card_holder", "WANG FANG"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let dump = |h: &common::Harness| {
+        h.sandbox.state.store().sync(|c| {
+            let tables: Vec<String> = c
+                .prepare("SELECT name FROM sqlite_master WHERE type = 'table'")
+                .unwrap()
+                .query_map([], |r| r.get(0))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            let mut text = String::new();
+            for t in tables {
+                let mut st = c.prepare(&format!("SELECT * FROM \"{t}\"")).unwrap();
+                let n = st.column_count();
+                let mut rows = st.query([]).unwrap();
+                while let Some(row) = rows.next().unwrap() {
+                    for i in 0..n {
+                        if let Ok(v) = row.get::<_, String>(i) {
+                            text.push_str(&v);
+                            text.push('\n');
+                        }
+                    }
+                }
+            }
+            text
+        })
+    };
+    let before = dump(&h);
+    assert!(!before.contains(number) && !before.contains("\"cvc\""), "the chosen card was stored");
+    let r = h
+        .http
+        .post(h.api(&format!("cashier/{token}/confirm")))
+        .form(&[("password", "111111")])
+        .send()
+        .await
+        .unwrap();
+    let page = r.text().await.unwrap();
+    assert!(page.contains("data-testid=\"paid\""), "{page}");
+    let after = dump(&h);
+    assert!(!after.contains(number) && !after.contains("\"cvc\""), "the paid card was stored");
+    assert!(after.contains("4444"), "the last four digits identify the card");
+    h.ledger_conserved().await;
+}
+
 #[tokio::test]
 async fn tester_api_refuses_unknown_values_and_bad_bodies_as_json_errors() {
     let h = harness().await;
