@@ -29,7 +29,8 @@ fn init_logging(log_dir: &std::path::Path) -> Option<tracing_appender::non_block
     let stderr = tracing_subscriber::fmt::layer()
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .with_writer(std::io::stderr);
-    let file = std::fs::create_dir_all(log_dir).ok().and_then(|()| {
+    // The log folder is private (0700): the log files inside it are readable by this user only.
+    let file = haitao_files::private_dir(log_dir).ok().and_then(|()| {
         tracing_appender::rolling::Builder::new()
             .rotation(tracing_appender::rolling::Rotation::DAILY)
             .filename_prefix("haitao")

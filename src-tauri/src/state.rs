@@ -109,10 +109,10 @@ impl AppState {
             }
         }
         if let Some(dir) = self.settings_path.parent() {
-            std::fs::create_dir_all(dir).map_err(|e| startup_error(e.to_string()))?;
+            haitao_files::private_dir(dir).map_err(|e| startup_error(e.to_string()))?;
         }
         let text = serde_json::to_string_pretty(&s).map_err(|e| startup_error(e.to_string()))?;
-        std::fs::write(&self.settings_path, text).map_err(|e| IpcError {
+        haitao_files::write_private(&self.settings_path, text.as_bytes()).map_err(|e| IpcError {
             code: ErrorCode::Internal,
             message: e.to_string(),
             field: None,
@@ -167,6 +167,19 @@ impl AppState {
 
     async fn start_inner(&self) -> Result<Arc<Client>, IpcError> {
         let configured = std::env::var("HAITAO_SHOP_URL").ok().or_else(|| self.settings().shop_url);
+        // The data folder holds the order cache (and the built-in shop): private to this user.
+        haitao_files::private_dir(&self.data_dir).map_err(|e| IpcError {
+            code: ErrorCode::DataDirUnwritable,
+            message: format!("the data folder {} cannot be created: {e}", self.data_dir.display()),
+            field: None,
+        })?;
+        // An existing folder can still be read-only: find out now, not at the first order.
+        let probe = self.data_dir.join(".write-test");
+        std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| IpcError {
+            code: ErrorCode::DataDirUnwritable,
+            message: format!("the data folder {} is not writable: {e}", self.data_dir.display()),
+            field: None,
+        })?;
         let (shop_url, namespace, cache_name) = match configured {
             Some(u) => {
                 let url = url::Url::parse(&u)
@@ -176,20 +189,6 @@ impl AppState {
                 (url, origin, format!("cache-{digest}.sqlite3"))
             }
             None => {
-                std::fs::create_dir_all(&self.data_dir).map_err(|e| IpcError {
-                    code: ErrorCode::DataDirUnwritable,
-                    message: format!("the data folder {} cannot be created: {e}", self.data_dir.display()),
-                    field: None,
-                })?;
-                // An existing folder can still be read-only: find out now, not at the first order.
-                let probe = self.data_dir.join(".write-test");
-                std::fs::write(&probe, b"ok").and_then(|()| std::fs::remove_file(&probe)).map_err(|e| {
-                    IpcError {
-                        code: ErrorCode::DataDirUnwritable,
-                        message: format!("the data folder {} is not writable: {e}", self.data_dir.display()),
-                        field: None,
-                    }
-                })?;
                 let emb = crate::embedded::start(&self.data_dir).await?;
                 let url = emb.shop_url();
                 *self.embedded.write() = Some(emb);

@@ -277,9 +277,12 @@ fn load_or_create_key(store: &Store, given: Option<PrivateKey>) -> Result<Privat
 pub async fn start(config: Config) -> Result<Running, StartError> {
     let conn = match &config.data_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
+            // Private to the user who runs it: the folder 0700, the database (and its WAL) 0600.
+            let file = dir.join("sandbox.sqlite3");
+            haitao_files::private_dir(dir)
+                .and_then(|()| haitao_files::private_database(&file))
                 .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
-            db::open(Some(&dir.join("sandbox.sqlite3")))?
+            db::open(Some(&file))?
         }
         None => db::open(None)?,
     };

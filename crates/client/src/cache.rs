@@ -33,6 +33,8 @@ pub enum CacheError {
     Sqlite(#[from] rusqlite::Error),
     #[error("cache data could not be read: {0}")]
     Data(String),
+    #[error("the cache {path} cannot be made private to this user: {source}")]
+    Private { path: String, source: std::io::Error },
 }
 
 const KNOWN: i64 = 6;
@@ -408,6 +410,9 @@ impl Cache {
     /// Opens (creating) the cache file.
     pub fn open(path: &Path) -> Result<Cache, CacheError> {
         let shown = path.display().to_string();
+        // Orders and addresses are the user's own: the file (and so its WAL) is 0600.
+        haitao_files::private_database(path)
+            .map_err(|e| CacheError::Private { path: shown.clone(), source: e })?;
         let conn = Connection::open(path).map_err(|e| classify(&shown, e))?;
         Self::init(conn, &shown)
     }
@@ -1033,6 +1038,24 @@ mod tests {
         assert_eq!(a.status(), LocalStatus::Paid);
         assert!(!a.mark(LocalStatus::Unknown), "a paid attempt stays paid when the network drops");
         assert_eq!(a.status(), LocalStatus::Paid);
+    }
+
+    /// The cache holds the user's orders and addresses: private, with its WAL, whatever the umask.
+    #[cfg(unix)]
+    #[test]
+    fn the_cache_file_is_private_to_the_user() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cache.sqlite3");
+        let cache = Cache::open(&path).unwrap();
+        cache.set_meta("probe", "1").unwrap();
+        let wal = dir.path().join("cache.sqlite3-wal");
+        assert_eq!(haitao_files::mode(&path).unwrap(), 0o600);
+        assert_eq!(haitao_files::mode(&wal).unwrap(), 0o600, "the WAL takes the file's mode");
+        drop(cache);
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let _again = Cache::open(&path).unwrap();
+        assert_eq!(haitao_files::mode(&path).unwrap(), 0o600, "a looser file is tightened");
     }
 
     #[test]

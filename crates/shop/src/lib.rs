@@ -169,9 +169,12 @@ async fn alipay_config(
 pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
     let conn = match &config.data_dir {
         Some(dir) => {
-            std::fs::create_dir_all(dir)
+            // Private to the user who runs it: the folder 0700, the database (and its WAL) 0600.
+            let file = dir.join("shop.sqlite3");
+            haitao_files::private_dir(dir)
+                .and_then(|()| haitao_files::private_database(&file))
                 .map_err(|source| StartError::DataDir { path: dir.display().to_string(), source })?;
-            db::open(&dir.join("shop.sqlite3"))?
+            db::open(&file)?
         }
         None => db::open_in_memory()?,
     };
