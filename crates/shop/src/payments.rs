@@ -24,7 +24,7 @@ use haitao_shop_api::orders::{
 
 use crate::error::ApiError;
 use crate::state::Shop;
-use crate::store::{PaymentApplied, RefundRow};
+use crate::store::{AUTOMATIC_REFUND_PREFIX, PaymentApplied, RefundRow};
 
 /// Alipay channels for a payment method, and the Huabei installment terms when applicable.
 pub fn channels_for(
@@ -241,7 +241,7 @@ async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) 
         id: shop.id("RF"),
         order_id: attempt.order_id.clone(),
         attempt_id: attempt.id.clone(),
-        out_request_no: format!("AUTO{}", attempt.out_trade_no),
+        out_request_no: format!("{AUTOMATIC_REFUND_PREFIX}{}", attempt.out_trade_no),
         amount: attempt.amount,
         reason: String::new(),
         status: RefundStatus::Pending,
@@ -496,12 +496,33 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
         Err(CallError::Unknown(cause)) => {
             tracing::warn!(refund = %r.id, %cause, "refund outcome unknown; will retry")
         }
+        Err(e) if r.must_go_back() => {
+            // Money the shop must not keep: refused now (the merchant's balance settled away, a
+            // gateway fault), tried again after a growing pause, never given up.
+            match shop.blocking(move |s| s.defer_refund(&id, now, &REFUSED_REFUND_PAUSES)).await {
+                Ok(n) => {
+                    tracing::error!(refund = %r.id, error = %e, refusals = n, "refund refused; it will be tried again")
+                }
+                Err(store) => {
+                    tracing::error!(refund = %r.id, error = %e, %store, "refund refused; recording the refusal failed")
+                }
+            }
+        }
         Err(e) => {
             tracing::error!(refund = %r.id, error = %e, "refund refused");
             let _ = shop.blocking(move |s| s.fail_refund(&id, now)).await;
         }
     }
 }
+
+/// Pauses after the 1st, 2nd, … refusal of a refund that must go through (the last repeats).
+pub const REFUSED_REFUND_PAUSES: [chrono::Duration; 5] = [
+    chrono::Duration::minutes(1),
+    chrono::Duration::minutes(10),
+    chrono::Duration::hours(1),
+    chrono::Duration::hours(6),
+    chrono::Duration::hours(24),
+];
 
 impl ApiError {
     pub fn with_code(mut self, code: ErrorCode) -> Self {

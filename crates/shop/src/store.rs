@@ -210,6 +210,7 @@ pub enum PaymentApplied {
 impl PaymentApplied {
     /// Why the payment is refunded, when it cannot be kept.
     pub fn refund_reason(&self) -> Option<&'static str> {
+        // (The sweeper gives the same reasons: `SqliteStore::cover_payment`.)
         match self {
             PaymentApplied::Duplicate => Some("duplicate payment"),
             PaymentApplied::OrderGone => Some("order closed before payment"),
@@ -227,6 +228,17 @@ pub struct RefundRow {
     pub amount: Money,
     pub reason: String,
     pub status: haitao_shop_api::orders::RefundStatus,
+}
+
+/// `out_request_no` prefix of refunds the shop makes of money it must not keep: a duplicate
+/// payment, a payment for an order already closed. The gateway refusing one never ends it.
+pub const AUTOMATIC_REFUND_PREFIX: &str = "AUTO";
+
+impl RefundRow {
+    /// Money the shop must not keep (see [`AUTOMATIC_REFUND_PREFIX`]).
+    pub fn must_go_back(&self) -> bool {
+        self.out_request_no.starts_with(AUTOMATIC_REFUND_PREFIX)
+    }
 }
 
 /// A buyer's cart.
@@ -315,7 +327,24 @@ pub trait RefundStore {
     /// payment's refunds not failed (the cap `insert_refund` enforces).
     fn refundable(&self, order_id: &str, attempt_id: &str) -> StoreResult<i64>;
     fn refunds_of(&self, order_id: &str) -> StoreResult<Vec<RefundRow>>;
-    fn pending_refunds(&self) -> StoreResult<Vec<RefundRow>>;
+    /// Pending refunds that may be sent at `now` (not waiting out a pause after a refusal).
+    fn pending_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<RefundRow>>;
+    /// Notes a refusal of a pending refund that must still go through: it stays pending and may
+    /// be sent again after `pauses[refusals - 1]` (the last pause once they run out). Returns the
+    /// number of refusals so far.
+    fn defer_refund(
+        &self,
+        refund_id: &str,
+        now: DateTime<Utc>,
+        pauses: &[chrono::Duration],
+    ) -> StoreResult<u32>;
+    /// Paid attempts that are not their order's payment and whose money is not all being given
+    /// back (no refund of it, or only failed ones).
+    fn uncovered_payments(&self) -> StoreResult<Vec<PaymentAttempt>>;
+    /// Records `refund` as the refund of what is left of such an attempt, in one transaction and
+    /// only while it is still uncovered (`out_request_no` and the reason are set here). Returns
+    /// the refund recorded, if any.
+    fn cover_payment(&self, refund: RefundRow, now: DateTime<Utc>) -> StoreResult<Option<RefundRow>>;
     /// Marks a refund succeeded and applies it to the order (refunded amount, quota, status).
     fn complete_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     fn fail_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;

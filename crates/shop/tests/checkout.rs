@@ -917,6 +917,105 @@ async fn a_stale_cashier_paid_while_the_shop_was_stopped_is_refunded_after() {
     w.ledger_conserved().await;
 }
 
+/// Moves all the merchant can pay out (its balance and the sandbox's generous overdraft) away, as
+/// a settlement to its bank, and returns how much; or moves `back` fen in again. Refunds meanwhile
+/// meet ACQ.SELLER_BALANCE_NOT_ENOUGH.
+fn settle_merchant(w: &World, back: Option<i64>) -> i64 {
+    use haitao_alipay_sandbox::{ledger, model};
+    let merchant = ledger::merchant_account(&w.shop.shop.payment_config.app_id);
+    let now = haitao_alipay::time::Clock::now(&w.sandbox_clock);
+    w.sandbox.state.store().sync(|c| {
+        let held = model::account(c, &merchant).unwrap().unwrap().available();
+        match back {
+            None => ledger::post(c, &merchant, ledger::FEES, held, "settlement", None, now).unwrap(),
+            Some(fen) => {
+                ledger::post(c, ledger::FEES, &merchant, fen, "settlement_reversed", None, now).unwrap()
+            }
+        }
+        held
+    })
+}
+
+/// A duplicate payment whose automatic refund the gateway refuses (the merchant's balance was
+/// settled away) is tried again with a growing pause until it goes through; it used to be marked
+/// failed and left, the buyer's money kept.
+#[tokio::test]
+async fn a_refused_refund_of_a_duplicate_payment_is_retried_until_it_goes_through() {
+    let w = world().await;
+    let (mut b, order) = ordered(&w, "13800003105", ZHANG, 5_000, 50_000, "key-dup-refused").await;
+    let first = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let second = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let out1 = out_trade_no(&first).to_owned();
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(&out1, Outcome::NotifyDrop)).await;
+    let (s, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "{paid:?}");
+    confirm(&w, &b, &second, return_url(&paid)).await;
+    let (s, v) = pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    assert_eq!(s, 200, "the replaced cashier still takes the money: {v:?}");
+    let settled = settle_merchant(&w, None);
+    assert!(settled > 0);
+    // The jobs find the second payment; its refund is refused, and refused again a minute on.
+    w.clock.advance(chrono::Duration::minutes(2));
+    w.run_jobs().await;
+    w.clock.advance(chrono::Duration::minutes(2));
+    w.run_jobs().await;
+    let oid = order["id"].as_str().unwrap();
+    let refunds = refunds_of(&w, oid).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].status, haitao_shop_api::orders::RefundStatus::Pending, "refused, not given up");
+    let t: TradeView = w.sandbox_get(&path::trade(&out1)).await;
+    assert_eq!(t.merchant_net_fen, order["totals"]["total"]["minor"].as_i64().unwrap(), "{t:?}");
+    // The money is back in the merchant's account; the next try after the pause refunds it.
+    settle_merchant(&w, Some(settled));
+    w.clock.advance(chrono::Duration::hours(1));
+    w.run_jobs().await;
+    w.settle().await;
+    let refunds = refunds_of(&w, oid).await;
+    assert_eq!(refunds.len(), 1, "{refunds:?}");
+    assert_eq!(refunds[0].status, haitao_shop_api::orders::RefundStatus::Succeeded);
+    let t: TradeView = w.sandbox_get(&path::trade(&out1)).await;
+    assert_eq!(t.merchant_net_fen, 0, "{t:?}");
+    w.refresh(&mut b).await;
+    assert!(paid_status(&order_of(&w, &b, oid).await["status"]), "the order keeps its one payment");
+    w.ledger_conserved().await;
+}
+
+/// The sweeper: a duplicate payment whose refund ended failed (as an older Haitao left refused
+/// refunds) is found by the jobs and refunded under a new request number.
+#[tokio::test]
+async fn the_sweeper_refunds_a_duplicate_payment_left_without_a_live_refund() {
+    let w = world().await;
+    let (b, order) = ordered(&w, "13800003106", ZHANG, 5_000, 50_000, "key-dup-swept").await;
+    let first = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let second = start(&w, &b, &order, json!({"kind": "balance"}), "in_app").await;
+    let out1 = out_trade_no(&first).to_owned();
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(&out1, Outcome::NotifyDrop)).await;
+    let (_, paid) = pay_in_sandbox(&w, &second, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    confirm(&w, &b, &second, return_url(&paid)).await;
+    pay_in_sandbox(&w, &first, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    let settled = settle_merchant(&w, None);
+    w.clock.advance(chrono::Duration::minutes(2));
+    w.run_jobs().await;
+    let oid = order["id"].as_str().unwrap();
+    let refused = refunds_of(&w, oid).await.remove(0);
+    let now = haitao_alipay::time::Clock::now(&w.clock);
+    let id = refused.id.clone();
+    w.shop.shop.blocking(move |s| s.fail_refund(&id, now)).await.unwrap();
+    settle_merchant(&w, Some(settled));
+    w.run_jobs().await;
+    w.settle().await;
+    let refunds = refunds_of(&w, oid).await;
+    assert_eq!(refunds.len(), 2, "{refunds:?}");
+    assert_eq!(refunds[1].out_request_no, format!("AUTO1{out1}"));
+    assert_eq!(refunds[1].status, haitao_shop_api::orders::RefundStatus::Succeeded);
+    let t: TradeView = w.sandbox_get(&path::trade(&out1)).await;
+    assert_eq!(t.merchant_net_fen, 0, "{t:?}");
+    // Covered: later passes add nothing.
+    w.run_jobs().await;
+    assert_eq!(refunds_of(&w, oid).await.len(), 2);
+    w.ledger_conserved().await;
+}
+
 /// The same with the notification delivered: the payment is refunded, and the order is not
 /// re-opened past the buyer's annual quota (or its stock) as it once was.
 #[tokio::test]

@@ -23,6 +23,24 @@ pub(super) static INSPECTION_OWED: LazyLock<String> = LazyLock::new(|| {
     )
 });
 
+/// The attempt columns for [`UNCOVERED`] (attempts as `a`).
+const UNCOVERED_COLS: &str =
+    "a.id, a.order_id, a.out_trade_no, a.method, a.mode, a.amount_fen, a.status, a.failure,
+     a.cashier_url, a.qr_code, a.return_url, a.trade_no, a.created_at, a.updated_at, a.expires_at";
+
+/// `FROM … WHERE` of paid attempts (`a`, orders `o`) that are not their order's payment and whose
+/// money is not all given back or on its way back.
+static UNCOVERED: LazyLock<String> = LazyLock::new(|| {
+    format!(
+        "FROM payment_attempts a JOIN orders o ON o.id = a.order_id
+         WHERE a.status = {paid} AND (o.paid_attempt_id IS NULL OR o.paid_attempt_id != a.id)
+         AND a.amount_fen > (SELECT COALESCE(SUM(r.amount_fen), 0) FROM refunds r
+                             WHERE r.attempt_id = a.id AND r.status != {failed})",
+        paid = lit(AttemptStatus::Paid),
+        failed = lit(RefundStatus::Failed)
+    )
+});
+
 /// Fen of one payment of an order refunded or being refunded (every refund but the failed ones).
 /// Per payment: a duplicate payment's refund gives back that payment, not the order's money.
 pub(super) fn refunded_or_pending(c: &Connection, order_id: &str, attempt_id: &str) -> rusqlite::Result<i64> {
@@ -137,14 +155,75 @@ impl RefundStore for SqliteStore {
         })
     }
 
-    fn pending_refunds(&self) -> StoreResult<Vec<RefundRow>> {
+    fn pending_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<RefundRow>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
-                "SELECT {REFUND_COLS} FROM refunds WHERE status = {} ORDER BY created_at LIMIT 100",
+                "SELECT {REFUND_COLS} FROM refunds WHERE status = {}
+                 AND (next_try_at IS NULL OR next_try_at <= ?1) ORDER BY created_at LIMIT 100",
                 lit(RefundStatus::Pending)
             ))?
-            .query_map([], refund_row)?
+            .query_map([ts(now)], refund_row)?
             .collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn defer_refund(
+        &self,
+        refund_id: &str,
+        now: DateTime<Utc>,
+        pauses: &[chrono::Duration],
+    ) -> StoreResult<u32> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let tries: i64 = tx
+                .query_row(
+                    "SELECT tries FROM refunds WHERE id = ?1 AND status = ?2",
+                    params![refund_id, RefundStatus::Pending],
+                    |r| r.get(0),
+                )
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("pending refund"))?;
+            let tries = u32::try_from(tries + 1).unwrap_or(u32::MAX);
+            let index = usize::try_from(tries - 1).unwrap_or(usize::MAX).min(pauses.len().saturating_sub(1));
+            let pause = pauses.get(index).copied().unwrap_or_else(|| chrono::Duration::hours(1));
+            tx.execute(
+                "UPDATE refunds SET tries = ?1, next_try_at = ?2, updated_at = ?3 WHERE id = ?4",
+                params![tries, ts(now + pause), ts(now), refund_id],
+            )?;
+            tx.commit()?;
+            Ok(tries)
+        })
+    }
+
+    fn uncovered_payments(&self) -> StoreResult<Vec<PaymentAttempt>> {
+        self.with(|c| {
+            Ok(c.prepare(&format!("SELECT {UNCOVERED_COLS} {UNCOVERED} LIMIT 100", UNCOVERED = *UNCOVERED))?
+                .query_map([], super::payments::attempt_row)?
+                .collect::<Result<_, _>>()?)
+        })
+    }
+
+    fn cover_payment(&self, refund: RefundRow, now: DateTime<Utc>) -> StoreResult<Option<RefundRow>> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let still: Option<(String, Option<String>, i64)> = tx
+                .query_row(
+                    &format!("SELECT a.out_trade_no, o.paid_attempt_id, (SELECT COUNT(*) FROM refunds r WHERE r.attempt_id = a.id) {} AND a.id = ?1", *UNCOVERED),
+                    [&refund.attempt_id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((out_trade_no, paying, earlier)) = still else { return Ok(None) };
+            let reason = if paying.is_some() { "duplicate payment" } else { "order closed before payment" };
+            let refund = RefundRow {
+                out_request_no: format!("{AUTOMATIC_REFUND_PREFIX}{earlier}{out_trade_no}"),
+                reason: reason.to_owned(),
+                status: RefundStatus::Pending,
+                ..refund
+            };
+            let recorded = refund_the_rest(&tx, refund, now)?;
+            tx.commit()?;
+            Ok(recorded)
         })
     }
 
