@@ -45,9 +45,10 @@ enum Act {
     Jobs,
     FailWrite,
     Stop,
+    MerchantSettles,
 }
 
-const ACTS: [(Act, usize); 16] = [
+const ACTS: [(Act, usize); 17] = [
     (Act::Place, 16),
     (Act::StartPayment, 14),
     (Act::Pay, 18),
@@ -64,6 +65,7 @@ const ACTS: [(Act, usize); 16] = [
     (Act::Jobs, 9),
     (Act::FailWrite, 3),
     (Act::Stop, 3),
+    (Act::MerchantSettles, 2),
 ];
 
 /// Runs one step and describes it.
@@ -150,7 +152,9 @@ pub async fn step(w: &mut World, rng: &mut Rng, options: Options, summary: &mut 
         Act::Replay => replay(w, rng, false, summary).await,
         Act::Forge => replay(w, rng, true, summary).await,
         Act::Advance => {
-            let by = *rng.pick(&[1i64, 20, 70, 300, 600, 1_000, 1_800, 3_700, 4 * 3_600, 26 * 3_600]);
+            // Mostly seconds and minutes (a cashier lives 15 minutes), now and then hours or a day.
+            const BY: [i64; 10] = [1, 20, 70, 300, 600, 1_000, 1_800, 3_700, 4 * 3_600, 26 * 3_600];
+            let by = BY[rng.weighted(&[4, 4, 4, 4, 2, 2, 1, 1, 1, 1])];
             let skew = if rng.chance(20) { rng.below_i64(240) - 120 } else { 0 };
             w.shop_clock.advance(chrono::Duration::seconds(by));
             w.sandbox.state.advance_clock(chrono::Duration::seconds((by + skew).max(0)));
@@ -167,6 +171,10 @@ pub async fn step(w: &mut World, rng: &mut Rng, options: Options, summary: &mut 
             w.faults.arm(after, false);
             summary.bump("write failure planned");
             format!("the shop's write after {after} more fails")
+        }
+        Act::MerchantSettles => {
+            summary.bump("merchant balance moved");
+            w.merchant_settles()
         }
         Act::Stop => {
             let after = rng.below_i64(8);
@@ -235,7 +243,17 @@ fn method(rng: &mut Rng) -> Value {
 }
 
 async fn start_payment(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> String {
-    let Some(o) = pick_order(w, rng) else { return "start payment: no order".into() };
+    // Mostly an order nobody paid yet.
+    let unpaid: Vec<usize> =
+        (0..w.orders.len()).filter(|i| !w.attempts.iter().any(|a| a.order == *i && a.paid)).collect();
+    let o = if !unpaid.is_empty() && rng.chance(80) {
+        w.orders[if rng.chance(60) { unpaid[unpaid.len() - 1] } else { *rng.pick(&unpaid) }].clone()
+    } else {
+        match pick_order(w, rng) {
+            Some(o) => o,
+            None => return "start payment: no order".into(),
+        }
+    };
     let oi = w.orders.iter().position(|x| x.id == o.id).unwrap_or_default();
     let m = method(rng);
     let mode = if rng.chance(20) { "qr" } else { "in_app" };
@@ -259,6 +277,7 @@ async fn start_payment(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> S
                 out_trade_no: r.body["out_trade_no"].as_str().unwrap_or_default().to_owned(),
                 cashier,
                 method: m.clone(),
+                paid: false,
             });
             summary.bump("payment started");
         }
@@ -281,7 +300,19 @@ fn pay_with(method: &Value) -> (PayWith, Option<u32>) {
 }
 
 async fn pay(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> String {
-    let Some(a) = pick_attempt(w, rng) else { return "pay: no attempt".into() };
+    // Mostly a cashier not yet paid (the newest), sometimes any (paying twice, a stale one).
+    let unpaid: Vec<usize> = (0..w.attempts.len()).filter(|i| !w.attempts[*i].paid).collect();
+    if unpaid.is_empty() && rng.chance(80) {
+        return Box::pin(start_payment(w, rng, summary)).await;
+    }
+    let a = if !unpaid.is_empty() && rng.chance(75) {
+        w.attempts[if rng.chance(70) { unpaid[unpaid.len() - 1] } else { *rng.pick(&unpaid) }].clone()
+    } else {
+        match pick_attempt(w, rng) {
+            Some(a) => a,
+            None => return "pay: no attempt".into(),
+        }
+    };
     // The payer: mostly the buyer's own persona, sometimes someone else (customs holds it).
     let buyer = w.orders[a.order].buyer;
     let persona = if rng.chance(80) { buyer.min(PERSONAS.len() - 1) } else { rng.below(PERSONAS.len()) };
@@ -296,6 +327,12 @@ async fn pay(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> String {
     req.installments = installments.filter(|_| channel == PayWith::Huabei);
     let r = w.sandbox_post(path::PAY, &serde_json::to_value(&req).unwrap_or_default()).await;
     let paid = r.status == 200 && r.body.get("paid").is_some() || r.body["trade_no"].is_string();
+    // A paid cashier, or one that can no longer take money, is left alone from now on (mostly).
+    if (paid || r.body["error"] == "not_payable")
+        && let Some(x) = w.attempts.iter_mut().find(|x| x.id == a.id)
+    {
+        x.paid = true;
+    }
     if paid {
         w.orders[a.order].payer = Some(persona);
         summary.bump("paid at the cashier");
@@ -324,7 +361,8 @@ async fn replay(w: &mut World, rng: &mut Rng, forge: bool, summary: &mut Summary
     if bodies.is_empty() {
         return "replay: no notification yet".into();
     }
-    let mut body = rng.pick(&bodies).clone();
+    let original = rng.pick(&bodies).clone();
+    let mut body = original.clone();
     if forge {
         body = match rng.below(3) {
             0 => body.replacen("total_amount=", "total_amount=1", 1),
@@ -335,16 +373,22 @@ async fn replay(w: &mut World, rng: &mut Rng, forge: bool, summary: &mut Summary
             ),
             _ => body.replacen("out_trade_no=", "out_trade_no=X", 1),
         };
+        if body == original {
+            body = body.replacen("total_amount=", "total_amount=1", 1);
+        }
     }
     let url = format!("{}api/v1/alipay/notify", w.shop_base());
     let r = w
         .http
         .post(url)
         .header("content-type", "application/x-www-form-urlencoded; charset=utf-8")
-        .body(body)
+        .body(body.clone())
         .send()
         .await;
     let status = r.map(|r| r.status().as_u16()).unwrap_or(0);
+    if forge && status == 200 {
+        w.violations.push(format!("a forged notification was acknowledged: {body}"));
+    }
     summary.bump(if forge { "forged notification" } else { "notification replayed" });
     format!("{} a notification: {status}", if forge { "forge" } else { "replay" })
 }
@@ -354,6 +398,9 @@ async fn replay(w: &mut World, rng: &mut Rng, forge: bool, summary: &mut Summary
 /// timeline, until nothing is left to do.
 pub async fn settle(w: &mut World, trace: &mut Vec<String>) {
     trace.push("settle: faults off; clocks on until the jobs and the notifications are quiet".into());
+    if w.merchant_out > 0 {
+        trace.push(format!("settle: {}", w.merchant_settles()));
+    }
     // Five-minute steps through the cashiers' expiry and the logistics timeline, then two-hour
     // steps through the rest of the notification ladder (24 h 24 min) and the refund retries.
     for round in 0..24 {

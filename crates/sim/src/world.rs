@@ -117,6 +117,8 @@ pub struct SimAttempt {
     pub out_trade_no: String,
     pub cashier: Option<String>,
     pub method: Value,
+    /// The cashier answered "paid" for it, or that it can no longer be paid.
+    pub paid: bool,
 }
 
 #[allow(missing_debug_implementations, reason = "a running world; its parts are debugged one by one")]
@@ -137,6 +139,10 @@ pub struct World {
     pub products: Vec<String>,
     pub initial_stock: Vec<(String, i64)>,
     pub restarts: u32,
+    /// Fen the merchant moved out of its sandbox account (refunds are refused meanwhile).
+    pub merchant_out: i64,
+    /// What a step saw that must never happen (checked with the invariants).
+    pub violations: Vec<String>,
     reader: std::cell::OnceCell<rusqlite::Connection>,
 }
 
@@ -188,6 +194,8 @@ impl World {
             products: Vec::new(),
             initial_stock: Vec::new(),
             restarts: 0,
+            merchant_out: 0,
+            violations: Vec::new(),
             reader: std::cell::OnceCell::new(),
         };
         w.faults.disarm();
@@ -430,6 +438,36 @@ impl World {
             return Err(format!("the catalog has too few products in the price bands: {:?}", self.products));
         }
         Ok(())
+    }
+
+    /// The merchant settles all it could pay out to its bank (refunds are then refused with
+    /// ACQ.SELLER_BALANCE_NOT_ENOUGH), or, when it had, the money comes back.
+    pub fn merchant_settles(&mut self) -> String {
+        use haitao_alipay_sandbox::{ledger, model};
+        let merchant = ledger::merchant_account(&self.app.app_id);
+        let now = haitao_alipay::time::Clock::now(&self.sandbox_clock);
+        let out = self.merchant_out;
+        let r = self.sandbox.state.store().sync(|c| {
+            if out > 0 {
+                ledger::post(c, ledger::FEES, &merchant, out, "settlement_reversed", None, now).map(|()| 0)
+            } else {
+                let available =
+                    model::account(c, &merchant).ok().flatten().map(|a| a.available()).unwrap_or(0);
+                ledger::post(c, &merchant, ledger::FEES, available, "settlement", None, now)
+                    .map(|()| available)
+            }
+        });
+        match r {
+            Ok(moved) => {
+                self.merchant_out = moved;
+                if moved > 0 {
+                    format!("the merchant settles {moved} fen away: refunds are refused")
+                } else {
+                    format!("the merchant's {out} fen come back")
+                }
+            }
+            Err(e) => format!("the merchant's settlement failed: {e}"),
+        }
     }
 
     pub async fn sandbox_post(&self, p: &str, body: &Value) -> Answer {
