@@ -83,6 +83,9 @@ async fn watch_ended_cashiers(shop: &Arc<Shop>) -> Result<(), ApiError> {
     Ok(())
 }
 
+/// The carrier of every parcel, as the waybill names it.
+const CARRIER: &str = "海淘国际物流 Haitao Express";
+
 fn declaration_no(o: &OrderCore) -> String {
     let clean: String = o.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();
     let mut no = format!("CD{}{:02}", clean, o.declare_seq.clamp(0, 99));
@@ -138,25 +141,26 @@ async fn declare(shop: &Arc<Shop>) -> Result<(), ApiError> {
                         location: loc("杭州海关", "Hangzhou Customs"),
                     }
                 };
+                // The waybill is made with the declaration, in the same write: a stop in between
+                // can never leave a declared parcel without one.
+                let number = format!(
+                    "HTX{}",
+                    shop.id("")
+                        .chars()
+                        .filter(char::is_ascii_alphanumeric)
+                        .take(12)
+                        .collect::<String>()
+                        .to_uppercase()
+                );
                 let (oid, no) = (o.id.clone(), r.alipay_declare_no.clone());
-                if !shop.blocking(move |s| s.record_declaration(&oid, &no, identity, &event, now)).await? {
+                let recorded = shop
+                    .blocking(move |s| {
+                        s.record_declaration(&oid, &no, identity, &event, (&number, CARRIER), now)
+                    })
+                    .await?;
+                if !recorded {
                     // Refunded or cancelled while the declaration was on its way: nothing ships.
                     tracing::info!(order = %o.id, "order changed during its customs declaration; not shipping");
-                    continue;
-                }
-                if identity != Some(false) && o.waybill_no.is_none() {
-                    let number = format!(
-                        "HTX{}",
-                        shop.id("")
-                            .chars()
-                            .filter(char::is_ascii_alphanumeric)
-                            .take(12)
-                            .collect::<String>()
-                            .to_uppercase()
-                    );
-                    let oid = o.id.clone();
-                    shop.blocking(move |s| s.set_waybill(&oid, &number, "海淘国际物流 Haitao Express", now))
-                        .await?;
                 }
             }
             Err(CallError::Unknown(cause)) => {

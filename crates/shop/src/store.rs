@@ -376,22 +376,29 @@ pub trait RefundStore {
 pub trait FulfilmentStore {
     /// Paid orders whose payment is not yet declared to customs.
     fn orders_to_declare(&self) -> StoreResult<Vec<OrderCore>>;
-    /// Records the declaration and its tracking event in one transaction, only while the order is
-    /// still paid and undeclared; `false` when it changed meanwhile (refunded or cancelled), and
-    /// nothing is recorded.
+    /// Records the declaration, its tracking event and, unless customs holds the order, the
+    /// `waybill` (number, carrier) when the order has none yet, in one transaction, only while the
+    /// order is still paid and undeclared; `false` when it changed meanwhile (refunded or
+    /// cancelled), and nothing is recorded.
     fn record_declaration(
         &self,
         order_id: &str,
         declaration_no: &str,
         identity_check: Option<bool>,
         event: &TrackingEvent,
+        waybill: (&str, &str),
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Makes the payer the orderer of an order held because they differ, so it is declared
+    /// again: in one transaction, only while the order is so held and only when the payer's
+    /// annual quota for the order's year (`annual_limit_fen`) has room for it; otherwise a
+    /// conflict (`invalid_state`, `annual_quota_exceeded`) and nothing changes.
     fn correct_orderer(
         &self,
         order_id: &str,
         name: &str,
         id_number: &str,
+        annual_limit_fen: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<()>;
     /// Orders moving through logistics (declared, cleared, shipped).
@@ -417,8 +424,6 @@ pub trait FulfilmentStore {
         refund: Option<RefundRow>,
         now: DateTime<Utc>,
     ) -> StoreResult<(bool, Option<RefundRow>)>;
-    fn set_waybill(&self, order_id: &str, number: &str, carrier: &str, now: DateTime<Utc>)
-    -> StoreResult<()>;
     fn tracking(&self, order_id: &str) -> StoreResult<Vec<TrackingEvent>>;
     fn add_tracking(&self, order_id: &str, e: &TrackingEvent, now: DateTime<Utc>) -> StoreResult<()>;
 }

@@ -244,6 +244,52 @@ async fn orderer_not_payer_is_held_then_corrected() {
     assert_eq!(o["status"], json!("customs_declared"), "{o}");
     assert_eq!(o["customs"]["identity_check"], json!(true));
     assert_eq!(o["orderer"]["name"], json!(LI.0));
+    assert!(
+        o["waybill"].is_object() && o["customs"]["waybill_declared"] == json!(true),
+        "declared with its waybill: {o}"
+    );
+}
+
+/// Correcting the orderer checks the payer's annual quota in the same transaction as the change:
+/// two held orders corrected to one payer whose quota has room for one only — the second is
+/// refused, whatever the order of the checks (the check used to run before, outside the write).
+#[tokio::test]
+async fn orderer_corrections_to_one_payer_share_the_payers_quota() {
+    // Room for one ¥100-ish order a year.
+    let w = common::world_with(|cfg| {
+        cfg.pricing.annual_limit = haitao_shop_api::Money::from_minor(15_000, haitao_shop_api::Currency::Cny);
+    })
+    .await;
+    let mut held = Vec::new();
+    for (phone, who, key) in
+        [("13800004002", ZHANG, "key-held-a"), ("13800004003", ("王芳", "440305199502203459"), "key-held-b")]
+    {
+        let (b, order) = ordered(&w, phone, who, 5_000, 12_000, key).await;
+        let attempt = start(&w, &b, &order, json!({"kind": "huabei"}), "in_app").await;
+        let (s, paid) = pay_in_sandbox(&w, &attempt, "lina@sandbox.haitao", PayWith::Huabei, None).await;
+        assert_eq!(s, 200, "{paid:?}");
+        confirm(&w, &b, &attempt, return_url(&paid)).await;
+        held.push((b, order["id"].as_str().unwrap().to_owned()));
+    }
+    w.run_jobs().await;
+    let now = haitao_alipay::time::Clock::now(&w.clock);
+    let limit = 15_000;
+    let correct =
+        |oid: String| w.shop.shop.blocking(move |s| s.correct_orderer(&oid, LI.0, LI.1, limit, now));
+    correct(held[0].1.clone()).await.unwrap();
+    let second = correct(held[1].1.clone()).await.unwrap_err();
+    assert_eq!(second.problem.code, haitao_shop_api::error::ErrorCode::AnnualQuotaExceeded, "{second:?}");
+    let o = order_of(&w, &held[1].0, &held[1].1).await;
+    assert_eq!(o["status"], json!("held"), "nothing changed: {o}");
+    // Through the API the same.
+    let r = w
+        .post(
+            &format!("orders/{}/orderer", held[1].1),
+            &held[1].0.token,
+            json!({"name": LI.0, "id_number": LI.1}),
+        )
+        .await;
+    assert_eq!((r.status, r.body["code"].as_str()), (409, Some("annual_quota_exceeded")), "{}", r.body);
 }
 
 #[tokio::test]
@@ -300,7 +346,7 @@ async fn refunds_partial_then_full_restore_the_quota() {
     let declared = w
         .shop
         .shop
-        .blocking(move |s| s.record_declaration(&o1, "CDRACE01", Some(true), &d, now))
+        .blocking(move |s| s.record_declaration(&o1, "CDRACE01", Some(true), &d, ("HTXRACE", "x"), now))
         .await
         .unwrap();
     assert!(!declared, "a refunded order is not declared");

@@ -24,6 +24,7 @@ struct Order {
     restored: i64,
     full_rate: bool,
     paid_attempt: Option<String>,
+    waybill: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -67,7 +68,7 @@ fn read_shop(db: &Connection) -> rusqlite::Result<Shop> {
     let orders = db
         .prepare(
             "SELECT id, status, orderer_id_number, quota_year, dutiable_fen, total_fen, refunded_fen,
-                    quota_restored_fen, full_rate, paid_attempt_id FROM orders ORDER BY id",
+                    quota_restored_fen, full_rate, paid_attempt_id, waybill_no FROM orders ORDER BY id",
         )?
         .query_map([], |r| {
             Ok(Order {
@@ -81,6 +82,7 @@ fn read_shop(db: &Connection) -> rusqlite::Result<Shop> {
                 restored: r.get(7)?,
                 full_rate: r.get::<_, i64>(8)? != 0,
                 paid_attempt: r.get(9)?,
+                waybill: r.get(10)?,
             })
         })?
         .collect::<Result<_, _>>()?;
@@ -201,6 +203,11 @@ pub async fn always(w: &World) -> Result<(), String> {
                 return Err(format!("order {} is {} with paying attempt {aid}", o.id, o.status));
             }
             (None, false) => {}
+        }
+        if ["customs_declared", "cleared", "shipped", "delivered"].contains(&o.status.as_str())
+            && o.waybill.is_none()
+        {
+            return Err(format!("order {} is {} without a waybill", o.id, o.status));
         }
         if o.dutiable > ORDER_LIMIT_FEN && !o.full_rate {
             return Err(format!("order {}: dutiable {} over the per-order limit", o.id, o.dutiable));

@@ -329,17 +329,12 @@ pub(super) async fn correct_orderer(
     let today = shop.now().with_timezone(&haitao_alipay::time::shanghai()).date_naive();
     let rid = ResidentId::parse(&req.id_number, today)
         .map_err(|e| ApiError::validation("id_number", e.to_string()))?;
-    // The new orderer's quota must have room for this order.
-    let q = quota_for(&shop, rid.as_str()).await?;
-    if q.remaining.minor() < o.totals.dutiable.minor() {
-        return Err(ApiError::conflict(
-            ErrorCode::AnnualQuotaExceeded,
-            "the payer's annual cross-border limit has no room for this order",
-        ));
-    }
+    // The payer's quota is checked in the same transaction as the change (two corrections to
+    // one payer cannot both take the same room).
     let (oid, name, number, now) =
         (o.id.clone(), req.name.trim().to_owned(), rid.as_str().to_owned(), shop.now());
-    shop.blocking(move |s| s.correct_orderer(&oid, &name, &number, now)).await?;
+    let limit = shop.pricing.annual_limit.minor();
+    shop.blocking(move |s| s.correct_orderer(&oid, &name, &number, limit, now)).await?;
     shop.wake.notify_waiters();
     Ok(Json(own_order(&shop, &a.account_id, &id).await?))
 }

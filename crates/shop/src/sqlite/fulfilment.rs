@@ -63,6 +63,7 @@ impl FulfilmentStore for SqliteStore {
         declaration_no: &str,
         identity_check: Option<bool>,
         event: &TrackingEvent,
+        (waybill_no, carrier): (&str, &str),
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.with(|c| {
@@ -79,6 +80,12 @@ impl FulfilmentStore for SqliteStore {
             if changed == 0 {
                 return Ok(false);
             }
+            if status == OrderStatus::CustomsDeclared {
+                tx.execute(
+                    "UPDATE orders SET waybill_no = ?1, carrier = ?2, waybill_declared = 1 WHERE id = ?3 AND waybill_no IS NULL",
+                    params![waybill_no, carrier, order_id],
+                )?;
+            }
             insert_tracking(&tx, order_id, event)?;
             touch(&tx, order_id, now)?;
             tx.commit()?;
@@ -91,10 +98,34 @@ impl FulfilmentStore for SqliteStore {
         order_id: &str,
         name: &str,
         id_number: &str,
+        annual_limit_fen: i64,
         now: DateTime<Utc>,
     ) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
+            let held: Option<(i32, i64, i64)> = tx
+                .query_row(
+                    "SELECT quota_year, dutiable_fen, quota_restored_fen FROM orders
+                     WHERE id = ?1 AND status = ?2 AND hold_reason = ?3",
+                    params![order_id, OrderStatus::Held, HoldReason::OrdererNotPayer],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()?;
+            let Some((year, dutiable, restored)) = held else {
+                return Err(ApiError::conflict(
+                    ErrorCode::InvalidState,
+                    "only orders held because the orderer is not the payer can be corrected",
+                ));
+            };
+            // The payer's quota, read in this transaction: two corrections to one payer cannot
+            // both take the same room.
+            let (used, reserved) = super::quota_usage(&tx, id_number, year)?;
+            if used + reserved + dutiable - restored > annual_limit_fen {
+                return Err(ApiError::conflict(
+                    ErrorCode::AnnualQuotaExceeded,
+                    "the payer's annual cross-border limit has no room for this order",
+                ));
+            }
             tx.execute(
                 "UPDATE orders SET orderer_name = ?1, orderer_id_number = ?2, payment_declared = 0, identity_check = NULL,
                  hold_reason = NULL, status = ?4, declare_seq = declare_seq + 1 WHERE id = ?3 AND status = ?5",
@@ -166,25 +197,6 @@ impl FulfilmentStore for SqliteStore {
             touch(&tx, order_id, now)?;
             tx.commit()?;
             Ok((true, recorded))
-        })
-    }
-
-    fn set_waybill(
-        &self,
-        order_id: &str,
-        number: &str,
-        carrier: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<()> {
-        self.with(|c| {
-            let tx = c.transaction()?;
-            tx.execute(
-                "UPDATE orders SET waybill_no = ?1, carrier = ?2, waybill_declared = 1 WHERE id = ?3",
-                params![number, carrier, order_id],
-            )?;
-            touch(&tx, order_id, now)?;
-            tx.commit()?;
-            Ok(())
         })
     }
 

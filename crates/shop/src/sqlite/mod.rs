@@ -150,7 +150,7 @@ static USED_STATUSES: LazyLock<String> = LazyLock::new(|| {
     sql_list(&used)
 });
 
-fn quota_usage(c: &Connection, id_number: &str, year: i32) -> Result<(i64, i64), ApiError> {
+pub(super) fn quota_usage(c: &Connection, id_number: &str, year: i32) -> Result<(i64, i64), ApiError> {
     let used: i64 = c.query_row(
         &format!(
             "SELECT COALESCE(SUM(dutiable_fen - quota_restored_fen), 0) FROM orders
