@@ -11,6 +11,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::money::{AmountText, Currency, Money, MoneyError};
+use crate::response::ResponseError;
 
 /// An API called server-to-server through the gateway.
 pub trait ApiCall: Serialize {
@@ -21,6 +22,32 @@ pub trait ApiCall: Serialize {
     const IDEMPOTENT: bool;
     /// The response node's fields besides `code`/`msg`/`sub_code`/`sub_msg`.
     type Response: DeserializeOwned + Serialize + fmt::Debug;
+
+    /// Whether a verified answer is about what was asked (the same trade, the same refund): an
+    /// answer about another one is no answer to this call.
+    fn check_answer(&self, _answer: &Self::Response) -> Result<(), ResponseError> {
+        Ok(())
+    }
+}
+
+/// An answer about `out_trade_no` / `trade_no` must name the trade asked about where both name it.
+fn same_trade(
+    asked: &TradeRef,
+    out_trade_no: Option<&str>,
+    trade_no: Option<&str>,
+) -> Result<(), ResponseError> {
+    let pairs = [
+        ("out_trade_no", asked.out_trade_no.as_deref(), out_trade_no),
+        ("trade_no", asked.trade_no.as_deref(), trade_no),
+    ];
+    for (field, asked, answered) in pairs {
+        if let (Some(a), Some(b)) = (asked, answered)
+            && a != b
+        {
+            return Err(ResponseError::Mismatch { field, asked: a.to_owned(), answered: b.to_owned() });
+        }
+    }
+    Ok(())
 }
 
 /// An API the buyer's browser is sent to (the gateway answers with the cashier page).
@@ -673,6 +700,10 @@ impl ApiCall for Query {
     const METHOD: &'static str = "alipay.trade.query";
     const IDEMPOTENT: bool = true;
     type Response = QueryResponse;
+
+    fn check_answer(&self, a: &QueryResponse) -> Result<(), ResponseError> {
+        same_trade(&self.trade, Some(&a.out_trade_no), Some(&a.trade_no))
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -697,6 +728,10 @@ impl ApiCall for Close {
     const METHOD: &'static str = "alipay.trade.close";
     const IDEMPOTENT: bool = false;
     type Response = CloseResponse;
+
+    fn check_answer(&self, a: &CloseResponse) -> Result<(), ResponseError> {
+        same_trade(&self.trade, Some(&a.out_trade_no), a.trade_no.as_deref())
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -780,6 +815,10 @@ impl ApiCall for Refund {
     const METHOD: &'static str = "alipay.trade.refund";
     const IDEMPOTENT: bool = true;
     type Response = RefundResponse;
+
+    fn check_answer(&self, a: &RefundResponse) -> Result<(), ResponseError> {
+        same_trade(&self.trade, Some(&a.out_trade_no), Some(&a.trade_no))
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -815,6 +854,18 @@ impl ApiCall for RefundQuery {
     const METHOD: &'static str = "alipay.trade.fastpay.refund.query";
     const IDEMPOTENT: bool = true;
     type Response = RefundQueryResponse;
+
+    fn check_answer(&self, a: &RefundQueryResponse) -> Result<(), ResponseError> {
+        same_trade(&self.trade, a.out_trade_no.as_deref(), a.trade_no.as_deref())?;
+        match a.out_request_no.as_deref() {
+            Some(no) if no != self.out_request_no => Err(ResponseError::Mismatch {
+                field: "out_request_no",
+                asked: self.out_request_no.clone(),
+                answered: no.to_owned(),
+            }),
+            _ => Ok(()),
+        }
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

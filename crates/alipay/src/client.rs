@@ -183,7 +183,10 @@ impl AlipayClient {
         tracing::debug!(method = C::METHOD, elapsed_ms = started.elapsed().as_millis(), "gateway answered");
         let text = String::from_utf8(bytes)
             .map_err(|_| CallError::Unknown(UnknownCause::Response(ResponseError::NotJson("not UTF-8"))))?;
-        decode_response::<C::Response>(&self.config, C::METHOD, &text)
+        let answer = decode_response::<C::Response>(&self.config, C::METHOD, &text)?;
+        // A verified answer about another trade or refund says nothing about this one.
+        call.check_answer(&answer).map_err(|e| CallError::Unknown(UnknownCause::Response(e)))?;
+        Ok(answer)
     }
 
     fn transport_cause(&self, e: &reqwest::Error) -> UnknownCause {
@@ -215,7 +218,8 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, UnknownCau
 }
 
 /// Reads a gateway response body for `method`: extracts the node, verifies its signature (unsigned
-/// bodies are accepted only for gateway errors), and classifies the status.
+/// bodies are accepted only for gateway-level errors: Alipay signs business failures, `40004`, so
+/// an unsigned one is not an answer to act on), and classifies the status.
 pub fn decode_response<R: DeserializeOwned>(
     config: &AppConfig,
     method: &str,
@@ -228,6 +232,7 @@ pub fn decode_response<R: DeserializeOwned>(
     match (&env.sign, status.is_success()) {
         (Some(_), _) => env.verify(&config.verifier, config.sign_type()).map_err(unknown)?,
         (None, true) => return Err(unknown(ResponseError::Unsigned)),
+        (None, false) if status.code == "40004" => return Err(unknown(ResponseError::Unsigned)),
         // Gateway-level errors (bad app id, bad signature...) come back unsigned.
         (None, false) => {}
     }

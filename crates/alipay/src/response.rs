@@ -34,6 +34,8 @@ pub enum ResponseError {
     Unsigned,
     #[error("the response is {size} bytes; at most {limit} are accepted")]
     TooLarge { size: usize, limit: usize },
+    #[error("the response is about {field} {answered}, not the {asked} asked about")]
+    Mismatch { field: &'static str, asked: String, answered: String },
 }
 
 /// The parts of a response body, borrowed from it.

@@ -44,6 +44,7 @@ enum Behaviour {
     Oversized,
     SignedByAppKey,
     Tampered,
+    UnsignedBusinessFailure,
 }
 
 #[derive(Clone)]
@@ -86,6 +87,13 @@ async fn gateway(State(gw): State<Gw>, body: Bytes) -> axum::response::Response 
             encode(&key, r#"{"code":"20000","msg":"Service Currently Unavailable","sub_code":"isp.unknow-error"}"#, None)
                 .unwrap()
         }
+        // Alipay signs business failures; one without a signature may come from anyone on the path.
+        Behaviour::UnsignedBusinessFailure => encode(
+            &key,
+            r#"{"code":"40004","msg":"Business Failed","sub_code":"ACQ.TRADE_NOT_EXIST","sub_msg":"交易不存在"}"#,
+            None,
+        )
+        .unwrap(),
         Behaviour::Http502 => return (axum::http::StatusCode::BAD_GATEWAY, "bad gateway").into_response(),
         Behaviour::Stall => {
             tokio::time::sleep(Duration::from_secs(5)).await;
@@ -199,6 +207,49 @@ async fn dropped_connections_are_unknown() {
     let (c, _) =
         client_for(&format!("http://{closed}/gateway.do"), &keys(), Arc::new(AtomicU32::new(0))).await;
     assert!(c.execute(&close()).await.unwrap_err().is_result_unknown());
+}
+
+/// A business failure (`40004`) without a signature is not definite: Alipay signs those, so an
+/// unsigned "trade does not exist" could make the shop give up on a trade that took money. (It
+/// used to be taken as a definite failure.)
+#[tokio::test]
+async fn an_unsigned_business_failure_is_not_definite() {
+    let (c, _) = start(Behaviour::UnsignedBusinessFailure).await;
+    let e = c.execute(&close()).await.unwrap_err();
+    assert!(
+        matches!(
+            e,
+            CallError::Unknown(UnknownCause::Response(haitao_alipay::response::ResponseError::Unsigned))
+        ),
+        "{e:?}"
+    );
+    assert!(e.is_result_unknown());
+    assert_eq!(e.sub_code(), None, "nothing to act on");
+}
+
+/// A verified answer about another trade is no answer to this call (it used to be taken: a query
+/// for one trade answered "paid" about another would have marked the wrong attempt paid).
+#[tokio::test]
+async fn an_answer_about_another_trade_is_not_an_answer() {
+    let (c, _) = start(Behaviour::Success).await;
+    let e = c.execute(&Query::new(TradeRef::out_trade_no("HT2"))).await.unwrap_err();
+    assert!(
+        matches!(
+            &e,
+            CallError::Unknown(UnknownCause::Response(haitao_alipay::response::ResponseError::Mismatch {
+                field: "out_trade_no",
+                ..
+            }))
+        ),
+        "{e:?}"
+    );
+    assert!(
+        c.execute(&Query::new(TradeRef::trade_no("2026112722002"))).await.unwrap_err().is_result_unknown()
+    );
+    assert_eq!(
+        c.execute(&Query::new(TradeRef::trade_no("2026112722001"))).await.unwrap().out_trade_no,
+        "HT1"
+    );
 }
 
 #[tokio::test]
