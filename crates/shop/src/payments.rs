@@ -469,7 +469,24 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
     };
     let now = shop.now();
     let id = r.id.clone();
-    match shop.alipay.execute(&call).await {
+    let answer = match shop.alipay.execute(&call).await {
+        // `fund_change = Y`: this call moved the money. `N`: a repeat of a refund made before,
+        // or nothing moved; only the refund query says which.
+        Ok(resp) if resp.fund_change == "Y" => Ok(resp),
+        Ok(resp) => match refund_went_through(shop, &attempt.out_trade_no, &r.out_request_no).await {
+            Some(true) => Ok(resp),
+            Some(false) => {
+                tracing::warn!(refund = %r.id, "the gateway moved no money for this refund and has no record of it; will retry");
+                return;
+            }
+            None => {
+                tracing::warn!(refund = %r.id, "the refund's outcome is unknown; will retry");
+                return;
+            }
+        },
+        Err(e) => Err(e),
+    };
+    match answer {
         Ok(resp) => {
             tracing::info!(refund = %r.id, refund_fee = %resp.refund_fee, fund_change = %resp.fund_change, "refund done");
             let oid = r.order_id.clone();
@@ -511,6 +528,26 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
         Err(e) => {
             tracing::error!(refund = %r.id, error = %e, "refund refused");
             let _ = shop.blocking(move |s| s.fail_refund(&id, now)).await;
+        }
+    }
+}
+
+/// Whether the gateway records refund `out_request_no` of `out_trade_no` as done (`None`: it
+/// could not say).
+async fn refund_went_through(shop: &Arc<Shop>, out_trade_no: &str, out_request_no: &str) -> Option<bool> {
+    let q = haitao_alipay::api::RefundQuery {
+        trade: TradeRef::out_trade_no(out_trade_no.to_owned()),
+        out_request_no: out_request_no.to_owned(),
+    };
+    match shop.alipay.execute(&q).await {
+        // An answer without a status is the older form: present means done.
+        Ok(a) => Some(match a.refund_status.as_deref() {
+            Some(s) => s == "REFUND_SUCCESS",
+            None => a.refund_amount.is_some(),
+        }),
+        Err(e) => {
+            tracing::warn!(error = %e, out_request_no, "refund query failed");
+            None
         }
     }
 }

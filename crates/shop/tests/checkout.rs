@@ -1062,6 +1062,40 @@ async fn the_sweeper_refunds_a_duplicate_payment_left_without_a_live_refund() {
     w.ledger_conserved().await;
 }
 
+/// A refund whose answer was lost is sent again; the gateway answers the repeat with
+/// `fund_change = N` (no money moved by this call), and the shop counts the refund done only
+/// once the refund query says the first call made it.
+#[tokio::test]
+async fn a_repeated_refund_is_done_only_as_the_refund_query_says() {
+    let w = world().await;
+    let (mut b, order, attempt) = paid_by_balance(&w, "13800003107", "key-refund-repeat").await;
+    let oid = order["id"].as_str().unwrap().to_owned();
+    let out = attempt["out_trade_no"].as_str().unwrap().to_owned();
+    w.sandbox_post(path::SCENARIOS, &ForceRequest::order(&out, Outcome::DropConnection)).await;
+    // The refund's first answer is lost; the client sends it again, which the gateway answers
+    // with fund_change = N; the refund query confirms it.
+    let r = w.post(&format!("orders/{oid}/refunds"), &b.token, json!({"reason": "不想要了"})).await;
+    assert_eq!(r.status, 200, "{}", r.body);
+    let t: TradeView = w.sandbox_get(&path::trade(&out)).await;
+    assert_eq!(t.merchant_net_fen, 0, "refunded once: {t:?}");
+    w.sandbox.state.store().sync(|_| ());
+    let queried: i64 = w.sandbox.state.store().sync(|c| {
+        c.query_row(
+            "SELECT COUNT(*) FROM events WHERE out_trade_no = ?1 AND summary LIKE '%fastpay.refund.query%'",
+            [&out],
+            |r| r.get(0),
+        )
+        .unwrap()
+    });
+    assert!(queried >= 1, "the shop asked the refund query after fund_change = N");
+    let refunds = refunds_of(&w, &oid).await;
+    assert_eq!(refunds.len(), 1);
+    assert_eq!(refunds[0].status, haitao_shop_api::orders::RefundStatus::Succeeded);
+    w.refresh(&mut b).await;
+    assert_eq!(order_of(&w, &b, &oid).await["status"], json!("refunded"));
+    w.ledger_conserved().await;
+}
+
 /// The same with the notification delivered: the payment is refunded, and the order is not
 /// re-opened past the buyer's annual quota (or its stock) as it once was.
 #[tokio::test]
