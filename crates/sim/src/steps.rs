@@ -9,24 +9,6 @@ use crate::{Options, Rng, Summary};
 
 const RETURN_URL: &str = "http://127.0.0.1:9/return";
 
-/// The gateway outcomes a step may force on a trade.
-const FORCED: [Outcome; 14] = [
-    Outcome::Decline,
-    Outcome::SmsRequired,
-    Outcome::SmsTimeout,
-    Outcome::ResultUnknown,
-    Outcome::GatewayError,
-    Outcome::Slow,
-    Outcome::DropConnection,
-    Outcome::LostReturn,
-    Outcome::NotifyDelay,
-    Outcome::NotifyDuplicate,
-    Outcome::NotifyReorder,
-    Outcome::NotifyForged,
-    Outcome::NotifyWrongAmount,
-    Outcome::NotifyDrop,
-];
-
 #[derive(Clone, Copy)]
 enum Act {
     Place,
@@ -134,7 +116,8 @@ pub async fn step(w: &mut World, rng: &mut Rng, options: Options, summary: &mut 
         }
         Act::Force => {
             let Some(a) = pick_attempt(w, rng) else { return "force: no attempt".into() };
-            let outcome = *rng.pick(&FORCED);
+            // Any outcome the sandbox can force (the password lock too: the clocks move past it).
+            let outcome = *rng.pick(&Outcome::ALL);
             let r = w
                 .sandbox_post(
                     path::SCENARIOS,
