@@ -25,12 +25,13 @@ pub enum StoreError {
     Task(String),
 }
 
-const KNOWN_VERSION: i64 = 2;
+const KNOWN_VERSION: i64 = 3;
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/001_init.sql")),
         M::up(include_str!("../migrations/002_persona_description_en.sql")),
+        M::up(include_str!("../migrations/003_forget_typed_cards.sql")),
     ])
 }
 

@@ -4,6 +4,9 @@
 //! user made read-only stays read-only). SQLite gives a database's `-wal` and `-shm` files the mode of the database file, so
 //! creating the database file private first keeps them private too.
 //!
+//! A folder or file this user does not own (a shared `/var/lib/haitao` set up by an
+//! administrator) is left as its owner set it: tightening it is refused, and that is not an error.
+//!
 //! On Windows the per-user application data folders are already private to their user; these
 //! functions then only create what is missing.
 
@@ -17,7 +20,7 @@ pub fn private_dir(dir: &Path) -> io::Result<()> {
         use std::os::unix::fs::{DirBuilderExt, PermissionsExt};
         std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir)?;
         let mode = std::fs::metadata(dir)?.permissions().mode();
-        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(mode & 0o700))
+        tighten(dir, mode, 0o700)
     }
     #[cfg(not(unix))]
     {
@@ -34,11 +37,25 @@ pub fn private_file(path: &Path) -> io::Result<()> {
         use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
         options.mode(0o600);
         let mode = options.open(path)?.metadata()?.permissions().mode();
-        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & 0o700))
+        tighten(path, mode, 0o700)
     }
     #[cfg(not(unix))]
     {
         options.open(path).map(drop)
+    }
+}
+
+/// Drops group and other bits from `mode` (already gone: nothing to do); a path owned by someone
+/// else is left as it is.
+#[cfg(unix)]
+fn tighten(path: &Path, mode: u32, keep: u32) -> io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    if mode & 0o777 & !keep == 0 {
+        return Ok(());
+    }
+    match std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode & keep)) {
+        Err(e) if e.kind() == io::ErrorKind::PermissionDenied => Ok(()),
+        other => other,
     }
 }
 

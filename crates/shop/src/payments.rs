@@ -323,25 +323,26 @@ pub async fn reconcile(
 /// left as it is.
 pub async fn look_again(shop: &Arc<Shop>, attempt: PaymentAttempt) -> Result<(), ApiError> {
     let query = shop.alipay.execute(&Query::new(TradeRef::out_trade_no(attempt.out_trade_no.clone()))).await;
-    match &query {
+    let answered = match &query {
         Ok(r) if r.trade_status.is_paid() => {
             if r.amount().ok() == Some(attempt.amount) {
                 tracing::warn!(out_trade_no = %attempt.out_trade_no, "an ended attempt was paid after all");
                 return apply_paid(shop, &attempt, &r.trade_no).await;
             }
+            // Not an answer to act on: watched on, a minute apart.
             tracing::error!(out_trade_no = %attempt.out_trade_no, got = %r.total_amount, "gateway reports a different amount; not applying it");
-            return Ok(());
+            false
         }
-        Ok(_) => {}
-        Err(CallError::Failed(g)) if g.sub_code() == Some(acq::TRADE_NOT_EXIST) => {}
+        Ok(_) => true,
+        Err(CallError::Failed(g)) if g.sub_code() == Some(acq::TRADE_NOT_EXIST) => true,
         Err(e) => {
-            // No answer: asked again on the next run, not counted as a look.
+            // No answer: asked again a minute later, not counted towards ending the watch.
             tracing::warn!(error = %e, out_trade_no = %attempt.out_trade_no, "looking at an ended attempt failed");
-            return Ok(());
+            false
         }
-    }
+    };
     let (id, now) = (attempt.id.clone(), shop.now());
-    shop.blocking(move |s| s.looked_at(&id, now)).await
+    shop.blocking(move |s| s.looked_at(&id, answered, now)).await
 }
 
 async fn close_attempt(
@@ -473,14 +474,15 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
         // `fund_change = Y`: this call moved the money. `N`: a repeat of a refund made before,
         // or nothing moved; only the refund query says which.
         Ok(resp) if resp.fund_change == "Y" => Ok(resp),
-        Ok(resp) => match refund_went_through(shop, &attempt.out_trade_no, &r.out_request_no).await {
+        Ok(resp) => match refund_went_through(shop, &attempt.out_trade_no, r).await {
             Some(true) => Ok(resp),
-            Some(false) => {
-                tracing::warn!(refund = %r.id, "the gateway moved no money for this refund and has no record of it; will retry");
-                return;
-            }
-            None => {
-                tracing::warn!(refund = %r.id, "the refund's outcome is unknown; will retry");
+            Some(false) | None => {
+                // Sent again after a pause (with the same out_request_no, so never twice).
+                tracing::warn!(refund = %r.id, "the gateway does not confirm this refund; it will be tried again");
+                if let Err(e) = shop.blocking(move |s| s.defer_refund(&id, now, &REFUSED_REFUND_PAUSES)).await
+                {
+                    tracing::error!(refund = %r.id, error = %e, "recording the pause failed");
+                }
                 return;
             }
         },
@@ -532,21 +534,22 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
     }
 }
 
-/// Whether the gateway records refund `out_request_no` of `out_trade_no` as done (`None`: it
-/// could not say).
-async fn refund_went_through(shop: &Arc<Shop>, out_trade_no: &str, out_request_no: &str) -> Option<bool> {
+/// Whether the gateway records refund `r` of `out_trade_no` as done, for its amount (`None`: it
+/// could not say). Only `REFUND_SUCCESS` counts: an answer without a status is a refund not
+/// received or failed.
+async fn refund_went_through(shop: &Arc<Shop>, out_trade_no: &str, r: &RefundRow) -> Option<bool> {
     let q = haitao_alipay::api::RefundQuery {
         trade: TradeRef::out_trade_no(out_trade_no.to_owned()),
-        out_request_no: out_request_no.to_owned(),
+        out_request_no: r.out_request_no.clone(),
     };
     match shop.alipay.execute(&q).await {
-        // An answer without a status is the older form: present means done.
-        Ok(a) => Some(match a.refund_status.as_deref() {
-            Some(s) => s == "REFUND_SUCCESS",
-            None => a.refund_amount.is_some(),
-        }),
+        Ok(a) => Some(
+            a.refund_status.as_deref() == Some("REFUND_SUCCESS")
+                && a.refund_amount.as_ref().and_then(|m| m.to_money(r.amount.currency()).ok())
+                    == Some(r.amount),
+        ),
         Err(e) => {
-            tracing::warn!(error = %e, out_request_no, "refund query failed");
+            tracing::warn!(error = %e, out_request_no = %r.out_request_no, "refund query failed");
             None
         }
     }

@@ -286,15 +286,16 @@ pub trait PaymentStore {
     fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<PaymentAttempt>>;
     /// Attempts that ended unpaid (failed or closed, with their order or by the buyer) whose
     /// cashier the gateway may have taken money through since they were last looked at: last
-    /// looked at before `before`, and not yet once `margin` after their expiry (however long
-    /// the shop was stopped in between).
+    /// asked about before `before`, and not yet answered about once `margin` after their expiry
+    /// (however long the shop was stopped in between).
     fn ended_attempts_still_payable(
         &self,
         margin: chrono::Duration,
         before: DateTime<Utc>,
     ) -> StoreResult<Vec<PaymentAttempt>>;
-    /// Notes that the gateway was asked about an ended attempt at `now` (its order is not touched).
-    fn looked_at(&self, attempt_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Notes that the gateway was asked about an ended attempt at `now` (its order is not
+    /// touched); `answered`: it gave an answer, which counts towards ending the watch.
+    fn looked_at(&self, attempt_id: &str, answered: bool, now: DateTime<Utc>) -> StoreResult<()>;
     /// Records a notification once; false if `notify_id` was seen before.
     fn record_notification(
         &self,

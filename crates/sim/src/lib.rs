@@ -50,6 +50,8 @@ impl Default for Options {
 pub struct Summary {
     pub steps: usize,
     pub counts: std::collections::BTreeMap<&'static str, u64>,
+    /// The steps of a single run, as described (empty after `merge`).
+    pub trace: Vec<String>,
 }
 
 impl Summary {
@@ -159,5 +161,5 @@ pub async fn run(seed: u64, options: Options) -> Result<Summary, Failure> {
         .map_err(|e| fail(options.steps + 1, format!("after settling: {e}"), &trace));
     }
     w.stop().await;
-    outcome.map(|()| summary)
+    outcome.map(|()| Summary { trace, ..summary })
 }

@@ -103,15 +103,15 @@ impl FulfilmentStore for SqliteStore {
     ) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            let held: Option<(i32, i64, i64)> = tx
+            let held: Option<(i32, i64, i64, String)> = tx
                 .query_row(
-                    "SELECT quota_year, dutiable_fen, quota_restored_fen FROM orders
+                    "SELECT quota_year, dutiable_fen, quota_restored_fen, orderer_id_number FROM orders
                      WHERE id = ?1 AND status = ?2 AND hold_reason = ?3",
                     params![order_id, OrderStatus::Held, HoldReason::OrdererNotPayer],
-                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
                 )
                 .optional()?;
-            let Some((year, dutiable, restored)) = held else {
+            let Some((year, dutiable, restored, current)) = held else {
                 return Err(ApiError::conflict(
                     ErrorCode::InvalidState,
                     "only orders held because the orderer is not the payer can be corrected",
@@ -119,8 +119,10 @@ impl FulfilmentStore for SqliteStore {
             };
             // The payer's quota, read in this transaction: two corrections to one payer cannot
             // both take the same room.
+            // (The same person again: the order already counts in their quota.)
             let (used, reserved) = super::quota_usage(&tx, id_number, year)?;
-            if used + reserved + dutiable - restored > annual_limit_fen {
+            let adds = if current == id_number { 0 } else { dutiable - restored };
+            if used + reserved + adds > annual_limit_fen {
                 return Err(ApiError::conflict(
                     ErrorCode::AnnualQuotaExceeded,
                     "the payer's annual cross-border limit has no room for this order",

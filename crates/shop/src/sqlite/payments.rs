@@ -139,9 +139,10 @@ impl PaymentStore for SqliteStore {
         self.with(|c| {
             let margin = format!("+{} seconds", margin.num_seconds());
             Ok(c.prepare(&format!(
-                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({}) AND updated_at <= ?2
+                "SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE status IN ({})
                  AND julianday(updated_at) < julianday(expires_at, ?1)
-                 ORDER BY updated_at LIMIT 200",
+                 AND COALESCE(watched_at, updated_at) <= ?2
+                 ORDER BY COALESCE(watched_at, updated_at) LIMIT 200",
                 sql_list(&[AttemptStatus::Failed, AttemptStatus::Closed])
             ))?
             .query_map(params![margin, ts(before)], attempt_row)?
@@ -149,11 +150,12 @@ impl PaymentStore for SqliteStore {
         })
     }
 
-    fn looked_at(&self, attempt_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    fn looked_at(&self, attempt_id: &str, answered: bool, now: DateTime<Utc>) -> StoreResult<()> {
         self.with(|c| {
             c.execute(
-                "UPDATE payment_attempts SET updated_at = ?1 WHERE id = ?2 AND status != ?3",
-                params![ts(now), attempt_id, AttemptStatus::Paid],
+                "UPDATE payment_attempts SET watched_at = ?1, updated_at = CASE WHEN ?4 THEN ?1 ELSE updated_at END
+                 WHERE id = ?2 AND status != ?3",
+                params![ts(now), attempt_id, AttemptStatus::Paid, answered],
             )?;
             Ok(())
         })
