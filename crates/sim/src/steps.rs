@@ -228,7 +228,7 @@ fn method(rng: &mut Rng) -> Value {
 async fn start_payment(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> String {
     // Mostly an order nobody paid yet.
     let unpaid: Vec<usize> =
-        (0..w.orders.len()).filter(|i| !w.attempts.iter().any(|a| a.order == *i && a.paid)).collect();
+        (0..w.orders.len()).filter(|i| !w.attempts.iter().any(|a| a.order == *i && a.done)).collect();
     let o = if !unpaid.is_empty() && rng.chance(80) {
         w.orders[if rng.chance(60) { unpaid[unpaid.len() - 1] } else { *rng.pick(&unpaid) }].clone()
     } else {
@@ -260,7 +260,7 @@ async fn start_payment(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> S
                 out_trade_no: r.body["out_trade_no"].as_str().unwrap_or_default().to_owned(),
                 cashier,
                 method: m.clone(),
-                paid: false,
+                done: false,
             });
             summary.bump("payment started");
         }
@@ -284,7 +284,7 @@ fn pay_with(method: &Value) -> (PayWith, Option<u32>) {
 
 async fn pay(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> String {
     // Mostly a cashier not yet paid (the newest), sometimes any (paying twice, a stale one).
-    let unpaid: Vec<usize> = (0..w.attempts.len()).filter(|i| !w.attempts[*i].paid).collect();
+    let unpaid: Vec<usize> = (0..w.attempts.len()).filter(|i| !w.attempts[*i].done).collect();
     if unpaid.is_empty() && rng.chance(80) {
         return Box::pin(start_payment(w, rng, summary)).await;
     }
@@ -314,7 +314,7 @@ async fn pay(w: &mut World, rng: &mut Rng, summary: &mut Summary) -> String {
     if (paid || r.body["error"] == "not_payable")
         && let Some(x) = w.attempts.iter_mut().find(|x| x.id == a.id)
     {
-        x.paid = true;
+        x.done = true;
     }
     if paid {
         w.orders[a.order].payer = Some(persona);

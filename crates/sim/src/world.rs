@@ -21,14 +21,19 @@ use serde_json::{Value, json};
 struct Keys {
     gateway: PrivateKey,
     app_pem: String,
+    app_public_pem: String,
 }
 
 fn keys() -> Result<&'static Keys, String> {
     static KEYS: OnceLock<Result<Keys, String>> = OnceLock::new();
     KEYS.get_or_init(|| {
         let (gateway, _) = PrivateKey::generate().map_err(|e| format!("gateway key: {e}"))?;
-        let (_, app_der) = PrivateKey::generate().map_err(|e| format!("app key: {e}"))?;
-        Ok(Keys { gateway, app_pem: haitao_alipay::keys::pem("PRIVATE KEY", &app_der) })
+        let (app, app_der) = PrivateKey::generate().map_err(|e| format!("app key: {e}"))?;
+        Ok(Keys {
+            gateway,
+            app_pem: haitao_alipay::keys::pem("PRIVATE KEY", &app_der),
+            app_public_pem: app.public_key().to_pem(),
+        })
     })
     .as_ref()
     .map_err(Clone::clone)
@@ -118,7 +123,7 @@ pub struct SimAttempt {
     pub cashier: Option<String>,
     pub method: Value,
     /// The cashier answered "paid" for it, or that it can no longer be paid.
-    pub paid: bool,
+    pub done: bool,
 }
 
 #[allow(missing_debug_implementations, reason = "a running world; its parts are debugged one by one")]
@@ -175,8 +180,7 @@ impl World {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        let public = PrivateKey::parse(&keys()?.app_pem).map_err(|e| e.to_string())?.public_key().to_pem();
-        let app = register_app(&http, &sandbox, &public, None).await?;
+        let app = register_app(&http, &sandbox, &keys()?.app_public_pem, None).await?;
         let mut w = World {
             dir,
             sandbox,
@@ -238,8 +242,8 @@ impl World {
             Err(e) => return Err(format!("shop: {e}")),
         };
         self.shop_addr = shop.addr;
-        let public = PrivateKey::parse(&keys()?.app_pem).map_err(|e| e.to_string())?.public_key().to_pem();
-        register_app(&self.http, &self.sandbox, &public, Some(shop.base_url().to_string())).await?;
+        register_app(&self.http, &self.sandbox, &keys()?.app_public_pem, Some(shop.base_url().to_string()))
+            .await?;
         self.shop = Some(shop);
         Ok(())
     }
