@@ -17,7 +17,7 @@ use serde_json::json;
 use crate::Sandbox;
 use crate::db::StoreError;
 use crate::html::{Lang, esc, page, yuan};
-use crate::model::{self, App, Buyer, Session, Trade};
+use crate::model::{self, App, Buyer, Session, Stamp, Trade};
 use crate::scenarios;
 use crate::trades::{self, ChannelOption, Choice, Confirmation, Ctx, PageRequest, PayError};
 
@@ -46,6 +46,19 @@ pub fn error_page(status: &Status, en: bool) -> Response {
         esc(status.sub_code.as_deref().unwrap_or_default()),
     );
     Html(page(lang, lang.t("支付错误", "Payment error"), &body, "")).into_response()
+}
+
+/// A page saying the sandbox's store could not be read, instead of showing an empty list.
+fn unreadable_store(lang: Lang, e: &StoreError) -> Response {
+    tracing::error!(error = %e, "sandbox store unreadable");
+    let mut page = message_page(
+        lang,
+        lang.t("沙箱数据无法读取", "The sandbox's data cannot be read"),
+        &e.to_string(),
+        "",
+    );
+    *page.status_mut() = axum::http::StatusCode::INTERNAL_SERVER_ERROR;
+    page
 }
 
 fn message_page(lang: Lang, title: &str, text: &str, extra: &str) -> Response {
@@ -174,7 +187,10 @@ async fn show(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuer
             "",
         );
     }
-    let personas = sb.store.run(|c| model::buyers(c)).await.unwrap_or_default();
+    let personas = match sb.store.run(|c| model::buyers(c)).await {
+        Ok(personas) => personas,
+        Err(e) => return unreadable_store(lang, &e),
+    };
     let qr_url = sb.base_url.join(&format!("qr/{token}")).map(|u| u.to_string()).unwrap_or_default();
     let sfx = lang.suffix();
     let mut quick = String::new();
@@ -841,7 +857,7 @@ async fn cancel(
 
 async fn inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>, RawQuery(q): RawQuery) -> Response {
     let lang = Lang::from_query(q.as_deref());
-    let rows: Vec<(String, String, String, i64)> = sb
+    let rows: Result<Vec<(String, String, Stamp, i64)>, StoreError> = sb
         .store
         .run(move |c| {
             let mut st = c.prepare("SELECT code, purpose, created_at, used FROM sms_inbox WHERE phone = ?1 ORDER BY id DESC LIMIT 20")?;
@@ -850,8 +866,11 @@ async fn inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>, RawQue
                 .collect::<Result<Vec<_>, _>>()?;
             Ok::<_, StoreError>(rows)
         })
-        .await
-        .unwrap_or_default();
+        .await;
+    let rows = match rows {
+        Ok(rows) => rows,
+        Err(e) => return unreadable_store(lang, &e),
+    };
     let mut table = format!(
         "<table><tr><th>{}</th><th>{}</th><th>{}</th></tr>",
         lang.t("验证码", "Code"),
@@ -862,7 +881,7 @@ async fn inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>, RawQue
         table.push_str(&format!(
             "<tr><td data-testid=\"sms-code\" class=\"big\">{}</td><td>{}</td><td>{}</td></tr>",
             esc(&code),
-            esc(&format_alipay(model::parse_ts(&at))),
+            esc(&format_alipay(at.0)),
             if used == 1 { lang.t("已使用", "used") } else { lang.t("未使用", "unused") }
         ));
     }
@@ -877,7 +896,10 @@ async fn inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>, RawQue
 
 async fn home(State(sb): State<Arc<Sandbox>>, RawQuery(q): RawQuery) -> Response {
     let lang = Lang::from_query(q.as_deref());
-    let personas = sb.store.run(|c| model::buyers(c)).await.unwrap_or_default();
+    let personas = match sb.store.run(|c| model::buyers(c)).await {
+        Ok(personas) => personas,
+        Err(e) => return unreadable_store(lang, &e),
+    };
     let mut rows = String::new();
     for p in personas {
         rows.push_str(&format!(

@@ -25,7 +25,7 @@ use crate::Sandbox;
 use crate::db::StoreError;
 use crate::events;
 use crate::ledger;
-use crate::model::{self, App, digits, ts};
+use crate::model::{self, App, Stamp, digits};
 use crate::personas::{self, PersonaSpec};
 use crate::scenarios::{self, Outcome};
 use crate::trades::{self, Choice, Confirmation, Ctx, PayError};
@@ -215,7 +215,7 @@ pub fn ensure_app_in(
         public_key: public,
         private_key: private,
         notify_base: req.notify_base.clone(),
-        created_at: ts(sb.now()),
+        created_at: sb.now(),
     };
     model::insert_app(conn, &app)?;
     personas::ensure_system_accounts(conn, sb.now())?;
@@ -526,9 +526,9 @@ async fn notifications(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuer
                         state: NotificationState::parse(&state).ok_or_else(|| {
                             rusqlite::Error::InvalidColumnType(5, "state".into(), rusqlite::types::Type::Text)
                         })?,
-                        next_at: r.get(6)?,
+                        next_at: r.get::<_, Stamp>(6)?.0,
                         last_error: r.get(7)?,
-                        delivered_at: r.get(8)?,
+                        delivered_at: r.get::<_, Option<Stamp>>(8)?.map(|s| s.0),
                         out_trade_no: r.get(9)?,
                     })
                 })?
@@ -569,8 +569,8 @@ async fn sms_inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>) ->
                     Ok(SmsMessage {
                         code: r.get(0)?,
                         purpose: r.get(1)?,
-                        created_at: r.get(2)?,
-                        expires_at: r.get(3)?,
+                        created_at: r.get::<_, Stamp>(2)?.0,
+                        expires_at: r.get::<_, Stamp>(3)?.0,
                         used: r.get::<_, i64>(4)? == 1,
                     })
                 })?

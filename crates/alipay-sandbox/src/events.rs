@@ -73,7 +73,7 @@ pub fn list(
             let detail: String = r.get(7)?;
             Ok(Event {
                 seq: r.get(0)?,
-                at: r.get(1)?,
+                at: r.get::<_, crate::model::Stamp>(1)?.0,
                 kind: r.get(2)?,
                 app_id: r.get(3)?,
                 trade_no: r.get(4)?,

@@ -12,8 +12,44 @@ pub fn ts(t: DateTime<Utc>) -> String {
     t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
 }
 
-pub fn parse_ts(s: &str) -> DateTime<Utc> {
-    DateTime::parse_from_rfc3339(s).map(|d| d.with_timezone(&Utc)).unwrap_or_default()
+/// A moment read from or written to the sandbox store: RFC 3339 UTC text with milliseconds (see
+/// [`ts`]), which sorts as it compares. Reading text that is not such a moment is an error naming
+/// the text — never 1970 or "now".
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Stamp(pub DateTime<Utc>);
+
+impl Stamp {
+    /// The stored text, as [`ts`] writes it.
+    pub fn text(self) -> String {
+        ts(self.0)
+    }
+}
+
+impl From<DateTime<Utc>> for Stamp {
+    fn from(t: DateTime<Utc>) -> Stamp {
+        Stamp(t)
+    }
+}
+
+/// A stored timestamp the sandbox cannot read.
+#[derive(Debug, thiserror::Error)]
+#[error("stored timestamp {0:?} is not an RFC 3339 moment")]
+pub struct BadStamp(String);
+
+impl rusqlite::types::FromSql for Stamp {
+    fn column_result(value: rusqlite::types::ValueRef<'_>) -> rusqlite::types::FromSqlResult<Self> {
+        let text = value.as_str()?;
+        DateTime::parse_from_rfc3339(text)
+            .map(|d| Stamp(d.with_timezone(&Utc)))
+            .map_err(|_| rusqlite::types::FromSqlError::Other(Box::new(BadStamp(text.to_owned()))))
+    }
+}
+
+impl rusqlite::types::ToSql for Stamp {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        Ok(rusqlite::types::ToSqlOutput::from(self.text()))
+    }
 }
 
 /// `n` random decimal digits.
@@ -43,7 +79,7 @@ pub struct App {
     #[serde(skip)]
     pub private_key: Option<String>,
     pub notify_base: Option<String>,
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
 }
 
 fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
@@ -54,7 +90,7 @@ fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
         public_key: r.get(3)?,
         private_key: r.get(4)?,
         notify_base: r.get(5)?,
-        created_at: r.get(6)?,
+        created_at: r.get::<_, Stamp>(6)?.0,
     })
 }
 
@@ -81,7 +117,15 @@ pub fn apps(conn: &Connection) -> Result<Vec<App>, StoreError> {
 pub fn insert_app(conn: &Connection, a: &App) -> Result<(), StoreError> {
     conn.cached_exec(
         &format!("INSERT INTO apps ({APP_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
-        params![a.app_id, a.name, a.seller_id, a.public_key, a.private_key, a.notify_base, a.created_at],
+        params![
+            a.app_id,
+            a.name,
+            a.seller_id,
+            a.public_key,
+            a.private_key,
+            a.notify_base,
+            Stamp(a.created_at)
+        ],
     )?;
     Ok(())
 }
@@ -98,7 +142,7 @@ pub struct Buyer {
     pub phone: String,
     pub description: Bilingual,
     pub failed_pay_pw: i64,
-    pub locked_until: Option<String>,
+    pub locked_until: Option<DateTime<Utc>>,
 }
 
 const BUYER_COLS: &str = "id, login, login_password, pay_password, real_name, id_number, phone, description, description_en, failed_pay_pw, locked_until";
@@ -114,7 +158,7 @@ fn buyer_row(r: &Row<'_>) -> rusqlite::Result<Buyer> {
         phone: r.get(6)?,
         description: Bilingual { zh: r.get(7)?, en: r.get(8)? },
         failed_pay_pw: r.get(9)?,
-        locked_until: r.get(10)?,
+        locked_until: r.get::<_, Option<Stamp>>(10)?.map(|s| s.0),
     })
 }
 
@@ -152,7 +196,7 @@ pub fn insert_buyer(conn: &Connection, b: &Buyer, now: DateTime<Utc>) -> Result<
             b.description.zh,
             b.description.en,
             b.failed_pay_pw,
-            b.locked_until,
+            b.locked_until.map(Stamp),
             ts(now)
         ],
     )?;
@@ -240,7 +284,11 @@ fn trade_row(r: &Row<'_>) -> rusqlite::Result<Trade> {
         method: r.get(3)?,
         product_code: r.get(4)?,
         status: status.parse().map_err(|_| {
-            rusqlite::Error::InvalidColumnType(5, "status".into(), rusqlite::types::Type::Text)
+            rusqlite::Error::FromSqlConversionFailure(
+                5,
+                rusqlite::types::Type::Text,
+                format!("trade status {status:?} is not one the sandbox knows").into(),
+            )
         })?,
         total_minor: r.get(6)?,
         currency: r.get(7)?,
@@ -256,10 +304,10 @@ fn trade_row(r: &Row<'_>) -> rusqlite::Result<Trade> {
         surcharge_fen: r.get(17)?,
         fee_fen: r.get(18)?,
         refunded_fen: r.get(19)?,
-        created_at: r.get(20)?,
-        expires_at: r.get(21)?,
-        paid_at: r.get(22)?,
-        closed_at: r.get(23)?,
+        created_at: r.get::<_, Stamp>(20)?.0,
+        expires_at: r.get::<_, Option<Stamp>>(21)?.map(|s| s.0),
+        paid_at: r.get::<_, Option<Stamp>>(22)?.map(|s| s.0),
+        closed_at: r.get::<_, Option<Stamp>>(23)?.map(|s| s.0),
     })
 }
 
@@ -321,10 +369,10 @@ pub fn insert_trade(conn: &Connection, t: &Trade) -> Result<(), StoreError> {
             t.surcharge_fen,
             t.fee_fen,
             t.refunded_fen,
-            t.created_at,
-            t.expires_at,
-            t.paid_at,
-            t.closed_at
+            Stamp(t.created_at),
+            t.expires_at.map(Stamp),
+            t.paid_at.map(Stamp),
+            t.closed_at.map(Stamp)
         ],
     )?;
     Ok(())
@@ -339,7 +387,7 @@ pub struct Session {
     pub method: String,
     /// The signed request parameters, form-encoded.
     pub params: String,
-    pub created_at: String,
+    pub created_at: DateTime<Utc>,
     pub buyer_id: Option<String>,
     pub trade_no: Option<String>,
     /// The buyer's channel choice (JSON), kept between choosing and confirming.
@@ -357,7 +405,7 @@ fn session_row(r: &Row<'_>) -> rusqlite::Result<Session> {
         out_trade_no: r.get(2)?,
         method: r.get(3)?,
         params: r.get(4)?,
-        created_at: r.get(5)?,
+        created_at: r.get::<_, Stamp>(5)?.0,
         buyer_id: r.get(6)?,
         trade_no: r.get(7)?,
         choice: r.get(8)?,
@@ -402,7 +450,7 @@ pub fn insert_session(conn: &Connection, s: &Session) -> Result<(), StoreError> 
             s.out_trade_no,
             s.method,
             s.params,
-            s.created_at,
+            Stamp(s.created_at),
             s.buyer_id,
             s.trade_no,
             s.choice,
@@ -422,4 +470,46 @@ pub fn set_meta(conn: &Connection, key: &str, value: &str) -> Result<(), StoreEr
         [key, value],
     )?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone as _;
+
+    fn app_at(created_at: DateTime<Utc>) -> App {
+        App {
+            app_id: "2021000000000001".into(),
+            name: "shop".into(),
+            seller_id: "2088000000000001".into(),
+            public_key: "key".into(),
+            private_key: None,
+            notify_base: None,
+            created_at,
+        }
+    }
+
+    #[test]
+    fn stamps_round_trip_and_sort_as_they_compare() -> Result<(), StoreError> {
+        let conn = crate::db::open(None)?;
+        let early =
+            Utc.with_ymd_and_hms(2026, 6, 9, 1, 30, 0).single().ok_or(StoreError::Task("time".into()))?;
+        let late = early + chrono::Duration::milliseconds(1_500);
+        insert_app(&conn, &app_at(late))?;
+        assert_eq!(app(&conn, "2021000000000001")?.map(|a| a.created_at), Some(late));
+        let text: String = conn.query_row("SELECT created_at FROM apps", [], |r| r.get(0))?;
+        assert_eq!(text, "2026-06-09T01:30:01.500Z");
+        assert!(Stamp(early).text() < Stamp(late).text());
+        Ok(())
+    }
+
+    #[test]
+    fn a_damaged_timestamp_is_reported_with_its_text_not_read_as_1970() -> Result<(), StoreError> {
+        let conn = crate::db::open(None)?;
+        insert_app(&conn, &app_at(Utc.timestamp_opt(1_780_000_000, 0).single().unwrap_or_default()))?;
+        conn.execute("UPDATE apps SET created_at = 'last tuesday'", [])?;
+        let err = app(&conn, "2021000000000001").expect_err("a damaged timestamp must not decode");
+        assert!(err.to_string().contains("last tuesday"), "{err}");
+        Ok(())
+    }
 }

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::Sandbox;
 use crate::db::StoreError;
 use crate::events::{self, Scope};
-use crate::model::{self, parse_ts, ts};
+use crate::model::{self, Stamp, ts};
 
 /// Delays after the 1st, 2nd, ... failed attempt.
 pub const LADDER: [chrono::Duration; 7] = [
@@ -161,11 +161,11 @@ pub async fn tick(sb: &Arc<Sandbox>) -> Option<chrono::DateTime<Utc>> {
     }
     sb.store
         .run(|c| {
-            let next: Option<String> =
+            let next: Option<Stamp> =
                 c.cached_row("SELECT MIN(next_at) FROM notifications WHERE state = 'pending'", [], |r| {
                     r.get(0)
                 })?;
-            Ok::<_, StoreError>(next.map(|n| parse_ts(&n)))
+            Ok::<_, StoreError>(next.map(|n| n.0))
         })
         .await
         .ok()

@@ -15,7 +15,7 @@ use crate::error::{ClientError, Result};
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct TraceEvent {
     pub seq: i64,
-    pub at: String,
+    pub at: DateTime<Utc>,
     pub kind: String,
     pub summary: String,
     /// The event's details as JSON text (signed strings, signatures, bodies, timings).

@@ -10,8 +10,7 @@ use serde::{Deserialize, Serialize};
 pub struct Event {
     /// Increasing; ask for what follows with [`EventQuery::since`].
     pub seq: i64,
-    /// RFC 3339, UTC, milliseconds.
-    pub at: String,
+    pub at: DateTime<Utc>,
     /// `gateway.request`, `gateway.response`, `cashier.*`, `redirect.return`, `notify.*`, `trade.*`,
     /// `scenario.forced`, `clock.advanced`, ... (an open set: new kinds appear as the sandbox grows).
     pub kind: String,
@@ -109,10 +108,10 @@ pub struct Notification {
     pub url: String,
     pub attempts: i64,
     pub state: NotificationState,
-    /// RFC 3339: when the next attempt is due (the last attempt's time once delivered).
-    pub next_at: String,
+    /// When the next attempt is due (the last attempt's time once delivered).
+    pub next_at: DateTime<Utc>,
     pub last_error: Option<String>,
-    pub delivered_at: Option<String>,
+    pub delivered_at: Option<DateTime<Utc>>,
     pub out_trade_no: Option<String>,
 }
 
@@ -123,8 +122,8 @@ pub struct SmsMessage {
     pub code: String,
     /// What the code confirms (`pay:<trade_no>`, ...).
     pub purpose: String,
-    pub created_at: String,
-    pub expires_at: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
     pub used: bool,
 }
 

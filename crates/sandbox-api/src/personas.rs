@@ -1,5 +1,6 @@
 //! `GET/POST /sandbox/api/personas`: the test buyers.
 
+use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::Bilingual;
@@ -15,8 +16,8 @@ pub struct Persona {
     pub phone: String,
     /// What the persona is for ("Short balance (¥12.34), small card").
     pub description: Bilingual,
-    /// RFC 3339: payment is locked until then after three wrong payment passwords.
-    pub locked_until: Option<String>,
+    /// Payment is locked until then after three wrong payment passwords.
+    pub locked_until: Option<DateTime<Utc>>,
     pub accounts: Vec<Account>,
 }
 

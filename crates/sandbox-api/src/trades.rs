@@ -1,9 +1,10 @@
 //! `GET /sandbox/api/trades/{out_trade_no}`: a trade as the gateway keeps it.
 
+use chrono::{DateTime, Utc};
 use haitao_alipay::api::TradeStatus;
 use serde::{Deserialize, Serialize};
 
-/// A trade as the gateway keeps it. Times are RFC 3339 (UTC, milliseconds).
+/// A trade as the gateway keeps it. Times are RFC 3339 (UTC).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Trade {
     pub trade_no: String,
@@ -31,10 +32,10 @@ pub struct Trade {
     pub surcharge_fen: i64,
     pub fee_fen: i64,
     pub refunded_fen: i64,
-    pub created_at: String,
-    pub expires_at: Option<String>,
-    pub paid_at: Option<String>,
-    pub closed_at: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: Option<DateTime<Utc>>,
+    pub paid_at: Option<DateTime<Utc>>,
+    pub closed_at: Option<DateTime<Utc>>,
 }
 
 /// What `GET /sandbox/api/trades/{out_trade_no}` answers.

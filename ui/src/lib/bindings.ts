@@ -861,7 +861,7 @@ export type Persona_Deserialize = {
 	phone: string,
 	/**  What the persona is for ("Short balance (¥12.34), small card"). */
 	description: Bilingual,
-	/**  RFC 3339: payment is locked until then after three wrong payment passwords. */
+	/**  Payment is locked until then after three wrong payment passwords. */
 	locked_until?: string | null,
 	accounts: SandboxAccount_Deserialize[],
 };
@@ -875,7 +875,7 @@ export type Persona_Serialize = {
 	phone: string,
 	/**  What the persona is for ("Short balance (¥12.34), small card"). */
 	description: Bilingual,
-	/**  RFC 3339: payment is locked until then after three wrong payment passwords. */
+	/**  Payment is locked until then after three wrong payment passwords. */
 	locked_until: string | null,
 	accounts: SandboxAccount_Serialize[],
 };

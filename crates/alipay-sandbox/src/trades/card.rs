@@ -9,7 +9,7 @@ use serde_json::json;
 use super::pay::PayError;
 use super::{Ctx, store_err};
 use crate::db::Cached as _;
-use crate::model::{self, AccountKind, Buyer, digits, parse_ts, ts};
+use crate::model::{self, AccountKind, Buyer, Stamp, digits, ts};
 use crate::scenarios::{self, CardBehaviour};
 
 pub use haitao_sandbox_api::CardInput;
@@ -131,17 +131,17 @@ pub fn send_sms(ctx: &Ctx<'_>, buyer: &Buyer, purpose: &str, expired: bool) -> R
 }
 
 pub(super) fn check_sms(ctx: &Ctx<'_>, buyer: &Buyer, purpose: &str, code: &str) -> Result<(), PayError> {
-    let row: Option<(i64, String, String)> = ctx
+    let row: Option<(i64, String, Stamp)> = ctx
         .conn
         .cached_row(
             "SELECT id, code, expires_at FROM sms_inbox WHERE phone = ?1 AND purpose = ?2 AND used = 0 ORDER BY id DESC LIMIT 1",
             params![buyer.phone, purpose],
-            |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+            |r| Ok((r.get(0)?, r.get(1)?, r.get::<_, Stamp>(2)?)),
         )
         .optional()
         .map_err(|_| PayError::Processing)?;
     let (id, expected, expires) = row.ok_or(PayError::SmsInvalid)?;
-    if parse_ts(&expires) <= ctx.now {
+    if expires.0 <= ctx.now {
         return Err(PayError::SmsExpired);
     }
     if expected != code.trim() {

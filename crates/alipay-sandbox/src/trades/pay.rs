@@ -17,7 +17,7 @@ use super::session::{PageRequest, attach_buyer, session_request};
 use super::{Ctx, amount_text, cny_text, masked_logon, store_err};
 use crate::db::Cached as _;
 use crate::ledger::{self, FEES, merchant_account};
-use crate::model::{self, Account, AccountKind, Buyer, Session, Trade, digits, parse_ts, ts};
+use crate::model::{self, Account, AccountKind, Buyer, Session, Trade, digits, ts};
 use crate::scenarios::{self, CardBehaviour, Outcome};
 
 /// What the buyer chose.
@@ -84,7 +84,7 @@ pub fn pay(
 fn unlocked_buyer(ctx: &Ctx<'_>, buyer_id: &str) -> Result<Buyer, PayError> {
     let buyer =
         model::buyer(ctx.conn, buyer_id).map_err(|_| PayError::Processing)?.ok_or(PayError::Processing)?;
-    if let Some(until) = buyer.locked_until.as_deref().map(parse_ts)
+    if let Some(until) = buyer.locked_until
         && until > ctx.now
     {
         return Err(PayError::Locked { until: format_alipay(until) });
@@ -434,7 +434,7 @@ pub fn notify_params(
     p.set("total_amount", amount_text(t, t.total_minor));
     p.set("subject", t.subject.clone());
     p.set("seller_id", ctx.app.seller_id.clone());
-    p.set("gmt_create", format_alipay(parse_ts(&t.created_at)));
+    p.set("gmt_create", format_alipay(t.created_at));
     if t.currency != "CNY" {
         p.set("trans_currency", t.currency.clone());
     }
@@ -448,12 +448,13 @@ pub fn notify_params(
         p.set("invoice_amount", paid.clone());
         p.set("buyer_pay_amount", paid);
         p.set("point_amount", "0.00");
-        if let Some(at) = &t.paid_at {
-            p.set("gmt_payment", format_alipay(parse_ts(at)));
+        if let Some(at) = t.paid_at {
+            p.set("gmt_payment", format_alipay(at));
         }
         if let Some(fb) = &t.fund_bills {
             // Notifications write the list with camelCase `fundChannel`, as Alipay does.
-            let bills: Vec<FundBill> = serde_json::from_str(fb).unwrap_or_default();
+            let bills: Vec<FundBill> = serde_json::from_str(fb)
+                .map_err(|e| store_err(format!("trade {} fund_bills: {e}", t.trade_no)))?;
             let v: Vec<Value> =
                 bills.iter().map(|b| json!({"amount": b.amount, "fundChannel": b.fund_channel})).collect();
             p.set("fund_bill_list", Value::Array(v).to_string());
@@ -462,8 +463,8 @@ pub fn notify_params(
     if t.refunded_fen > 0 {
         p.set("refund_fee", cny_text(t.refunded_fen));
     }
-    if let Some(c) = &t.closed_at {
-        p.set("gmt_close", format_alipay(parse_ts(c)));
+    if let Some(c) = t.closed_at {
+        p.set("gmt_close", format_alipay(c));
     }
     if let Ok(biz) = serde_json::from_str::<PagePay>(&t.biz_content)
         && let Some(pb) = biz.passback_params

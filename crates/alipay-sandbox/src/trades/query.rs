@@ -12,7 +12,7 @@ use super::session::{PageRequest, close_trade, open_session, session_request};
 use super::{Ctx, amount_text, biz, cny_text, find, masked_logon, page_digest, store_err};
 use crate::db::Cached as _;
 use crate::db::StoreError;
-use crate::model::{self, Trade, parse_ts};
+use crate::model::{self, Trade};
 
 fn trade_body(ctx: &Ctx<'_>, t: &Trade) -> Result<Value, Status> {
     let buyer = match &t.buyer_id {
@@ -30,16 +30,15 @@ fn trade_body(ctx: &Ctx<'_>, t: &Trade) -> Result<Value, Status> {
         obj.insert("buyer_logon_id".into(), json!(masked_logon(b)));
         obj.insert("buyer_user_id".into(), json!(b.id));
     }
-    if t.paid_at.is_some() {
+    if let Some(paid_at) = t.paid_at {
         let paid = cny_text(t.cny_fen);
         obj.insert("receipt_amount".into(), json!(paid));
         obj.insert("buyer_pay_amount".into(), json!(paid));
-        obj.insert(
-            "send_pay_date".into(),
-            json!(format_alipay(parse_ts(t.paid_at.as_deref().unwrap_or_default()))),
-        );
+        obj.insert("send_pay_date".into(), json!(format_alipay(paid_at)));
         if let Some(fb) = &t.fund_bills {
-            obj.insert("fund_bill_list".into(), serde_json::from_str(fb).unwrap_or(Value::Null));
+            let bills: Value = serde_json::from_str(fb)
+                .map_err(|e| store_err(format!("trade {} fund_bills: {e}", t.trade_no)))?;
+            obj.insert("fund_bill_list".into(), bills);
         }
     }
     if t.currency != "CNY" {

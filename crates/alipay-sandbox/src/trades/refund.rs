@@ -11,7 +11,7 @@ use super::pay::enqueue_notify;
 use super::{Ctx, amount_text, biz, cny_text, find, invalid, masked_logon, store_err};
 use crate::db::Cached as _;
 use crate::ledger::{self, FEES, merchant_account};
-use crate::model::{self, Trade, parse_ts, ts};
+use crate::model::{self, Stamp, Trade, ts};
 
 /// Refunds part of a paid trade: the money goes back to where it came from, Huabei installment fees
 /// in proportion, the refund is recorded and the trade closes once fully refunded. Returns the trade
@@ -177,7 +177,7 @@ pub fn refund_query(ctx: &Ctx<'_>, q: &RefundQuery) -> Result<Value, Status> {
     let Some(t) = find(ctx, &q.trade)? else {
         return Err(biz(acq::TRADE_NOT_EXIST, "交易不存在"));
     };
-    let row: Option<(i64, Option<String>, String)> = ctx
+    let row: Option<(i64, Option<String>, Stamp)> = ctx
         .conn
         .cached_row(
             "SELECT amount_fen, reason, created_at FROM refunds WHERE trade_no = ?1 AND out_request_no = ?2",
@@ -195,7 +195,7 @@ pub fn refund_query(ctx: &Ctx<'_>, q: &RefundQuery) -> Result<Value, Status> {
             "total_amount": amount_text(&t, t.total_minor),
             "refund_reason": reason,
             "refund_status": "REFUND_SUCCESS",
-            "gmt_refund_pay": format_alipay(parse_ts(&at)),
+            "gmt_refund_pay": format_alipay(at.0),
         }),
         // Alipay answers success with no refund fields when the request number is unknown.
         None => json!({}),

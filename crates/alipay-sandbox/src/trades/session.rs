@@ -14,7 +14,7 @@ use serde_json::json;
 use super::pay::{PayError, enqueue_notify};
 use super::{Ctx, biz, invalid, page_digest, store_err};
 use crate::db::Cached as _;
-use crate::model::{self, Buyer, Session, Trade, digits, parse_ts, ts};
+use crate::model::{self, Buyer, Session, Trade, digits, ts};
 use crate::scenarios;
 
 fn valid_out_trade_no(s: &str) -> bool {
@@ -114,7 +114,7 @@ pub fn open_session(ctx: &Ctx<'_>, req: &PageRequest, raw_params: &Params) -> Re
         out_trade_no: out.clone(),
         method: req.method.clone(),
         params: raw_params.to_urlencoded(),
-        created_at: ts(ctx.now),
+        created_at: ctx.now,
         buyer_id: None,
         trade_no: model::trade_by_out(ctx.conn, &ctx.app.app_id, out).map_err(store_err)?.map(|t| t.trade_no),
         choice: None,
@@ -143,7 +143,7 @@ pub fn session_request(s: &Session) -> Result<(Params, PageRequest), Status> {
 
 /// When a session's trade must be paid by.
 pub fn deadline(s: &Session, req: &PageRequest) -> DateTime<Utc> {
-    let start = parse_ts(&s.created_at);
+    let start = s.created_at;
     if let Some(t) = req.pay.time_expire {
         return t.0;
     }
@@ -153,8 +153,8 @@ pub fn deadline(s: &Session, req: &PageRequest) -> DateTime<Utc> {
 /// Closes a trade whose deadline has passed (lazily, when it is touched, and by the timer).
 pub fn expire_if_due(ctx: &Ctx<'_>, t: Trade) -> Result<Trade, Status> {
     if t.status == TradeStatus::WaitBuyerPay
-        && let Some(exp) = &t.expires_at
-        && parse_ts(exp) <= ctx.now
+        && let Some(exp) = t.expires_at
+        && exp <= ctx.now
     {
         close_trade(ctx, &t, "timeout")?;
         return model::trade_by_no(ctx.conn, &t.app_id, &t.trade_no)
@@ -181,7 +181,7 @@ pub(super) fn close_trade(ctx: &Ctx<'_>, t: &Trade, why: &str) -> Result<(), Sta
     if ctx.sb.options.notify_on_close {
         let mut closed = t.clone();
         closed.status = TradeStatus::TradeClosed;
-        closed.closed_at = Some(ts(ctx.now));
+        closed.closed_at = Some(ctx.now);
         enqueue_notify(ctx, &closed, &[], None)?;
     }
     Ok(())
@@ -246,8 +246,8 @@ pub fn attach_buyer(ctx: &Ctx<'_>, s: &Session, buyer: &Buyer) -> Result<Trade, 
                 surcharge_fen: 0,
                 fee_fen: 0,
                 refunded_fen: 0,
-                created_at: ts(ctx.now),
-                expires_at: Some(ts(due)),
+                created_at: ctx.now,
+                expires_at: Some(due),
                 paid_at: None,
                 closed_at: None,
             };
