@@ -373,7 +373,7 @@ fn options_html(lang: Lang, options: &[ChannelOption], surcharge_note: bool) -> 
                  <span><b>{}</b>{spend}{reason}{surcharge}</span></label>",
                 if o.available { "" } else { " off" },
                 if o.account_id == "new_card" { "new_card" } else { o.kind.as_str() },
-                esc(&o.label),
+                esc(o.label.pick(lang.en)),
             ));
         }
         for i in &o.installments {
@@ -669,7 +669,7 @@ async fn render_confirm(
          <form method=\"post\" action=\"/cashier/{token}/cancel{sfx}\"><button class=\"link\" type=\"submit\">{}</button></form></div>",
         summary(lang, &l),
         lang.t("确认付款", "Confirm payment"),
-        esc(&opt.label),
+        esc(opt.label.pick(lang.en)),
         lang.t("支付密码（6位数字）", "Payment password (6 digits)"),
         lang.t("确认付款", "Pay"),
         lang.t("使用指纹", "Use fingerprint"),

@@ -3,6 +3,7 @@
 //! and the ledger.
 
 use crate::db::Cached as _;
+use haitao_sandbox_api::Bilingual;
 use std::sync::Arc;
 
 use axum::Json;
@@ -225,7 +226,7 @@ pub fn ensure_app_in(
         &ledger::merchant_account(&app.app_id),
         &app.app_id,
         model::AccountKind::Merchant,
-        &app.name,
+        &Bilingual::new(app.name.clone(), app.name.clone()),
         100_000_000_000,
         None,
         sb.now(),
@@ -523,9 +524,8 @@ async fn notifications(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuer
                         trade_no: r.get(2)?,
                         url: r.get(3)?,
                         attempts: r.get(4)?,
-                        state: NotificationState::parse(&state).ok_or_else(|| {
-                            rusqlite::Error::InvalidColumnType(5, "state".into(), rusqlite::types::Type::Text)
-                        })?,
+                        state: NotificationState::parse(&state)
+                            .ok_or_else(|| model::unknown(5, "notification state", &state))?,
                         next_at: r.get::<_, Stamp>(6)?.0,
                         last_error: r.get(7)?,
                         delivered_at: r.get::<_, Option<Stamp>>(8)?.map(|s| s.0),

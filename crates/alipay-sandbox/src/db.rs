@@ -25,13 +25,14 @@ pub enum StoreError {
     Task(String),
 }
 
-const KNOWN_VERSION: i64 = 3;
+const KNOWN_VERSION: i64 = 4;
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/001_init.sql")),
         M::up(include_str!("../migrations/002_persona_description_en.sql")),
         M::up(include_str!("../migrations/003_forget_typed_cards.sql")),
+        M::up(include_str!("../migrations/004_account_label_en.sql")),
     ])
 }
 

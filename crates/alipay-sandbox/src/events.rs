@@ -79,7 +79,9 @@ pub fn list(
                 trade_no: r.get(4)?,
                 out_trade_no: r.get(5)?,
                 summary: r.get(6)?,
-                detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                detail: serde_json::from_str(&detail).map_err(|e| {
+                    rusqlite::Error::FromSqlConversionFailure(7, rusqlite::types::Type::Text, Box::new(e))
+                })?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;

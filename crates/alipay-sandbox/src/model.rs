@@ -32,6 +32,15 @@ impl From<DateTime<Utc>> for Stamp {
     }
 }
 
+/// The error for a stored code (in column `col`) that is not one the sandbox knows.
+pub fn unknown(col: usize, what: &str, text: &str) -> rusqlite::Error {
+    rusqlite::Error::FromSqlConversionFailure(
+        col,
+        rusqlite::types::Type::Text,
+        format!("{what} {text:?} is not one the sandbox knows").into(),
+    )
+}
+
 /// A stored timestamp the sandbox cannot read.
 #[derive(Debug, thiserror::Error)]
 #[error("stored timestamp {0:?} is not an RFC 3339 moment")]
@@ -220,7 +229,7 @@ pub fn fund_channel(kind: AccountKind) -> &'static str {
 
 pub fn accounts_of(conn: &Connection, owner: &str) -> Result<Vec<Account>, StoreError> {
     let mut st = conn.prepare(
-        "SELECT a.id, a.owner, a.kind, a.label, a.credit_limit, a.card_brand, a.card_last4,
+        "SELECT a.id, a.owner, a.kind, a.label, a.credit_limit, a.card_brand, a.card_last4, a.label_en,
                 COALESCE((SELECT SUM(amount_fen) FROM ledger WHERE to_acct = a.id), 0)
               - COALESCE((SELECT SUM(amount_fen) FROM ledger WHERE from_acct = a.id), 0)
          FROM accounts a WHERE a.owner = ?1 ORDER BY a.created_at, a.id",
@@ -231,12 +240,12 @@ pub fn accounts_of(conn: &Connection, owner: &str) -> Result<Vec<Account>, Store
             Ok(Account {
                 id: r.get(0)?,
                 owner: r.get(1)?,
-                kind: AccountKind::parse(&kind).unwrap_or(AccountKind::Mint),
-                label: r.get(3)?,
+                kind: AccountKind::parse(&kind).ok_or_else(|| unknown(2, "account kind", &kind))?,
+                label: Bilingual { zh: r.get(3)?, en: r.get(7)? },
                 credit_limit: r.get(4)?,
                 card_brand: r.get(5)?,
                 card_last4: r.get(6)?,
-                balance: r.get(7)?,
+                balance: r.get(8)?,
             })
         })?
         .collect::<Result<Vec<_>, _>>()?;
@@ -258,15 +267,25 @@ pub fn insert_account(
     id: &str,
     owner: &str,
     kind: AccountKind,
-    label: &str,
+    label: &Bilingual,
     credit_limit: i64,
     card: Option<(&str, &str)>,
     now: DateTime<Utc>,
 ) -> Result<(), StoreError> {
     conn.cached_exec(
-        "INSERT INTO accounts (id, owner, kind, label, credit_limit, card_brand, card_last4, created_at)
-         VALUES (?1,?2,?3,?4,?5,?6,?7,?8)",
-        params![id, owner, kind.as_str(), label, credit_limit, card.map(|c| c.0), card.map(|c| c.1), ts(now)],
+        "INSERT INTO accounts (id, owner, kind, label, label_en, credit_limit, card_brand, card_last4, created_at)
+         VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)",
+        params![
+            id,
+            owner,
+            kind.as_str(),
+            label.zh,
+            label.en,
+            credit_limit,
+            card.map(|c| c.0),
+            card.map(|c| c.1),
+            ts(now)
+        ],
     )?;
     Ok(())
 }
@@ -283,13 +302,7 @@ fn trade_row(r: &Row<'_>) -> rusqlite::Result<Trade> {
         out_trade_no: r.get(2)?,
         method: r.get(3)?,
         product_code: r.get(4)?,
-        status: status.parse().map_err(|_| {
-            rusqlite::Error::FromSqlConversionFailure(
-                5,
-                rusqlite::types::Type::Text,
-                format!("trade status {status:?} is not one the sandbox knows").into(),
-            )
-        })?,
+        status: status.parse().map_err(|_| unknown(5, "trade status", &status))?,
         total_minor: r.get(6)?,
         currency: r.get(7)?,
         cny_fen: r.get(8)?,

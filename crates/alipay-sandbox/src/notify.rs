@@ -154,7 +154,11 @@ pub async fn tick(sb: &Arc<Sandbox>) -> Option<chrono::DateTime<Utc>> {
             Ok::<_, StoreError>(rows)
         })
         .await
-        .unwrap_or_default();
+        .unwrap_or_else(|e| {
+            // Nothing is lost: the notifications stay pending and are looked for again.
+            tracing::error!(error = %e, "reading the due notifications failed");
+            Vec::new()
+        });
     // Deliver in order, one at a time: duplicates and reorders stay in the order they were queued.
     for d in due {
         deliver(sb, d).await;

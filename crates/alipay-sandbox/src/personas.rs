@@ -15,10 +15,16 @@ fn default_password() -> String {
     haitao_sandbox_api::personas::DEFAULT_PASSWORD.into()
 }
 
-fn src(kind: AccountKind, label: &str, balance: i64, credit: i64, card: Option<(&str, &str)>) -> SourceSpec {
+fn src(
+    kind: AccountKind,
+    label: (&str, &str),
+    balance: i64,
+    credit: i64,
+    card: Option<(&str, &str)>,
+) -> SourceSpec {
     SourceSpec {
         kind,
-        label: label.into(),
+        label: Bilingual::new(label.0, label.1),
         balance,
         credit_limit: credit,
         card_brand: card.map(|c| c.0.to_owned()),
@@ -49,12 +55,12 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "13800138001",
             ("Every channel, plenty of money", "全渠道，余额充足"),
             vec![
-                src(Balance, "账户余额", 5_000_000, 0, None),
-                src(MoneyFund, "余额宝", 10_000_000, 0, None),
-                src(Huabei, "花呗", 0, 3_000_000, None),
-                src(DebitCard, "工商银行储蓄卡", 8_000_000, 0, Some(("ICBC", "1234"))),
-                src(CreditCard, "招商银行信用卡", 0, 5_000_000, Some(("CMB", "5678"))),
-                src(InternationalCard, "Visa", 0, 10_000_000, Some(("VISA", "4242"))),
+                src(Balance, ("账户余额", "Alipay balance"), 5_000_000, 0, None),
+                src(MoneyFund, ("余额宝", "Yu'e Bao"), 10_000_000, 0, None),
+                src(Huabei, ("花呗", "Huabei"), 0, 3_000_000, None),
+                src(DebitCard, ("工商银行储蓄卡", "ICBC debit card"), 8_000_000, 0, Some(("ICBC", "1234"))),
+                src(CreditCard, ("招商银行信用卡", "CMB credit card"), 0, 5_000_000, Some(("CMB", "5678"))),
+                src(InternationalCard, ("Visa", "Visa"), 0, 10_000_000, Some(("VISA", "4242"))),
             ],
         ),
         p(
@@ -64,9 +70,9 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "13800138002",
             ("Short balance (¥12.34), small card", "余额不足"),
             vec![
-                src(Balance, "账户余额", 1_234, 0, None),
-                src(Huabei, "花呗", 0, 500_000, None),
-                src(DebitCard, "建设银行储蓄卡", 20_000, 0, Some(("CCB", "2468"))),
+                src(Balance, ("账户余额", "Alipay balance"), 1_234, 0, None),
+                src(Huabei, ("花呗", "Huabei"), 0, 500_000, None),
+                src(DebitCard, ("建设银行储蓄卡", "CCB debit card"), 20_000, 0, Some(("CCB", "2468"))),
             ],
         ),
         p(
@@ -76,9 +82,15 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "13800138003",
             ("Huabei and an international MasterCard", "花呗与境外卡"),
             vec![
-                src(Balance, "账户余额", 0, 0, None),
-                src(Huabei, "花呗", 0, 2_000_000, None),
-                src(InternationalCard, "MasterCard", 0, 5_000_000, Some(("MASTERCARD", "4444"))),
+                src(Balance, ("账户余额", "Alipay balance"), 0, 0, None),
+                src(Huabei, ("花呗", "Huabei"), 0, 2_000_000, None),
+                src(
+                    InternationalCard,
+                    ("MasterCard", "MasterCard"),
+                    0,
+                    5_000_000,
+                    Some(("MASTERCARD", "4444")),
+                ),
             ],
         ),
         p(
@@ -88,8 +100,8 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "13800138004",
             ("Risk-checked: every payment needs an SMS code", "每笔支付需短信验证"),
             vec![
-                src(Balance, "账户余额", 3_000_000, 0, None),
-                src(DebitCard, "农业银行储蓄卡", 3_000_000, 0, Some(("ABC", "1357"))),
+                src(Balance, ("账户余额", "Alipay balance"), 3_000_000, 0, None),
+                src(DebitCard, ("农业银行储蓄卡", "ABC debit card"), 3_000_000, 0, Some(("ABC", "1357"))),
             ],
         ),
         p(
@@ -99,8 +111,8 @@ pub fn defaults() -> Vec<PersonaSpec> {
             "13800138005",
             ("Only a bank card", "仅有银行卡"),
             vec![
-                src(Balance, "账户余额", 0, 0, None),
-                src(CreditCard, "中国银行信用卡", 0, 3_000_000, Some(("BOC", "9753"))),
+                src(Balance, ("账户余额", "Alipay balance"), 0, 0, None),
+                src(CreditCard, ("中国银行信用卡", "BOC credit card"), 0, 3_000_000, Some(("BOC", "9753"))),
             ],
         ),
     ]
@@ -113,11 +125,12 @@ pub fn requires_sms(login: &str) -> bool {
 
 /// Creates the sandbox's own accounts (mint, fees) if missing.
 pub fn ensure_system_accounts(conn: &Connection, now: DateTime<Utc>) -> Result<(), StoreError> {
-    for (id, kind, label) in
-        [(MINT, AccountKind::Mint, "opening balances"), (FEES, AccountKind::Fees, "Alipay fees")]
-    {
+    for (id, kind, label) in [
+        (MINT, AccountKind::Mint, Bilingual::new("期初余额", "opening balances")),
+        (FEES, AccountKind::Fees, Bilingual::new("支付宝手续费", "Alipay fees")),
+    ] {
         if crate::model::account(conn, id)?.is_none() {
-            insert_account(conn, id, "sandbox", kind, label, 0, None, now)?;
+            insert_account(conn, id, "sandbox", kind, &label, 0, None, now)?;
         }
     }
     Ok(())
@@ -201,11 +214,56 @@ mod tests {
         assert_eq!(read("b@sandbox.haitao"), Bilingual::new("Created by a tester", "Created by a tester"));
     }
 
+    fn han(s: &str) -> bool {
+        s.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c))
+    }
+
     #[test]
-    fn every_default_persona_is_described_in_both_languages() {
+    fn every_default_persona_and_source_is_named_in_both_languages() {
         for p in defaults() {
             assert!(!p.description.en.is_empty() && !p.description.zh.is_empty(), "{}", p.login);
-            assert!(!p.description.en.chars().any(|c| ('\u{4e00}'..='\u{9fff}').contains(&c)), "{}", p.login);
+            assert!(!han(&p.description.en), "{}", p.login);
+            for s in &p.sources {
+                assert!(!s.label.zh.is_empty() && !s.label.en.is_empty() && !han(&s.label.en), "{s:?}");
+            }
         }
+    }
+
+    #[test]
+    fn account_names_kept_in_chinese_get_their_english_name() {
+        let mut c = Connection::open_in_memory().unwrap();
+        crate::db::migrations().to_version(&mut c, 3).unwrap();
+        for (id, owner, kind, label) in [
+            ("p1:debit", "p1", "debit_card", "工商银行储蓄卡"),
+            ("p1:yeb", "p1", "money_fund", "余额宝"),
+            ("p1:mine", "p1", "debit_card", "测试员的卡"),
+            (FEES, "sandbox", "fees", "Alipay fees"),
+        ] {
+            c.execute(
+                "INSERT INTO accounts (id, owner, kind, label, credit_limit, created_at)
+                 VALUES (?1, ?2, ?3, ?4, 0, '2026-01-01T00:00:00.000Z')",
+                [id, owner, kind, label],
+            )
+            .unwrap();
+        }
+        crate::db::migrations().to_latest(&mut c).unwrap();
+        let label = |id: &str| crate::model::account(&c, id).unwrap().unwrap().label;
+        assert_eq!(label("p1:debit"), Bilingual::new("工商银行储蓄卡", "ICBC debit card"));
+        assert_eq!(label("p1:yeb"), Bilingual::new("余额宝", "Yu'e Bao"));
+        assert_eq!(label("p1:mine"), Bilingual::new("测试员的卡", "测试员的卡"));
+        assert_eq!(label(FEES), Bilingual::new("支付宝手续费", "Alipay fees"));
+    }
+
+    #[test]
+    fn an_unknown_account_kind_is_reported_not_read_as_another() {
+        let c = crate::db::open(None).unwrap();
+        c.execute(
+            "INSERT INTO accounts (id, owner, kind, label, credit_limit, created_at)
+             VALUES ('p1:x', 'p1', 'gold_bars', 'x', 0, '2026-01-01T00:00:00.000Z')",
+            [],
+        )
+        .unwrap();
+        let err = crate::model::accounts_of(&c, "p1").unwrap_err();
+        assert!(err.to_string().contains("account kind \"gold_bars\""), "{err}");
     }
 }

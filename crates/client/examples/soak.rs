@@ -49,8 +49,8 @@ use axum::response::{IntoResponse, Response};
 use haitao_client::secrets::SecretError;
 use haitao_client::{Cache, Client, ClientError, LocalStatus, MemoryStore, SecretStore, ShopApi};
 use haitao_sandbox_api::{
-    AccountKind, AdvanceClock, ApiError, ForceRequest, LedgerCheck, Outcome, PayAnswer, PayError, PayRequest,
-    PayWith, PersonaSpec, SourceSpec, TradeView, path,
+    AccountKind, AdvanceClock, ApiError, Bilingual, ForceRequest, LedgerCheck, Outcome, PayAnswer, PayError,
+    PayRequest, PayWith, PersonaSpec, SourceSpec, TradeView, path,
 };
 use haitao_shop_api::catalog::ProductQuery;
 use haitao_shop_api::error::ErrorCode;
@@ -423,9 +423,9 @@ async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
     let id_number = common::resident_id(n);
     let phone = format!("139{:08}", 10_000 + n);
     let persona = format!("soak{n}@sandbox.haitao");
-    let card = |kind, label: &str, balance, credit_limit, brand: &str, last4: &str| SourceSpec {
+    let card = |kind, label: (&str, &str), balance, credit_limit, brand: &str, last4: &str| SourceSpec {
         kind,
-        label: label.into(),
+        label: Bilingual::new(label.0, label.1),
         balance,
         credit_limit,
         card_brand: Some(brand.into()),
@@ -435,12 +435,12 @@ async fn sign_up(w: &World, n: usize, seed: u64) -> Shopper {
         .source(SourceSpec::balance(5_000_000))
         .source(SourceSpec {
             kind: AccountKind::Huabei,
-            label: "花呗".into(),
+            label: Bilingual::new("花呗", "Huabei"),
             credit_limit: 5_000_000,
             ..SourceSpec::balance(0)
         })
-        .source(card(AccountKind::DebitCard, "储蓄卡", 5_000_000, 0, "ICBC", "1234"))
-        .source(card(AccountKind::InternationalCard, "Visa", 0, 5_000_000, "VISA", "4242"));
+        .source(card(AccountKind::DebitCard, ("储蓄卡", "Debit card"), 5_000_000, 0, "ICBC", "1234"))
+        .source(card(AccountKind::InternationalCard, ("Visa", "Visa"), 0, 5_000_000, "VISA", "4242"));
     let (s, v) = w.sandbox_post(path::PERSONAS, &spec).await;
     assert_eq!(s, 200, "persona: {v}");
     let secrets = RecordingStore::default();

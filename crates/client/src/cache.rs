@@ -37,7 +37,7 @@ pub enum CacheError {
     Private { path: String, source: std::io::Error },
 }
 
-const KNOWN: i64 = 6;
+const KNOWN: i64 = 7;
 
 /// Schema 1, exactly as Haitao 0.1 created it. Migrations are never edited once released; this one
 /// is public so upgrade tests and benchmarks can build a cache as an older Haitao left it.
@@ -191,6 +191,13 @@ UPDATE product_details SET detail = json_set(detail, '$.landed.fx.source', json_
 WHERE json_type(detail, '$.landed.fx.source') = 'text';
 "#;
 
+/// Version 7: a waybill names its carrier by code (`haitao_express`) where the shop used to send
+/// the display name; cached orders are rewritten in place.
+const CARRIER_CODE: &str = r#"
+UPDATE orders SET body = json_set(body, '$.waybill.carrier', 'haitao_express')
+WHERE json_extract(body, '$.waybill.carrier') = '海淘国际物流 Haitao Express';
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_1),
@@ -199,6 +206,7 @@ fn migrations() -> Migrations<'static> {
         M::up(DETAILS_APART),
         M::up(ORDERS_REFETCH),
         M::up(FX_SOURCE_BILINGUAL),
+        M::up(CARRIER_CODE),
     ])
 }
 
@@ -1093,6 +1101,34 @@ mod tests {
     }
 
     #[test]
+    fn version_7_rewrites_cached_carrier_names_as_codes() {
+        let mut conn = Connection::open_in_memory().unwrap();
+        migrations().to_version(&mut conn, 6).unwrap();
+        let insert = "INSERT INTO orders (id, status, created_at, updated_at, total_fen, body) VALUES (?1, 'shipped', 't', 't', 1, ?2)";
+        let old = r#"{"id":"O-1","waybill":{"number":"HT1","carrier":"海淘国际物流 Haitao Express"}}"#;
+        conn.execute(insert, params!["O-1", old]).unwrap();
+        conn.execute(insert, params!["O-2", r#"{"id":"O-2","waybill":null}"#]).unwrap();
+        conn.execute(insert, params!["O-3", r#"{"id":"O-3","waybill":{"number":"X","carrier":"other"}}"#])
+            .unwrap();
+        migrations().to_latest(&mut conn).unwrap();
+        let carrier = |id: &str| -> Option<String> {
+            conn.query_row(
+                "SELECT json_extract(body, '$.waybill.carrier') FROM orders WHERE id = ?1",
+                [id],
+                |r| r.get(0),
+            )
+            .unwrap()
+        };
+        assert_eq!(carrier("O-1").as_deref(), Some("haitao_express"));
+        assert_eq!(carrier("O-2"), None);
+        assert_eq!(
+            carrier("O-3").as_deref(),
+            Some("other"),
+            "an unknown name is left for the decoder to report"
+        );
+    }
+
+    #[test]
     fn refuses_damaged_and_newer_files_without_touching_them() {
         let dir = tempfile::tempdir().unwrap();
         let bad = dir.path().join("bad.sqlite3");
@@ -1100,8 +1136,8 @@ mod tests {
         assert!(matches!(Cache::open(&bad), Err(CacheError::Corrupt { .. })));
         assert_eq!(std::fs::read(&bad).unwrap(), vec![0x42u8; 4096]);
         let newer = dir.path().join("newer.sqlite3");
-        Connection::open(&newer).unwrap().pragma_update(None, "user_version", 7).unwrap();
-        assert!(matches!(Cache::open(&newer), Err(CacheError::TooNew { found: 7, .. })));
+        Connection::open(&newer).unwrap().pragma_update(None, "user_version", KNOWN + 1).unwrap();
+        assert!(matches!(Cache::open(&newer), Err(CacheError::TooNew { found, .. }) if found == KNOWN + 1));
         let ok = dir.path().join("ok.sqlite3");
         Cache::open(&ok).unwrap().set_meta("a", "1").unwrap();
         assert_eq!(

@@ -1,6 +1,7 @@
 //! Money accounts and the ledger check (`GET /sandbox/api/ledger/check`, `.../ledger/accounts`,
 //! `.../personas/{login}/accounts`). Amounts are fen of [`crate::LEDGER_CURRENCY`].
 
+use crate::Bilingual;
 use serde::{Deserialize, Serialize};
 
 /// Kinds of money accounts: a persona's funding sources, and the sandbox's own.
@@ -65,8 +66,8 @@ pub struct Account {
     /// The persona's id, an app id (merchant accounts) or `sandbox`.
     pub owner: String,
     pub kind: AccountKind,
-    /// The sandbox's own name for the account, in Chinese ("工商银行储蓄卡").
-    pub label: String,
+    /// The sandbox's own name for the account ("工商银行储蓄卡" / "ICBC debit card").
+    pub label: Bilingual,
     /// Credit line in fen (Huabei, credit cards; 0 otherwise).
     pub credit_limit: i64,
     /// For cards: the bank or network ("ICBC", "VISA") and the last four digits, so the source can

@@ -25,8 +25,8 @@ pub struct Persona {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SourceSpec {
     pub kind: AccountKind,
-    /// The source's name in Chinese ("工商银行储蓄卡").
-    pub label: String,
+    /// The source's name ("工商银行储蓄卡" / "ICBC debit card").
+    pub label: Bilingual,
     /// Opening balance (debit-like sources) in fen.
     #[serde(default)]
     pub balance: i64,
@@ -61,7 +61,7 @@ impl SourceSpec {
     pub fn balance(fen: i64) -> Self {
         SourceSpec {
             kind: AccountKind::Balance,
-            label: "账户余额".into(),
+            label: Bilingual::new("账户余额", "Alipay balance"),
             balance: fen,
             credit_limit: 0,
             card_brand: None,

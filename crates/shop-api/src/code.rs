@@ -121,7 +121,7 @@ macro_rules! sql_text_code {
 mod tests {
     use super::*;
     use crate::orders::{
-        AttemptStatus, HoldReason, OrderStatus, PayMode, PaymentFailure, RefundStatus, TrackingStage,
+        AttemptStatus, Carrier, HoldReason, OrderStatus, PayMode, PaymentFailure, RefundStatus, TrackingStage,
     };
     use crate::support::{Author, TicketStatus, TicketTopic};
 
@@ -154,6 +154,7 @@ mod tests {
         vocabulary::<PaymentFailure>();
         vocabulary::<RefundStatus>();
         vocabulary::<TrackingStage>();
+        vocabulary::<Carrier>();
         vocabulary::<Author>();
         vocabulary::<TicketStatus>();
         vocabulary::<TicketTopic>();

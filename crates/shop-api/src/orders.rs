@@ -478,8 +478,21 @@ pub struct TrackingEvent {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct Waybill {
     pub number: String,
-    pub carrier: String,
+    pub carrier: Carrier,
 }
+
+/// Who carries a parcel. The app shows the carrier's name in the reader's language.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Carrier {
+    /// 海淘国际物流 / Haitao Express: Haitao's own cross-border line, from the bonded warehouse to
+    /// the door.
+    HaitaoExpress,
+}
+
+crate::codes! { Carrier, "carrier" {
+    HaitaoExpress => "haitao_express",
+}}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
 pub struct Order {

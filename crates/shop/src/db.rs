@@ -32,12 +32,13 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/002_address_limits.sql")),
         M::up(include_str!("../migrations/003_status_checks.sql")).foreign_key_check(),
         M::up(include_str!("../migrations/004_refund_retries.sql")),
+        M::up(include_str!("../migrations/005_carrier_code.sql")),
     ])
 }
 
 /// Number of schema versions this build knows.
 pub fn known_version() -> usize {
-    4
+    5
 }
 
 /// Runs the migrations with foreign keys off, as SQLite's way of rebuilding a table needs; each

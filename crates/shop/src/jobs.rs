@@ -11,7 +11,9 @@ use haitao_alipay::CallError;
 use haitao_alipay::api::{BuyerInfo, Close, CustomsDeclare, TradeRef};
 use haitao_alipay::status::acq;
 use haitao_shop_api::catalog::Localized;
-use haitao_shop_api::orders::{AttemptStatus, OrderStatus, RefundStatus, TrackingEvent, TrackingStage};
+use haitao_shop_api::orders::{
+    AttemptStatus, Carrier, OrderStatus, RefundStatus, TrackingEvent, TrackingStage,
+};
 
 use crate::error::ApiError;
 use crate::payments;
@@ -83,8 +85,8 @@ async fn watch_ended_cashiers(shop: &Arc<Shop>) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// The carrier of every parcel, as the waybill names it.
-const CARRIER: &str = "海淘国际物流 Haitao Express";
+/// The carrier of every parcel.
+const CARRIER: Carrier = Carrier::HaitaoExpress;
 
 fn declaration_no(o: &OrderCore) -> String {
     let clean: String = o.id.chars().filter(|c| c.is_ascii_alphanumeric()).collect();

@@ -8,7 +8,9 @@ use chrono::{DateTime, NaiveDate, Utc};
 use haitao_alipay::money::Money;
 use haitao_shop_api::account::{Address, AddressInput};
 use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, ProductPage, ProductQuery};
-use haitao_shop_api::orders::{HoldReason, Order, OrderStatus, PaymentAttempt, RefundRecord, TrackingEvent};
+use haitao_shop_api::orders::{
+    Carrier, HoldReason, Order, OrderStatus, PaymentAttempt, RefundRecord, TrackingEvent,
+};
 use haitao_shop_api::support::{Author, Ticket, TicketTopic};
 
 use crate::catalog::ProductRow;
@@ -387,7 +389,7 @@ pub trait FulfilmentStore {
         declaration_no: &str,
         identity_check: Option<bool>,
         event: &TrackingEvent,
-        waybill: (&str, &str),
+        waybill: (&str, Carrier),
         now: DateTime<Utc>,
     ) -> StoreResult<bool>;
     /// Makes the payer the orderer of an order held because they differ, so it is declared

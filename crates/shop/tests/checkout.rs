@@ -346,7 +346,16 @@ async fn refunds_partial_then_full_restore_the_quota() {
     let declared = w
         .shop
         .shop
-        .blocking(move |s| s.record_declaration(&o1, "CDRACE01", Some(true), &d, ("HTXRACE", "x"), now))
+        .blocking(move |s| {
+            s.record_declaration(
+                &o1,
+                "CDRACE01",
+                Some(true),
+                &d,
+                ("HTXRACE", haitao_shop_api::orders::Carrier::HaitaoExpress),
+                now,
+            )
+        })
         .await
         .unwrap();
     assert!(!declared, "a refunded order is not declared");

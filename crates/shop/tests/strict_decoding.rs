@@ -9,7 +9,8 @@ use haitao_shop::sqlite::SqliteStore;
 use haitao_shop::store::{OrderStore, PaymentStore, SupportStore};
 use haitao_shop_api::code::{Code, sql_list};
 use haitao_shop_api::orders::{
-    AttemptStatus, HoldReason, OrderStatus, PayMode, PaymentFailure, RefundStatus, TrackingStage,
+    AttemptStatus, Carrier, HoldReason, OrderStatus, PayMode, PaymentFailure, RefundStatus, TrackingStage,
+    Waybill,
 };
 use haitao_shop_api::support::{Author, TicketStatus, TicketTopic};
 use rusqlite::Connection;
@@ -153,6 +154,10 @@ fn an_older_database_is_rebuilt_with_its_rows_rowids_and_references() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("shop.db");
     second_schema(&path, "awaiting_payment");
+    Connection::open(&path)
+        .unwrap()
+        .execute("UPDATE orders SET waybill_no = 'HTX1', carrier = '海淘国际物流 Haitao Express'", [])
+        .unwrap();
     let c = db::open(&path).unwrap();
     let v: i64 = c.pragma_query_value(None, "user_version", |r| r.get(0)).unwrap();
     assert_eq!(v, i64::try_from(db::known_version()).unwrap());
@@ -175,6 +180,20 @@ fn an_older_database_is_rebuilt_with_its_rows_rowids_and_references() {
     let a = store.attempt("p1").unwrap().unwrap();
     assert_eq!((a.status, a.mode), (AttemptStatus::Redirected, PayMode::InApp));
     assert_eq!(store.order_core("o1").unwrap().unwrap().status, OrderStatus::AwaitingPayment);
+    // A carrier stored by its display name is stored by its code since version 5.
+    let waybill = store.order(Some("a1"), "o1").unwrap().unwrap().waybill;
+    assert_eq!(waybill, Some(Waybill { number: "HTX1".into(), carrier: Carrier::HaitaoExpress }));
+}
+
+#[test]
+fn an_unknown_carrier_is_reported_with_its_row() {
+    let c = db::open_in_memory().unwrap();
+    c.execute(ACCOUNT, []).unwrap();
+    c.execute(&order("shipped", "2026-12-01T00:30:00.000Z"), []).unwrap();
+    c.execute("UPDATE orders SET waybill_no = 'HTX1', carrier = 'pigeon_post'", []).unwrap();
+    let store = SqliteStore::new(c);
+    let cause = store.order(Some("a1"), "o1").unwrap_err().cause.unwrap_or_default();
+    assert!(cause.contains(r#"column carrier: unknown carrier "pigeon_post""#), "{cause}");
 }
 
 #[test]

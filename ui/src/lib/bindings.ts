@@ -199,6 +199,14 @@ export type CachedOrders_Serialize = {
 	online: boolean,
 };
 
+/**  Who carries a parcel. The app shows the carrier's name in the reader's language. */
+export type Carrier = 
+/**
+ *  海淘国际物流 / Haitao Express: Haitao's own cross-border line, from the bonded warehouse to
+ *  the door.
+ */
+"haitao_express";
+
 export type Cart = Cart_Serialize | Cart_Deserialize;
 
 export type CartLine = {
@@ -1007,8 +1015,8 @@ export type SandboxAccount_Deserialize = {
 	/**  The persona's id, an app id (merchant accounts) or `sandbox`. */
 	owner: string,
 	kind: AccountKind,
-	/**  The sandbox's own name for the account, in Chinese ("工商银行储蓄卡"). */
-	label: string,
+	/**  The sandbox's own name for the account ("工商银行储蓄卡" / "ICBC debit card"). */
+	label: Bilingual,
 	/**  Credit line in fen (Huabei, credit cards; 0 otherwise). */
 	credit_limit: number,
 	/**
@@ -1027,8 +1035,8 @@ export type SandboxAccount_Serialize = {
 	/**  The persona's id, an app id (merchant accounts) or `sandbox`. */
 	owner: string,
 	kind: AccountKind,
-	/**  The sandbox's own name for the account, in Chinese ("工商银行储蓄卡"). */
-	label: string,
+	/**  The sandbox's own name for the account ("工商银行储蓄卡" / "ICBC debit card"). */
+	label: Bilingual,
 	/**  Credit line in fen (Huabei, credit cards; 0 otherwise). */
 	credit_limit: number,
 	/**
@@ -1181,7 +1189,7 @@ export type UiMark = {
 
 export type Waybill = {
 	number: string,
-	carrier: string,
+	carrier: Carrier,
 };
 
 /* Tauri Specta runtime */

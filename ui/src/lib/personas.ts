@@ -1,38 +1,15 @@
-// Sandbox personas as the tester panel shows them, in the app's language. The sandbox names its
-// buyers' funding sources in Chinese ("工商银行储蓄卡"); in English the sources are named from their
-// kind, bank or network and last four digits instead. (Each persona's description comes in both
-// languages, `{zh, en}`: the panel shows it with `pick`.)
-import { locale, t } from './i18n.svelte';
+// Sandbox personas' funding sources as the tester panel shows them, in the app's language: the
+// sandbox names each source in both languages (`{zh, en}`), and a card carries its last four
+// digits. (Each persona's description comes in both languages too: the panel shows it with `pick`.)
+import { pick, t } from './i18n.svelte';
+import type { SandboxAccount_Serialize } from './bindings';
 
-export type SourceLike = {
-  kind: string;
-  label: string;
-  card_brand?: string | null;
+export type SourceLike = Pick<SandboxAccount_Serialize, 'label'> & {
   card_last4?: string | null;
 };
 
-/** A bank's or card network's code ("ICBC", "MASTERCARD") as a reader expects it. */
-function brandName(code: string): string {
-  const networks: Record<string, string> = { VISA: 'Visa', MASTERCARD: 'MasterCard', AMEX: 'Amex' };
-  return networks[code.toUpperCase()] ?? code;
-}
-
 /** The name of a persona's funding source in the current language. */
 export function sourceName(a: SourceLike): string {
-  if (locale.lang !== 'en') return a.label;
-  const params = { brand: brandName(a.card_brand ?? ''), last4: a.card_last4 ?? '' };
-  switch (a.kind) {
-    case 'balance':
-    case 'money_fund':
-    case 'huabei':
-      return t(`tester.source.${a.kind}`);
-    case 'debit_card':
-    case 'credit_card':
-    case 'international_card':
-      return a.card_brand && a.card_last4
-        ? t(`tester.source.${a.kind}`, params)
-        : t(`tester.source.${a.kind}_plain`);
-    default:
-      return a.label;
-  }
+  const name = pick(a.label);
+  return a.card_last4 ? t('tester.card_ending', { name, last4: a.card_last4 }) : name;
 }

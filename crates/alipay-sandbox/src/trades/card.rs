@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Utc};
 use haitao_alipay::status::Status;
+use haitao_sandbox_api::Bilingual;
 use rusqlite::{OptionalExtension, params};
 use serde_json::json;
 
@@ -96,7 +97,7 @@ pub(super) fn typed_card(
             &acct,
             &buyer.id,
             AccountKind::InternationalCard,
-            brand,
+            &Bilingual::new(brand, brand),
             10_000_000,
             Some((brand, &last4)),
             ctx.now,

@@ -4,6 +4,7 @@
 
 use haitao_alipay::api::{FeePayer, PayChannel};
 use haitao_alipay::status::Status;
+use haitao_sandbox_api::Bilingual;
 use serde::Serialize;
 
 use super::session::PageRequest;
@@ -27,7 +28,7 @@ pub struct ChannelOption {
     pub account_id: String,
     pub kind: AccountKind,
     pub channel: PayChannel,
-    pub label: String,
+    pub label: Bilingual,
     pub available: bool,
     /// Why it cannot be used.
     pub blocked: Option<Blocked>,
@@ -124,7 +125,10 @@ pub fn channel_options(
             kind: a.kind,
             channel: ch,
             label: match (&a.card_brand, &a.card_last4) {
-                (Some(b), Some(l)) => format!("{} ({b} ****{l})", a.label),
+                (Some(b), Some(l)) => Bilingual::new(
+                    format!("{} ({b} ****{l})", a.label.zh),
+                    format!("{} ({b} ****{l})", a.label.en),
+                ),
                 _ => a.label.clone(),
             },
             available: true,
@@ -179,7 +183,7 @@ pub fn channel_options(
             account_id: "new_card".into(),
             kind: AccountKind::InternationalCard,
             channel: PayChannel::CreditCard,
-            label: "境外 Visa / MasterCard".into(),
+            label: Bilingual::new("境外 Visa / MasterCard", "International Visa / MasterCard"),
             available: true,
             blocked: None,
             reason: None,

@@ -225,7 +225,7 @@ fn refuse_declines(
                 Some(trade),
                 None,
                 "payment declined",
-                json!({"channel": opt.label}),
+                json!({"channel": opt.label.en}),
             );
             Err(PayError::Declined {
                 zh: "发卡行拒绝了本次支付".into(),
@@ -355,7 +355,7 @@ fn mark_paid(
         "trade.paid",
         Some(&paid),
         None,
-        format!("paid {} by {} ({})", cny_text(charge.base), buyer.login, opt.label),
+        format!("paid {} by {} ({})", cny_text(charge.base), buyer.login, opt.label.en),
         json!({"channel": channel, "surcharge_fen": charge.surcharge, "fee_fen": fee_fen, "source": charge.source.id}),
     );
     Ok(paid)

@@ -63,7 +63,7 @@ impl FulfilmentStore for SqliteStore {
         declaration_no: &str,
         identity_check: Option<bool>,
         event: &TrackingEvent,
-        (waybill_no, carrier): (&str, &str),
+        (waybill_no, carrier): (&str, Carrier),
         now: DateTime<Utc>,
     ) -> StoreResult<bool> {
         self.with(|c| {

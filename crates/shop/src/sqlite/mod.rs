@@ -10,7 +10,7 @@ use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, Localized, ProductP
 use haitao_shop_api::code::{Code, sql_list};
 use haitao_shop_api::error::ErrorCode;
 use haitao_shop_api::orders::{
-    AttemptStatus, CustomsInfo, HoldReason, LinePricing, Order, OrderLine, OrderStatus, Orderer,
+    AttemptStatus, Carrier, CustomsInfo, HoldReason, LinePricing, Order, OrderLine, OrderStatus, Orderer,
     PaymentAttempt, RefundRecord, RefundStatus, Totals, TrackingEvent, Waybill,
 };
 use haitao_shop_api::support::{Author, Ticket, TicketMessage, TicketStatus, TicketTopic};

@@ -286,6 +286,9 @@ export const en: Shape<typeof zh> = {
     },
     tracking: 'Tracking',
     waybill: 'Waybill {no} ({carrier})',
+    carriers: {
+      haitao_express: 'Haitao Express',
+    },
     customs: 'Three documents: order {o}, payment {p}, waybill {w}',
     identity: 'Orderer is the payer: {v}',
     invoice: 'Download e-receipt (PDF)',
@@ -397,16 +400,6 @@ export const en: Shape<typeof zh> = {
     export: 'Export trace (JSON)',
     exported: 'Exported to {path}',
     magic: 'Magic amount {amount}',
-    source: {
-      balance: 'Alipay balance',
-      money_fund: "Yu'e Bao",
-      huabei: 'Huabei',
-      debit_card: '{brand} debit card ending {last4}',
-      debit_card_plain: 'Debit card',
-      credit_card: '{brand} credit card ending {last4}',
-      credit_card_plain: 'Credit card',
-      international_card: '{brand} ending {last4}',
-      international_card_plain: 'International card',
-    },
+    card_ending: '{name} ending {last4}',
   },
 };

@@ -270,6 +270,9 @@ export const zh = {
     },
     tracking: '物流轨迹',
     waybill: '运单号 {no}（{carrier}）',
+    carriers: {
+      haitao_express: '海淘国际物流',
+    },
     customs: '三单对碰：订单 {o}，支付单 {p}，运单 {w}',
     identity: '订购人与付款人一致：{v}',
     invoice: '下载电子税单（PDF）',
@@ -379,16 +382,6 @@ export const zh = {
     export: '导出追踪（JSON）',
     exported: '已导出到 {path}',
     magic: '魔法金额 {amount}',
-    source: {
-      balance: '账户余额',
-      money_fund: '余额宝',
-      huabei: '花呗',
-      debit_card: '{brand} 储蓄卡 尾号 {last4}',
-      debit_card_plain: '储蓄卡',
-      credit_card: '{brand} 信用卡 尾号 {last4}',
-      credit_card_plain: '信用卡',
-      international_card: '{brand} 尾号 {last4}',
-      international_card_plain: '境外银行卡',
-    },
+    card_ending: '{name} 尾号 {last4}',
   },
 };
