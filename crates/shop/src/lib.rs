@@ -21,6 +21,7 @@ pub mod auth;
 pub mod catalog;
 pub mod config;
 pub mod db;
+pub mod domain;
 pub mod error;
 pub mod identity;
 pub mod invoice;

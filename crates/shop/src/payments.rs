@@ -24,7 +24,7 @@ use haitao_shop_api::orders::{
 
 use crate::error::ApiError;
 use crate::state::Shop;
-use crate::store::{AUTOMATIC_REFUND_PREFIX, PaymentApplied, RefundRow};
+use crate::store::{AUTOMATIC_REFUND_PREFIX, NotificationApplied, PaymentApplied, RefundRow};
 
 /// Alipay channels for a payment method, and the Huabei installment terms when applicable.
 pub fn channels_for(
@@ -222,12 +222,9 @@ pub async fn start(
     save(shop, attempt).await
 }
 
-/// Applies a confirmed payment (from a notification or a query) and handles the rare cases where
-/// the money must go back.
-async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) -> Result<(), ApiError> {
-    let (aid, tno) = (attempt.id.clone(), trade_no.to_owned());
-    let now = shop.now();
-    let event = TrackingEvent {
+/// The `paid` tracking event of an order paid at `now`.
+fn paid_event(now: chrono::DateTime<chrono::Utc>) -> TrackingEvent {
+    TrackingEvent {
         at: now,
         stage: TrackingStage::Paid,
         description: Localized {
@@ -235,9 +232,13 @@ async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) 
             en: "Paid with Alipay; waiting for the customs declaration".into(),
         },
         location: Localized { zh: "海淘".into(), en: "Haitao".into() },
-    };
-    // Recorded only if the payment cannot be kept; the store sets its amount and reason.
-    let refund = RefundRow {
+    }
+}
+
+/// The refund of all of `attempt`'s payment, recorded only if that payment cannot be kept; the
+/// store sets its amount and reason.
+fn automatic_refund(shop: &Shop, attempt: &PaymentAttempt) -> RefundRow {
+    RefundRow {
         id: shop.id("RF"),
         order_id: attempt.order_id.clone(),
         attempt_id: attempt.id.clone(),
@@ -245,21 +246,40 @@ async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) 
         amount: attempt.amount,
         reason: String::new(),
         status: RefundStatus::Pending,
-    };
-    let (outcome, refund) = shop.blocking(move |s| s.apply_payment(&aid, &tno, &event, refund, now)).await?;
+    }
+}
+
+/// What follows a payment applied (by a notification or a query): the jobs woken for a paid
+/// order, the refund of a payment that cannot be kept sent to the gateway.
+async fn after_payment(
+    shop: &Arc<Shop>,
+    attempt: (&str, &str),
+    (outcome, refund): (PaymentApplied, Option<RefundRow>),
+) {
+    let (order_id, attempt_id) = attempt;
     match outcome {
         PaymentApplied::Paid => {
-            tracing::info!(order = %attempt.order_id, attempt = %attempt.id, "order paid");
+            tracing::info!(order = %order_id, attempt = %attempt_id, "order paid");
             shop.wake.notify_waiters();
         }
         PaymentApplied::AlreadyApplied => {}
         PaymentApplied::Duplicate | PaymentApplied::OrderGone => {
-            tracing::warn!(order = %attempt.order_id, attempt = %attempt.id, ?outcome, "payment cannot be kept; refunding it");
+            tracing::warn!(order = %order_id, attempt = %attempt_id, ?outcome, "payment cannot be kept; refunding it");
         }
     }
     if let Some(r) = refund {
         settle_refund(shop, &r).await;
     }
+}
+
+/// Applies a payment a gateway query confirmed and handles the rare cases where the money must go
+/// back.
+async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) -> Result<(), ApiError> {
+    let (aid, tno) = (attempt.id.clone(), trade_no.to_owned());
+    let now = shop.now();
+    let (event, refund) = (paid_event(now), automatic_refund(shop, attempt));
+    let applied = shop.blocking(move |s| s.apply_payment(&aid, &tno, &event, refund, now)).await?;
+    after_payment(shop, (&attempt.order_id, &attempt.id), applied).await;
     Ok(())
 }
 
@@ -378,7 +398,9 @@ async fn close_attempt(
     save(shop, attempt).await
 }
 
-/// The notify endpoint's work: verify, match, apply idempotently.
+/// The notify endpoint's work: the signature verified here, then matched against its attempt,
+/// applied and recorded in one store call (one transaction); a refund the payment needs is sent
+/// after.
 pub async fn handle_notify(shop: &Arc<Shop>, raw: &[u8]) -> Result<(), ApiError> {
     let reject = |r: Rejection| {
         tracing::warn!(rejection = %r, "notification rejected");
@@ -386,37 +408,28 @@ pub async fn handle_notify(shop: &Arc<Shop>, raw: &[u8]) -> Result<(), ApiError>
             .detail(r.to_string())
     };
     let n = shop.inbound.notify(raw).map_err(reject)?;
-    let out = n.out_trade_no.clone();
-    let attempt = shop.blocking(move |s| s.attempt_by_out_trade_no(&out)).await?;
-    let expected = attempt.as_ref().map(|a| Expected { total_amount: a.amount });
-    let matched = n.matched(expected.as_ref()).map_err(reject)?;
-    let Some(attempt) = attempt else { return Err(ApiError::internal("attempt vanished")) };
-    let n = matched.message;
-    match n.trade_status {
-        TradeStatus::TradeSuccess | TradeStatus::TradeFinished => {
-            apply_paid(shop, &attempt, &n.trade_no).await?
-        }
-        TradeStatus::TradeClosed => {
-            if !attempt.status.is_final() {
-                let mut a = attempt.clone();
-                a.status = AttemptStatus::Closed;
-                a.failure = Some(PaymentFailure::Expired);
-                a.updated_at = shop.now();
-                save(shop, a).await?;
+    let now = shop.now();
+    // The refund's id is drawn whether or not it is needed: ids come from the shop's IdGen, not
+    // from inside the store.
+    let refund = RefundRow {
+        id: shop.id("RF"),
+        order_id: String::new(),
+        attempt_id: String::new(),
+        out_request_no: format!("{AUTOMATIC_REFUND_PREFIX}{}", n.out_trade_no),
+        amount: haitao_alipay::money::Money::zero(haitao_alipay::money::Currency::Cny),
+        reason: String::new(),
+        status: RefundStatus::Pending,
+    };
+    let event = paid_event(now);
+    match shop.blocking(move |s| s.apply_notification(n, &event, refund, now)).await? {
+        NotificationApplied::Rejected(r) => Err(reject(r)),
+        NotificationApplied::Recorded { attempt, payment, .. } => {
+            if let Some(applied) = payment {
+                after_payment(shop, (&attempt.order_id, &attempt.id), applied).await;
             }
+            Ok(())
         }
-        // Never move backwards: a stale "waiting" message after a payment changes nothing.
-        TradeStatus::WaitBuyerPay => {}
     }
-    let (id, out, status, params, now) = (
-        n.notify_id.clone(),
-        n.out_trade_no.clone(),
-        n.trade_status.as_str().to_owned(),
-        n.params.to_urlencoded(),
-        shop.now(),
-    );
-    shop.blocking(move |s| s.record_notification(&id, &out, &status, &params, now)).await?;
-    Ok(())
 }
 
 /// After the return redirect (or when the buyer left the cashier): check what happened.

@@ -5,6 +5,7 @@
 //! Methods are blocking; the HTTP layer calls them on Tokio's blocking pool.
 
 use chrono::{DateTime, NaiveDate, Utc};
+use haitao_alipay::inbound::Notify;
 use haitao_alipay::money::Money;
 use haitao_shop_api::account::{Address, AddressInput};
 use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, ProductPage, ProductQuery};
@@ -14,6 +15,7 @@ use haitao_shop_api::orders::{
 use haitao_shop_api::support::{Author, Ticket, TicketTopic};
 
 use crate::catalog::ProductRow;
+pub use crate::domain::payments::{NotificationApplied, PaymentApplied};
 use crate::error::ApiError;
 pub use crate::limits::AddressEvent;
 use crate::pricing::{FxRates, Priced, PricingConfig};
@@ -194,33 +196,6 @@ pub struct OrderCore {
     pub waybill_no: Option<String>,
 }
 
-/// What applying a confirmed payment did.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum PaymentApplied {
-    /// The order is now paid by this attempt.
-    Paid,
-    /// Already applied (a repeated notification or confirmation).
-    AlreadyApplied,
-    /// The order was already paid by another attempt: this money must be refunded.
-    Duplicate,
-    /// The order was closed (cancelled, or not paid in time) before this payment: this money must
-    /// be refunded. A closed order is never re-opened: its stock and the buyer's annual quota may
-    /// have gone to other orders.
-    OrderGone,
-}
-
-impl PaymentApplied {
-    /// Why the payment is refunded, when it cannot be kept.
-    pub fn refund_reason(&self) -> Option<&'static str> {
-        // (The sweeper gives the same reasons: `SqliteStore::cover_payment`.)
-        match self {
-            PaymentApplied::Duplicate => Some("duplicate payment"),
-            PaymentApplied::OrderGone => Some("order closed before payment"),
-            PaymentApplied::Paid | PaymentApplied::AlreadyApplied => None,
-        }
-    }
-}
-
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RefundRow {
     pub id: String,
@@ -282,7 +257,6 @@ pub trait PaymentStore {
     fn insert_attempt(&self, a: &PaymentAttempt) -> StoreResult<()>;
     fn update_attempt(&self, a: &PaymentAttempt) -> StoreResult<()>;
     fn attempt(&self, id: &str) -> StoreResult<Option<PaymentAttempt>>;
-    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<PaymentAttempt>>;
     fn attempts_of(&self, order_id: &str) -> StoreResult<Vec<PaymentAttempt>>;
     /// Attempts that are not final and were last touched before `before`.
     fn open_attempts(&self, before: DateTime<Utc>) -> StoreResult<Vec<PaymentAttempt>>;
@@ -298,15 +272,6 @@ pub trait PaymentStore {
     /// Notes that the gateway was asked about an ended attempt at `now` (its order is not
     /// touched); `answered`: it gave an answer, which counts towards ending the watch.
     fn looked_at(&self, attempt_id: &str, answered: bool, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Records a notification once; false if `notify_id` was seen before.
-    fn record_notification(
-        &self,
-        notify_id: &str,
-        out_trade_no: &str,
-        status: &str,
-        params: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool>;
     /// Applies a payment the gateway confirmed, in one transaction with what follows from it: the
     /// order's `paid` tracking event when the payment is kept, or — when it cannot be kept (the
     /// order was paid by another attempt, or closed and its stock is gone) — `refund`, recorded as
@@ -320,6 +285,18 @@ pub trait PaymentStore {
         refund: RefundRow,
         now: DateTime<Utc>,
     ) -> StoreResult<(PaymentApplied, Option<RefundRow>)>;
+    /// Applies a notification whose signature was verified, in one transaction: finds the
+    /// attempt it names, checks it against that attempt and takes what it asks
+    /// ([`crate::domain::payments::on_notification`]): a payment applied as
+    /// [`PaymentStore::apply_payment`] does (with `paid_event` and `refund`), or the attempt
+    /// closed; then records it. A refused notification writes nothing.
+    fn apply_notification(
+        &self,
+        n: Notify,
+        paid_event: &TrackingEvent,
+        refund: RefundRow,
+        now: DateTime<Utc>,
+    ) -> StoreResult<NotificationApplied>;
 }
 
 /// Refunds: recording them within what is refundable, completing or failing them, and the refunds

@@ -5,6 +5,9 @@ use super::orders::{ORDER_CORE_COLS, core_row, touch};
 use super::products::next_version;
 use super::refunds::refund_the_rest;
 use super::*;
+use crate::domain::payments::{self, NotificationEffect};
+use haitao_alipay::inbound::{Notify, Rejection};
+use rusqlite::Transaction;
 
 pub(super) const ATTEMPT_COLS: &str = "id, order_id, out_trade_no, method, mode, amount_fen, status, failure, cashier_url, qr_code, \
      return_url, trade_no, created_at, updated_at, expires_at";
@@ -65,23 +68,7 @@ impl PaymentStore for SqliteStore {
     fn update_attempt(&self, a: &PaymentAttempt) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
-            tx.execute(
-                &format!(
-                    "UPDATE payment_attempts SET status = ?1, failure = ?2, cashier_url = ?3, qr_code = ?4, trade_no = COALESCE(?5, trade_no),
-                     updated_at = ?6 WHERE id = ?7 AND status != {}",
-                    lit(AttemptStatus::Paid)
-                ),
-                params![
-                    a.status,
-                    a.failure,
-                    a.cashier_url,
-                    a.qr_code,
-                    a.trade_no,
-                    ts(a.updated_at),
-                    a.id
-                ],
-            )?;
-            touch(&tx, &a.order_id, a.updated_at)?;
+            update_attempt_in(&tx, a)?;
             tx.commit()?;
             Ok(())
         })
@@ -92,17 +79,6 @@ impl PaymentStore for SqliteStore {
             Ok(c.query_row(
                 &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE id = ?1"),
                 [id],
-                attempt_row,
-            )
-            .optional()?)
-        })
-    }
-
-    fn attempt_by_out_trade_no(&self, out_trade_no: &str) -> StoreResult<Option<PaymentAttempt>> {
-        self.with(|c| {
-            Ok(c.query_row(
-                &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE out_trade_no = ?1"),
-                [out_trade_no],
                 attempt_row,
             )
             .optional()?)
@@ -161,24 +137,6 @@ impl PaymentStore for SqliteStore {
         })
     }
 
-    fn record_notification(
-        &self,
-        notify_id: &str,
-        out_trade_no: &str,
-        status: &str,
-        params_text: &str,
-        now: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        self.with(|c| {
-            let n = c.execute(
-                "INSERT INTO notifications (notify_id, out_trade_no, trade_status, received_at, params) VALUES (?1,?2,?3,?4,?5)
-                 ON CONFLICT (notify_id) DO NOTHING",
-                params![notify_id, out_trade_no, status, ts(now), params_text],
-            )?;
-            Ok(n == 1)
-        })
-    }
-
     fn apply_payment(
         &self,
         attempt_id: &str,
@@ -190,63 +148,131 @@ impl PaymentStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction()?;
             let a = tx
-                .query_row(&format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE id = ?1"), [attempt_id], attempt_row)
+                .query_row(
+                    &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE id = ?1"),
+                    [attempt_id],
+                    attempt_row,
+                )
                 .optional()?
                 .ok_or_else(|| ApiError::not_found("payment attempt"))?;
-            let o = tx
-                .query_row(&format!("SELECT {ORDER_CORE_COLS} FROM orders WHERE id = ?1"), [&a.order_id], core_row)
-                .optional()?
-                .ok_or_else(|| ApiError::not_found("order"))?;
-            let outcome = if a.status == AttemptStatus::Paid {
-                PaymentApplied::AlreadyApplied
-            } else if o.paid_attempt_id.as_deref().is_some_and(|p| p != attempt_id) {
-                PaymentApplied::Duplicate
-            } else if o.status == OrderStatus::AwaitingPayment {
-                // Reserved stock becomes sold stock.
-                let lines: Vec<(String, i64)> = tx
-                    .prepare("SELECT product_id, quantity FROM order_lines WHERE order_id = ?1")?
-                    .query_map([&o.id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<_, _>>()?;
-                let version = next_version(&tx)?;
-                for (p, q) in lines {
-                    tx.execute(
-                        "UPDATE products SET stock = stock - ?1, reserved = reserved - ?1, version = ?2 WHERE id = ?3",
-                        params![q, version, p],
-                    )?;
-                }
-                tx.execute(
-                    "UPDATE orders SET status = ?1, paid_at = ?2, paid_attempt_id = ?3 WHERE id = ?4",
-                    params![OrderStatus::Paid, ts(now), attempt_id, o.id],
-                )?;
-                PaymentApplied::Paid
-            } else {
-                PaymentApplied::OrderGone
-            };
-            if outcome != PaymentApplied::AlreadyApplied {
-                tx.execute(
-                    "UPDATE payment_attempts SET status = ?1, failure = NULL, trade_no = ?2, updated_at = ?3 WHERE id = ?4",
-                    params![AttemptStatus::Paid, trade_no, ts(now), attempt_id],
-                )?;
-                touch(&tx, &o.id, now)?;
-            }
-            let refunded = match (outcome, outcome.refund_reason()) {
-                (PaymentApplied::Paid, _) => {
-                    insert_tracking(&tx, &o.id, paid_event)?;
-                    None
-                }
-                (_, Some(reason)) => {
-                    let refund = RefundRow {
-                        order_id: o.id.clone(),
-                        attempt_id: attempt_id.to_owned(),
-                        reason: reason.to_owned(),
-                        ..refund
-                    };
-                    refund_the_rest(&tx, refund, now)?
-                }
-                (_, None) => None,
-            };
+            let applied = apply_payment_in(&tx, &a, trade_no, paid_event, refund, now)?;
             tx.commit()?;
-            Ok((outcome, refunded))
+            Ok(applied)
         })
     }
+
+    fn apply_notification(
+        &self,
+        n: Notify,
+        paid_event: &TrackingEvent,
+        refund: RefundRow,
+        now: DateTime<Utc>,
+    ) -> StoreResult<NotificationApplied> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let attempt = tx
+                .query_row(
+                    &format!("SELECT {ATTEMPT_COLS} FROM payment_attempts WHERE out_trade_no = ?1"),
+                    [&n.out_trade_no],
+                    attempt_row,
+                )
+                .optional()?;
+            let (n, effect) = match payments::on_notification(n, attempt.as_ref(), now) {
+                Ok(checked) => checked,
+                Err(rejection) => return Ok(NotificationApplied::Rejected(rejection)),
+            };
+            let Some(attempt) = attempt else { return Ok(NotificationApplied::Rejected(Rejection::UnknownOrder(n.out_trade_no))) };
+            let payment = match effect {
+                NotificationEffect::ApplyPayment { trade_no } => {
+                    Some(apply_payment_in(&tx, &attempt, &trade_no, paid_event, refund, now)?)
+                }
+                NotificationEffect::CloseAttempt(closed) => {
+                    update_attempt_in(&tx, &closed)?;
+                    None
+                }
+                NotificationEffect::Nothing => None,
+            };
+            let first = tx.execute(
+                "INSERT INTO notifications (notify_id, out_trade_no, trade_status, received_at, params) VALUES (?1,?2,?3,?4,?5)
+                 ON CONFLICT (notify_id) DO NOTHING",
+                params![n.notify_id, n.out_trade_no, n.trade_status.as_str(), ts(now), n.params.to_urlencoded()],
+            )? == 1;
+            tx.commit()?;
+            Ok(NotificationApplied::Recorded { first, attempt: Box::new(attempt), payment })
+        })
+    }
+}
+
+/// Updates an attempt as [`PaymentStore::update_attempt`] does, inside `tx`. A paid attempt is
+/// never changed.
+fn update_attempt_in(tx: &Transaction<'_>, a: &PaymentAttempt) -> StoreResult<()> {
+    tx.execute(
+        &format!(
+            "UPDATE payment_attempts SET status = ?1, failure = ?2, cashier_url = ?3, qr_code = ?4, trade_no = COALESCE(?5, trade_no),
+             updated_at = ?6 WHERE id = ?7 AND status != {}",
+            lit(AttemptStatus::Paid)
+        ),
+        params![a.status, a.failure, a.cashier_url, a.qr_code, a.trade_no, ts(a.updated_at), a.id],
+    )?;
+    touch(tx, &a.order_id, a.updated_at)?;
+    Ok(())
+}
+
+/// Applies a payment the gateway confirmed for `a`, inside `tx`, by the rule of
+/// [`payments::on_payment`]: see [`PaymentStore::apply_payment`].
+fn apply_payment_in(
+    tx: &Transaction<'_>,
+    a: &PaymentAttempt,
+    trade_no: &str,
+    paid_event: &TrackingEvent,
+    refund: RefundRow,
+    now: DateTime<Utc>,
+) -> StoreResult<(PaymentApplied, Option<RefundRow>)> {
+    let o = tx
+        .query_row(&format!("SELECT {ORDER_CORE_COLS} FROM orders WHERE id = ?1"), [&a.order_id], core_row)
+        .optional()?
+        .ok_or_else(|| ApiError::not_found("order"))?;
+    let outcome = payments::on_payment(a, &o);
+    if outcome == PaymentApplied::Paid {
+        // Reserved stock becomes sold stock.
+        let lines: Vec<(String, i64)> = tx
+            .prepare("SELECT product_id, quantity FROM order_lines WHERE order_id = ?1")?
+            .query_map([&o.id], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        let version = next_version(tx)?;
+        for (p, q) in lines {
+            tx.execute(
+                "UPDATE products SET stock = stock - ?1, reserved = reserved - ?1, version = ?2 WHERE id = ?3",
+                params![q, version, p],
+            )?;
+        }
+        tx.execute(
+            "UPDATE orders SET status = ?1, paid_at = ?2, paid_attempt_id = ?3 WHERE id = ?4",
+            params![OrderStatus::Paid, ts(now), a.id, o.id],
+        )?;
+    }
+    if outcome.marks_attempt_paid() {
+        tx.execute(
+            "UPDATE payment_attempts SET status = ?1, failure = NULL, trade_no = ?2, updated_at = ?3 WHERE id = ?4",
+            params![AttemptStatus::Paid, trade_no, ts(now), a.id],
+        )?;
+        touch(tx, &o.id, now)?;
+    }
+    let refunded = match (outcome, outcome.refund_reason()) {
+        (PaymentApplied::Paid, _) => {
+            insert_tracking(tx, &o.id, paid_event)?;
+            None
+        }
+        (_, Some(reason)) => {
+            let refund = RefundRow {
+                order_id: o.id.clone(),
+                attempt_id: a.id.clone(),
+                reason: reason.to_owned(),
+                ..refund
+            };
+            refund_the_rest(tx, refund, now)?
+        }
+        (_, None) => None,
+    };
+    Ok((outcome, refunded))
 }
