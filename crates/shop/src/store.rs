@@ -10,7 +10,7 @@ use haitao_alipay::money::Money;
 use haitao_shop_api::account::{Address, AddressInput};
 use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, ProductPage, ProductQuery};
 use haitao_shop_api::orders::{
-    Carrier, HoldReason, Order, OrderStatus, PaymentAttempt, RefundRecord, TrackingEvent,
+    Carrier, HoldReason, Order, OrderStatus, PaymentAttempt, RefundRecord, RequestRefund, TrackingEvent,
 };
 use haitao_shop_api::support::{Author, Ticket, TicketTopic};
 
@@ -303,9 +303,17 @@ pub trait PaymentStore {
 /// owed for failed customs inspections.
 pub trait RefundStore {
     fn insert_refund(&self, r: &RefundRow, now: DateTime<Utc>) -> StoreResult<()>;
-    /// Fen of an order still refundable on the payment that paid it: the total less that
-    /// payment's refunds not failed (the cap `insert_refund` enforces).
-    fn refundable(&self, order_id: &str, attempt_id: &str) -> StoreResult<i64>;
+    /// A buyer's refund request on their order, in one transaction: the order (not found unless
+    /// `account_id` owns it), what is left of the payment that paid it, the amount the request
+    /// may take back ([`crate::domain::refunds::requested_amount`]) and the refund recorded as
+    /// `refund` with that amount, the paying attempt and the request's reason. Returns it.
+    fn request_refund(
+        &self,
+        account_id: &str,
+        req: &RequestRefund,
+        refund: RefundRow,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefundRow>;
     fn refunds_of(&self, order_id: &str) -> StoreResult<Vec<RefundRow>>;
     /// Pending refunds that may be sent at `now` (not waiting out a pause after a refusal).
     fn pending_refunds(&self, now: DateTime<Utc>) -> StoreResult<Vec<RefundRow>>;

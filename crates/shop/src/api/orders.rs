@@ -259,49 +259,19 @@ pub(super) async fn request_refund(
     P(id): P<String>,
     Body(req): Body<RequestRefund>,
 ) -> ApiResult<Json<Order>> {
-    let o = own_order(&shop, &a.account_id, &id).await?;
-    if !o.status.is_paid() {
-        return Err(ApiError::conflict(ErrorCode::InvalidState, "only paid orders can be refunded"));
-    }
-    let reason = req.reason.trim();
-    if reason.is_empty() || reason.chars().count() > 200 {
-        return Err(ApiError::validation("reason", "give a reason of up to 200 characters"));
-    }
-    // The payment that paid the order; a duplicate's money goes back on its own.
-    let oid = o.id.clone();
-    let paid_attempt = shop
-        .blocking(move |s| s.order_core(&oid))
-        .await?
-        .and_then(|c| c.paid_attempt_id)
-        .ok_or_else(|| ApiError::internal("paid order without attempt"))?;
-    let (oid, aid) = (o.id.clone(), paid_attempt.clone());
-    let remaining = shop.blocking(move |s| s.refundable(&oid, &aid)).await?;
-    let amount = match req.amount {
-        Some(m) if m.currency() != Currency::Cny => {
-            return Err(ApiError::validation("amount", "refunds are in CNY"));
-        }
-        Some(m) if m.minor() <= 0 || m.minor() > remaining => {
-            return Err(ApiError::validation(
-                "amount",
-                format!("between 0.01 and {}", Money::from_minor(remaining, Currency::Cny)),
-            ));
-        }
-        Some(m) => m,
-        None if remaining > 0 => Money::from_minor(remaining, Currency::Cny),
-        None => return Err(ApiError::conflict(ErrorCode::InvalidState, "nothing left to refund")),
-    };
     let now = shop.now();
+    // Amount, paying attempt and reason are set by the store from the order as it reads it.
     let row = RefundRow {
         id: shop.id("RF"),
-        order_id: o.id.clone(),
-        attempt_id: paid_attempt,
+        order_id: id.clone(),
+        attempt_id: String::new(),
         out_request_no: format!("RF{}", shop.id("").chars().take(20).collect::<String>()),
-        amount,
-        reason: reason.to_owned(),
+        amount: Money::zero(Currency::Cny),
+        reason: String::new(),
         status: RefundStatus::Pending,
     };
-    let r2 = row.clone();
-    shop.blocking(move |s| s.insert_refund(&r2, now)).await?;
+    let aid = a.account_id.clone();
+    let row = shop.blocking(move |s| s.request_refund(&aid, &req, row, now)).await?;
     crate::payments::settle_refund(&shop, &row).await;
     Ok(Json(own_order(&shop, &a.account_id, &id).await?))
 }

@@ -3,3 +3,4 @@
 //! the talking (HTTP, the gateway) around one such call.
 
 pub mod payments;
+pub mod refunds;

@@ -3,6 +3,8 @@
 
 use super::orders::{ORDER_CORE_COLS, core_row, order_total, touch};
 use super::*;
+use crate::domain::refunds;
+use haitao_shop_api::orders::RequestRefund;
 
 pub(super) const REFUND_COLS: &str = "id, order_id, attempt_id, out_request_no, amount_fen, reason, status";
 
@@ -141,9 +143,39 @@ impl RefundStore for SqliteStore {
         })
     }
 
-    fn refundable(&self, order_id: &str, attempt_id: &str) -> StoreResult<i64> {
-        self.with(|c| Ok(order_total(c, order_id)? - refunded_or_pending(c, order_id, attempt_id)?))
+    fn request_refund(
+        &self,
+        account_id: &str,
+        req: &RequestRefund,
+        refund: RefundRow,
+        now: DateTime<Utc>,
+    ) -> StoreResult<RefundRow> {
+        self.with(|c| {
+            let tx = c.transaction()?;
+            let o = tx
+                .query_row(
+                    &format!("SELECT {ORDER_CORE_COLS} FROM orders WHERE id = ?1 AND account_id = ?2"),
+                    [&refund.order_id, account_id],
+                    core_row,
+                )
+                .optional()?
+                .ok_or_else(|| ApiError::not_found("order"))?;
+            // The payment that paid the order; a duplicate's money goes back on its own.
+            let paying = match (&o.paid_attempt_id, o.status.is_paid()) {
+                (Some(a), _) => a.clone(),
+                (None, true) => return Err(ApiError::internal("paid order without attempt")),
+                (None, false) => String::new(),
+            };
+            let left = order_total(&tx, &o.id)? - refunded_or_pending(&tx, &o.id, &paying)?;
+            let amount = refunds::requested_amount(&o, left, req)?;
+            let r = RefundRow { attempt_id: paying, amount, reason: req.reason.trim().to_owned(), ..refund };
+            insert_refund_row(&tx, &r, now)?;
+            touch(&tx, &r.order_id, now)?;
+            tx.commit()?;
+            Ok(r)
+        })
     }
+
 
     fn refunds_of(&self, order_id: &str) -> StoreResult<Vec<RefundRow>> {
         self.with(|c| {
