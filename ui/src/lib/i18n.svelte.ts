@@ -48,7 +48,10 @@ export function setLang(lang: Lang): void {
   if (typeof document !== 'undefined') document.documentElement.lang = lang;
 }
 
-/** A timestamp in China time, formatted for the current language. */
+/**
+ * A timestamp in Beijing time, formatted for the current language with the month named, so the
+ * date reads one way only: `Dec 7, 2026, 09:05` / `2026年12月7日 09:05`.
+ */
 export function formatTime(iso: string | null | undefined): string {
   if (!iso) return '—';
   // A throwaway value for formatting, not state.
@@ -58,11 +61,26 @@ export function formatTime(iso: string | null | undefined): string {
   return new Intl.DateTimeFormat(locale.lang, {
     timeZone: 'Asia/Shanghai',
     year: 'numeric',
-    month: '2-digit',
-    day: '2-digit',
+    month: locale.lang === 'en' ? 'short' : 'long',
+    day: 'numeric',
     hour: '2-digit',
     minute: '2-digit',
+    hourCycle: 'h23',
   }).format(d);
+}
+
+/**
+ * [`formatTime`] saying that the time is Beijing's, for times a shopper acts on or compares with
+ * Alipay's (payment deadlines, the gateway's timestamps): `Dec 7, 2026, 09:05 (Beijing time)`.
+ */
+export function formatBeijingTime(iso: string | null | undefined): string {
+  if (!iso) return '—';
+  return t('common.beijing_time', { time: formatTime(iso) });
+}
+
+/** Items joined as the current language joins a list: `a, b, and c` / `a、b和c`. */
+export function formatList(items: string[]): string {
+  return new Intl.ListFormat(locale.lang, { style: 'long', type: 'conjunction' }).format(items);
 }
 
 /** Every key of the Chinese dictionary (the reference), for completeness tests. */

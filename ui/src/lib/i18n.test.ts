@@ -1,5 +1,15 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { dictionariesForTest, keys, locale, setLang, t, type MessageKey } from './i18n.svelte';
+import {
+  dictionariesForTest,
+  formatBeijingTime,
+  formatList,
+  formatTime,
+  keys,
+  locale,
+  setLang,
+  t,
+  type MessageKey,
+} from './i18n.svelte';
 // The generated bindings as text, to enumerate the unions the Rust side can send.
 import bindings from './bindings.ts?raw';
 
@@ -62,6 +72,9 @@ describe('translations', () => {
     for (const f of unionMembers('PaymentFailure')) expect(keys(zh)).toContain(`payment.failures.${f}`);
     for (const s of unionMembers('AttemptStatus')) expect(keys(zh)).toContain(`payment.status.${s}`);
     for (const s of unionMembers('OrderStatus')) expect(keys(zh)).toContain(`orders.status.${s}`);
+    const carriers = unionMembers('Carrier');
+    expect(carriers).toContain('haitao_express');
+    for (const c of carriers) expect(keys(zh)).toContain(`orders.carriers.${c}`);
   });
 
   it('fills placeholders, keeps unknown ones visible and falls back to the key', () => {
@@ -77,5 +90,37 @@ describe('translations', () => {
   it('Chinese is the default', () => {
     setLang('zh-CN');
     expect(t('app.retry')).toMatch(/[\u4e00-\u9fff]/);
+  });
+});
+
+describe('dates and lists', () => {
+  // 2026-07-12 01:05 UTC is 09:05 on July 12th in Beijing: a day and a month that swap.
+  const july12 = '2026-07-12T01:05:00Z';
+
+  it('names the month so a date reads one way only, in Beijing time', () => {
+    setLang('en');
+    expect(formatTime(july12)).toBe('Jul 12, 2026, 09:05');
+    setLang('zh-CN');
+    expect(formatTime(july12)).toBe('2026年7月12日 09:05');
+    // Late evening UTC is already the next day in Beijing.
+    expect(formatTime('2026-12-31T16:30:00Z')).toBe('2027年1月1日 00:30');
+    expect(formatTime(null)).toBe('—');
+    expect(formatTime('not a time')).toBe('not a time');
+  });
+
+  it('says Beijing time where a shopper compares times with Alipay', () => {
+    setLang('en');
+    expect(formatBeijingTime(july12)).toBe('Jul 12, 2026, 09:05 (Beijing time)');
+    setLang('zh-CN');
+    expect(formatBeijingTime(july12)).toBe('2026年7月12日 09:05（北京时间）');
+  });
+
+  it('joins lists as each language does', () => {
+    setLang('en');
+    expect(formatList(['Vitamin C', 'Fish oil', 'Sunscreen'])).toBe('Vitamin C, Fish oil, and Sunscreen');
+    expect(formatList(['Vitamin C'])).toBe('Vitamin C');
+    setLang('zh-CN');
+    expect(formatList(['维生素C', '鱼油', '防晒霜'])).toBe('维生素C、鱼油和防晒霜');
+    expect(formatList(['维生素C', '鱼油', '防晒霜'])).not.toContain(',');
   });
 });

@@ -34,9 +34,24 @@ describe('formatMoney', () => {
   it('formats for Chinese and English readers', () => {
     expect(formatMoney({ minor: 22077, currency: 'CNY' }, 'zh-CN')).toBe('¥220.77');
     expect(formatMoney({ minor: 409000, currency: 'JPY' }, 'zh-CN')).toBe('JP¥409,000');
-    expect(formatMoney({ minor: 1299, currency: 'USD' }, 'en')).toBe('$12.99');
+    expect(formatMoney({ minor: 1299, currency: 'USD' }, 'en')).toBe('US$12.99');
     expect(formatMoney({ minor: 1299, currency: 'USD' }, 'zh-CN')).toBe('US$12.99');
     expect(formatMoney({ minor: 500000, currency: 'CNY' }, 'en')).toBe('CN¥5,000.00');
+  });
+
+  it('never writes a foreign currency with a sign that could be the yuan or another dollar', () => {
+    // In English, Intl writes the yen as a bare ¥ beside CN¥ amounts.
+    expect(formatMoney({ minor: 1490, currency: 'JPY' }, 'en')).toBe('JP¥1,490');
+    expect(formatMoney({ minor: -1490, currency: 'JPY' }, 'en')).toBe('-JP¥1,490');
+    for (const lang of ['en', 'zh-CN']) {
+      for (const currency of ['JPY', 'USD', 'EUR', 'GBP', 'KRW', 'AUD', 'HKD', 'SGD'] as const) {
+        const text = formatMoney({ minor: 123400, currency }, lang);
+        expect(text, `${lang} ${currency}`).not.toMatch(/^-?[¥$]\d/);
+      }
+    }
+    // The yuan itself: ¥ for Chinese readers, CN¥ for English ones.
+    expect(formatMoney({ minor: 7080, currency: 'CNY' }, 'zh-CN')).toBe('¥70.80');
+    expect(formatMoney({ minor: 7080, currency: 'CNY' }, 'en')).toBe('CN¥70.80');
   });
 
   it('keeps large amounts exact (no float rounding)', () => {

@@ -20,6 +20,16 @@ export function decimal(m: Money): string {
   return `${neg ? '-' : ''}${whole}.${frac}`;
 }
 
+/**
+ * Symbols that name more than one currency beside the yuan: in English, Intl writes the yen as a
+ * bare `¥` (which Chinese readers take for the yuan) and the US dollar as a bare `$`. Prices here
+ * stand next to CN¥ amounts, so every foreign currency is written unambiguously.
+ */
+const UNAMBIGUOUS: Record<string, Record<string, string>> = {
+  '¥': { JPY: 'JP¥', CNY: 'CN¥' },
+  $: { USD: 'US$' },
+};
+
 /** Formats money for the locale: `¥1,234.50`, `US$12.99`, `JP¥4,090`. */
 export function formatMoney(m: Money, lang: string): string {
   const fmt = new Intl.NumberFormat(lang, {
@@ -29,7 +39,15 @@ export function formatMoney(m: Money, lang: string): string {
     maximumFractionDigits: exponent(m.currency),
   });
   // Intl accepts decimal strings exactly (no float conversion).
-  return fmt.format(decimal(m) as unknown as number);
+  const parts = fmt.formatToParts(decimal(m) as unknown as number);
+  return parts
+    .map((p) => {
+      if (p.type !== 'currency') return p.value;
+      // The yuan keeps its bare ¥ for Chinese readers; everywhere else a bare sign is qualified.
+      if (p.value === '¥' && m.currency === 'CNY' && lang.startsWith('zh')) return p.value;
+      return UNAMBIGUOUS[p.value]?.[m.currency] ?? p.value;
+    })
+    .join('');
 }
 
 /** A rate in millionths as a percentage: 91000 → `9.10%`, 230588 → `23.06%`. */

@@ -34,6 +34,7 @@ export const en: Shape<typeof zh> = {
     no: 'No',
     copy: 'Copy',
     details: 'Details',
+    beijing_time: '{time} (Beijing time)',
   },
   nav: {
     browse: 'Shop',
@@ -394,7 +395,7 @@ export const en: Shape<typeof zh> = {
     for_next: 'For the next payment',
     for_this: 'For this payment',
     forced: 'Set: {outcome}',
-    trace: 'Signed-message trace',
+    trace: 'Signed-message trace (Beijing time)',
     trace_empty:
       'Once a payment starts, every request, redirect and notification appears here with its signature check.',
     export: 'Export trace (JSON)',

@@ -29,6 +29,7 @@ export const zh = {
     no: '否',
     copy: '复制',
     details: '详细信息',
+    beijing_time: '{time}（北京时间）',
   },
   nav: {
     browse: '商品',
@@ -377,7 +378,7 @@ export const zh = {
     for_next: '应用于下一笔付款',
     for_this: '应用于当前付款',
     forced: '已设置：{outcome}',
-    trace: '签名消息追踪',
+    trace: '签名消息追踪（北京时间）',
     trace_empty: '付款开始后，这里会实时显示每条请求、跳转和异步通知及其验签结果。',
     export: '导出追踪（JSON）',
     exported: '已导出到 {path}',
