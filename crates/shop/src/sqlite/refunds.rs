@@ -176,7 +176,6 @@ impl RefundStore for SqliteStore {
         })
     }
 
-
     fn refunds_of(&self, order_id: &str) -> StoreResult<Vec<RefundRow>> {
         self.with(|c| {
             Ok(c.prepare(&format!(
