@@ -133,8 +133,22 @@ async fn catalog_product_page_and_data_kept_across_restart() {
         );
     }
     h.screenshot(&s, "catalog-en-800x600").await.unwrap();
-    s.click(&s.wait_for("[data-testid=lang-toggle]").await.unwrap()).await.unwrap();
+    // In English a bare ¥ or $ could be the yuan, the yen or any dollar: every sign is qualified
+    // (CN¥, JP¥, US$, A$ ...), as the shopper compares foreign prices with CN¥ amounts.
     s.set_size(1200, 800).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let cards = visible_cards(&s).await;
+    assert!(cards.iter().any(|c| c["prices"].as_str().unwrap().contains("JP¥")), "{cards:?}");
+    for c in &cards {
+        let prices: Vec<char> = c["prices"].as_str().unwrap().chars().collect();
+        for (i, ch) in prices.iter().enumerate() {
+            if *ch == '¥' || *ch == '$' {
+                assert!(i > 0 && prices[i - 1].is_ascii_uppercase(), "an unqualified {ch} in {c}");
+            }
+        }
+    }
+    h.screenshot(&s, "catalog-en").await.unwrap();
+    s.click(&s.wait_for("[data-testid=lang-toggle]").await.unwrap()).await.unwrap();
 
     // Register (remembered in the OS keyring), put the product in the cart.
     go(&s, "/account").await;

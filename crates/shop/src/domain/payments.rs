@@ -117,13 +117,9 @@ pub enum NotificationApplied {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::TimeZone as _;
+    use crate::domain::fixtures::{order, t0};
     use haitao_alipay::money::{Currency, Money};
     use haitao_shop_api::orders::{PayMode, PaymentMethod};
-
-    fn t0() -> DateTime<Utc> {
-        Utc.with_ymd_and_hms(2026, 6, 9, 1, 30, 0).single().unwrap_or_default()
-    }
 
     fn attempt(id: &str, status: AttemptStatus) -> PaymentAttempt {
         PaymentAttempt {
@@ -142,27 +138,6 @@ mod tests {
             created_at: t0(),
             updated_at: t0(),
             expires_at: t0() + chrono::Duration::minutes(15),
-        }
-    }
-
-    fn order(status: OrderStatus, paid_by: Option<&str>) -> OrderCore {
-        OrderCore {
-            id: "O1".into(),
-            account_id: "A1".into(),
-            status,
-            total: Money::from_minor(10_900, Currency::Cny),
-            dutiable: Money::from_minor(10_000, Currency::Cny),
-            refunded: Money::zero(Currency::Cny),
-            orderer_name: "张伟".into(),
-            orderer_id_number: "110105198803151232".into(),
-            quota_year: 2026,
-            pay_deadline: t0() + chrono::Duration::minutes(30),
-            paid_at: paid_by.map(|_| t0()),
-            paid_attempt_id: paid_by.map(str::to_owned),
-            identity_check: None,
-            declare_seq: 0,
-            hold_reason: None,
-            waybill_no: None,
         }
     }
 

@@ -44,29 +44,11 @@ pub fn requested_amount(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use chrono::{TimeZone as _, Utc};
+    use crate::domain::fixtures;
     use haitao_shop_api::orders::OrderStatus;
 
     fn order(status: OrderStatus) -> OrderCore {
-        let t0 = Utc.with_ymd_and_hms(2026, 6, 9, 1, 30, 0).single().unwrap_or_default();
-        OrderCore {
-            id: "O1".into(),
-            account_id: "A1".into(),
-            status,
-            total: Money::from_minor(10_900, Currency::Cny),
-            dutiable: Money::from_minor(10_000, Currency::Cny),
-            refunded: Money::zero(Currency::Cny),
-            orderer_name: "张伟".into(),
-            orderer_id_number: "110105198803151232".into(),
-            quota_year: 2026,
-            pay_deadline: t0,
-            paid_at: Some(t0),
-            paid_attempt_id: Some("PA1".into()),
-            identity_check: None,
-            declare_seq: 0,
-            hold_reason: None,
-            waybill_no: None,
-        }
+        fixtures::order(status, Some("PA1"))
     }
 
     fn ask(amount: Option<i64>, reason: &str) -> RequestRefund {
