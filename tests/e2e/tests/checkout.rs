@@ -215,6 +215,10 @@ async fn short_balance_then_another_channel_wrong_password_and_cancel() {
     // unavailable with its reason. The buyer goes back and pays the same order by bank card.
     fill_cart(&s, 0).await;
     go(&s, "/checkout").await;
+    // The tester panel is a slim bar until opened; opened once, it stays open on other pages.
+    let toggle = s.wait_for("[data-testid=tester-toggle]").await.unwrap();
+    assert!(s.find_all("[data-testid=tester-outcome]").await.unwrap().is_empty(), "the panel starts closed");
+    s.click(&toggle).await.unwrap();
     // Chosen the way keyboard users do (value + change event): clicking an <option> opens WebKit's
     // popup list, which then covers whatever is clicked next.
     s.wait_for("[data-testid=tester-outcome] option[value=short_balance]").await.unwrap();
@@ -261,6 +265,14 @@ async fn short_balance_then_another_channel_wrong_password_and_cancel() {
     click(&s, "[data-testid=cashier-cancel]").await;
     back_to_main(&s, &main).await;
     s.wait_for("[data-testid=failed]").await.unwrap();
+    s.wait_until(
+        "the tester panel still open on the payment page",
+        "return document.querySelector('[data-testid=tester-toggle]')?.getAttribute('aria-expanded') === 'true'
+                && !!document.querySelector('[data-testid=tester-outcome]');",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     h.screenshot(&s, "short-balance-app").await.unwrap();
     click(&s, "[data-testid=pay-again]").await;
     let (main, _) = place_and_open_cashier(&s, "bank_card").await;

@@ -389,6 +389,8 @@ export const en: Shape<typeof zh> = {
   },
   tester: {
     title: 'Tester panel (Alipay sandbox)',
+    show: 'Show',
+    hide: 'Hide',
     personas: 'Test buyers',
     password_hint: 'Every login and payment password is 111111',
     force: 'Force an outcome',

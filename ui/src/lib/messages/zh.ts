@@ -372,6 +372,8 @@ export const zh = {
   },
   tester: {
     title: '测试面板（支付宝沙箱）',
+    show: '展开',
+    hide: '收起',
     personas: '测试买家',
     password_hint: '所有登录密码和支付密码均为 111111',
     force: '强制结果',
