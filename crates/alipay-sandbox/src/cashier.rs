@@ -588,18 +588,27 @@ async fn render_confirm(
         .run(move |c| {
             let ctx = Ctx { conn: c, sb: &sb2, app: &app, now: sb2.now() };
             let outcomes = scenarios::for_trade(c, &app.app_id, &req.pay.out_trade_no, Some(req.cny_fen))?;
-            let options = trades::channel_options(&ctx, &req, &b2, &outcomes).unwrap_or_default();
+            let options = match trades::channel_options(&ctx, &req, &b2, &outcomes) {
+                Ok(options) => options,
+                Err(status) => return Ok(Err(status)),
+            };
             let sms = outcomes.contains(&scenarios::Outcome::SmsRequired)
                 || outcomes.contains(&scenarios::Outcome::SmsTimeout)
                 || crate::personas::requires_sms(&b2.login)
                 || ch.card.as_ref().is_some_and(|c| {
                     scenarios::magic_card(&c.number.replace(' ', "")) == scenarios::CardBehaviour::RequiresSms
                 });
-            Ok::<_, StoreError>((options.into_iter().find(|o| o.account_id == ch.account_id), sms))
+            Ok::<_, StoreError>(Ok((options.into_iter().find(|o| o.account_id == ch.account_id), sms)))
         })
         .await;
-    let Ok((Some(opt), sms_needed)) = info else {
-        return Redirect::to(&format!("/cashier/{token}/pay{}", lang.suffix())).into_response();
+    let (opt, sms_needed) = match info {
+        Ok(Ok((Some(opt), sms_needed))) => (opt, sms_needed),
+        // The choice is no longer offered: back to choosing.
+        Ok(Ok((None, _))) => {
+            return Redirect::to(&format!("/cashier/{token}/pay{}", lang.suffix())).into_response();
+        }
+        Ok(Err(status)) => return error_page(&status, lang.en),
+        Err(e) => return unreadable_store(lang, &e),
     };
     let plan = choice.installments.and_then(|p| opt.installments.iter().find(|i| i.periods == p).cloned());
     let buyer_fee = plan

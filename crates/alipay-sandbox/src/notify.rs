@@ -172,8 +172,11 @@ pub async fn tick(sb: &Arc<Sandbox>) -> Option<chrono::DateTime<Utc>> {
             Ok::<_, StoreError>(next.map(|n| n.0))
         })
         .await
-        .ok()
-        .flatten()
+        .unwrap_or_else(|e| {
+            // Looked for again at the next wake-up, at most half a second away.
+            tracing::error!(error = %e, "reading when the next notification is due failed");
+            None
+        })
 }
 
 /// The background loop: wakes when a notification is due, when the clock is advanced, or every
