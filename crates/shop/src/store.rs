@@ -15,6 +15,7 @@ use haitao_shop_api::orders::{
 use haitao_shop_api::support::{Author, Ticket, TicketTopic};
 
 use crate::catalog::ProductRow;
+pub use crate::domain::orders::PlaceOrder;
 pub use crate::domain::payments::{NotificationApplied, PaymentApplied};
 use crate::error::ApiError;
 pub use crate::limits::AddressEvent;
@@ -234,8 +235,12 @@ pub trait CartStore {
 /// Orders: creating them (stock and quota checked in the same transaction), reading them, closing
 /// unpaid ones.
 pub trait OrderStore {
-    fn order_by_key(&self, account_id: &str, key: &str) -> StoreResult<Option<(String, String)>>;
-    fn create_order(&self, o: &NewOrder) -> StoreResult<Created>;
+    /// Places the account's cart as an order, in one transaction: a repeat of an earlier request
+    /// (same idempotency key and body) answers with that order, a different body under the same
+    /// key is refused; otherwise the account, address, cart and the orderer's quota are read,
+    /// [`crate::domain::orders::order_from_cart`] decides, and the stock is reserved, the order
+    /// written and the cart emptied.
+    fn place_order(&self, p: &PlaceOrder) -> StoreResult<Created>;
     fn order(&self, account_id: Option<&str>, id: &str) -> StoreResult<Option<Order>>;
     fn order_core(&self, id: &str) -> StoreResult<Option<OrderCore>>;
     fn orders(

@@ -10,19 +10,18 @@ use haitao_alipay::money::{Currency, Money};
 use haitao_shop_api::IDEMPOTENCY_KEY;
 use haitao_shop_api::error::{ErrorCode, Problem};
 use haitao_shop_api::orders::{
-    CartNotice, CorrectOrderer, CreateOrder, MethodQuote, Order, OrderChanges, OrderPage, OrderStatus,
-    PaymentAttempt, RefundStatus, RequestRefund, StartPayment,
+    CorrectOrderer, CreateOrder, MethodQuote, Order, OrderChanges, OrderPage, OrderStatus, PaymentAttempt,
+    RefundStatus, RequestRefund, StartPayment,
 };
 use serde::Deserialize;
 
-use super::{Body, P, Q, S, Since, all_methods, in_range, load_account, quota_for};
+use super::{Body, P, Q, S, Since, all_methods, in_range};
 use crate::auth::Authed;
 use crate::error::{ApiError, ApiResult};
 use crate::identity::{ResidentId, valid_name};
-use crate::pricing::{amount_text, limit_notices, price};
 use crate::sqlite::quota_year;
 use crate::state::Shop;
-use crate::store::{Created, NewOrder, RefundRow};
+use crate::store::{Created, PlaceOrder, RefundRow};
 
 fn request_hash(body: &CreateOrder) -> String {
     let text = serde_json::to_string(body).unwrap_or_default();
@@ -51,90 +50,22 @@ pub(super) async fn create_order(
         })?
         .to_owned();
     let hash = request_hash(&body);
-    // A repeat of a finished request answers with the same order.
-    let (aid, k2) = (a.account_id.clone(), key.clone());
-    if let Some((id, h)) = shop.blocking(move |s| s.order_by_key(&aid, &k2)).await? {
-        if h != hash {
-            return Err(ApiError::conflict(
-                ErrorCode::IdempotencyConflict,
-                "this idempotency key was used for a different request",
-            ));
-        }
-        let aid = a.account_id.clone();
-        let o = shop
-            .blocking(move |s| s.order(Some(&aid), &id))
-            .await?
-            .ok_or_else(|| ApiError::not_found("order"))?;
-        return Ok((StatusCode::OK, Json(o)));
-    }
-    let acc = load_account(&shop, &a.account_id).await?;
-    let (Some(name), Some(id_number)) = (acc.real_name.clone(), acc.id_number.clone()) else {
-        return Err(ApiError::conflict(
-            ErrorCode::RealNameRequired,
-            "verify your real name before ordering cross-border goods",
-        ));
-    };
-    let (aid, adid) = (a.account_id.clone(), body.address_id.clone());
-    let address = shop
-        .blocking(move |s| s.address(&aid, &adid))
-        .await?
-        .ok_or_else(|| ApiError::validation("address_id", "no such address"))?;
-    let aid = a.account_id.clone();
-    let items = shop.blocking(move |s| s.cart(&aid)).await?;
-    if items.is_empty() {
-        return Err(ApiError::conflict(ErrorCode::EmptyCart, "the cart is empty"));
-    }
-    for (p, q) in &items {
-        if *q > p.available() {
-            return Err(ApiError::conflict(
-                ErrorCode::OutOfStock,
-                format!("only {} of {} left", p.available(), p.id),
-            ));
-        }
-    }
-    let fx = shop.fx();
-    let inputs: Vec<_> = items.iter().map(|(p, q)| p.line(*q)).collect();
-    let priced = price(&shop.pricing, &fx, &inputs).map_err(ApiError::internal)?;
-    let quota = quota_for(&shop, &id_number).await?;
-    for n in limit_notices(&shop.pricing, &priced, Some(quota.remaining)) {
-        match n {
-            CartNotice::OrderLimitExceeded { limit, .. } => {
-                return Err(ApiError::conflict(
-                    ErrorCode::OrderLimitExceeded,
-                    format!("a cross-border order is limited to {}; split the cart", amount_text(limit)),
-                ));
-            }
-            CartNotice::AnnualQuotaExceeded { .. } => {
-                return Err(ApiError::conflict(
-                    ErrorCode::AnnualQuotaExceeded,
-                    format!(
-                        "this order would exceed the orderer's {} annual limit",
-                        amount_text(shop.pricing.annual_limit)
-                    ),
-                ));
-            }
-            _ => {}
-        }
-    }
     let now = shop.now();
     let unique: String = shop.id("").chars().take(10).collect();
-    let order = NewOrder {
+    let place = PlaceOrder {
         id: format!("HO{}{}", now.with_timezone(&haitao_alipay::time::shanghai()).format("%Y%m%d"), unique)
             .to_uppercase(),
         account_id: a.account_id.clone(),
         idempotency_key: key,
         request_hash: hash,
-        orderer_name: name,
-        orderer_id_number: id_number,
+        address_id: body.address_id.clone(),
+        pricing: shop.pricing.clone(),
+        fx: shop.fx(),
         quota_year: quota_year(now),
-        annual_limit_fen: shop.pricing.annual_limit.minor(),
-        address,
-        lines: items,
-        priced,
         pay_deadline: now + shop.order_timeout,
         now,
     };
-    let created = shop.blocking(move |s| s.create_order(&order)).await?;
+    let created = shop.blocking(move |s| s.place_order(&place)).await?;
     let (status, id) = match created {
         Created::New(id) => (StatusCode::CREATED, id),
         Created::Existing(id) => (StatusCode::OK, id),

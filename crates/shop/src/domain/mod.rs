@@ -2,6 +2,7 @@
 //! inside the transaction that reads their inputs and writes their outcome; handlers and jobs do
 //! the talking (HTTP, the gateway) around one such call.
 
+pub mod orders;
 pub mod payments;
 pub mod refunds;
 

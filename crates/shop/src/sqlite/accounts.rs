@@ -40,6 +40,22 @@ fn address_row(r: &Row<'_>) -> rusqlite::Result<Address> {
 
 const ADDRESS_COLS: &str = "id, recipient, phone, province, city, district, street, postal_code, is_default";
 
+/// An account, read on `c` (a connection or an open transaction).
+pub(super) fn account_in(c: &Connection, id: &str) -> StoreResult<Option<AccountRow>> {
+    Ok(c.query_row(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1"), [id], account_row)
+        .optional()?)
+}
+
+/// One of an account's addresses (not deleted), read on `c`.
+pub(super) fn address_in(c: &Connection, account_id: &str, id: &str) -> StoreResult<Option<Address>> {
+    Ok(c.query_row(
+        &format!("SELECT {ADDRESS_COLS} FROM addresses WHERE account_id = ?1 AND id = ?2 AND deleted = 0"),
+        [account_id, id],
+        address_row,
+    )
+    .optional()?)
+}
+
 fn insert_tokens(c: &Connection, family: &str, t: &TokenHashes) -> rusqlite::Result<()> {
     c.execute(
         "INSERT INTO access_tokens (token_hash, family_id, expires_at) VALUES (?1, ?2, ?3)",
@@ -99,10 +115,7 @@ impl AccountStore for SqliteStore {
     }
 
     fn account(&self, id: &str) -> StoreResult<Option<AccountRow>> {
-        self.with(|c| {
-            Ok(c.query_row(&format!("SELECT {ACCOUNT_COLS} FROM accounts WHERE id = ?1"), [id], account_row)
-                .optional()?)
-        })
+        self.with(|c| account_in(c, id))
     }
 
     fn account_by_phone(&self, phone: &str) -> StoreResult<Option<AccountRow>> {
@@ -308,16 +321,7 @@ impl AccountStore for SqliteStore {
     }
 
     fn address(&self, account_id: &str, id: &str) -> StoreResult<Option<Address>> {
-        self.with(|c| {
-            Ok(c.query_row(
-                &format!(
-                    "SELECT {ADDRESS_COLS} FROM addresses WHERE account_id = ?1 AND id = ?2 AND deleted = 0"
-                ),
-                [account_id, id],
-                address_row,
-            )
-            .optional()?)
-        })
+        self.with(|c| address_in(c, account_id, id))
     }
 
     fn save_address(

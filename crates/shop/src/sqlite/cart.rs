@@ -5,19 +5,7 @@ use super::*;
 
 impl CartStore for SqliteStore {
     fn cart(&self, account_id: &str) -> StoreResult<Vec<(ProductRow, i64)>> {
-        self.with(|c| {
-            let items: Vec<(String, i64)> = c
-                .prepare("SELECT product_id, quantity FROM cart_items WHERE account_id = ?1 ORDER BY added_at, product_id")?
-                .query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<_, _>>()?;
-            let mut out = Vec::with_capacity(items.len());
-            for (pid, q) in items {
-                if let Some(p) = get(c, &pid)? {
-                    out.push((p, q));
-                }
-            }
-            Ok(out)
-        })
+        self.with(|c| cart_in(c, account_id))
     }
 
     fn set_cart_quantity(
@@ -47,4 +35,21 @@ impl CartStore for SqliteStore {
             Ok(())
         })
     }
+}
+
+/// An account's cart (products still in the catalog, in the order they were added), read on `c`.
+pub(super) fn cart_in(c: &Connection, account_id: &str) -> StoreResult<Vec<(ProductRow, i64)>> {
+    let items: Vec<(String, i64)> = c
+        .prepare(
+            "SELECT product_id, quantity FROM cart_items WHERE account_id = ?1 ORDER BY added_at, product_id",
+        )?
+        .query_map([account_id], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    let mut out = Vec::with_capacity(items.len());
+    for (pid, q) in items {
+        if let Some(p) = get(c, &pid)? {
+            out.push((p, q));
+        }
+    }
+    Ok(out)
 }

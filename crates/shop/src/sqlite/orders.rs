@@ -1,11 +1,14 @@
 //! Orders in SQLite: creation with its stock and quota checks, reading, closing, and the stock an
 //! order holds.
 
+use super::accounts::{account_in, address_in};
+use super::cart::cart_in;
 use super::fulfilment::tracking;
 use super::payments::{ATTEMPT_COLS, attempt_row};
 use super::products::next_version;
 use super::refunds::refund_records;
 use super::*;
+use crate::domain::orders::{self, CartAsRead, PlaceOrder};
 
 pub(super) const ORDER_CORE_COLS: &str = "id, account_id, status, total_fen, dutiable_fen, refunded_fen, orderer_name, orderer_id_number, \
      quota_year, pay_deadline, paid_at, paid_attempt_id, identity_check, declare_seq, hold_reason, waybill_no";
@@ -178,40 +181,36 @@ pub(super) fn order_total(c: &Connection, order_id: &str) -> rusqlite::Result<i6
 }
 
 impl OrderStore for SqliteStore {
-    fn order_by_key(&self, account_id: &str, key: &str) -> StoreResult<Option<(String, String)>> {
-        self.with(|c| {
-            Ok(c.query_row(
-                "SELECT id, request_hash FROM orders WHERE account_id = ?1 AND idempotency_key = ?2",
-                [account_id, key],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )
-            .optional()?)
-        })
-    }
-
-    fn create_order(&self, o: &NewOrder) -> StoreResult<Created> {
+    fn place_order(&self, p: &PlaceOrder) -> StoreResult<Created> {
         self.with(|c| {
             let tx = c.transaction()?;
             if let Some((id, hash)) = tx
                 .query_row(
                     "SELECT id, request_hash FROM orders WHERE account_id = ?1 AND idempotency_key = ?2",
-                    [&o.account_id, &o.idempotency_key],
+                    [&p.account_id, &p.idempotency_key],
                     |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
                 )
                 .optional()?
             {
-                return if hash == o.request_hash {
+                return if hash == p.request_hash {
                     Ok(Created::Existing(id))
                 } else {
                     Err(ApiError::conflict(ErrorCode::IdempotencyConflict, "this idempotency key was used for a different request"))
                 };
             }
-            // Quota, re-checked inside the transaction.
-            let (used, reserved) = quota_usage(&tx, &o.orderer_id_number, o.quota_year)?;
-            let dutiable = o.priced.totals.dutiable.minor();
-            if used + reserved + dutiable > o.annual_limit_fen {
-                return Err(ApiError::conflict(ErrorCode::AnnualQuotaExceeded, "this order would exceed the annual cross-border limit"));
-            }
+            let account = account_in(&tx, &p.account_id)?.ok_or_else(ApiError::unauthorized)?;
+            let (quota_used_fen, quota_reserved_fen) = match &account.id_number {
+                Some(id_number) => quota_usage(&tx, id_number, p.quota_year)?,
+                None => (0, 0),
+            };
+            let read = CartAsRead {
+                address: address_in(&tx, &p.account_id, &p.address_id)?,
+                items: cart_in(&tx, &p.account_id)?,
+                account,
+                quota_used_fen,
+                quota_reserved_fen,
+            };
+            let o = orders::order_from_cart(p, read)?;
             // Stock, reserved atomically: the CHECK constraint refuses over-reservation.
             let version = next_version(&tx)?;
             for (p, q) in &o.lines {
