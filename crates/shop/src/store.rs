@@ -150,7 +150,8 @@ pub trait AccountStore {
     fn quota_usage(&self, id_number: &str, year: i32) -> StoreResult<(i64, i64)>;
 }
 
-/// A new order, priced and checked by the caller; the store re-checks stock and quota atomically.
+/// The order a cart becomes ([`crate::domain::orders::order_from_cart`]), as `place_order` writes it;
+/// its stock is reserved in the same transaction.
 #[derive(Debug, Clone)]
 pub struct NewOrder {
     pub id: String,
@@ -160,7 +161,6 @@ pub struct NewOrder {
     pub orderer_name: String,
     pub orderer_id_number: String,
     pub quota_year: i32,
-    pub annual_limit_fen: i64,
     pub address: Address,
     pub lines: Vec<(ProductRow, i64)>,
     pub priced: Priced,

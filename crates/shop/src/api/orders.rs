@@ -67,7 +67,10 @@ pub(super) async fn create_order(
     };
     let created = shop.blocking(move |s| s.place_order(&place)).await?;
     let (status, id) = match created {
-        Created::New(id) => (StatusCode::CREATED, id),
+        Created::New(id) => {
+            tracing::info!(order = %id, "order created");
+            (StatusCode::CREATED, id)
+        }
         Created::Existing(id) => (StatusCode::OK, id),
     };
     let aid = a.account_id.clone();
@@ -75,7 +78,6 @@ pub(super) async fn create_order(
         .blocking(move |s| s.order(Some(&aid), &id))
         .await?
         .ok_or_else(|| ApiError::not_found("order"))?;
-    tracing::info!(order = %o.id, total = %o.totals.total, "order created");
     Ok((status, Json(o)))
 }
 

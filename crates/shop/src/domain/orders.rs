@@ -98,7 +98,6 @@ pub fn order_from_cart(p: &PlaceOrder, read: CartAsRead) -> Result<NewOrder, Api
         orderer_name: name,
         orderer_id_number: id_number,
         quota_year: p.quota_year,
-        annual_limit_fen: limit,
         address,
         lines: read.items,
         priced,
@@ -195,7 +194,6 @@ mod tests {
         let o = order_from_cart(&p, cart(vec![(product("P1", 10_000, 5, 0), 2)], 0)).expect("placeable");
         assert_eq!((o.orderer_name.as_str(), o.lines.len(), o.quota_year), ("张伟", 1, 2026));
         assert_eq!(o.priced.totals.goods, Money::from_minor(20_000, Currency::Cny));
-        assert_eq!(o.annual_limit_fen, p.pricing.annual_limit.minor());
 
         let mut unverified = cart(vec![(product("P1", 10_000, 5, 0), 1)], 0);
         unverified.account.real_name = None;
