@@ -235,15 +235,16 @@ fn paid_event(now: chrono::DateTime<chrono::Utc>) -> TrackingEvent {
     }
 }
 
-/// The refund of all of `attempt`'s payment, recorded only if that payment cannot be kept; the
-/// store sets its amount and reason.
-fn automatic_refund(shop: &Shop, attempt: &PaymentAttempt) -> RefundRow {
+/// The refund of all of the payment of trade `out_trade_no`, recorded only if that payment cannot
+/// be kept: the store sets its order, attempt, amount and reason from what it reads. Its id is
+/// drawn whether or not it is needed, as ids come from the shop's IdGen, not from the store.
+fn automatic_refund(shop: &Shop, out_trade_no: &str) -> RefundRow {
     RefundRow {
         id: shop.id("RF"),
-        order_id: attempt.order_id.clone(),
-        attempt_id: attempt.id.clone(),
-        out_request_no: format!("{AUTOMATIC_REFUND_PREFIX}{}", attempt.out_trade_no),
-        amount: attempt.amount,
+        order_id: String::new(),
+        attempt_id: String::new(),
+        out_request_no: format!("{AUTOMATIC_REFUND_PREFIX}{out_trade_no}"),
+        amount: haitao_alipay::money::Money::zero(haitao_alipay::money::Currency::Cny),
         reason: String::new(),
         status: RefundStatus::Pending,
     }
@@ -277,7 +278,7 @@ async fn after_payment(
 async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) -> Result<(), ApiError> {
     let (aid, tno) = (attempt.id.clone(), trade_no.to_owned());
     let now = shop.now();
-    let (event, refund) = (paid_event(now), automatic_refund(shop, attempt));
+    let (event, refund) = (paid_event(now), automatic_refund(shop, &attempt.out_trade_no));
     let applied = shop.blocking(move |s| s.apply_payment(&aid, &tno, &event, refund, now)).await?;
     after_payment(shop, (&attempt.order_id, &attempt.id), applied).await;
     Ok(())
@@ -409,17 +410,7 @@ pub async fn handle_notify(shop: &Arc<Shop>, raw: &[u8]) -> Result<(), ApiError>
     };
     let n = shop.inbound.notify(raw).map_err(reject)?;
     let now = shop.now();
-    // The refund's id is drawn whether or not it is needed: ids come from the shop's IdGen, not
-    // from inside the store.
-    let refund = RefundRow {
-        id: shop.id("RF"),
-        order_id: String::new(),
-        attempt_id: String::new(),
-        out_request_no: format!("{AUTOMATIC_REFUND_PREFIX}{}", n.out_trade_no),
-        amount: haitao_alipay::money::Money::zero(haitao_alipay::money::Currency::Cny),
-        reason: String::new(),
-        status: RefundStatus::Pending,
-    };
+    let refund = automatic_refund(shop, &n.out_trade_no);
     let event = paid_event(now);
     match shop.blocking(move |s| s.apply_notification(n, &event, refund, now)).await? {
         NotificationApplied::Rejected(r) => Err(reject(r)),

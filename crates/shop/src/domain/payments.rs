@@ -104,14 +104,9 @@ pub fn on_notification(
 pub enum NotificationApplied {
     /// Refused: it names no attempt of this shop, or a different amount. Nothing was recorded.
     Rejected(Rejection),
-    /// Recorded (`first`: its `notify_id` was new) with the attempt it names, as it was found, and
-    /// what it did: the payment it applied and the refund that payment needs, when it cannot be
-    /// kept.
-    Recorded {
-        first: bool,
-        attempt: Box<PaymentAttempt>,
-        payment: Option<(PaymentApplied, Option<RefundRow>)>,
-    },
+    /// Recorded (once per `notify_id`) with the attempt it names, as it was found, and what it
+    /// did: the payment it applied and the refund that payment needs, when it cannot be kept.
+    Recorded { attempt: Box<PaymentAttempt>, payment: Option<(PaymentApplied, Option<RefundRow>)> },
 }
 
 #[cfg(test)]

@@ -192,13 +192,13 @@ impl PaymentStore for SqliteStore {
                 }
                 NotificationEffect::Nothing => None,
             };
-            let first = tx.execute(
+            tx.execute(
                 "INSERT INTO notifications (notify_id, out_trade_no, trade_status, received_at, params) VALUES (?1,?2,?3,?4,?5)
                  ON CONFLICT (notify_id) DO NOTHING",
                 params![n.notify_id, n.out_trade_no, n.trade_status.as_str(), ts(now), n.params.to_urlencoded()],
-            )? == 1;
+            )?;
             tx.commit()?;
-            Ok(NotificationApplied::Recorded { first, attempt: Box::new(attempt), payment })
+            Ok(NotificationApplied::Recorded { attempt: Box::new(attempt), payment })
         })
     }
 }
