@@ -19,6 +19,7 @@ const COMMANDS: &[&str] = &[
     "address_delete",
     "categories",
     "catalog_search",
+    "catalog_facets",
     "product",
     "catalog_sync",
     "cart",

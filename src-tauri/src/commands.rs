@@ -3,7 +3,8 @@
 
 use haitao_client::tester::{Outcome, OutcomeInfo, Persona, TraceEvent};
 use haitao_client::{
-    CachedOrders, CatalogResult, IpcError, LocalAttempt, PaymentLaunch, PaymentOutcome, SessionState,
+    CachedOrders, CatalogFacetsResult, CatalogResult, IpcError, LocalAttempt, PaymentLaunch, PaymentOutcome,
+    SessionState,
 };
 use haitao_shop_api::PaymentConfig;
 use haitao_shop_api::account::{Account, Address, AddressInput, Quota};
@@ -164,6 +165,13 @@ pub async fn categories(state: State<'_, AppState>) -> R<Vec<CategoryInfo>> {
 #[specta::specta]
 pub async fn catalog_search(state: State<'_, AppState>, query: ProductQuery) -> R<CatalogResult> {
     Ok(state.client().await?.catalog(&query).await?)
+}
+
+/// How many results the search has per category, origin and fulfilment.
+#[tauri::command]
+#[specta::specta]
+pub async fn catalog_facets(state: State<'_, AppState>, query: ProductQuery) -> R<CatalogFacetsResult> {
+    Ok(state.client().await?.catalog_facets(&query).await?)
 }
 
 #[tauri::command]
@@ -404,6 +412,7 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             address_delete,
             categories,
             catalog_search,
+            catalog_facets,
             product,
             catalog_sync,
             cart,

@@ -180,6 +180,24 @@ fn as_typed(cache: &Cache) {
             );
         }
     }
+    // The counts beside the filters, asked for once per search after its first page.
+    for (word, category) in [("v", None), ("vitamin", None), ("面霜", None), ("c", Some(Category::Food))] {
+        let query = ProductQuery { q: Some(word.into()), category, ..Default::default() };
+        let mut times: Vec<Duration> = (0..50)
+            .map(|_| {
+                let t = Instant::now();
+                black_box(cache.facets(black_box(&query)).unwrap());
+                t.elapsed()
+            })
+            .collect();
+        times.sort();
+        eprintln!(
+            "  facets of {word:<8} {:<12} p50 {:>7.2} ms  p99 {:>7.2} ms",
+            category.map_or("", |c| c.as_str()),
+            times[times.len() / 2].as_secs_f64() * 1e3,
+            times[times.len() * 99 / 100].as_secs_f64() * 1e3
+        );
+    }
     for (what, mut all) in [("over the whole catalog", whole), ("within a category", filtered)] {
         all.sort();
         let p99 = all[all.len() * 99 / 100];

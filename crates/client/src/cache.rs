@@ -10,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use haitao_alipay::time::{Clock, SystemClock};
-use haitao_shop_api::catalog::{ProductDetail, ProductPage, ProductQuery, ProductSummary, Sort};
+use haitao_shop_api::catalog::{
+    CatalogFacets, Facet, ProductDetail, ProductPage, ProductQuery, ProductSummary, Sort,
+};
 use haitao_shop_api::code::sql_list;
 use haitao_shop_api::orders::{AttemptStatus, Cart, Order, OrderStatus, PayMode, PaymentMethod};
-use haitao_shop_api::search::{RANKED_MATCHES_MAX, index_terms, match_expression};
+use haitao_shop_api::search::{RANK_WEIGHTS, RANKED_MATCHES_MAX, index_terms, inner_terms, match_expression};
 use parking_lot::Mutex;
 use rusqlite::{Connection, OptionalExtension, params};
 use rusqlite_migration::{M, Migrations};
@@ -37,7 +39,7 @@ pub enum CacheError {
     Private { path: String, source: std::io::Error },
 }
 
-const KNOWN: i64 = 7;
+const KNOWN: i64 = 8;
 
 /// Schema 1, exactly as Haitao 0.1 created it. Migrations are never edited once released; this one
 /// is public so upgrade tests and benchmarks can build a cache as an older Haitao left it.
@@ -198,6 +200,18 @@ UPDATE orders SET body = json_set(body, '$.waybill.carrier', 'haitao_express')
 WHERE json_extract(body, '$.waybill.carrier') = '海淘国际物流 Haitao Express';
 "#;
 
+/// Version 8: the search index gains the `inner` column (the tails of each word, so "vitamin"
+/// finds "Multivitamin" offline as online). Rebuilt like version 2. The catalog is also synced
+/// again from the start: shops seeded every product with one version and sent the first 500, so a
+/// cache synced from one may lack the rest.
+const SEARCH_INSIDE_WORDS: &str = r#"
+DELETE FROM meta WHERE key = 'catalog_version';
+DROP TABLE product_search;
+CREATE VIRTUAL TABLE product_search USING fts5 (terms, inner, facets, tokenize = 'unicode61', prefix = '1 2');
+INSERT INTO meta (key, value) VALUES ('search_rebuild', '1')
+    ON CONFLICT (key) DO UPDATE SET value = excluded.value;
+"#;
+
 fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(SCHEMA_1),
@@ -207,11 +221,12 @@ fn migrations() -> Migrations<'static> {
         M::up(ORDERS_REFETCH),
         M::up(FX_SOURCE_BILINGUAL),
         M::up(CARRIER_CODE),
+        M::up(SEARCH_INSIDE_WORDS),
     ])
 }
 
 /// The ORDER BY clause for a sort; `relevance` is what relevance means for the query at hand.
-fn order_by(sort: Sort, relevance: &'static str) -> &'static str {
+fn order_by(sort: Sort, relevance: &str) -> &str {
     match sort {
         Sort::Relevance => relevance,
         Sort::PriceAsc => "p.price_cny_fen, p.seq",
@@ -240,18 +255,20 @@ fn facet_token(kind: &str, value: &str) -> String {
     t
 }
 
-/// The words a cached product is found by (its names in both languages, brand, category and
-/// origin), as the search index holds them.
-pub fn product_terms(p: &ProductDetail) -> String {
+/// What a cached product is found by (its names in both languages, brand, category and origin).
+fn product_text(p: &ProductDetail) -> String {
     let s = &p.summary;
-    index_terms(&format!(
-        "{} {} {} {} {}",
-        s.name.zh,
-        s.name.en,
-        s.brand,
-        s.category.as_str(),
-        s.origin.code()
-    ))
+    format!("{} {} {} {} {}", s.name.zh, s.name.en, s.brand, s.category.as_str(), s.origin.code())
+}
+
+/// The words a cached product is found by, as the search index's `terms` column holds them.
+pub fn product_terms(p: &ProductDetail) -> String {
+    index_terms(&product_text(p))
+}
+
+/// The tails of a cached product's words, as the search index's `inner` column holds them.
+pub fn product_inner(p: &ProductDetail) -> String {
+    inner_terms(&product_text(p))
 }
 
 /// Where a payment attempt stands as this client knows it: the shop's own statuses, and two that
@@ -459,15 +476,16 @@ impl Cache {
         {
             tx.execute("DELETE FROM product_search", [])?;
             let mut read = tx.prepare("SELECT rid, detail FROM product_details")?;
-            let mut ins =
-                tx.prepare("INSERT INTO product_search (rowid, terms, facets) VALUES (?1, ?2, ?3)")?;
+            let mut ins = tx.prepare(
+                "INSERT INTO product_search (rowid, terms, inner, facets) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             let mut rows = read.query([])?;
             while let Some(row) = rows.next()? {
                 let rid: i64 = row.get(0)?;
                 let detail: String = row.get(1)?;
                 // A product that no longer reads stays cached but unsearchable until the next sync.
                 if let Ok(p) = serde_json::from_str::<ProductDetail>(&detail) {
-                    ins.execute(params![rid, product_terms(&p), product_facets(&p)])?;
+                    ins.execute(params![rid, product_terms(&p), product_inner(&p), product_facets(&p)])?;
                 }
             }
         }
@@ -520,8 +538,9 @@ impl Cache {
                  ON CONFLICT (rid) DO UPDATE SET detail = excluded.detail",
             )?;
             let mut del = tx.prepare("DELETE FROM product_search WHERE rowid = ?1")?;
-            let mut ins =
-                tx.prepare("INSERT INTO product_search (rowid, terms, facets) VALUES (?1, ?2, ?3)")?;
+            let mut ins = tx.prepare(
+                "INSERT INTO product_search (rowid, terms, inner, facets) VALUES (?1, ?2, ?3, ?4)",
+            )?;
             for p in products {
                 let s = &p.summary;
                 let seq: i64 = s.id.trim_start_matches(|c: char| !c.is_ascii_digit()).parse().unwrap_or(0);
@@ -543,7 +562,7 @@ impl Cache {
                     serde_json::to_string(p).map_err(|e| CacheError::Data(e.to_string()))?
                 ])?;
                 del.execute([rid])?;
-                ins.execute(params![rid, product_terms(p), product_facets(p)])?;
+                ins.execute(params![rid, product_terms(p), product_inner(p), product_facets(p)])?;
             }
         }
         tx.commit()?;
@@ -616,8 +635,9 @@ impl Cache {
             filters.push("p.price_cny_fen <= ?");
             args.push(v.into());
         }
-        // The text only ever matches the `terms` column: "cat" must not find every `catfood`.
-        let text = text.map(|e| format!("{{terms}} : ({e})"));
+        // The text names the columns it matches (`terms`, `inner`): "cat" must not find every
+        // `catfood` of the facets column.
+        let text = text.map(|e| format!("({e})"));
         let fts = text.as_ref().map(|t| {
             let mut x = t.clone();
             for f in &facets {
@@ -755,7 +775,9 @@ impl Cache {
                     // product (0.4–1.4 s at 100,000 products). The facets weigh nothing in bm25,
                     // but their three tokens count in every product's length, where the shop's
                     // index has the terms alone: near-ties may rank in another order than online.
-                    let order = order_by(sort, "bm25(product_search, 1.0, 0.0), p.seq");
+                    let ranked =
+                        format!("bm25(product_search, {}, {}, 0.0), p.seq", RANK_WEIGHTS.0, RANK_WEIGHTS.1);
+                    let order = order_by(sort, &ranked);
                     let sql = format!(
                         "SELECT p.rid FROM product_search s CROSS JOIN products p ON p.rid = s.rowid {} ORDER BY {order}",
                         and(&["product_search MATCH ?"])
@@ -783,6 +805,60 @@ impl Cache {
             })
             .collect::<Result<Vec<ProductSummary>, _>>()?;
         Ok(ProductPage { items, total, page, per_page })
+    }
+
+    /// How many cached products a search finds per category, origin and fulfilment, each counted
+    /// with the search's other filters and its own left out, as the shop counts them.
+    pub fn facets(&self, q: &ProductQuery) -> Result<CatalogFacets, CacheError> {
+        let text = match q.q.as_deref().map(str::trim) {
+            Some(t) if !t.is_empty() => match match_expression(t) {
+                Some(e) => Some(e),
+                None => {
+                    return CatalogFacets::from_counts(&[], &[], &[]).map_err(CacheError::Data);
+                }
+            },
+            _ => None,
+        };
+        let c = self.conn.lock();
+        let count = |facet: Facet| -> Result<Vec<(String, i64)>, CacheError> {
+            let mut filters: Vec<String> = Vec::new();
+            let mut args: Vec<rusqlite::types::Value> = Vec::new();
+            let from = match &text {
+                Some(e) => {
+                    filters.push("product_search MATCH ?".into());
+                    args.push(e.clone().into());
+                    "product_search s CROSS JOIN products p ON p.rid = s.rowid"
+                }
+                None => "products p",
+            };
+            for other in Facet::ALL.into_iter().filter(|f| *f != facet) {
+                if let Some(v) = other.value(q) {
+                    filters.push(format!("p.{} = ?", other.column()));
+                    args.push(v.to_owned().into());
+                }
+            }
+            if let Some(v) = q.min_price_fen {
+                filters.push("p.price_cny_fen >= ?".into());
+                args.push(v.into());
+            }
+            if let Some(v) = q.max_price_fen {
+                filters.push("p.price_cny_fen <= ?".into());
+                args.push(v.into());
+            }
+            let where_sql =
+                if filters.is_empty() { String::new() } else { format!("WHERE {}", filters.join(" AND ")) };
+            let column = facet.column();
+            let rows = c
+                .prepare(&format!("SELECT p.{column}, COUNT(*) FROM {from} {where_sql} GROUP BY p.{column}"))?
+                .query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<Result<Vec<(String, i64)>, _>>()?;
+            Ok(rows)
+        };
+        let categories = count(Facet::Category)?;
+        let origins = count(Facet::Origin)?;
+        let fulfilments = count(Facet::Fulfilment)?;
+        CatalogFacets::from_counts(&categories, &origins, &fulfilments)
+            .map_err(|e| CacheError::Data(format!("the cached catalog holds {e}")))
     }
 
     pub fn image(&self, name: &str) -> Result<Option<(String, Vec<u8>)>, CacheError> {

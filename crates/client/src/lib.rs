@@ -13,7 +13,9 @@ use haitao_alipay::{Expected, InboundVerifier, PublicKey, SignType, Verifier};
 use haitao_shop_api::account::{
     Account, Address, AddressInput, Credentials, Quota, RealNameRequest, TokenPair,
 };
-use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, ProductDetail, ProductPage, ProductQuery};
+use haitao_shop_api::catalog::{
+    CatalogChanges, CatalogFacets, CategoryInfo, ProductDetail, ProductPage, ProductQuery,
+};
 use haitao_shop_api::orders::{
     AttemptStatus, Cart, ConfirmPayment, CorrectOrderer, CreateOrder, MethodQuote, Order, OrderChanges,
     OrderStatus, PayMode, PaymentAttempt, PaymentMethod, RequestRefund, SetQuantity, StartPayment,
@@ -93,6 +95,13 @@ pub struct CachedOrders {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
 pub struct CatalogResult {
     pub page: ProductPage,
+    pub offline: bool,
+}
+
+/// A search's counts per filter value, and whether they came from the cache.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type)]
+pub struct CatalogFacetsResult {
+    pub facets: CatalogFacets,
     pub offline: bool,
 }
 
@@ -378,6 +387,20 @@ impl Client {
             Err(ClientError::Offline(e)) => {
                 tracing::info!(error = %e, "shop unreachable; searching the cached catalog");
                 Ok(CatalogResult { page: self.cache.search(q)?, offline: true })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    /// How many results a search has per category, origin and fulfilment: from the shop when
+    /// online, else counted in the cache.
+    pub async fn catalog_facets(&self, q: &ProductQuery) -> Result<CatalogFacetsResult> {
+        let query = serde_urlencoded_query(q);
+        match self.public::<CatalogFacets>(&format!("catalog/facets?{query}")).await {
+            Ok(facets) => Ok(CatalogFacetsResult { facets, offline: false }),
+            Err(ClientError::Offline(e)) => {
+                tracing::info!(error = %e, "shop unreachable; counting the cached catalog");
+                Ok(CatalogFacetsResult { facets: self.cache.facets(q)?, offline: true })
             }
             Err(e) => Err(e),
         }

@@ -94,7 +94,8 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
     }
     let cache = Cache::open(&path).unwrap();
     assert_eq!(cache.product_count().unwrap(), i64::try_from(products.len()).unwrap());
-    assert_eq!(cache.meta("catalog_version").unwrap().as_deref(), Some("42"), "other data survives");
+    // The catalog is synced again from the start (a cache before version 8 may lack products).
+    assert_eq!(cache.meta("catalog_version").unwrap(), None);
     // Orders cached without the shop's `paid` flag are fetched again, from the start.
     assert_eq!(cache.meta("orders_cursor").unwrap(), None);
     assert_eq!(cache.orders(None, 1, 10).unwrap().1, 0);
@@ -108,6 +109,10 @@ async fn a_schema_1_cache_is_migrated_and_searchable() {
         assert!(ids(&cache, &p.summary.name.zh).contains(&p.summary.id), "{:?}", p.summary.name.zh);
     }
     assert_filters_rebuilt(&cache, &products);
+    let inside = products.iter().filter(|p| p.summary.name.en.contains("Multivitamin")).count();
+    let vitamin = products.iter().filter(|p| p.summary.name.en.to_lowercase().contains("vitamin")).count();
+    assert!(inside > 0 && vitamin > inside);
+    assert_eq!(ids(&cache, "vitamin").len(), vitamin, "the rebuilt index finds words inside compounds");
     // Every column was carried over: "newest" (by seq) still orders the catalog.
     let newest = cache
         .search(&ProductQuery { sort: Some(Sort::Newest), per_page: Some(5), ..Default::default() })
@@ -276,9 +281,17 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
         cache.put_products(chunk).unwrap();
     }
     // The words the index holds for each product; which of them a query matches is worked out
-    // here independently (a prefix for Latin text, the exact term for CJK).
+    // here independently (a prefix for Latin text, and from three letters on also any part of a
+    // word made of letters; the exact term for CJK).
     let words = |p: &ProductDetail| -> Vec<String> {
         haitao_client::cache::product_terms(p).split(' ').map(str::to_lowercase).collect()
+    };
+    let finds = |word: &str, text: &str| -> bool {
+        if !text.is_ascii() {
+            return word == text;
+        }
+        word.starts_with(text)
+            || (text.len() >= 3 && word.chars().all(char::is_alphabetic) && word.contains(text))
     };
     let prices: Vec<i64> = {
         let mut v: Vec<i64> = all.iter().map(|p| p.summary.price_cny.minor()).collect();
@@ -311,18 +324,14 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
         .max()
         .unwrap();
     assert!(broadest * broadest >= 1000 * catalog, "{broadest} matches of {catalog}");
-    for text in ["a", "c", "s", "v", "co", "vitamin", "面", "catfood", "cat"] {
+    for text in ["a", "c", "s", "v", "co", "vitamin", "面", "catfood", "cat", "amin"] {
         for f in &filters {
             let expected: Vec<&ProductDetail> = all
                 .iter()
                 .filter(|p| {
                     let s = &p.summary;
                     let w = words(p);
-                    let text_ok = if text.is_ascii() {
-                        w.iter().any(|t| t.starts_with(text))
-                    } else {
-                        w.iter().any(|t| t == text)
-                    };
+                    let text_ok = w.iter().any(|t| finds(t, text));
                     text_ok
                         && f.category.is_none_or(|c| s.category == c)
                         && f.origin.is_none_or(|o| s.origin == o)
@@ -331,12 +340,7 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
                         && f.max_price_fen.is_none_or(|m| s.price_cny.minor() <= m)
                 })
                 .collect();
-            let text_matches = all
-                .iter()
-                .filter(|p| {
-                    words(p).iter().any(|t| if text.is_ascii() { t.starts_with(text) } else { t == text })
-                })
-                .count();
+            let text_matches = all.iter().filter(|p| words(p).iter().any(|t| finds(t, text))).count();
             for sort in [Sort::Relevance, Sort::PriceAsc, Sort::PriceDesc, Sort::Newest, Sort::Name] {
                 let mut got = Vec::new();
                 for page in 1.. {
@@ -406,8 +410,49 @@ async fn text_with_filters_finds_exactly_the_matching_products() {
             }
         }
     }
-    assert_eq!(checked, 9 * 7 * 5);
+    assert_eq!(checked, 10 * 7 * 5);
     assert!(broad_seen >= 2 * 7, "some texts match more products than are ranked");
     assert_eq!(cache.search(&query("fulbonded")).unwrap().total, 0, "filter tokens are not words");
     assert_eq!(cache.search(&query("catfood")).unwrap().total, 0, "filter tokens are not words");
+}
+
+/// The counts beside the filters follow the search, and the cache counts as the shop does.
+#[tokio::test]
+async fn facet_counts_offline_are_the_shops() {
+    use haitao_shop_api::catalog::{Category, Country, Fulfilment};
+    let w = common::world().await;
+    let c = w.client();
+    c.sync_catalog().await.unwrap();
+    let queries = [
+        ProductQuery::default(),
+        query("vitamin"),
+        query("维生"),
+        query("am"),
+        ProductQuery { origin: Some(Country::JP), ..query("cream") },
+        ProductQuery {
+            category: Some(Category::Health),
+            fulfilment: Some(Fulfilment::Bonded),
+            ..query("vitamin")
+        },
+        ProductQuery { min_price_fen: Some(10_000), max_price_fen: Some(30_000), ..Default::default() },
+        query(" ,. "),
+    ];
+    for q in &queries {
+        let online = c.catalog_facets(q).await.unwrap();
+        assert!(!online.offline);
+        let offline = c.cache().facets(q).unwrap();
+        assert_eq!(offline, online.facets, "{q:?}");
+        // Each category's count is what the search finds within it.
+        for cat in &offline.categories {
+            let within =
+                c.cache().search(&ProductQuery { category: Some(cat.category), ..q.clone() }).unwrap();
+            assert_eq!(cat.count, within.total, "{q:?} {:?}", cat.category);
+        }
+    }
+    let vit = c.cache().facets(&query("vitamin")).unwrap();
+    assert_eq!(
+        vit.categories.iter().map(|x| x.count).sum::<i64>(),
+        15,
+        "Multivitamin counted with Vitamin C"
+    );
 }

@@ -166,6 +166,8 @@ pub enum Fulfilment {
 }
 
 impl Fulfilment {
+    pub const ALL: [Fulfilment; 2] = [Fulfilment::Bonded, Fulfilment::DirectMail];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Fulfilment::Bonded => "bonded",
@@ -174,7 +176,7 @@ impl Fulfilment {
     }
 
     pub fn parse(s: &str) -> Option<Fulfilment> {
-        [Fulfilment::Bonded, Fulfilment::DirectMail].into_iter().find(|f| f.as_str() == s)
+        Fulfilment::ALL.into_iter().find(|f| f.as_str() == s)
     }
 }
 
@@ -359,6 +361,106 @@ pub struct CategoryInfo {
     pub category: Category,
     pub name: Localized,
     pub count: i64,
+}
+
+/// How many results a search has per category, origin and fulfilment, each counted with every
+/// other filter of the search applied and its own left out (what the shopper gets by picking it).
+/// Every value is listed, in declaration order, with zero where nothing matches.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+pub struct CatalogFacets {
+    pub categories: Vec<CategoryCount>,
+    pub origins: Vec<OriginCount>,
+    pub fulfilments: Vec<FulfilmentCount>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+pub struct CategoryCount {
+    pub category: Category,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+pub struct OriginCount {
+    pub origin: Country,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+pub struct FulfilmentCount {
+    pub fulfilment: Fulfilment,
+    pub count: i64,
+}
+
+/// A filter of the catalog search that results are counted by (see [`CatalogFacets`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Facet {
+    Category,
+    Origin,
+    Fulfilment,
+}
+
+impl Facet {
+    pub const ALL: [Facet; 3] = [Facet::Category, Facet::Origin, Facet::Fulfilment];
+
+    /// The products column holding it, in the shop's database and the client's cache alike.
+    pub fn column(self) -> &'static str {
+        match self {
+            Facet::Category => "category",
+            Facet::Origin => "origin",
+            Facet::Fulfilment => "fulfilment",
+        }
+    }
+
+    /// The query's value for it, as that column stores it.
+    pub fn value(self, q: &ProductQuery) -> Option<&'static str> {
+        match self {
+            Facet::Category => q.category.map(Category::as_str),
+            Facet::Origin => q.origin.map(Country::code),
+            Facet::Fulfilment => q.fulfilment.map(Fulfilment::as_str),
+        }
+    }
+}
+
+impl CatalogFacets {
+    /// From `(code, count)` rows as a database groups them. A code that names no value is an error
+    /// that names it (`category "toys"`): it is never counted under another.
+    pub fn from_counts(
+        categories: &[(String, i64)],
+        origins: &[(String, i64)],
+        fulfilments: &[(String, i64)],
+    ) -> Result<CatalogFacets, String> {
+        fn tally<T: Copy + PartialEq>(
+            all: &[T],
+            rows: &[(String, i64)],
+            kind: &str,
+            parse: impl Fn(&str) -> Option<T>,
+        ) -> Result<Vec<(T, i64)>, String> {
+            let mut out: Vec<(T, i64)> = all.iter().map(|v| (*v, 0)).collect();
+            for (code, n) in rows {
+                let v = parse(code).ok_or_else(|| format!("{kind} {code:?}"))?;
+                if let Some(slot) = out.iter_mut().find(|(k, _)| *k == v) {
+                    slot.1 += n;
+                }
+            }
+            Ok(out)
+        }
+        Ok(CatalogFacets {
+            categories: tally(&Category::ALL, categories, "category", Category::parse)?
+                .into_iter()
+                .map(|(category, count)| CategoryCount { category, count })
+                .collect(),
+            origins: tally(&Country::ALL, origins, "origin", |s| {
+                Country::ALL.into_iter().find(|c| c.code() == s)
+            })?
+            .into_iter()
+            .map(|(origin, count)| OriginCount { origin, count })
+            .collect(),
+            fulfilments: tally(&Fulfilment::ALL, fulfilments, "fulfilment", Fulfilment::parse)?
+                .into_iter()
+                .map(|(fulfilment, count)| FulfilmentCount { fulfilment, count })
+                .collect(),
+        })
+    }
 }
 
 /// Products changed since a catalog version, for incremental client sync.

@@ -5,6 +5,11 @@
 //! runs of Han characters. Every run of CJK characters is therefore indexed as its single characters
 //! and its overlapping bigrams; Latin words are indexed lower-cased. A query is turned into the same
 //! units, all of which must match.
+//!
+//! A word can also be found inside a compound ("vitamin" in "Multivitamin", "screen" in
+//! "Sunscreen"): the index keeps, in a second column `inner`, every tail of at least
+//! [`INNER_MIN`] letters of each word made of letters, and a query word of that length matches as
+//! a prefix of either column. Whole-word matches weigh more in the ranking ([`RANK_WEIGHTS`]).
 
 fn is_cjk(c: char) -> bool {
     matches!(c as u32,
@@ -71,23 +76,60 @@ pub fn index_terms(text: &str) -> String {
     terms.join(" ")
 }
 
+/// The shortest query word that is also looked for inside words: shorter ones ("v", "vi") would
+/// match inside most of the catalog and are what a shopper types on the way to a longer word.
+pub const INNER_MIN: usize = 3;
+
+/// bm25 weights of the `terms` and `inner` columns: a query found as a whole word or its start
+/// ranks above one found inside a compound.
+pub const RANK_WEIGHTS: (f64, f64) = (4.0, 1.0);
+
+/// The `inner` column's form of `text`: for every word made of letters only, its tails of at least
+/// [`INNER_MIN`] letters, lower-cased, without the word itself ("multivitamin" gives
+/// "ultivitamin ltivitamin … min"). CJK runs are left out: their bigrams already match anywhere.
+pub fn inner_terms(text: &str) -> String {
+    let mut terms: Vec<String> = Vec::new();
+    for run in runs(text) {
+        if let Run::Word(w) = run {
+            if !w.chars().all(char::is_alphabetic) {
+                continue;
+            }
+            let chars: Vec<char> = w.chars().collect();
+            for start in 1..chars.len() {
+                if chars.len() - start >= INNER_MIN {
+                    terms.push(chars[start..].iter().collect());
+                }
+            }
+        }
+    }
+    terms.join(" ")
+}
+
 /// A relevance search whose text matches more products than this lists them in catalog order
 /// instead of ranking them: ranking tens of thousands of matches of a first typed letter by bm25
 /// costs tens of milliseconds on a large catalog and says little about which one is meant. The
 /// next letters narrow the matches and bring ranking back.
 pub const RANKED_MATCHES_MAX: i64 = 2_000;
 
-/// An FTS5 MATCH expression for a user's query, or `None` when it has nothing searchable.
-/// Words match as prefixes ("vita" finds "vitamin"); CJK text must appear as typed.
+/// An FTS5 MATCH expression for a user's query, or `None` when it has nothing searchable. Every
+/// part names the columns it may match (`terms`, and `inner` for words of [`INNER_MIN`] letters or
+/// more), so the expression can be combined with conditions on other columns of the index.
+/// Words match as prefixes ("vita" finds "vitamin", "vitamin" finds "Multivitamin"); CJK text must
+/// appear as typed.
 pub fn match_expression(query: &str) -> Option<String> {
     let mut parts: Vec<String> = Vec::new();
     for run in runs(query) {
         match run {
-            Run::Word(w) => parts.push(format!("\"{w}\"*")),
-            Run::Cjk(chars) if chars.len() == 1 => parts.extend(chars.iter().map(|c| format!("\"{c}\""))),
+            Run::Word(w) if w.chars().count() >= INNER_MIN => {
+                parts.push(format!("{{terms inner}} : \"{w}\"*"))
+            }
+            Run::Word(w) => parts.push(format!("{{terms}} : \"{w}\"*")),
+            Run::Cjk(chars) if chars.len() == 1 => {
+                parts.extend(chars.iter().map(|c| format!("{{terms}} : \"{c}\"")))
+            }
             Run::Cjk(chars) => {
                 for pair in chars.windows(2) {
-                    parts.push(format!("\"{}\"", pair.iter().collect::<String>()));
+                    parts.push(format!("{{terms}} : \"{}\"", pair.iter().collect::<String>()));
                 }
             }
         }
@@ -106,12 +148,31 @@ mod tests {
     }
 
     #[test]
+    fn inner_terms_are_the_tails_of_words_of_letters() {
+        assert_eq!(
+            inner_terms("Multivitamin"),
+            "ultivitamin ltivitamin tivitamin ivitamin vitamin itamin tamin amin min"
+        );
+        assert_eq!(inner_terms("Sun 50ml 面霜 Sunscreen"), "unscreen nscreen screen creen reen een");
+        assert_eq!(inner_terms("tea"), "");
+    }
+
+    #[test]
     fn queries() {
-        assert_eq!(match_expression("面霜").as_deref(), Some("\"面霜\""));
-        assert_eq!(match_expression("霜").as_deref(), Some("\"霜\""));
-        assert_eq!(match_expression("保湿面霜").as_deref(), Some("\"保湿\" AND \"湿面\" AND \"面霜\""));
-        assert_eq!(match_expression("Vita C").as_deref(), Some("\"vita\"* AND \"c\"*"));
-        assert_eq!(match_expression("\"; DROP TABLE --").as_deref(), Some("\"drop\"* AND \"table\"*"));
+        assert_eq!(match_expression("面霜").as_deref(), Some("{terms} : \"面霜\""));
+        assert_eq!(match_expression("霜").as_deref(), Some("{terms} : \"霜\""));
+        assert_eq!(
+            match_expression("保湿面霜").as_deref(),
+            Some("{terms} : \"保湿\" AND {terms} : \"湿面\" AND {terms} : \"面霜\"")
+        );
+        assert_eq!(
+            match_expression("Vita C").as_deref(),
+            Some("{terms inner} : \"vita\"* AND {terms} : \"c\"*")
+        );
+        assert_eq!(
+            match_expression("\"; DROP TABLE --").as_deref(),
+            Some("{terms inner} : \"drop\"* AND {terms inner} : \"table\"*")
+        );
         assert_eq!(match_expression("  ,.!  "), None);
     }
 }

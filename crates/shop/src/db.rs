@@ -33,12 +33,18 @@ fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/003_status_checks.sql")).foreign_key_check(),
         M::up(include_str!("../migrations/004_refund_retries.sql")),
         M::up(include_str!("../migrations/005_carrier_code.sql")),
+        M::up_with_hook(
+            include_str!("../migrations/006_search_inside_words.sql"),
+            |tx: &rusqlite::Transaction<'_>| {
+                crate::sqlite::refill_search(tx).map_err(rusqlite_migration::HookError::from)
+            },
+        ),
     ])
 }
 
 /// Number of schema versions this build knows.
 pub fn known_version() -> usize {
-    5
+    6
 }
 
 /// Runs the migrations with foreign keys off, as SQLite's way of rebuilding a table needs; each

@@ -8,7 +8,7 @@ use chrono::{DateTime, NaiveDate, Utc};
 use haitao_alipay::inbound::Notify;
 use haitao_alipay::money::Money;
 use haitao_shop_api::account::{Address, AddressInput};
-use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, ProductPage, ProductQuery};
+use haitao_shop_api::catalog::{CatalogChanges, CatalogFacets, CategoryInfo, ProductPage, ProductQuery};
 use haitao_shop_api::orders::{
     Carrier, HoldReason, Order, OrderStatus, PaymentAttempt, RefundRecord, RequestRefund, TrackingEvent,
 };
@@ -69,6 +69,8 @@ pub trait CatalogStore {
     fn product(&self, id: &str) -> StoreResult<Option<ProductRow>>;
     fn search(&self, q: &ProductQuery) -> StoreResult<ProductPage>;
     fn categories(&self) -> StoreResult<Vec<CategoryInfo>>;
+    /// Results of a search per category, origin and fulfilment (see [`CatalogFacets`]).
+    fn facets(&self, q: &ProductQuery) -> StoreResult<CatalogFacets>;
     fn catalog_changes(
         &self,
         since: i64,

@@ -148,7 +148,96 @@ async fn catalog_product_page_and_data_kept_across_restart() {
         }
     }
     h.screenshot(&s, "catalog-en").await.unwrap();
+
+    // Search as a shopper types it: "vitamin" finds the Multivitamins too; the heading says how
+    // many results for what, the counts beside the filters count those results, and one click
+    // goes back to everything.
+    s.fill("#cat-search", "vitamin").await.unwrap();
+    let heading = s
+        .wait_until(
+            "the search heading",
+            "const t = document.querySelector('#catalog-title')?.textContent ?? '';
+             return /\\d+ results? for \"vitamin\"/.test(t) ? t : null;",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    let found = number_in(heading.as_str().unwrap());
+    assert!(found >= 2, "{heading}");
+    s.wait_until(
+        "category counts of the results",
+        &format!(
+            "const c = [...document.querySelectorAll('[data-testid=category-count]')].map(e => Number(e.textContent));
+             return c.length === 8 && c.reduce((a, b) => a + b, 0) === {found} ? c : null;"
+        ),
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let origin_counts = s
+        .execute(
+            "return [...document.querySelectorAll('#origin option')].slice(1)
+                 .map(o => Number((o.textContent.match(/\\((\\d+)\\)$/) ?? [0, -1])[1]));",
+            json!([]),
+        )
+        .await
+        .unwrap();
+    let origin_sum: i64 = origin_counts.as_array().unwrap().iter().map(|v| v.as_i64().unwrap()).sum();
+    assert_eq!(u64::try_from(origin_sum).unwrap(), found, "origin counts follow the search: {origin_counts}");
+    s.execute(
+        "const sel = document.querySelector('.sort select'); sel.value = 'name';
+         sel.dispatchEvent(new Event('change'));",
+        json!([]),
+    )
+    .await
+    .unwrap();
+    s.wait_until(
+        "a Multivitamin among the results for \"vitamin\"",
+        "return [...document.querySelectorAll('[data-testid=product-card]')]
+             .some(c => c.textContent.includes('Multivitamin'));",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    h.screenshot(&s, "search-en").await.unwrap();
+    s.click(&s.wait_for("[data-testid=search-clear]").await.unwrap()).await.unwrap();
+    s.wait_until(
+        "the whole catalog again",
+        "return document.querySelector('#catalog-title')?.textContent.trim() === 'Goods from around the world'
+                && document.querySelector('#cat-search').value === ''
+                && /\\d/.test(document.querySelector('[data-testid=result-count]')?.textContent ?? '');",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    // Nothing found: what to try, and categories to browse instead.
+    s.fill("#cat-search", "qqxzvw").await.unwrap();
+    let empty = s.text(&s.wait_for("[data-testid=no-results]").await.unwrap()).await.unwrap();
+    assert!(empty.contains("Nothing matches \"qqxzvw\"") && empty.contains("Try"), "{empty}");
+    h.screenshot(&s, "search-empty-en").await.unwrap();
+    s.click(&s.wait_for("[data-testid=browse-category]").await.unwrap()).await.unwrap();
+    s.wait_until(
+        "a category browsed from the empty result",
+        "return document.querySelectorAll('[data-testid=product-card]').length > 0
+                && document.querySelector('[data-testid=category][aria-pressed=true]') !== null;",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    s.click(&s.wait_for("[data-testid=category-all]").await.unwrap()).await.unwrap();
     s.click(&s.wait_for("[data-testid=lang-toggle]").await.unwrap()).await.unwrap();
+    // In Chinese, two characters find the words they are part of.
+    s.fill("#cat-search", "维生").await.unwrap();
+    s.wait_until(
+        "the Chinese search heading",
+        "const t = document.querySelector('#catalog-title')?.textContent ?? '';
+         return /“维生”的搜索结果：共 \\d+ 件/.test(t) ? t : null;",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    h.screenshot(&s, "search-zh").await.unwrap();
+    s.click(&s.wait_for("[data-testid=search-clear]").await.unwrap()).await.unwrap();
 
     // Register (remembered in the OS keyring), put the product in the cart.
     go(&s, "/account").await;

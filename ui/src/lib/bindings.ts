@@ -30,6 +30,8 @@ export const commands = {
 	addressDelete: (id: string) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("address_delete", { id })),
 	categories: () => typedError<CategoryInfo[], IpcError_Serialize>(__TAURI_INVOKE("categories")),
 	catalogSearch: (query: ProductQuery_Deserialize) => typedError<CatalogResult, IpcError_Serialize>(__TAURI_INVOKE("catalog_search", { query })),
+	/**  How many results the search has per category, origin and fulfilment. */
+	catalogFacets: (query: ProductQuery_Deserialize) => typedError<CatalogFacetsResult, IpcError_Serialize>(__TAURI_INVOKE("catalog_facets", { query })),
 	product: (id: string) => typedError<ProductDetail, IpcError_Serialize>(__TAURI_INVOKE("product", { id })),
 	/**  Refreshes the offline catalog. Returns how many products changed. */
 	catalogSync: () => typedError<number, IpcError_Serialize>(__TAURI_INVOKE("catalog_sync")),
@@ -247,6 +249,23 @@ export type Cart_Serialize = {
 	updated_at: string,
 };
 
+/**
+ *  How many results a search has per category, origin and fulfilment, each counted with every
+ *  other filter of the search applied and its own left out (what the shopper gets by picking it).
+ *  Every value is listed, in declaration order, with zero where nothing matches.
+ */
+export type CatalogFacets = {
+	categories: CategoryCount[],
+	origins: OriginCount[],
+	fulfilments: FulfilmentCount[],
+};
+
+/**  A search's counts per filter value, and whether they came from the cache. */
+export type CatalogFacetsResult = {
+	facets: CatalogFacets,
+	offline: boolean,
+};
+
 /**  A product page, and whether it came from the cache. */
 export type CatalogResult = {
 	page: ProductPage,
@@ -254,6 +273,11 @@ export type CatalogResult = {
 };
 
 export type Category = "cosmetics" | "maternal_baby" | "health" | "food" | "electronics" | "fashion" | "home" | "luxury";
+
+export type CategoryCount = {
+	category: Category,
+	count: number,
+};
 
 export type CategoryInfo = {
 	category: Category,
@@ -346,6 +370,11 @@ export type Fulfilment =
 "bonded" | 
 /**  Shipped from abroad by international mail. */
 "direct_mail";
+
+export type FulfilmentCount = {
+	fulfilment: Fulfilment,
+	count: number,
+};
 
 /**  Currency conversion used for a price. */
 export type FxQuote = {
@@ -611,6 +640,11 @@ export type Order_Serialize = {
 export type Orderer = {
 	name: string,
 	id_number_masked: string,
+};
+
+export type OriginCount = {
+	origin: Country,
+	count: number,
 };
 
 /**  An outcome a tester can force. */

@@ -145,7 +145,7 @@ fn all_methods(shop: &Shop, total: Money) -> ApiResult<Vec<MethodQuote>> {
 #[openapi(
     info(title = "Haitao shop API", description = "The storefront API of Haitao (海淘): catalog, accounts, cart, orders, Alipay payments, customs, logistics and support. Errors are application/problem+json."),
     paths(
-        public::health, public::payment_config, public::fx, public::categories, public::products,
+        public::health, public::payment_config, public::fx, public::categories, public::products, public::facets,
         public::product, public::catalog_changes, public::image,
         accounts::register, accounts::login, accounts::refresh, accounts::logout, accounts::logout_all,
         accounts::account, accounts::real_name, accounts::quota, accounts::addresses, accounts::add_address,
@@ -266,6 +266,7 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/openapi.json", get(openapi_json))
         .route("/catalog/categories", get(public::categories))
         .route("/catalog/products", get(public::products))
+        .route("/catalog/facets", get(public::facets))
         .route("/catalog/products/{id}", get(public::product))
         .route("/catalog/changes", get(public::catalog_changes))
         .route("/images/{name}", get(public::image))

@@ -5,7 +5,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use haitao_shop_api::catalog::{
-    CatalogChanges, CategoryInfo, FxQuote, FxTable, ProductDetail, ProductPage, ProductQuery,
+    CatalogChanges, CatalogFacets, CategoryInfo, FxQuote, FxTable, ProductDetail, ProductPage, ProductQuery,
 };
 use haitao_shop_api::error::Problem;
 use haitao_shop_api::{Health, PaymentConfig};
@@ -50,12 +50,24 @@ pub(super) async fn categories(State(shop): S) -> ApiResult<Json<Vec<CategoryInf
 #[utoipa::path(get, path = "/api/v1/catalog/products", tag = "catalog", params(ProductQuery),
     responses((status = 200, body = ProductPage), (status = 400, body = Problem)))]
 pub(super) async fn products(State(shop): S, Q(q): Q<ProductQuery>) -> ApiResult<Json<ProductPage>> {
+    checked_query(&q)?;
+    Ok(Json(shop.blocking(move |s| s.search(&q)).await?))
+}
+
+fn checked_query(q: &ProductQuery) -> ApiResult<()> {
     if q.q.as_deref().is_some_and(|t| t.chars().count() > 100) {
         return Err(ApiError::validation("q", "search text is limited to 100 characters"));
     }
     in_range("page", q.page, 1, ProductQuery::MAX_PAGE)?;
-    in_range("per_page", q.per_page, 1, ProductQuery::MAX_PER_PAGE)?;
-    Ok(Json(shop.blocking(move |s| s.search(&q)).await?))
+    in_range("per_page", q.per_page, 1, ProductQuery::MAX_PER_PAGE)
+}
+
+/// How many results the search has per category, origin and fulfilment (paging is ignored).
+#[utoipa::path(get, path = "/api/v1/catalog/facets", tag = "catalog", params(ProductQuery),
+    responses((status = 200, body = CatalogFacets), (status = 400, body = Problem)))]
+pub(super) async fn facets(State(shop): S, Q(q): Q<ProductQuery>) -> ApiResult<Json<CatalogFacets>> {
+    checked_query(&q)?;
+    Ok(Json(shop.blocking(move |s| s.facets(&q)).await?))
 }
 
 #[utoipa::path(get, path = "/api/v1/catalog/products/{id}", tag = "catalog", params(("id" = String, Path)),

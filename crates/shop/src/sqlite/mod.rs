@@ -6,7 +6,9 @@ use std::sync::LazyLock;
 use chrono::{DateTime, Datelike, NaiveDate, Utc};
 use haitao_alipay::money::{Currency, Money};
 use haitao_shop_api::account::{Address, AddressInput};
-use haitao_shop_api::catalog::{CatalogChanges, CategoryInfo, Localized, ProductPage, ProductQuery};
+use haitao_shop_api::catalog::{
+    CatalogChanges, CatalogFacets, CategoryInfo, Localized, ProductPage, ProductQuery,
+};
 use haitao_shop_api::code::{Code, sql_list};
 use haitao_shop_api::error::ErrorCode;
 use haitao_shop_api::orders::{
@@ -30,6 +32,7 @@ mod fulfilment;
 mod orders;
 mod payments;
 mod products;
+pub(crate) use products::refill_search;
 mod refunds;
 mod support;
 

@@ -1,7 +1,7 @@
 //! The catalog in SQLite: seeding, repricing, products, search, categories, changes, meta.
 
-use haitao_shop_api::catalog::{Category, Country, Fulfilment, Sort, TaxCategory};
-use haitao_shop_api::search::{RANKED_MATCHES_MAX, index_terms, match_expression};
+use haitao_shop_api::catalog::{Category, Country, Facet, Fulfilment, Sort, TaxCategory};
+use haitao_shop_api::search::{RANK_WEIGHTS, RANKED_MATCHES_MAX, index_terms, inner_terms, match_expression};
 use serde::Deserialize;
 
 use super::*;
@@ -25,6 +25,10 @@ impl CatalogStore for SqliteStore {
 
     fn categories(&self) -> StoreResult<Vec<CategoryInfo>> {
         self.with(|c| categories(c))
+    }
+
+    fn facets(&self, q: &ProductQuery) -> StoreResult<CatalogFacets> {
+        self.with(|c| facets(c, q))
     }
 
     fn catalog_changes(
@@ -114,6 +118,31 @@ pub(super) fn row_to_product(r: &Row<'_>) -> rusqlite::Result<ProductRow> {
     })
 }
 
+const INSERT_SEARCH: &str = "INSERT INTO product_search (product_id, terms, inner) VALUES (?1, ?2, ?3)";
+
+/// What a product is found by: its names in both languages, its brand in both, its category and
+/// its origin.
+fn search_text(fields: [&str; 6]) -> String {
+    fields.join(" ")
+}
+
+/// Fills the search index from the products (after the index was recreated by a migration).
+pub(crate) fn refill_search(tx: &rusqlite::Transaction<'_>) -> rusqlite::Result<()> {
+    tx.execute("DELETE FROM product_search", [])?;
+    let mut read = tx.prepare(
+        "SELECT id, name_zh, name_en, brand, brand_zh, category, origin FROM products ORDER BY seq",
+    )?;
+    let mut ins = tx.prepare(INSERT_SEARCH)?;
+    let mut rows = read.query([])?;
+    while let Some(r) = rows.next()? {
+        let id: String = r.get(0)?;
+        let f: [String; 6] = [r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?];
+        let text = search_text([&f[0], &f[1], &f[2], &f[3], &f[4], &f[5]]);
+        ins.execute(params![id, index_terms(&text), inner_terms(&text)])?;
+    }
+    Ok(())
+}
+
 /// Next catalog version (monotonic).
 pub(super) fn next_version(conn: &Connection) -> rusqlite::Result<i64> {
     let v: i64 = conn.query_row("SELECT COALESCE(MAX(version), 0) + 1 FROM products", [], |r| r.get(0))?;
@@ -136,12 +165,10 @@ fn seed_if_empty(conn: &mut Connection, fx: &FxRates) -> Result<usize, ApiError>
                 "INSERT INTO products (id, seq, category, brand, brand_zh, origin, currency, price_minor, \
                  price_cny_fen, fulfilment, tax_category, weight_grams, stock, name_zh, name_en, description_zh, \
                  description_en, image, reserved, version) \
-                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,0,1)",
+                 VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9,?10,?11,?12,?13,?14,?15,?16,?17,?18,0,?2 + 1)",
             )
             .map_err(ApiError::internal)?;
-        let mut search = tx
-            .prepare("INSERT INTO product_search (product_id, terms) VALUES (?1, ?2)")
-            .map_err(ApiError::internal)?;
+        let mut search = tx.prepare(INSERT_SEARCH).map_err(ApiError::internal)?;
         for (seq, p) in seed.products.iter().enumerate() {
             let currency: Currency = p.currency.parse().map_err(ApiError::internal)?;
             let cny = fx.to_cny(Money::from_minor(p.price_minor, currency)).map_err(ApiError::internal)?;
@@ -166,11 +193,10 @@ fn seed_if_empty(conn: &mut Connection, fx: &FxRates) -> Result<usize, ApiError>
                 p.image,
             ])
             .map_err(ApiError::internal)?;
-            let terms = index_terms(&format!(
-                "{} {} {} {} {} {}",
-                p.name_zh, p.name_en, p.brand, p.brand_zh, p.category, p.origin
-            ));
-            search.execute(params![p.id, terms]).map_err(ApiError::internal)?;
+            let text = search_text([&p.name_zh, &p.name_en, &p.brand, &p.brand_zh, &p.category, &p.origin]);
+            search
+                .execute(params![p.id, index_terms(&text), inner_terms(&text)])
+                .map_err(ApiError::internal)?;
         }
     }
     tx.commit().map_err(ApiError::internal)?;
@@ -214,33 +240,34 @@ pub(super) fn get(conn: &Connection, id: &str) -> Result<Option<ProductRow>, Api
         .map_err(ApiError::internal)
 }
 
-/// Searches the catalog.
-fn search(conn: &Connection, q: &ProductQuery) -> Result<ProductPage, ApiError> {
-    let per_page = q.per_page.unwrap_or(ProductQuery::DEFAULT_PER_PAGE).clamp(1, ProductQuery::MAX_PER_PAGE);
-    let page = q.page.unwrap_or(1).max(1);
+/// The products a query selects: the FROM clause, the WHERE clause and its arguments, without the
+/// filter `skip` (to count the results per value of that filter). `None` when the text has nothing
+/// searchable, so nothing can match.
+struct Selection {
+    fts: Option<String>,
+    from: &'static str,
+    where_sql: String,
+    args: Vec<rusqlite::types::Value>,
+}
+
+fn selection(q: &ProductQuery, skip: Option<Facet>) -> Option<Selection> {
     let mut where_: Vec<String> = Vec::new();
     let mut args: Vec<rusqlite::types::Value> = Vec::new();
     let fts = q.q.as_deref().and_then(match_expression);
-    let mut from = "products p".to_owned();
+    let mut from = "products p";
     if let Some(expr) = &fts {
-        from = "product_search s JOIN products p ON p.id = s.product_id".to_owned();
+        from = "product_search s JOIN products p ON p.id = s.product_id";
         where_.push("product_search MATCH ?".into());
         args.push(expr.clone().into());
     } else if q.q.as_deref().is_some_and(|t| !t.trim().is_empty()) {
         // Only punctuation: nothing can match.
-        return Ok(ProductPage { items: Vec::new(), total: 0, page, per_page });
+        return None;
     }
-    if let Some(c) = q.category {
-        where_.push("p.category = ?".into());
-        args.push(c.as_str().to_owned().into());
-    }
-    if let Some(o) = q.origin {
-        where_.push("p.origin = ?".into());
-        args.push(o.code().to_owned().into());
-    }
-    if let Some(f) = q.fulfilment {
-        where_.push("p.fulfilment = ?".into());
-        args.push(f.as_str().to_owned().into());
+    for facet in Facet::ALL.into_iter().filter(|f| Some(*f) != skip) {
+        if let Some(v) = facet.value(q) {
+            where_.push(format!("p.{} = ?", facet.column()));
+            args.push(v.to_owned().into());
+        }
     }
     if let Some(min) = q.min_price_fen {
         where_.push("p.price_cny_fen >= ?".into());
@@ -251,6 +278,16 @@ fn search(conn: &Connection, q: &ProductQuery) -> Result<ProductPage, ApiError> 
         args.push(max.into());
     }
     let where_sql = if where_.is_empty() { String::new() } else { format!("WHERE {}", where_.join(" AND ")) };
+    Some(Selection { fts, from, where_sql, args })
+}
+
+/// Searches the catalog.
+fn search(conn: &Connection, q: &ProductQuery) -> Result<ProductPage, ApiError> {
+    let per_page = q.per_page.unwrap_or(ProductQuery::DEFAULT_PER_PAGE).clamp(1, ProductQuery::MAX_PER_PAGE);
+    let page = q.page.unwrap_or(1).max(1);
+    let Some(Selection { fts, from, where_sql, args }) = selection(q, None) else {
+        return Ok(ProductPage { items: Vec::new(), total: 0, page, per_page });
+    };
     let broad = match &fts {
         Some(e) if q.sort.unwrap_or_default() == Sort::Relevance => {
             conn.query_row("SELECT COUNT(*) FROM product_search WHERE product_search MATCH ?1", [e], |r| {
@@ -261,9 +298,10 @@ fn search(conn: &Connection, q: &ProductQuery) -> Result<ProductPage, ApiError> 
         }
         _ => false,
     };
+    let ranked = format!("bm25(product_search, 0.0, {}, {}), p.seq", RANK_WEIGHTS.0, RANK_WEIGHTS.1);
     let order = match (q.sort.unwrap_or_default(), fts.is_some()) {
         (Sort::Relevance, true) if broad => "p.seq",
-        (Sort::Relevance, true) => "bm25(product_search), p.seq",
+        (Sort::Relevance, true) => &ranked,
         (Sort::Relevance, false) => "p.seq",
         (Sort::PriceAsc, _) => "p.price_cny_fen, p.seq",
         (Sort::PriceDesc, _) => "p.price_cny_fen DESC, p.seq",
@@ -292,6 +330,29 @@ fn search(conn: &Connection, q: &ProductQuery) -> Result<ProductPage, ApiError> 
     Ok(ProductPage { items, total, page, per_page })
 }
 
+/// How many results a query has in each category, origin and fulfilment: each counted with every
+/// other filter of the query applied and its own left out, as a shopper about to pick it expects.
+fn facets(conn: &Connection, q: &ProductQuery) -> Result<CatalogFacets, ApiError> {
+    let count = |facet: Facet| -> Result<Vec<(String, i64)>, ApiError> {
+        let Some(Selection { from, where_sql, args, .. }) = selection(q, Some(facet)) else {
+            return Ok(Vec::new());
+        };
+        let column = facet.column();
+        let mut st = conn
+            .prepare(&format!("SELECT p.{column}, COUNT(*) FROM {from} {where_sql} GROUP BY p.{column}"))
+            .map_err(ApiError::internal)?;
+        st.query_map(rusqlite::params_from_iter(args.iter()), |r| Ok((r.get(0)?, r.get(1)?)))
+            .map_err(ApiError::internal)?
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)
+    };
+    let categories = count(Facet::Category)?;
+    let origins = count(Facet::Origin)?;
+    let fulfilments = count(Facet::Fulfilment)?;
+    CatalogFacets::from_counts(&categories, &origins, &fulfilments)
+        .map_err(|e| ApiError::internal(format!("the products table holds {e}")))
+}
+
 fn categories(conn: &Connection) -> Result<Vec<CategoryInfo>, ApiError> {
     let mut st = conn
         .prepare("SELECT category, COUNT(*) FROM products GROUP BY category")
@@ -311,7 +372,12 @@ fn categories(conn: &Connection) -> Result<Vec<CategoryInfo>, ApiError> {
         .collect())
 }
 
-/// Products whose version is above `since`, oldest change first.
+/// Products whose version is above `since`, oldest change first, about `limit` of them.
+///
+/// A batch never ends inside a version: the next batch starts after the last version sent, so the
+/// rest of a split version would never be sent. (The seed gives each product its own version, but
+/// one write may give several products the same one, and databases seeded before this gave every
+/// product version 1.) A version with more products than `limit` is sent whole.
 fn changes(
     conn: &Connection,
     since: i64,
@@ -319,17 +385,30 @@ fn changes(
     cfg: &PricingConfig,
     fx: &FxRates,
 ) -> Result<CatalogChanges, ApiError> {
-    let limit = limit.clamp(1, 1000);
-    let mut st = conn
-        .prepare(&format!("SELECT {COLUMNS} FROM products WHERE version > ?1 ORDER BY version, id LIMIT ?2"))
-        .map_err(ApiError::internal)?;
-    let rows: Vec<ProductRow> = st
-        .query_map(params![since, i64::from(limit) + 1], row_to_product)
-        .map_err(ApiError::internal)?
-        .collect::<Result<_, _>>()
-        .map_err(ApiError::internal)?;
-    let more = rows.len() > usize::try_from(limit).unwrap_or(usize::MAX);
-    let rows: Vec<ProductRow> = rows.into_iter().take(usize::try_from(limit).unwrap_or(usize::MAX)).collect();
+    let limit = usize::try_from(limit.clamp(1, 1000)).unwrap_or(1000);
+    let read = |sql: &str, args: &[i64]| -> Result<Vec<ProductRow>, ApiError> {
+        let mut st =
+            conn.prepare(&format!("SELECT {COLUMNS} FROM products {sql}")).map_err(ApiError::internal)?;
+        st.query_map(rusqlite::params_from_iter(args), row_to_product)
+            .map_err(ApiError::internal)?
+            .collect::<Result<_, _>>()
+            .map_err(ApiError::internal)
+    };
+    let mut rows = read(
+        "WHERE version > ?1 ORDER BY version, id LIMIT ?2",
+        &[since, i64::try_from(limit).unwrap_or(i64::MAX).saturating_add(1)],
+    )?;
+    let more = rows.len() > limit;
+    if more {
+        let next = rows[limit].version;
+        rows.truncate(limit);
+        if rows.last().is_some_and(|r| r.version == next) {
+            rows.retain(|r| r.version < next);
+            if rows.is_empty() {
+                rows = read("WHERE version = ?1 ORDER BY id", &[next])?;
+            }
+        }
+    }
     let version = rows.last().map(|r| r.version).unwrap_or(since);
     let products = rows.iter().map(|r| r.detail(cfg, fx)).collect::<Result<Vec<_>, _>>()?;
     Ok(CatalogChanges { version, products, more })
@@ -417,6 +496,87 @@ mod tests {
     }
 
     #[test]
+    fn english_words_are_found_inside_compounds_whole_words_first() {
+        let c = db();
+        let vit = search(&c, &q("vitamin")).unwrap();
+        let names: Vec<&str> = vit.items.iter().map(|p| p.name.en.as_str()).collect();
+        let inner = names.iter().filter(|n| n.contains("Multivitamin")).count();
+        assert_eq!(inner, 5, "{names:?}");
+        assert_eq!(vit.total, 15, "{names:?}");
+        // Whole-word matches rank above the compounds.
+        let first_compound = names.iter().position(|n| n.contains("Multivitamin")).unwrap();
+        assert!(names[first_compound..].iter().all(|n| n.contains("Multivitamin")), "{names:?}");
+        // "Multi" still finds them from the start of the word; two letters do not look inside words.
+        assert_eq!(search(&c, &q("multi")).unwrap().total, 5);
+        let two = search(&c, &q("it")).unwrap();
+        assert!(
+            two.items.iter().all(|p| format!("{} {} {}", p.name.en, p.brand, p.origin.code())
+                .to_lowercase()
+                .split(|ch: char| !ch.is_alphanumeric())
+                .any(|w| w.starts_with("it"))),
+            "two letters match only the start of a word"
+        );
+        // Chinese two-character queries keep matching inside longer runs.
+        let zh = search(&c, &q("维生")).unwrap();
+        assert!(zh.total >= 15 && zh.items.iter().all(|p| p.name.zh.contains("维生")));
+    }
+
+    #[test]
+    fn facet_counts_follow_the_query_and_the_other_filters() {
+        let c = db();
+        let text = ProductQuery { q: Some("vitamin".into()), ..Default::default() };
+        let all = facets(&c, &text).unwrap();
+        assert_eq!(all.categories.len(), Category::ALL.len());
+        let total = search(&c, &text).unwrap().total;
+        assert_eq!(all.categories.iter().map(|x| x.count).sum::<i64>(), total);
+        assert_eq!(all.origins.iter().map(|x| x.count).sum::<i64>(), total);
+        assert_eq!(all.fulfilments.iter().map(|x| x.count).sum::<i64>(), total);
+        let health = all.categories.iter().find(|x| x.category == Category::Health).unwrap().count;
+        assert_eq!(health, total, "every vitamin is a health product");
+        assert_eq!(all.categories.iter().find(|x| x.category == Category::Luxury).unwrap().count, 0);
+
+        // Within one origin: the categories count that origin's results; the origins still count
+        // every origin (picking another replaces the filter).
+        let nz = ProductQuery { origin: Some(Country::NZ), ..text.clone() };
+        let within = facets(&c, &nz).unwrap();
+        let nz_total = search(&c, &nz).unwrap().total;
+        assert!(nz_total > 0 && nz_total < total);
+        assert_eq!(within.categories.iter().map(|x| x.count).sum::<i64>(), nz_total);
+        assert_eq!(within.origins, all.origins);
+        for o in &within.origins {
+            let n = search(&c, &ProductQuery { origin: Some(o.origin), ..text.clone() }).unwrap().total;
+            assert_eq!(o.count, n, "{:?}", o.origin);
+        }
+
+        // Nothing searchable, nothing counted.
+        let none = facets(&c, &q(" ,. ")).unwrap();
+        assert!(none.categories.iter().all(|x| x.count == 0));
+    }
+
+    /// A database whose index was built before words were indexed inside compounds is refilled
+    /// by the upgrade.
+    #[test]
+    fn an_older_index_is_refilled_with_inner_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("shop.db");
+        {
+            let mut c = crate::db::open(&path).unwrap();
+            seed_if_empty(&mut c, &FxRates::demo()).unwrap();
+            c.execute_batch(
+                "DROP TABLE product_search;
+                 CREATE VIRTUAL TABLE product_search USING fts5 (product_id UNINDEXED, terms, tokenize = 'unicode61');
+                 INSERT INTO product_search (product_id, terms) SELECT id, lower(name_en) FROM products;
+                 PRAGMA user_version = 5;",
+            )
+            .unwrap();
+        }
+        let c = crate::db::open(&path).unwrap();
+        let vit = search(&c, &q("vitamin")).unwrap();
+        assert_eq!(vit.total, 15);
+        assert_eq!(search(&c, &q("维生")).unwrap().total, search(&db(), &q("维生")).unwrap().total);
+    }
+
+    #[test]
     fn pagination_covers_everything_once() {
         let c = db();
         let total = search(&c, &ProductQuery::default()).unwrap().total;
@@ -446,6 +606,56 @@ mod tests {
         let delta = changes(&c, first.version, 1000, &cfg, &fx2).unwrap();
         assert_eq!(delta.products.len(), moved);
         assert!(delta.products.iter().all(|p| p.summary.price.currency() == Currency::Jpy));
+    }
+
+    /// Read in batches smaller than the catalog, the changes feed brings every product once: also
+    /// when many products share one version (a database seeded before each product got its own).
+    #[test]
+    fn changes_in_small_batches_bring_every_product() {
+        let cfg = PricingConfig::default();
+        let fx = FxRates::demo();
+        let all_of = |c: &Connection, limit: u32| -> Vec<String> {
+            let (mut since, mut ids, mut rounds) = (0, Vec::new(), 0);
+            loop {
+                let batch = changes(c, since, limit, &cfg, &fx).unwrap();
+                assert!(batch.version > since || !batch.more, "a batch that says more moves on");
+                ids.extend(batch.products.into_iter().map(|p| p.summary.id));
+                since = batch.version;
+                rounds += 1;
+                assert!(rounds < 1000);
+                if !batch.more {
+                    return ids;
+                }
+            }
+        };
+        let c = db();
+        let count = usize::try_from(
+            c.query_row("SELECT COUNT(*) FROM products", [], |r| r.get::<_, i64>(0)).unwrap(),
+        )
+        .unwrap();
+        let distinct = usize::try_from(
+            c.query_row("SELECT COUNT(DISTINCT version) FROM products", [], |r| r.get::<_, i64>(0)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(distinct, count, "a seeded product has its own version");
+        for limit in [1, 7, 100, 500] {
+            let mut ids = all_of(&c, limit);
+            assert_eq!(ids.len(), count, "limit {limit}");
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), count, "limit {limit}: each once");
+        }
+        // Older databases: every seeded product at version 1, a few changed since.
+        c.execute_batch(
+            "UPDATE products SET version = 1; UPDATE products SET version = 2 WHERE seq % 50 = 0;",
+        )
+        .unwrap();
+        for limit in [7, 100, 500] {
+            let mut ids = all_of(&c, limit);
+            ids.sort();
+            ids.dedup();
+            assert_eq!(ids.len(), count, "limit {limit}");
+        }
     }
 
     #[test]
