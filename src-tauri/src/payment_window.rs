@@ -87,7 +87,7 @@ pub async fn start(
                 .cashier_url
                 .clone()
                 .ok_or_else(|| haitao_client::ClientError::State("no cashier address".into()))?;
-            open_window(app, &launch.local_id, &url, &launch.return_url)?;
+            open_window(app, &launch.local_id, &url, &launch.return_url, &state.settings().language)?;
             Ok(launch)
         }
         PayMode::Browser => {
@@ -158,20 +158,50 @@ fn return_interceptor(
     }
 }
 
-fn open_window(app: &AppHandle, local_id: &str, cashier_url: &str, return_url: &str) -> Result<(), IpcError> {
+/// The cookie that asks the cashier for a language, for the cashier's host. A Haitao sandbox's
+/// cashier reads it (and keeps it when the shopper picks another language there); other cashiers
+/// ignore it.
+fn language_cookie(cashier: &url::Url, language: &str) -> Option<tauri::webview::Cookie<'static>> {
+    let host = cashier.host_str()?.to_owned();
+    Some(
+        tauri::webview::cookie::Cookie::build((haitao_alipay_sandbox::LANG_COOKIE, language.to_owned()))
+            .domain(host)
+            .path("/")
+            .same_site(tauri::webview::cookie::SameSite::Lax)
+            .build(),
+    )
+}
+
+fn open_window(
+    app: &AppHandle,
+    local_id: &str,
+    cashier_url: &str,
+    return_url: &str,
+    language: &str,
+) -> Result<(), IpcError> {
     let internal = |e: String| IpcError::from(haitao_client::ClientError::Internal(e));
     close(app);
     let target = ReturnTarget::parse(return_url).ok_or_else(|| internal("invalid return address".into()))?;
     let url: url::Url = cashier_url.parse().map_err(|e: url::ParseError| internal(e.to_string()))?;
     let (tx, mut rx) = tokio::sync::mpsc::channel::<String>(1);
     let handled = Arc::new(AtomicBool::new(false));
-    let window = WebviewWindowBuilder::new(app, PAYMENT_WINDOW, WebviewUrl::External(url))
+    // Opened blank: the cashier's language cookie is set before its first page is asked for.
+    let blank: url::Url = "about:blank".parse().map_err(|e: url::ParseError| internal(e.to_string()))?;
+    let window = WebviewWindowBuilder::new(app, PAYMENT_WINDOW, WebviewUrl::External(blank))
         .title("支付宝 · Alipay — Haitao")
         .inner_size(1000.0, 760.0)
         .min_inner_size(420.0, 480.0)
         .on_navigation(return_interceptor(target, tx))
         .build()
         .map_err(|e| internal(e.to_string()))?;
+    if let Some(cookie) = language_cookie(&url, language) {
+        // Without it the cashier follows the system's language: worth a line in the log, not a
+        // failed payment.
+        if let Err(e) = window.set_cookie(cookie) {
+            tracing::warn!(error = %e, "could not ask the cashier for the app's language");
+        }
+    }
+    window.navigate(url).map_err(|e| internal(e.to_string()))?;
     let (closed_tx, mut closed_rx) = tokio::sync::mpsc::channel::<()>(1);
     window.on_window_event(move |e| {
         if matches!(e, WindowEvent::Destroyed) {

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{Form, Path, RawQuery, State};
+use axum::extract::{Form, Path, State};
 use axum::response::{Html, IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 use haitao_alipay::status::Status;
@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::Sandbox;
 use crate::db::StoreError;
-use crate::html::{Lang, esc, page, yuan};
+use crate::html::{LANG_COOKIE, Lang, esc, page, yuan};
 use crate::model::{self, App, Buyer, Session, Stamp, Trade};
 use crate::scenarios;
 use crate::trades::{self, ChannelOption, Choice, Confirmation, Ctx, PageRequest, PayError};
@@ -32,6 +32,21 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/cashier/{token}/cancel", post(cancel))
         .route("/qr/{token}", get(scan))
         .route("/phone/{phone}/sms", get(inbox))
+        .layer(axum::middleware::from_fn(remember_lang))
+}
+
+/// A language the shopper picked by a link (`?lang=`) is kept, in a cookie, for the cashier's
+/// next pages and next payments.
+async fn remember_lang(req: axum::extract::Request, next: axum::middleware::Next) -> Response {
+    let picked = Lang::from_query(req.uri().query());
+    let mut resp = next.run(req).await;
+    if let Some(lang) = picked {
+        let cookie = format!("{LANG_COOKIE}={}; Path=/; Max-Age=31536000; SameSite=Lax", lang.code());
+        if let Ok(v) = axum::http::HeaderValue::from_str(&cookie) {
+            resp.headers_mut().append(axum::http::header::SET_COOKIE, v);
+        }
+    }
+    resp
 }
 
 /// Shows a request error the way Alipay's cashier does: a page with the error code.
@@ -170,8 +185,7 @@ fn closed_or_paid(lang: Lang, l: &Loaded) -> Option<Response> {
     None
 }
 
-async fn show(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let lang = Lang::from_query(q.as_deref());
+async fn show(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, lang: Lang) -> Response {
     let l = match load(&sb, token.clone(), lang).await {
         Ok(l) => l,
         Err(r) => return r,
@@ -250,8 +264,7 @@ async fn show(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuer
     Html(page(lang, lang.t("支付宝收银台", "Alipay cashier"), &body, "")).into_response()
 }
 
-async fn scan(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let lang = Lang::from_query(q.as_deref());
+async fn scan(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, lang: Lang) -> Response {
     let sb2 = sb.clone();
     let t2 = token.clone();
     let _ = sb
@@ -280,10 +293,9 @@ async fn scan(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuer
 async fn login(
     State(sb): State<Arc<Sandbox>>,
     Path(token): Path<String>,
-    RawQuery(q): RawQuery,
+    lang: Lang,
     Form(f): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let lang = Lang::from_query(q.as_deref());
     let login = f.get("login").cloned().unwrap_or_default();
     let password = f.get("password").cloned().unwrap_or_default();
     let sb2 = sb.clone();
@@ -406,12 +418,8 @@ fn options_html(lang: Lang, options: &[ChannelOption], surcharge_note: bool) -> 
     html
 }
 
-async fn pay_page(
-    State(sb): State<Arc<Sandbox>>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    render_pay(&sb, token, Lang::from_query(q.as_deref()), None).await
+async fn pay_page(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, lang: Lang) -> Response {
+    render_pay(&sb, token, lang, None).await
 }
 
 async fn render_pay(sb: &Arc<Sandbox>, token: String, lang: Lang, error: Option<String>) -> Response {
@@ -501,10 +509,9 @@ fn parse_choice(f: &BTreeMap<String, String>) -> Option<Choice> {
 async fn choose(
     State(sb): State<Arc<Sandbox>>,
     Path(token): Path<String>,
-    RawQuery(q): RawQuery,
+    lang: Lang,
     Form(f): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let lang = Lang::from_query(q.as_deref());
     let Some(choice) = parse_choice(&f) else {
         return render_pay(
             &sb,
@@ -556,12 +563,8 @@ fn stored_choice(sb: &Sandbox, s: &Session) -> Option<Choice> {
     Some(choice)
 }
 
-async fn confirm_page(
-    State(sb): State<Arc<Sandbox>>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    render_confirm(&sb, token, Lang::from_query(q.as_deref()), None, false).await
+async fn confirm_page(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, lang: Lang) -> Response {
+    render_confirm(&sb, token, lang, None, false).await
 }
 
 async fn render_confirm(
@@ -688,8 +691,7 @@ async fn render_confirm(
     Html(page(lang, lang.t("确认付款", "Confirm payment"), &body, "")).into_response()
 }
 
-async fn sms(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let lang = Lang::from_query(q.as_deref());
+async fn sms(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, lang: Lang) -> Response {
     let sb2 = sb.clone();
     let tok = token.clone();
     let sent = sb
@@ -716,10 +718,9 @@ async fn sms(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, RawQuery
 async fn confirm(
     State(sb): State<Arc<Sandbox>>,
     Path(token): Path<String>,
-    RawQuery(q): RawQuery,
+    lang: Lang,
     Form(f): Form<BTreeMap<String, String>>,
 ) -> Response {
-    let lang = Lang::from_query(q.as_deref());
     let confirmation = if f.get("fingerprint").is_some_and(|v| v == "1") {
         Confirmation::Fingerprint
     } else {
@@ -811,12 +812,7 @@ async fn confirm(
     }
 }
 
-async fn cancel(
-    State(sb): State<Arc<Sandbox>>,
-    Path(token): Path<String>,
-    RawQuery(q): RawQuery,
-) -> Response {
-    let lang = Lang::from_query(q.as_deref());
+async fn cancel(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, lang: Lang) -> Response {
     let sb2 = sb.clone();
     let tok = token.clone();
     let target = sb
@@ -864,8 +860,7 @@ async fn cancel(
     }
 }
 
-async fn inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>, RawQuery(q): RawQuery) -> Response {
-    let lang = Lang::from_query(q.as_deref());
+async fn inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>, lang: Lang) -> Response {
     let rows: Result<Vec<(String, String, Stamp, i64)>, StoreError> = sb
         .store
         .run(move |c| {
@@ -903,8 +898,7 @@ async fn inbox(State(sb): State<Arc<Sandbox>>, Path(phone): Path<String>, RawQue
         .into_response()
 }
 
-async fn home(State(sb): State<Arc<Sandbox>>, RawQuery(q): RawQuery) -> Response {
-    let lang = Lang::from_query(q.as_deref());
+async fn home(State(sb): State<Arc<Sandbox>>, lang: Lang) -> Response {
     let personas = match sb.store.run(|c| model::buyers(c)).await {
         Ok(personas) => personas,
         Err(e) => return unreadable_store(lang, &e),

@@ -19,6 +19,7 @@ use serde_json::{Value, json};
 
 use crate::Sandbox;
 use crate::events;
+use crate::html::Lang;
 use crate::model::{self, App};
 use crate::scenarios::{self, Outcome};
 use crate::trades::{self, Ctx};
@@ -216,13 +217,17 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
     }
 
     match method.as_str() {
-        "alipay.trade.page.pay" | "alipay.trade.wap.pay" => page(sb, app, method, params).await,
+        "alipay.trade.page.pay" | "alipay.trade.wap.pay" => {
+            page(sb, app, method, params, Lang::resolve(None, &headers)).await
+        }
         _ => api(sb, app, method, sign_type, params, out_trade_no, biz_json).await,
     }
 }
 
 /// page.pay / wap.pay: open a cashier session and send the browser to it; errors are shown as a page.
-async fn page(sb: Arc<Sandbox>, app: App, method: String, params: Params) -> Response {
+/// Opens a cashier session and sends the buyer to it; the cashier picks its language from the
+/// buyer's browser (see [`Lang::resolve`]), as does a request error shown here.
+async fn page(sb: Arc<Sandbox>, app: App, method: String, params: Params, lang: Lang) -> Response {
     let sb2 = sb.clone();
     let result = sb
         .store
@@ -237,7 +242,7 @@ async fn page(sb: Arc<Sandbox>, app: App, method: String, params: Params) -> Res
         .await;
     match result {
         Ok(Ok(session)) => Redirect::to(&format!("/cashier/{}", session.token)).into_response(),
-        Ok(Err(status)) => crate::cashier::error_page(&status, false),
+        Ok(Err(status)) => crate::cashier::error_page(&status, lang.en),
         Err(e) => {
             tracing::error!(error = %e, "page request failed");
             (StatusCode::INTERNAL_SERVER_ERROR, "sandbox error").into_response()

@@ -1,5 +1,12 @@
-//! Server-rendered pages: one layout, inline styles, no external assets, Chinese by default with
-//! English on `?lang=en`.
+//! Server-rendered pages: one layout, inline styles, no external assets, in Chinese or English
+//! (see [`Lang::resolve`]).
+
+use axum::http::HeaderMap;
+use axum::http::header::{ACCEPT_LANGUAGE, COOKIE};
+
+/// The cookie that keeps a cashier's language: set by the cashier when the shopper picks a
+/// language, and by the Haitao app to open the cashier in the app's language.
+pub const LANG_COOKIE: &str = "haitao_cashier_lang";
 
 /// The page language.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -8,8 +15,57 @@ pub struct Lang {
 }
 
 impl Lang {
-    pub fn from_query(q: Option<&str>) -> Lang {
-        Lang { en: q.is_some_and(|q| q.split('&').any(|p| p == "lang=en")) }
+    /// `lang=en` or `lang=zh-CN` (also `zh`) in the query, when the shopper picked one.
+    pub fn from_query(q: Option<&str>) -> Option<Lang> {
+        q?.split('&').find_map(|p| match p {
+            "lang=en" => Some(Lang { en: true }),
+            "lang=zh-CN" | "lang=zh" => Some(Lang { en: false }),
+            _ => None,
+        })
+    }
+
+    /// The language of a cashier page: the one the link asks for (`?lang=`), else the one kept in
+    /// the [`LANG_COOKIE`], else the browser's first choice between Chinese and English
+    /// (`Accept-Language`), else Chinese.
+    pub fn resolve(q: Option<&str>, headers: &HeaderMap) -> Lang {
+        Lang::from_query(q)
+            .or_else(|| Lang::from_cookie(headers))
+            .or_else(|| Lang::from_accept_language(headers))
+            .unwrap_or_default()
+    }
+
+    fn from_cookie(headers: &HeaderMap) -> Option<Lang> {
+        headers.get_all(COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(
+            |c| match c.trim().split_once('=') {
+                Some((LANG_COOKIE, "en")) => Some(Lang { en: true }),
+                Some((LANG_COOKIE, "zh-CN")) => Some(Lang { en: false }),
+                _ => None,
+            },
+        )
+    }
+
+    /// The most preferred of Chinese and English in an `Accept-Language` header (`en-GB,
+    /// zh;q=0.8` is English); `None` when it names neither.
+    fn from_accept_language(headers: &HeaderMap) -> Option<Lang> {
+        let header = headers.get(ACCEPT_LANGUAGE)?.to_str().ok()?;
+        let mut best: Option<(u16, Lang)> = None;
+        for item in header.split(',') {
+            let mut parts = item.split(';');
+            let tag = parts.next().unwrap_or("").trim().to_ascii_lowercase();
+            let lang = if tag == "en" || tag.starts_with("en-") {
+                Lang { en: true }
+            } else if tag == "zh" || tag.starts_with("zh-") {
+                Lang { en: false }
+            } else {
+                continue;
+            };
+            // Quality in thousandths (q=0.8 is 800); a malformed one counts as 0.
+            let q = parts.find_map(|p| p.trim().strip_prefix("q=")).map_or(1000, |q| quality(q.trim()));
+            if best.is_none_or(|(b, _)| q > b) {
+                best = Some((q, lang));
+            }
+        }
+        best.filter(|(q, _)| *q > 0).map(|(_, l)| l)
     }
 
     pub fn t<'a>(self, zh: &'a str, en: &'a str) -> &'a str {
@@ -24,6 +80,31 @@ impl Lang {
     pub fn code(self) -> &'static str {
         if self.en { "en" } else { "zh-CN" }
     }
+}
+
+/// A page's language is always known: the extractor never rejects.
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Lang {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(
+        parts: &mut axum::http::request::Parts,
+        _: &S,
+    ) -> Result<Lang, Self::Rejection> {
+        Ok(Lang::resolve(parts.uri.query(), &parts.headers))
+    }
+}
+
+/// An `Accept-Language` quality value (`1`, `0.8`, `0.125`) in thousandths.
+fn quality(q: &str) -> u16 {
+    let (whole, frac) = q.split_once('.').unwrap_or((q, ""));
+    if whole == "1" {
+        return 1000;
+    }
+    if whole != "0" || frac.len() > 3 || !frac.bytes().all(|b| b.is_ascii_digit()) {
+        return 0;
+    }
+    let digits: String = format!("{frac:0<3}");
+    digits.parse().unwrap_or(0)
 }
 
 pub fn esc(s: &str) -> String {
@@ -95,7 +176,7 @@ td,th{border-bottom:1px solid var(--line);padding:6px 4px;text-align:left;font-s
 
 /// A complete page.
 pub fn page(lang: Lang, title: &str, body: &str, head_extra: &str) -> String {
-    let other = if lang.en { ("?", "中文") } else { ("?lang=en", "English") };
+    let other = if lang.en { ("?lang=zh-CN", "中文") } else { ("?lang=en", "English") };
     format!(
         "<!doctype html><html lang=\"{}\"><head><meta charset=\"utf-8\"><meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\
          <title>{}</title><style>{STYLE}</style>{head_extra}</head><body>\
@@ -113,6 +194,51 @@ pub fn page(lang: Lang, title: &str, body: &str, head_extra: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn headers(pairs: &[(&str, &str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(axum::http::HeaderName::from_bytes(k.as_bytes()).unwrap(), v.parse().unwrap());
+        }
+        h
+    }
+
+    #[test]
+    fn the_language_is_the_links_then_the_kept_one_then_the_browsers() {
+        let en = Lang { en: true };
+        let zh = Lang { en: false };
+        let none = HeaderMap::new();
+        assert_eq!(Lang::resolve(None, &none), zh, "Chinese by default");
+        assert_eq!(Lang::resolve(Some("lang=en"), &none), en);
+        assert_eq!(Lang::resolve(Some("x=1&lang=zh-CN"), &headers(&[("accept-language", "en")])), zh);
+        let browser_en = headers(&[("accept-language", "en-GB,en;q=0.9,zh-CN;q=0.8")]);
+        assert_eq!(Lang::resolve(None, &browser_en), en);
+        let browser_zh = headers(&[("accept-language", "fr-FR, zh-CN;q=0.9, en;q=0.5")]);
+        assert_eq!(Lang::resolve(None, &browser_zh), zh);
+        assert_eq!(Lang::resolve(None, &headers(&[("accept-language", "de, fr;q=0.5")])), zh, "neither");
+        assert_eq!(Lang::resolve(None, &headers(&[("accept-language", "en;q=0, zh;q=0.1")])), zh);
+        assert_eq!(Lang::resolve(None, &headers(&[("accept-language", "zh;q=0.3, en;q=0.35")])), en);
+        assert_eq!(
+            Lang::resolve(None, &headers(&[("accept-language", "en;q=bogus")])),
+            zh,
+            "no quality, no choice"
+        );
+        // The kept choice beats the browser; the link beats both.
+        let kept_zh = headers(&[("cookie", "a=1; haitao_cashier_lang=zh-CN"), ("accept-language", "en")]);
+        assert_eq!(Lang::resolve(None, &kept_zh), zh);
+        assert_eq!(Lang::resolve(Some("lang=en"), &kept_zh), en);
+        let kept_en = headers(&[("cookie", "haitao_cashier_lang=en")]);
+        assert_eq!(Lang::resolve(None, &kept_en), en);
+        assert_eq!(
+            Lang::resolve(None, &headers(&[("cookie", "haitao_cashier_lang=fr")])),
+            zh,
+            "unknown: ignored"
+        );
+        assert_eq!(quality("0.125"), 125);
+        assert_eq!(quality("0.8"), 800);
+        assert_eq!(quality("1.000"), 1000);
+        assert_eq!(quality("0.1234"), 0);
+    }
 
     #[test]
     fn escapes_and_formats() {

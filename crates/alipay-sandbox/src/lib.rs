@@ -22,6 +22,7 @@ pub mod db;
 pub mod events;
 mod gateway;
 mod html;
+pub use html::LANG_COOKIE;
 pub mod ledger;
 pub mod model;
 mod notify;

@@ -67,6 +67,69 @@ async fn page_pay_end_to_end_with_verified_return_and_notify() {
     h.ledger_conserved().await;
 }
 
+/// The cashier speaks the buyer's language: the browser's, unless a kept choice or a link says
+/// otherwise; a language picked by a link is kept for the next pages.
+#[tokio::test]
+async fn the_cashier_speaks_the_buyers_language_and_keeps_a_choice() {
+    let h = harness().await;
+    let pay = PagePay::new("HT-LANG-1", cny(8_800), "海淘测试订单").timeout(TimeoutExpress::Minutes(30));
+    let cashier = h.open_page_pay(&pay).await.headers()["location"].to_str().unwrap().to_owned();
+    let get = |extra: Vec<(&'static str, &'static str)>, path: String| {
+        let mut r = h.http.get(h.api(&path));
+        for (k, v) in extra {
+            r = r.header(k, v);
+        }
+        async move { r.send().await.unwrap() }
+    };
+    let lang_of = |page: &str| -> &'static str {
+        if page.contains("<html lang=\"en\">") {
+            "en"
+        } else if page.contains("<html lang=\"zh-CN\">") {
+            "zh-CN"
+        } else {
+            "?"
+        }
+    };
+    let page = get(vec![], cashier.clone()).await.text().await.unwrap();
+    assert_eq!(lang_of(&page), "zh-CN", "Chinese unless told otherwise");
+    let page = get(vec![("accept-language", "en-US,en;q=0.9")], cashier.clone()).await.text().await.unwrap();
+    assert_eq!(lang_of(&page), "en", "an English browser");
+    assert!(page.contains("Alipay · Cashier") && page.contains("lang=zh-CN"), "and a way to Chinese");
+    let page = get(vec![("accept-language", "en"), ("cookie", "haitao_cashier_lang=zh-CN")], cashier.clone())
+        .await
+        .text()
+        .await
+        .unwrap();
+    assert_eq!(lang_of(&page), "zh-CN", "the kept choice beats the browser");
+
+    // Picking a language by its link keeps it.
+    let picked = get(vec![("accept-language", "en")], format!("{cashier}?lang=zh-CN")).await;
+    let cookie = picked.headers()["set-cookie"].to_str().unwrap().to_owned();
+    assert!(cookie.starts_with("haitao_cashier_lang=zh-CN;") && cookie.contains("Path=/"), "{cookie}");
+    assert_eq!(lang_of(&picked.text().await.unwrap()), "zh-CN");
+    let plain = get(vec![], cashier.clone()).await;
+    assert!(plain.headers().get("set-cookie").is_none(), "nothing picked, nothing kept");
+
+    // A request error before the cashier is shown in the browser's language too.
+    let client = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let bad = PagePay::new("HT-LANG-1", cny(9_900), "另一个订单").timeout(TimeoutExpress::Minutes(30));
+    let url = h
+        .client
+        .page_request(
+            &bad,
+            &haitao_alipay::Callbacks {
+                notify_url: Some(h.notify_url.clone()),
+                return_url: Some(h.return_url.clone()),
+            },
+        )
+        .unwrap()
+        .to_get_url();
+    h.pay_ok(&PayRequest::new("HT-LANG-1", ZHANGWEI, PayWith::Balance)).await;
+    let page = client.get(url).header("accept-language", "en").send().await.unwrap().text().await.unwrap();
+    assert_eq!(lang_of(&page), "en", "{page}");
+    assert!(page.contains("Sorry, this payment cannot continue"), "{page}");
+}
+
 #[tokio::test]
 async fn out_trade_no_reuse_with_other_parameters_is_inconsistent() {
     let h = harness().await;

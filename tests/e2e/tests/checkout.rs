@@ -176,6 +176,14 @@ async fn every_payment_method_reaches_paid() {
     for (i, (method, channel)) in methods.iter().enumerate() {
         fill_cart(&s, i).await;
         let (main, _cashier) = place_and_open_cashier(&s, method).await;
+        // The app is in Chinese, and so is the cashier.
+        s.wait_until(
+            "the cashier in Chinese",
+            "return document.documentElement.lang === 'zh-CN' && !!document.querySelector('[data-persona]');",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
         h.screenshot(&s, &format!("{method}-cashier")).await.unwrap();
         pay_in_cashier(&s, "zhangwei", channel, "111111").await;
         back_to_main(&s, &main).await;
@@ -327,8 +335,42 @@ async fn closing_the_payment_window_is_not_a_payment() {
     s.wait_for("[data-testid=product-card]").await.unwrap();
     shopper(&s, "13800138300").await;
     fill_cart(&s, 0).await;
+    // The app in English opens the cashier in English.
+    click(&s, "[data-testid=lang-toggle]").await;
+    s.wait_until(
+        "the app in English",
+        "return document.documentElement.lang === 'en';",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
     let (main, _) = place_and_open_cashier(&s, "balance").await;
+    s.wait_until(
+        "the cashier in English",
+        "return document.documentElement.lang === 'en' && document.body.textContent.includes('Alipay · Cashier');",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    h.screenshot(&s, "cashier-en").await.unwrap();
+    // The shopper switches the cashier to Chinese; its next page stays Chinese.
+    click(&s, "a[href='?lang=zh-CN']").await;
+    s.wait_until(
+        "the cashier in Chinese",
+        "return document.documentElement.lang === 'zh-CN';",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
     click(&s, "[data-persona=zhangwei]").await;
+    s.wait_until(
+        "the channel page, still in Chinese",
+        "return location.pathname.endsWith('/pay') && document.documentElement.lang === 'zh-CN'
+                && document.body.textContent.includes('收银台');",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
     // The buyer closes the window (its × button) instead of paying.
     assert_eq!(h.close_window_titled("Alipay — Haitao").unwrap(), 1, "one payment window");
     back_to_main(&s, &main).await;
