@@ -10,7 +10,7 @@ use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use haitao_alipay::money::Money;
-use haitao_shop_api::orders::Order;
+use haitao_shop_api::orders::{FeePayer, MethodQuote, Order, PaymentMethod};
 use pdf_writer::types::{CidFontType, FontFlags, SystemInfo, UnicodeCmap};
 use pdf_writer::{Content, Finish, Name, Pdf, Rect, Ref, Str};
 
@@ -118,12 +118,60 @@ fn percent(ppm: i64) -> String {
     format!("{}.{:02}%", ppm / 10_000, (ppm % 10_000 + 50) / 100)
 }
 
-/// Renders an order's e-invoice.
+/// The receipt's lines on how the order was paid, beyond its amount: the method and, for Huabei
+/// installments or an international card, the fee (and who pays it), the periods and what the
+/// buyer pays in all, as the app shows them.
+pub fn payment_rows(quote: &MethodQuote) -> Vec<(String, String)> {
+    let method = match quote.method {
+        PaymentMethod::Balance => "余额 Balance".to_owned(),
+        PaymentMethod::BankCard => "银行卡 Bank card".to_owned(),
+        PaymentMethod::Huabei => "花呗 Huabei".to_owned(),
+        PaymentMethod::HuabeiInstallments { periods } => {
+            format!("花呗分期 {periods} 期 Huabei in {periods} installments")
+        }
+        PaymentMethod::InternationalCard => "境外卡 International card".to_owned(),
+    };
+    let mut rows = vec![("支付方式 Paid with".to_owned(), method)];
+    if let Some(plan) = &quote.installments {
+        let who = match plan.fee_payer {
+            FeePayer::Buyer => "买家承担 paid by the buyer",
+            FeePayer::Seller => "商家承担 paid by the shop",
+        };
+        rows.push((
+            format!("分期手续费 Installment fee ({}, {who})", percent(plan.fee_rate_ppm)),
+            yuan(plan.fee),
+        ));
+        let regular = plan.per_period.last().copied().unwrap_or(plan.fee);
+        let periods = match plan.per_period.first() {
+            Some(first) if first.minor() != regular.minor() => {
+                format!("{} + {} × {}", yuan(*first), plan.per_period.len().saturating_sub(1), yuan(regular))
+            }
+            _ => format!("{} × {}", plan.per_period.len(), yuan(regular)),
+        };
+        rows.push(("每期还款 Per period".to_owned(), periods));
+        let over_plan = plan.per_period.iter().map(|m| m.minor()).sum::<i64>();
+        rows.push((
+            "分期合计 Total over the plan".to_owned(),
+            yuan(Money::from_minor(over_plan, quote.order_total.currency())),
+        ));
+    }
+    if quote.surcharge.minor() > 0 {
+        rows.push((
+            format!("境外卡服务费 International card fee ({})", percent(quote.surcharge_rate_ppm)),
+            yuan(quote.surcharge),
+        ));
+        rows.push(("买家合计支付 Buyer paid in all".to_owned(), yuan(quote.buyer_pays)));
+    }
+    rows
+}
+
+/// Renders an order's e-invoice; `quote` is what its payment method cost (see [`payment_rows`]).
 pub fn render(
     order: &Order,
     seller: &str,
     seller_code: &str,
     trade_no: Option<&str>,
+    quote: Option<&MethodQuote>,
 ) -> Result<Vec<u8>, ApiError> {
     let mut face = Face::new(FONT)?;
     let mut page = Page { content: Content::new(), face: &mut face };
@@ -213,6 +261,12 @@ pub fn render(
         ("已退款 Refunded", yuan(order.refunded)),
     ] {
         page.text(300, y, 9, label);
+        page.text_right(right, y, 9, &value);
+        y -= 14;
+    }
+    for (label, value) in quote.map(payment_rows).unwrap_or_default() {
+        let label = page.face.fit(&label, 9, right - 300 - 110);
+        page.text(300, y, 9, &label);
         page.text_right(right, y, 9, &value);
         y -= 14;
     }
@@ -310,10 +364,22 @@ pub async fn invoice(State(shop): State<Arc<Shop>>, a: Authed, P(id): P<String>)
         ));
     }
     let trade_no = order.payment.as_ref().and_then(|p| p.trade_no.clone());
+    let quote = order
+        .payment
+        .as_ref()
+        .map(|p| crate::pricing::quote_method(&shop.pricing, order.totals.total, p.method))
+        .transpose()
+        .map_err(ApiError::internal)?;
     let customs = shop.customs.clone();
     let id = order.id.clone();
     let bytes = tokio::task::spawn_blocking(move || {
-        render(&order, &customs.merchant_customs_name, &customs.merchant_customs_code, trade_no.as_deref())
+        render(
+            &order,
+            &customs.merchant_customs_name,
+            &customs.merchant_customs_code,
+            trade_no.as_deref(),
+            quote.as_ref(),
+        )
     })
     .await
     .map_err(ApiError::internal)??;
@@ -326,4 +392,51 @@ pub async fn invoice(State(shop): State<Arc<Shop>>, a: Authed, P(id): P<String>)
         bytes,
     )
         .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pricing::{PricingConfig, quote_method};
+    use haitao_alipay::money::Currency;
+
+    fn cny(minor: i64) -> Money {
+        Money::from_minor(minor, Currency::Cny)
+    }
+
+    fn value<'a>(rows: &'a [(String, String)], label: &str) -> &'a str {
+        rows.iter()
+            .find(|(l, _)| l.contains(label))
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_else(|| panic!("{label}: {rows:?}"))
+    }
+
+    /// The receipt names the fee, the periods and the total over the plan, as the app does.
+    #[test]
+    fn the_receipt_shows_the_installment_plan_and_the_card_fee() {
+        let cfg = PricingConfig::default();
+        let q = quote_method(&cfg, cny(34_327), PaymentMethod::HuabeiInstallments { periods: 6 }).unwrap();
+        let plan = q.installments.clone().unwrap();
+        let rows = payment_rows(&q);
+        assert_eq!(value(&rows, "Paid with"), "花呗分期 6 期 Huabei in 6 installments");
+        assert_eq!(value(&rows, "Installment fee"), yuan(plan.fee));
+        assert!(rows.iter().any(|(l, _)| l.contains(&percent(plan.fee_rate_ppm))), "{rows:?}");
+        let over: i64 = plan.per_period.iter().map(|m| m.minor()).sum();
+        assert_eq!(value(&rows, "Total over the plan"), yuan(cny(over)));
+        if plan.fee_payer == FeePayer::Buyer {
+            assert_eq!(over, q.buyer_pays.minor());
+            assert_eq!(over, 34_327 + plan.fee.minor());
+        }
+        let per = value(&rows, "Per period");
+        assert!(per.contains(&yuan(*plan.per_period.last().unwrap())), "{per}");
+
+        let card = quote_method(&cfg, cny(34_327), PaymentMethod::InternationalCard).unwrap();
+        assert!(card.surcharge.minor() > 0);
+        let rows = payment_rows(&card);
+        assert_eq!(value(&rows, "International card fee"), yuan(card.surcharge));
+        assert_eq!(value(&rows, "Buyer paid in all"), yuan(card.buyer_pays));
+
+        let balance = payment_rows(&quote_method(&cfg, cny(34_327), PaymentMethod::Balance).unwrap());
+        assert_eq!(balance, vec![("支付方式 Paid with".to_owned(), "余额 Balance".to_owned())]);
+    }
 }

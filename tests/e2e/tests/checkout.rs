@@ -175,6 +175,31 @@ async fn every_payment_method_reaches_paid() {
     ];
     for (i, (method, channel)) in methods.iter().enumerate() {
         fill_cart(&s, i).await;
+        // Installments and the international card: checkout shows what the shopper pays in all,
+        // and the payment screen and the order show the same breakdown and the same total.
+        // (The card fee applies above ¥200 only: no fee, no breakdown.)
+        let mut extra = ["huabei_3", "international_card"].contains(method);
+        let mut checkout_total = String::new();
+        if extra {
+            go(&s, "/checkout").await;
+            click(&s, &format!("[data-testid=method-{method}]")).await;
+            let shown = s
+                .wait_until(
+                    "the checkout's breakdown",
+                    &format!(
+                        "const b = document.querySelector('[data-testid=breakdown-amount]');
+                         if (b) return b.textContent;
+                         const card = document.querySelector('[data-testid=method-international_card]');
+                         return '{method}' === 'international_card' && card && !card.textContent.includes('%') ? 'none' : null;"
+                    ),
+                    Duration::from_secs(20),
+                )
+                .await
+                .unwrap();
+            checkout_total = shown.as_str().unwrap().to_owned();
+            extra = checkout_total != "none";
+            assert!(!extra || checkout_total.contains('¥'), "{method}: {checkout_total}");
+        }
         let (main, _cashier) = place_and_open_cashier(&s, method).await;
         // The app is in Chinese, and so is the cashier.
         s.wait_until(
@@ -191,9 +216,47 @@ async fn every_payment_method_reaches_paid() {
         s.wait_for("[data-testid=paid]").await.unwrap_or_else(|e| panic!("{method}: {e}"));
         let state = s.text(&s.wait_for("[data-testid=payment-state]").await.unwrap()).await.unwrap();
         assert!(state.contains('¥'), "{method}: {state}");
+        if extra {
+            let shown = s
+                .wait_until(
+                    "the payment's breakdown",
+                    "return document.querySelector('[data-testid=payment-state] [data-testid=breakdown-amount]')?.textContent ?? null;",
+                    Duration::from_secs(20),
+                )
+                .await
+                .unwrap();
+            assert_eq!(shown.as_str().unwrap(), checkout_total, "{method}: the paid screen's total");
+            let rows = s
+                .execute(
+                    "return [...document.querySelectorAll('[data-testid=payment-state] [data-testid^=breakdown-]')].map(r => r.dataset.testid);",
+                    json!([]),
+                )
+                .await
+                .unwrap();
+            let want = if *method == "huabei_3" { "breakdown-periods" } else { "breakdown-surcharge" };
+            assert!(rows.as_array().unwrap().iter().any(|r| r == want), "{method}: {rows}");
+        }
         h.screenshot(&s, &format!("{method}-paid")).await.unwrap();
         if i == methods.len() - 1 {
             in_english(&h, &s, "[data-testid=payment-state]", &format!("{method}-paid-en"), true).await;
+        }
+        if extra {
+            let order_id = s
+                .attribute(&s.wait_for("[data-testid=view-order]").await.unwrap(), "href")
+                .await
+                .unwrap()
+                .unwrap();
+            click(&s, "[data-testid=view-order]").await;
+            let shown = s
+                .wait_until(
+                    "the order's breakdown",
+                    "return document.querySelector('[data-testid=breakdown-amount]')?.textContent ?? null;",
+                    Duration::from_secs(20),
+                )
+                .await
+                .unwrap();
+            assert_eq!(shown.as_str().unwrap(), checkout_total, "{method}: the order's total ({order_id})");
+            h.screenshot(&s, &format!("{method}-order")).await.unwrap();
         }
     }
 
