@@ -458,11 +458,30 @@ async fn orderer_not_payer_is_held_by_customs() {
     s.wait_for("[data-testid=product-card]").await.unwrap();
     shopper(&s, "13800138400").await;
     fill_cart(&s, 0).await;
-    // The order is 张伟's, but 李娜 pays for it with her Huabei.
-    let (main, _) = place_and_open_cashier(&s, "huabei").await;
+    // The order is 张伟's, but 李娜 pays for it with her Huabei. Checkout and the payment page
+    // name whose account must pay.
+    go(&s, "/checkout").await;
+    let hint = s.text(&s.wait_for("[data-testid=payer-hint]").await.unwrap()).await.unwrap();
+    assert!(hint.contains("张伟") && hint.contains("海关"), "{hint}");
+    let (main, cashier) = place_and_open_cashier(&s, "huabei").await;
+    s.switch_to(&main).await.unwrap();
+    let hint = s.text(&s.wait_for("[data-testid=payer-hint]").await.unwrap()).await.unwrap();
+    assert!(hint.contains("张伟"), "{hint}");
+    h.screenshot(&s, "payer-hint").await.unwrap();
+    s.switch_to(&cashier).await.unwrap();
     pay_in_cashier(&s, "lina", "huabei", "111111").await;
     back_to_main(&s, &main).await;
     s.wait_for("[data-testid=paid]").await.unwrap();
+    // The success screen does not promise clearance: once customs has compared the names it says
+    // the order is held, and why.
+    let mismatch = s
+        .wait_for_within("[data-testid=payer-mismatch]", Duration::from_secs(90))
+        .await
+        .unwrap_or_else(|e| panic!("the success screen never said customs holds the order: {e}"));
+    let text = s.text(&mismatch).await.unwrap();
+    assert!(text.contains("张伟") && text.contains("扣留"), "{text}");
+    assert!(s.find("[data-testid=payer-confirmed]").await.unwrap().is_none());
+    h.screenshot(&s, "paid-by-another").await.unwrap();
     click(&s, "[data-testid=view-order]").await;
     // Customs compares the orderer with the payer and holds the order, and the app says why.
     let held = s

@@ -240,6 +240,7 @@ export const en: Shape<typeof zh> = {
     place_and_pay: 'Place order and pay',
     placing: 'Placing the order…',
     pay_existing: 'Continue paying',
+    payer_hint: 'Pay with the Alipay account of {name}, the orderer, or customs will hold the order.',
   },
   payment: {
     title: 'Payment',
@@ -248,7 +249,13 @@ export const en: Shape<typeof zh> = {
     scan: 'Scan the QR code with Alipay',
     confirming: 'Confirming the payment with the shop…',
     paid: 'Payment successful',
-    paid_detail: 'The shop confirmed {amount}; the order goes to customs clearance next.',
+    paid_detail: 'The shop confirmed {amount}.',
+    payer_pending:
+      "Next, customs checks that the Alipay account that paid is {name}'s, the orderer's, and then clears the order.",
+    payer_confirmed:
+      'Customs confirmed that {name}, the orderer, paid; the order goes through customs clearance.',
+    payer_mismatch:
+      "Customs is holding this order: the Alipay account that paid is not {name}'s, the orderer's. Open the order to change the orderer to the payer, or ask for a refund.",
     failed: 'Payment not completed',
     unknown: 'Awaiting result',
     unknown_detail:

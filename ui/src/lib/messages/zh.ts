@@ -224,6 +224,7 @@ export const zh = {
     summary: '订单汇总',
     place_and_pay: '提交订单并付款',
     placing: '正在提交订单…',
+    payer_hint: '请使用订购人 {name} 本人的支付宝账户付款，否则订单会被海关扣留。',
     pay_existing: '继续付款',
   },
   payment: {
@@ -233,7 +234,11 @@ export const zh = {
     scan: '请用支付宝扫描二维码付款',
     confirming: '正在向商城确认付款结果…',
     paid: '付款成功',
-    paid_detail: '商城已确认收款 {amount}，订单将推送海关清关。',
+    paid_detail: '商城已确认收款 {amount}。',
+    payer_pending: '接下来海关将核验付款的支付宝账户是否为订购人 {name} 本人，核验通过后清关。',
+    payer_confirmed: '海关已核验付款人为订购人 {name} 本人，订单进入清关。',
+    payer_mismatch:
+      '订单已被海关扣留：付款的支付宝账户不是订购人 {name} 本人。请打开订单将订购人改为付款人，或申请退款。',
     failed: '付款未成功',
     unknown: '结果待确认',
     unknown_detail:
