@@ -328,8 +328,20 @@ async fn short_balance_then_another_channel_wrong_password_and_cancel() {
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    h.screenshot(&s, "outcome-forced").await.unwrap();
     assert!(toasts.contains("余额不足"), "the app confirms the forced outcome: {toasts}");
+    // The toasts stand clear of the open tester panel and of the pay button.
+    s.wait_until(
+        "toasts clear of the tester panel and the main action",
+        "const hit = (a, b) => a.left < b.right && b.left < a.right && a.top < b.bottom && b.top < a.bottom;
+         const keep = [...document.querySelectorAll('[data-testid=tester-panel], [data-testid=place-and-pay]')]
+           .map(e => e.getBoundingClientRect());
+         const toasts = [...document.querySelectorAll('.toasts .toast')].map(e => e.getBoundingClientRect());
+         return keep.length === 2 && toasts.length > 0 && !toasts.some(t => keep.some(k => hit(t, k)));",
+        Duration::from_secs(10),
+    )
+    .await
+    .unwrap();
+    h.screenshot(&s, "outcome-forced").await.unwrap();
     let main = s.window_handle().await.unwrap();
     click(&s, "[data-testid=method-balance]").await;
     click(&s, "[data-testid=place-and-pay]").await;
