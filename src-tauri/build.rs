@@ -40,6 +40,8 @@ const COMMANDS: &[&str] = &[
     "order_refund",
     "order_correct_orderer",
     "invoice_save",
+    "saved_open",
+    "saved_reveal",
     "tickets",
     "ticket_open",
     "ticket",

@@ -17,6 +17,7 @@ use serde::{Deserialize, Serialize};
 use tauri::{AppHandle, State};
 
 use crate::payment_window;
+use crate::saving::{self, SavedFile};
 use crate::state::{AppState, Settings};
 
 type R<T> = Result<T, IpcError>;
@@ -315,9 +316,23 @@ pub async fn order_correct_orderer(
 /// Saves the order's e-invoice into the Downloads folder and returns the file's path.
 #[tauri::command]
 #[specta::specta]
-pub async fn invoice_save(app: AppHandle, state: State<'_, AppState>, id: String) -> R<String> {
+pub async fn invoice_save(app: AppHandle, state: State<'_, AppState>, id: String) -> R<Option<SavedFile>> {
     let pdf = state.client().await?.invoice(&id).await?;
-    crate::state::save_download(&app, &format!("haitao-invoice-{id}.pdf"), &pdf)
+    saving::save_as(&app, &format!("haitao-invoice-{id}.pdf"), saving::Kind::Pdf, &pdf).await
+}
+
+/// Opens a file saved by `invoice_save` or `tester_export` with the default application.
+#[tauri::command]
+#[specta::specta]
+pub async fn saved_open(app: AppHandle, path: String) -> R<()> {
+    saving::open(&app, &path)
+}
+
+/// Shows a file saved by `invoice_save` or `tester_export` in the file manager.
+#[tauri::command]
+#[specta::specta]
+pub async fn saved_reveal(app: AppHandle, path: String) -> R<()> {
+    saving::reveal(&app, &path)
 }
 
 #[tauri::command]
@@ -386,9 +401,14 @@ pub async fn tester_trace(
 /// Saves a payment's trace as JSON into the Downloads folder and returns the path.
 #[tauri::command]
 #[specta::specta]
-pub async fn tester_export(app: AppHandle, state: State<'_, AppState>, out_trade_no: String) -> R<String> {
+pub async fn tester_export(
+    app: AppHandle,
+    state: State<'_, AppState>,
+    out_trade_no: String,
+) -> R<Option<SavedFile>> {
     let json = state.client().await?.tester_export(&out_trade_no).await?;
-    crate::state::save_download(&app, &format!("haitao-trace-{out_trade_no}.json"), json.as_bytes())
+    saving::save_as(&app, &format!("haitao-trace-{out_trade_no}.json"), saving::Kind::Json, json.as_bytes())
+        .await
 }
 
 /// Every command, in the order the UI bindings list them. `build.rs` declares the same names to
@@ -433,6 +453,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             order_refund,
             order_correct_orderer,
             invoice_save,
+            saved_open,
+            saved_reveal,
             tickets,
             ticket_open,
             ticket,

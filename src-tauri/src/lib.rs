@@ -11,6 +11,7 @@ use tauri_specta::Event;
 pub mod commands;
 pub mod embedded;
 pub mod payment_window;
+pub mod saving;
 pub mod state;
 
 use state::{AppState, ConnectivityEvent};
@@ -127,6 +128,7 @@ pub fn run() {
     let invoke = builder.invoke_handler();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_dialog::init())
         .invoke_handler(invoke)
         .register_asynchronous_uri_scheme_protocol("himg", |ctx, request, responder| {
             let app = ctx.app_handle().clone();
@@ -149,6 +151,7 @@ pub fn run() {
             tracing::info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), logs = %log_dir.display(), "Haitao starting");
             builder.mount_events(app);
             app.manage(AppState::new(data_dir, &config_dir, log_dir));
+            app.manage(saving::Saved::default());
             app.manage(Arc::new(guard));
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {

@@ -8,7 +8,6 @@ use haitao_client::{
 };
 use parking_lot::RwLock;
 use serde::{Deserialize, Serialize};
-use tauri::{AppHandle, Manager};
 use tokio::sync::watch;
 
 use crate::commands::AppInfo;
@@ -235,27 +234,4 @@ fn origin_key(s: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
-}
-
-/// Writes a file into the user's Downloads folder (or the app data folder) and returns its path.
-pub fn save_download(app: &AppHandle, name: &str, bytes: &[u8]) -> Result<String, IpcError> {
-    let dir = app.path().download_dir().or_else(|_| app.path().app_data_dir()).map_err(|e| IpcError {
-        code: ErrorCode::Internal,
-        message: e.to_string(),
-        field: None,
-    })?;
-    std::fs::create_dir_all(&dir).map_err(|e| IpcError {
-        code: ErrorCode::Internal,
-        message: e.to_string(),
-        field: None,
-    })?;
-    let safe: String =
-        name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect();
-    let path = dir.join(safe);
-    std::fs::write(&path, bytes).map_err(|e| IpcError {
-        code: ErrorCode::Internal,
-        message: e.to_string(),
-        field: None,
-    })?;
-    Ok(path.display().to_string())
 }

@@ -161,7 +161,12 @@ async fn back_to_main(s: &Session, main: &str) {
 #[tokio::test]
 #[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
 async fn every_payment_method_reaches_paid() {
-    let h = Harness::start("checkout-methods", &[]).await.unwrap();
+    // Files the shopper saves land here instead of behind a save dialog nobody can click.
+    let saves = haitao_e2e::artifacts_dir().join("checkout-methods-saved");
+    let _ = std::fs::remove_dir_all(&saves);
+    std::fs::create_dir_all(&saves).unwrap();
+    let h =
+        Harness::start("checkout-methods", &[("HAITAO_SAVE_DIR", saves.to_str().unwrap())]).await.unwrap();
     let s = h.launch().await.unwrap();
     s.wait_for("[data-testid=product-card]").await.unwrap();
     shopper(&s, "13800138100").await;
@@ -238,7 +243,8 @@ async fn every_payment_method_reaches_paid() {
         }
         h.screenshot(&s, &format!("{method}-paid")).await.unwrap();
         if i == methods.len() - 1 {
-            in_english(&h, &s, "[data-testid=payment-state]", &format!("{method}-paid-en"), true).await;
+            // (The state names the orderer, in Chinese.)
+            in_english(&h, &s, "[data-testid=payment-state]", &format!("{method}-paid-en"), false).await;
         }
         if extra {
             let order_id = s
@@ -257,6 +263,34 @@ async fn every_payment_method_reaches_paid() {
                 .unwrap();
             assert_eq!(shown.as_str().unwrap(), checkout_total, "{method}: the order's total ({order_id})");
             h.screenshot(&s, &format!("{method}-order")).await.unwrap();
+            if *method == "huabei_3" {
+                // The e-receipt is saved where the shopper said (here: the folder that answers the
+                // dialog), private to them, and the page says where with Open / Show in folder.
+                click(&s, "[data-testid=invoice]").await;
+                let shown = s.text(&s.wait_for("[data-testid=saved-path]").await.unwrap()).await.unwrap();
+                let path = std::path::PathBuf::from(shown.trim());
+                assert_eq!(path.parent().unwrap(), saves.as_path(), "{shown}");
+                assert!(std::fs::read(&path).unwrap().starts_with(b"%PDF"));
+                #[cfg(unix)]
+                {
+                    use std::os::unix::fs::PermissionsExt;
+                    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+                    assert_eq!(mode, 0o600, "the receipt is private to the shopper");
+                }
+                s.wait_for("[data-testid=saved-open]").await.unwrap();
+                s.wait_for("[data-testid=saved-reveal]").await.unwrap();
+                h.screenshot(&s, "receipt-saved").await.unwrap();
+                // Only files Haitao saved can be opened from the app.
+                let refused = s
+                    .execute(
+                        "return window.__TAURI_INTERNALS__.invoke('saved_open', { path: '/etc/passwd' })
+                           .then(() => 'opened', e => JSON.stringify(e));",
+                        json!([]),
+                    )
+                    .await
+                    .unwrap();
+                assert!(refused.as_str().unwrap().contains("validation"), "{refused}");
+            }
         }
     }
 

@@ -55,7 +55,11 @@ export const commands = {
 	orderRefund: (id: string, request: RequestRefund_Deserialize) => typedError<Order_Serialize, IpcError_Serialize>(__TAURI_INVOKE("order_refund", { id, request })),
 	orderCorrectOrderer: (id: string, orderer: CorrectOrderer) => typedError<Order_Serialize, IpcError_Serialize>(__TAURI_INVOKE("order_correct_orderer", { id, orderer })),
 	/**  Saves the order's e-invoice into the Downloads folder and returns the file's path. */
-	invoiceSave: (id: string) => typedError<string, IpcError_Serialize>(__TAURI_INVOKE("invoice_save", { id })),
+	invoiceSave: (id: string) => typedError<SavedFile | null, IpcError_Serialize>(__TAURI_INVOKE("invoice_save", { id })),
+	/**  Opens a file saved by `invoice_save` or `tester_export` with the default application. */
+	savedOpen: (path: string) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("saved_open", { path })),
+	/**  Shows a file saved by `invoice_save` or `tester_export` in the file manager. */
+	savedReveal: (path: string) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("saved_reveal", { path })),
 	tickets: () => typedError<Ticket_Serialize[], IpcError_Serialize>(__TAURI_INVOKE("tickets")),
 	ticketOpen: (ticket: NewTicket_Deserialize) => typedError<Ticket_Serialize, IpcError_Serialize>(__TAURI_INVOKE("ticket_open", { ticket })),
 	ticket: (id: string) => typedError<Ticket_Serialize, IpcError_Serialize>(__TAURI_INVOKE("ticket", { id })),
@@ -67,7 +71,7 @@ export const commands = {
 	testerForce: (outTradeNo: string | null, outcome: Outcome) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("tester_force", { outTradeNo, outcome })),
 	testerTrace: (outTradeNo: string, since: number) => typedError<TraceEvent[], IpcError_Serialize>(__TAURI_INVOKE("tester_trace", { outTradeNo, since })),
 	/**  Saves a payment's trace as JSON into the Downloads folder and returns the path. */
-	testerExport: (outTradeNo: string) => typedError<string, IpcError_Serialize>(__TAURI_INVOKE("tester_export", { outTradeNo })),
+	testerExport: (outTradeNo: string) => typedError<SavedFile | null, IpcError_Serialize>(__TAURI_INVOKE("tester_export", { outTradeNo })),
 };
 
 /** Events */
@@ -1081,6 +1085,13 @@ export type SandboxAccount_Serialize = {
 	card_last4: string | null,
 	/**  Current balance in fen (negative: credit used). */
 	balance: number,
+};
+
+/**  A file saved for the shopper. */
+export type SavedFile = {
+	path: string,
+	/**  The folder it is in, for "Show in folder". */
+	folder: string,
 };
 
 /**  Where sign-in stands, for the UI. */

@@ -18,6 +18,8 @@ export const en: Shape<typeof zh> = {
     skip: 'Skip to main content',
   },
   common: {
+    open_file: 'Open',
+    show_in_folder: 'Show in folder',
     loading: 'Loading…',
     cancel: 'Cancel',
     save: 'Save',
@@ -324,7 +326,7 @@ export const en: Shape<typeof zh> = {
     customs: 'Three documents: order {o}, payment {p}, waybill {w}',
     identity: 'Orderer is the payer: {v}',
     invoice: 'Download e-receipt (PDF)',
-    saved_to: 'Saved to {path}',
+    saved_to: 'The e-receipt is saved:',
     refund: 'Ask for a refund',
     refund_amount: 'Refund amount (CNY; empty for everything)',
     refund_reason: 'Reason',
@@ -432,7 +434,7 @@ export const en: Shape<typeof zh> = {
     trace_empty:
       'Once a payment starts, every request, redirect and notification appears here with its signature check.',
     export: 'Export trace (JSON)',
-    exported: 'Exported to {path}',
+    exported: 'The trace is saved:',
     magic: 'Magic amount {amount}',
     card_ending: '{name} ending {last4}',
   },
