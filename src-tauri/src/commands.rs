@@ -318,7 +318,8 @@ pub async fn order_correct_orderer(
 #[specta::specta]
 pub async fn invoice_save(app: AppHandle, state: State<'_, AppState>, id: String) -> R<Option<SavedFile>> {
     let pdf = state.client().await?.invoice(&id).await?;
-    saving::save_as(&app, &format!("haitao-invoice-{id}.pdf"), saving::Kind::Pdf, &pdf).await
+    let language = state.settings().language;
+    saving::save_as(&app, &format!("haitao-invoice-{id}.pdf"), saving::Kind::Pdf, &language, &pdf).await
 }
 
 /// Opens a file saved by `invoice_save` or `tester_export` with the default application.
@@ -407,8 +408,9 @@ pub async fn tester_export(
     out_trade_no: String,
 ) -> R<Option<SavedFile>> {
     let json = state.client().await?.tester_export(&out_trade_no).await?;
-    saving::save_as(&app, &format!("haitao-trace-{out_trade_no}.json"), saving::Kind::Json, json.as_bytes())
-        .await
+    let language = state.settings().language;
+    let name = format!("haitao-trace-{out_trade_no}.json");
+    saving::save_as(&app, &name, saving::Kind::Json, &language, json.as_bytes()).await
 }
 
 /// Every command, in the order the UI bindings list them. `build.rs` declares the same names to

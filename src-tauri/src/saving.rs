@@ -51,17 +51,19 @@ pub fn safe_name(name: &str) -> String {
     name.chars().map(|c| if c.is_ascii_alphanumeric() || ".-_".contains(c) { c } else { '_' }).collect()
 }
 
-/// Asks where to save `name` and writes `bytes` there; `None` when the shopper cancels.
+/// Asks where to save `name` and writes `bytes` there; `None` when the shopper cancels. The
+/// dialog's title is in the app's `language`.
 pub async fn save_as(
     app: &AppHandle,
     name: &str,
     kind: Kind,
+    language: &str,
     bytes: &[u8],
 ) -> Result<Option<SavedFile>, IpcError> {
     let name = safe_name(name);
     let path = match std::env::var_os("HAITAO_SAVE_DIR") {
         Some(dir) => Some(PathBuf::from(dir).join(&name)),
-        None => ask(app, &name, kind).await?,
+        None => ask(app, &name, kind, language == "en").await?,
     };
     let Some(path) = path else { return Ok(None) };
     haitao_files::write_private(&path, bytes).map_err(|e| internal(format!("{}: {e}", path.display())))?;
@@ -71,13 +73,23 @@ pub async fn save_as(
     Ok(Some(SavedFile { path: path.display().to_string(), folder: folder.display().to_string() }))
 }
 
-async fn ask(app: &AppHandle, name: &str, kind: Kind) -> Result<Option<PathBuf>, IpcError> {
+async fn ask(app: &AppHandle, name: &str, kind: Kind, en: bool) -> Result<Option<PathBuf>, IpcError> {
     let (tx, rx) = tokio::sync::oneshot::channel();
-    let mut dialog = app.dialog().file().set_file_name(name);
+    let title = match (kind, en) {
+        (Kind::Pdf, false) => "保存电子税单",
+        (Kind::Pdf, true) => "Save the e-receipt",
+        (Kind::Json, false) => "保存支付追踪记录",
+        (Kind::Json, true) => "Save the payment trace",
+    };
+    let mut dialog = app.dialog().file().set_file_name(name).set_title(title);
     dialog = match kind {
         Kind::Pdf => dialog.add_filter("PDF", &["pdf"]),
         Kind::Json => dialog.add_filter("JSON", &["json"]),
     };
+    // In front of the app's window, which it belongs to.
+    if let Some(main) = app.get_webview_window("main") {
+        dialog = dialog.set_parent(&main);
+    }
     if let Some(dir) = start_dir(app) {
         dialog = dialog.set_directory(dir);
     }
