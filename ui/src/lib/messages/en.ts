@@ -220,7 +220,7 @@ export const en: Shape<typeof zh> = {
       "Customs requires the orderer's name and resident ID for cross-border goods, and the orderer must be the same person as the Alipay payer; otherwise customs holds the parcel.",
     method: 'Payment method',
     methods: {
-      balance: 'Alipay balance (incl. Yu’e Bao)',
+      balance: "Alipay balance (incl. Yu'e Bao)",
       bank_card: 'Bank card (debit or credit)',
       huabei: 'Huabei',
       huabei_installments: 'Huabei in {n} installments',
@@ -261,7 +261,7 @@ export const en: Shape<typeof zh> = {
     failed: 'Payment not completed',
     unknown: 'Awaiting result',
     unknown_detail:
-      'Alipay has not given a final answer yet. Do not pay again: Haitao keeps asking Alipay, or press “Check again”.',
+      'Alipay has not given a final answer yet. Do not pay again: Haitao keeps asking Alipay, or press "Check again".',
     check_again: 'Check again',
     pay_again: 'Pay another way',
     view_order: 'View order',
@@ -359,7 +359,7 @@ export const en: Shape<typeof zh> = {
     not_remembered: 'This sign-in will not be remembered.',
     real_name: 'Real-name verification',
     real_name_explain:
-      'Cross-border goods are declared to customs with the orderer’s identity. Enter the name and 18-digit resident ID exactly as on your Alipay account.',
+      "Cross-border goods are declared to customs with the orderer's identity. Enter the name and 18-digit resident ID exactly as on your Alipay account.",
     name: 'Name',
     id_number: 'Resident ID number',
     id_invalid: 'A resident ID has 18 characters (the last may be X).',
@@ -383,6 +383,8 @@ export const en: Shape<typeof zh> = {
   support: {
     title: 'Support',
     new: 'New ticket',
+    pick: 'Pick a ticket to read its messages, or open a new one.',
+    start: 'A question about a payment, customs or delivery? Open a ticket and support answers here.',
     topic: 'Topic',
     topics: {
       payment_failed: 'Payment failed / network dropped',

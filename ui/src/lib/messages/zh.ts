@@ -364,6 +364,8 @@ export const zh = {
   support: {
     title: '客服中心',
     new: '新建工单',
+    pick: '选择一个工单查看消息，或新建一个工单。',
+    start: '付款、清关或配送有问题？新建工单，客服会在这里回复您。',
     topic: '问题类型',
     topics: {
       payment_failed: '付款失败 / 网络中断',
