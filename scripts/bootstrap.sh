@@ -22,7 +22,8 @@ run_pkgs=(
 )
 # procps: `kill`, to stop the tests' Xvfb servers gracefully (they then remove their lock files).
 # python3-venv: the virtual environment schemathesis is installed into; curl: its sign-ups.
-test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl)
+# gcc-mingw-w64-x86-64: the C parts (SQLite, aws-lc) of the Windows build that make test checks.
+test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl gcc-mingw-w64-x86-64)
 
 pkgs=("${run_pkgs[@]}")
 [ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
@@ -63,6 +64,16 @@ if [ ! -f "$stamp" ] || [ "$root/ui/package-lock.json" -nt "$stamp" ]; then
 fi
 
 if [ "$mode" = test ]; then
+  # The Windows target, so that make test compiles the Windows build (keyring store and all).
+  if command -v rustup >/dev/null; then
+    rustup target list --installed | grep -qx x86_64-pc-windows-gnu || {
+      say "adding the Rust target x86_64-pc-windows-gnu"
+      rustup target add x86_64-pc-windows-gnu
+    }
+  else
+    say "no rustup: the Windows build check is skipped unless x86_64-pc-windows-gnu is installed"
+  fi
+
   # Alipay's official Node SDK, pinned, for the interop suite (crates/alipay-sandbox/tests/node_sdk.rs).
   stamp="$root/tests/node/node_modules/.package-lock.json"
   if [ ! -f "$stamp" ] || [ "$root/tests/node/package-lock.json" -nt "$stamp" ]; then

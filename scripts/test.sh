@@ -65,6 +65,10 @@ step standalone scripts/check-standalone
 step ui-build ui_build
 step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+# The Windows build, type-checked and linted through (keyring store, file modes, shell and all);
+# the WebDriver suite and the bare reference page are Linux test harnesses and stay out.
+step windows cargo clippy --workspace --exclude haitao-e2e --exclude haitao-bare-tauri --all-targets --locked \
+  --target x86_64-pc-windows-gnu -- -D warnings
 step bindings cargo test --workspace --locked --test bindings
 step rust-tests cargo test --workspace --locked
 step app-binary app_built

@@ -8,7 +8,8 @@ use serde::{Deserialize, Serialize};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, specta::Type)]
 #[serde(rename_all = "snake_case")]
 pub enum ErrorCode {
-    /// No Secret Service (GNOME Keyring, KWallet) is reachable: the session cannot be remembered.
+    /// No OS keyring (Secret Service, Credential Manager, Keychain) is reachable: the session
+    /// cannot be remembered.
     KeyringUnavailable,
     /// The keyring is locked and could not be unlocked.
     KeyringLocked,

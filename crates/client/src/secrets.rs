@@ -1,5 +1,5 @@
-//! Where the refresh token lives: the OS keyring (on Linux the persistent Secret Service, through
-//! D-Bus), namespaced by the app identifier and the shop's origin. The access token never leaves
+//! Where the refresh token lives: the OS keyring (`haitao-keyring`: the Secret Service on Linux,
+//! the Credential Manager on Windows, the Keychain on macOS), namespaced by the app identifier and the shop's origin. The access token never leaves
 //! memory. When the keyring is unavailable or locked the caller gets a typed error that says what to
 //! do; there is no plaintext fallback.
 
@@ -13,8 +13,8 @@ use parking_lot::Mutex;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SecretError {
     #[error(
-        "the system keyring is not available ({0}). Install and start GNOME Keyring or KWallet (the Secret Service); \
-         Haitao does not keep your session in plain files"
+        "the system keyring is not available ({0}). {hint}; Haitao does not keep your session in plain files",
+        hint = haitao_keyring::UNAVAILABLE_HINT
     )]
     Unavailable(String),
     #[error(
@@ -30,7 +30,7 @@ pub trait SecretStore: Send + Sync + fmt::Debug {
     fn get(&self, key: &str) -> Result<Option<SecretString>, SecretError>;
     fn set(&self, key: &str, value: &SecretString) -> Result<(), SecretError>;
     fn delete(&self, key: &str) -> Result<(), SecretError>;
-    /// A short description for diagnostics ("Secret Service", "memory").
+    /// A short description for diagnostics ("Secret Service", "macOS Keychain", "memory").
     fn kind(&self) -> &'static str;
 }
 
@@ -82,8 +82,7 @@ impl SecretStore for UnavailableStore {
     }
 }
 
-/// The OS keyring. On Linux: the Secret Service over D-Bus (libdbus, synchronous), with items in
-/// the persistent default collection.
+/// The OS keyring (see `haitao-keyring` for the store of each OS).
 #[derive(Debug, Clone)]
 pub struct KeyringStore {
     service: String,
@@ -102,11 +101,7 @@ impl KeyringStore {
     /// Connects to the platform keyring and namespaces entries under `service`
     /// (`<app identifier>:<shop origin>`).
     pub fn connect(service: impl Into<String>) -> Result<Self, SecretError> {
-        #[cfg(target_os = "linux")]
-        {
-            let store = dbus_secret_service_keyring_store::Store::new().map_err(map_err)?;
-            keyring_core::set_default_store(store);
-        }
+        haitao_keyring::install().map_err(|e| SecretError::Unavailable(e.0))?;
         Ok(KeyringStore { service: service.into() })
     }
 
@@ -136,7 +131,7 @@ impl SecretStore for KeyringStore {
     }
 
     fn kind(&self) -> &'static str {
-        "Secret Service"
+        haitao_keyring::KIND
     }
 }
 

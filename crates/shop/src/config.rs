@@ -20,7 +20,8 @@ use crate::pricing::{FxRates, PricingConfig};
 pub enum KeySource {
     /// A PEM or base64 file the operator manages.
     File { path: PathBuf },
-    /// The OS keyring (Secret Service on Linux), under `service` / `user`.
+    /// The OS keyring (`haitao-keyring`: Secret Service, Credential Manager or Keychain), under
+    /// `service` / `user`.
     Keyring { service: String, user: String },
     /// Given in memory (the embedded demo receives a sandbox-generated test key this way).
     #[serde(skip)]

@@ -91,10 +91,7 @@ fn read_key(source: &KeySource) -> Result<SecretString, StartError> {
             .map(SecretString::new)
             .map_err(|e| StartError::MerchantKey(format!("cannot read {}: {e}", path.display()))),
         KeySource::Keyring { service, user } => {
-            let store = dbus_secret_service_keyring_store::Store::new().map_err(|e| {
-                StartError::MerchantKey(format!("the OS keyring (Secret Service) is unavailable: {e}"))
-            })?;
-            keyring_core::set_default_store(store);
+            haitao_keyring::install().map_err(|e| StartError::MerchantKey(e.to_string()))?;
             let entry = keyring_core::Entry::new(service, user)
                 .map_err(|e| StartError::MerchantKey(e.to_string()))?;
             entry.get_password().map(SecretString::new).map_err(|e| {

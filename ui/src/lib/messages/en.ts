@@ -51,7 +51,7 @@ export const en: Shape<typeof zh> = {
   },
   errors: {
     keyring_unavailable:
-      'The system keyring (Secret Service) is unavailable, so your sign-in cannot be remembered.',
+      'The system keyring is unavailable, so your sign-in cannot be remembered.',
     keyring_locked:
       'The system keyring is locked; unlock it (for example by logging in to the desktop again).',
     not_signed_in: 'Please sign in first.',
@@ -353,7 +353,7 @@ export const en: Shape<typeof zh> = {
     submit_sign_in: 'Sign in',
     submit_register: 'Register and sign in',
     keyring_help:
-      'The system keyring is unavailable and Haitao never writes your sign-in to plain files. Install and unlock GNOME Keyring or KWallet and try again, or stay signed in for this run only.',
+      'The system keyring is unavailable and Haitao never writes your sign-in to plain files. Make sure it is running and unlocked (GNOME Keyring or KWallet on Linux, Credential Manager on Windows, Keychain Access on macOS) and try again, or stay signed in for this run only.',
     sign_in_once: 'Sign in for this run only',
     signed_in: 'Signed in as {phone}',
     not_remembered: 'This sign-in will not be remembered.',

@@ -45,7 +45,7 @@ export const zh = {
     main: '主导航',
   },
   errors: {
-    keyring_unavailable: '系统钥匙串（Secret Service）不可用，无法保存登录状态。',
+    keyring_unavailable: '系统钥匙串不可用，无法保存登录状态。',
     keyring_locked: '系统钥匙串已锁定，请先解锁（例如重新登录桌面）。',
     not_signed_in: '请先登录。',
     session_expired: '登录已过期，请重新登录。',
@@ -335,7 +335,7 @@ export const zh = {
     submit_sign_in: '登录',
     submit_register: '注册并登录',
     keyring_help:
-      '系统钥匙串不可用，Haitao 不会把登录凭证写入普通文件。你可以安装并解锁 GNOME Keyring 或 KWallet 后重试，或只在本次运行中保持登录。',
+      '系统钥匙串不可用，Haitao 不会把登录凭证写入普通文件。请确认系统钥匙串已启动并解锁（Linux：GNOME Keyring 或 KWallet；Windows：凭据管理器；macOS：钥匙串访问）后重试，或只在本次运行中保持登录。',
     sign_in_once: '仅本次登录',
     signed_in: '已登录：{phone}',
     not_remembered: '本次登录不会被记住。',
