@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use haitao_alipay::ids::RandomIds;
+use haitao_client::instance::{Claim, InstanceError};
 use tauri::Manager;
 use tauri::http::{Response, StatusCode, header};
 use tauri_specta::Event;
@@ -109,7 +111,15 @@ async fn background(app: tauri::AppHandle) {
     }
 }
 
-/// Builds and runs the app.
+/// Brings the main window forward (a later launch, a link that opens the app).
+fn bring_forward(app: &tauri::AppHandle) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.unminimize();
+        let _ = w.show();
+        let _ = w.set_focus();
+    }
+}
+
 /// Signalled once the UI has put its first catalog page on screen.
 pub fn first_render() -> &'static tokio::sync::Notify {
     static FIRST: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
@@ -122,6 +132,7 @@ pub fn started() -> std::time::Instant {
     *STARTED.get_or_init(std::time::Instant::now)
 }
 
+/// Builds and runs the app.
 pub fn run() {
     started();
     let builder = commands::builder();
@@ -150,7 +161,33 @@ pub fn run() {
             let guard = init_logging(&log_dir);
             tracing::info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), logs = %log_dir.display(), "Haitao starting");
             builder.mount_events(app);
-            app.manage(AppState::new(data_dir, &config_dir, log_dir));
+            // One Haitao per data folder: a later launch on it brings this window forward and
+            // exits before it starts a second shop on the same databases.
+            let blocked = match haitao_client::instance::claim(&data_dir, &RandomIds, std::env::args().collect()) {
+                Ok(Claim::First(instance)) => {
+                    let handle = app.handle().clone();
+                    instance.serve(move |args| {
+                        tracing::info!(args = args.len(), "a later launch asked for the window");
+                        bring_forward(&handle);
+                    })?;
+                    None
+                }
+                Ok(Claim::Running { pid }) => {
+                    tracing::info!(pid, data = %data_dir.display(), "Haitao already runs on this data folder: its window was brought forward");
+                    #[allow(clippy::print_stdout, reason = "for whoever started this launch from a terminal")]
+                    {
+                        println!("Haitao is already running (process {pid}); its window was brought forward.");
+                    }
+                    std::process::exit(0);
+                }
+                // The folder itself is unusable: the start-up below says so, translated.
+                Err(e @ InstanceError::Folder { .. }) => {
+                    tracing::warn!(error = %e, "cannot claim the data folder");
+                    None
+                }
+                Err(e @ InstanceError::NoAnswer { .. }) => Some(e.to_string()),
+            };
+            app.manage(AppState::new(data_dir, &config_dir, log_dir, blocked));
             app.manage(saving::Saved::default());
             app.manage(Arc::new(guard));
             let handle = app.handle().clone();

@@ -55,6 +55,8 @@ pub struct AppState {
     pub keyring: RwLock<String>,
     pub shop_url: RwLock<String>,
     pub embedded: RwLock<Option<crate::embedded::Embedded>>,
+    /// Another launch holds the data folder and did not answer: nothing may start on it.
+    held_elsewhere: Option<String>,
 }
 
 pub fn startup_error(message: impl Into<String>) -> IpcError {
@@ -62,7 +64,12 @@ pub fn startup_error(message: impl Into<String>) -> IpcError {
 }
 
 impl AppState {
-    pub fn new(data_dir: PathBuf, config_dir: &Path, log_dir: PathBuf) -> Self {
+    pub fn new(
+        data_dir: PathBuf,
+        config_dir: &Path,
+        log_dir: PathBuf,
+        held_elsewhere: Option<String>,
+    ) -> Self {
         let settings_path = config_dir.join("settings.json");
         let settings = std::fs::read_to_string(&settings_path)
             .ok()
@@ -79,6 +86,7 @@ impl AppState {
             keyring: RwLock::new(String::new()),
             shop_url: RwLock::new(String::new()),
             embedded: RwLock::new(None),
+            held_elsewhere,
         }
     }
 
@@ -165,6 +173,9 @@ impl AppState {
     }
 
     async fn start_inner(&self) -> Result<Arc<Client>, IpcError> {
+        if let Some(why) = &self.held_elsewhere {
+            return Err(startup_error(why.clone()));
+        }
         let configured = std::env::var("HAITAO_SHOP_URL").ok().or_else(|| self.settings().shop_url);
         // The data folder holds the order cache (and the built-in shop): private to this user.
         haitao_files::private_dir(&self.data_dir).map_err(|e| IpcError {

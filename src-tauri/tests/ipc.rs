@@ -17,7 +17,7 @@ fn app(dir: &std::path::Path) -> tauri::App<MockRuntime> {
         ])
         .build(tauri::generate_context!())
         .expect("app");
-    app.manage(AppState::new(dir.join("data"), &dir.join("config"), dir.join("logs")));
+    app.manage(AppState::new(dir.join("data"), &dir.join("config"), dir.join("logs"), None));
     app
 }
 

@@ -30,6 +30,7 @@ use serde::{Deserialize, Serialize};
 pub mod api;
 pub mod cache;
 pub mod error;
+pub mod instance;
 pub mod redirect;
 pub mod secrets;
 pub mod tester;

@@ -183,6 +183,21 @@ impl std::fmt::Debug for Harness {
     }
 }
 
+/// The app's environment under the harness: the private display and home.
+fn app_env(display: &str, home: &Path) -> Vec<(&'static str, std::ffi::OsString)> {
+    vec![
+        ("DISPLAY", display.into()),
+        ("HOME", home.into()),
+        ("XDG_CONFIG_HOME", home.join(".config").into()),
+        ("XDG_DATA_HOME", home.join(".local/share").into()),
+        ("XDG_CACHE_HOME", home.join(".cache").into()),
+        ("XDG_STATE_HOME", home.join(".local/state").into()),
+        ("WEBKIT_DISABLE_DMABUF_RENDERER", "1".into()),
+        ("WEBKIT_DISABLE_COMPOSITING_MODE", "1".into()),
+        ("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()).into()),
+    ]
+}
+
 impl Harness {
     /// Starts everything for the test `name`; `env` is passed to the app (through the driver).
     pub async fn start(name: &str, env: &[(&str, &str)]) -> Result<Self> {
@@ -198,15 +213,7 @@ impl Harness {
         let log = std::fs::File::create(log_dir.join("app-and-driver.log"))?;
         let mut cmd = Command::new(tauri_driver()?);
         cmd.args(["--port", &port.to_string(), "--native-port", &native_port.to_string()])
-            .env("DISPLAY", &xvfb.display)
-            .env("HOME", home.path())
-            .env("XDG_CONFIG_HOME", home.path().join(".config"))
-            .env("XDG_DATA_HOME", home.path().join(".local/share"))
-            .env("XDG_CACHE_HOME", home.path().join(".cache"))
-            .env("XDG_STATE_HOME", home.path().join(".local/state"))
-            .env("WEBKIT_DISABLE_DMABUF_RENDERER", "1")
-            .env("WEBKIT_DISABLE_COMPOSITING_MODE", "1")
-            .env("RUST_LOG", std::env::var("RUST_LOG").unwrap_or_else(|_| "info".into()))
+            .envs(app_env(&xvfb.display, home.path()))
             .env_remove("HAITAO_SHOP_URL")
             .env_remove("HAITAO_DATA_DIR")
             .stdin(Stdio::null())
@@ -253,6 +260,24 @@ impl Harness {
     /// Closes the app's windows titled `title` the way a window manager's close button does.
     pub fn close_window_titled(&self, title: &str) -> Result<usize> {
         x11::request_close(&self._xvfb.display, title)
+    }
+
+    /// The app binary, to start by hand beside the one the driver launched (a second launch by
+    /// the same person): the same display, home and environment, in the driver's process group
+    /// so that it ends with the test.
+    pub fn second_launch(&self) -> Command {
+        let mut cmd = Command::new(&self.app);
+        cmd.envs(app_env(&self._xvfb.display, self.home.path()))
+            .env_remove("HAITAO_SHOP_URL")
+            .env_remove("HAITAO_DATA_DIR")
+            .stdin(Stdio::null())
+            .process_group(i32::try_from(self.driver.id()).unwrap_or(0));
+        cmd
+    }
+
+    /// Where the app writes its logs under the private home.
+    pub fn app_log_dir(&self) -> PathBuf {
+        self.data_dir().join("logs")
     }
 
     /// Writes a PNG screenshot of the app window to `target/e2e/<test>/<name>.png`.

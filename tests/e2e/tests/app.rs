@@ -351,3 +351,73 @@ async fn a_damaged_shop_database_is_refused_and_left_untouched() {
     s.close().await.unwrap();
     assert_eq!(std::fs::read(&db).unwrap(), garbage, "the damaged file must be left exactly as it was");
 }
+
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn a_second_launch_brings_the_running_window_forward_and_starts_nothing() {
+    let h = Harness::start("second-launch", &[]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    // Something of the shopper's in the data folder: an account and a cart line.
+    go(&s, "/account").await;
+    s.click(&s.wait_for("[data-testid=tab-register]").await.unwrap()).await.unwrap();
+    s.fill("#phone", "13800138011").await.unwrap();
+    s.fill("#password", "haitao2026").await.unwrap();
+    s.click(&s.wait_for("[data-testid=auth-submit]").await.unwrap()).await.unwrap();
+    s.wait_for("[data-testid=signed-in]").await.unwrap();
+    go(&s, "/").await;
+    s.click(&s.wait_for("[data-testid=product-card]").await.unwrap()).await.unwrap();
+    s.click(&s.wait_for("[data-testid=add-to-cart]").await.unwrap()).await.unwrap();
+    s.wait_until(
+        "the cart count to show 1",
+        "return document.querySelector('[data-testid=cart-count]')?.textContent.trim() === '1';",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    let files = |dir: std::path::PathBuf| {
+        let mut names: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        names
+    };
+    let before = files(h.data_dir());
+    assert!(before.iter().any(|f| f == "instance.lock"), "{before:?}");
+
+    // The same person starts Haitao again: it hands over to the running one and exits.
+    let mut second = h.second_launch();
+    let out =
+        tokio::time::timeout(Duration::from_secs(60), tokio::task::spawn_blocking(move || second.output()))
+            .await
+            .expect("the second launch should exit on its own")
+            .unwrap()
+            .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{:?}: {stdout} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    assert!(stdout.contains("already running"), "{stdout}");
+    // The running app heard it (and brought its window forward)...
+    let log_path = haitao_e2e::artifacts_dir().join("second-launch/app-and-driver.log");
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&log_path)
+        .unwrap_or_default()
+        .contains("a later launch asked for the window")
+    {
+        assert!(std::time::Instant::now() < deadline, "the running app never heard the second launch");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // ...the second launch started no shop or sandbox (its own log says so), the running one is
+    // still the only one, and the shopper's data is as it was.
+    let second_log = String::from_utf8_lossy(&out.stderr);
+    assert!(second_log.contains("already runs on this data folder"), "{second_log}");
+    assert!(!second_log.contains("embedded shop and Alipay sandbox running"), "{second_log}");
+    let log = std::fs::read_to_string(&log_path).unwrap();
+    assert_eq!(log.matches("embedded shop and Alipay sandbox running").count(), 1, "{log}");
+    assert_eq!(files(h.data_dir()), before, "the second launch changed the data folder");
+    go(&s, "/cart").await;
+    s.wait_for("[data-testid=cart-line]").await.unwrap();
+    go(&s, "/").await;
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    h.screenshot(&s, "after-second-launch").await.unwrap();
+    s.close().await.unwrap();
+}

@@ -1,0 +1,258 @@
+//! One Haitao per data folder. The first launch holds an exclusive lock on `instance.lock` in the
+//! data folder for as long as it runs (the OS drops it when the process ends, however it ends, so
+//! a lock is never stale) and listens on a loopback port named, with a per-launch secret, in
+//! `instance.json` (0600). A second launch on the same folder cannot take the lock: it asks the
+//! first, through that port, to bring its window forward (passing its command line, for links
+//! that open the app) and exits without starting a second embedded shop and sandbox on the same
+//! databases. Launches on different folders (`HAITAO_DATA_DIR`, another user) are independent.
+//!
+//! Why not `tauri-plugin-single-instance`: it keys on the app identifier within one D-Bus session
+//! on Linux, so it guards nothing without a session bus and it would refuse a second launch on a
+//! different data folder, while what must never be shared is the folder.
+
+use std::fs::{File, TryLockError};
+use std::io::{self, BufRead, BufReader, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use haitao_alipay::ids::IdGen;
+use serde::{Deserialize, Serialize};
+
+/// The lock file, held by the running launch.
+pub const LOCK_FILE: &str = "instance.lock";
+/// Where the running launch says how to reach it.
+pub const ADDRESS_FILE: &str = "instance.json";
+/// The longest message a second launch may send (its command line).
+const MAX_MESSAGE: u64 = 64 * 1024;
+/// How long a second launch keeps trying to reach the first (which may still be starting).
+const PATIENCE: Duration = Duration::from_secs(10);
+
+#[derive(Debug, thiserror::Error)]
+pub enum InstanceError {
+    #[error("cannot use the data folder {path}: {source}")]
+    Folder { path: PathBuf, source: io::Error },
+    #[error(
+        "Haitao is already running with the data folder {path} (process {pid}) but did not answer: {reason}"
+    )]
+    NoAnswer { path: PathBuf, pid: u32, reason: String },
+}
+
+/// How to reach the running launch (`instance.json`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Address {
+    pid: u32,
+    port: u16,
+    secret: String,
+}
+
+/// What a second launch sends: the secret, then its command line.
+#[derive(Debug, Serialize, Deserialize)]
+struct Message {
+    secret: String,
+    args: Vec<String>,
+}
+
+/// The outcome of [`claim`].
+#[derive(Debug)]
+pub enum Claim {
+    /// This launch is the only one on the folder: run, and [`Instance::serve`] the others.
+    First(Instance),
+    /// Another launch runs on the folder and was told (its process id): exit.
+    Running { pid: u32 },
+}
+
+/// The running launch's hold on its data folder.
+#[derive(Debug)]
+pub struct Instance {
+    _lock: File,
+    listener: TcpListener,
+    secret: String,
+}
+
+/// Claims `data_dir` for this launch, or hands `args` to the launch that holds it.
+pub fn claim(data_dir: &Path, ids: &dyn IdGen, args: Vec<String>) -> Result<Claim, InstanceError> {
+    let folder = |source| InstanceError::Folder { path: data_dir.to_owned(), source };
+    haitao_files::private_dir(data_dir).map_err(folder)?;
+    let lock_path = data_dir.join(LOCK_FILE);
+    haitao_files::private_file(&lock_path).map_err(folder)?;
+    let lock = File::options().read(true).write(true).open(&lock_path).map_err(folder)?;
+    match lock.try_lock() {
+        Ok(()) => {
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(folder)?;
+            let port = listener.local_addr().map_err(folder)?.port();
+            let secret = ids.next_id("I");
+            let address = Address { pid: std::process::id(), port, secret: secret.clone() };
+            let json = serde_json::to_vec(&address).map_err(|e| folder(io::Error::other(e)))?;
+            haitao_files::write_private(&data_dir.join(ADDRESS_FILE), &json).map_err(folder)?;
+            Ok(Claim::First(Instance { _lock: lock, listener, secret }))
+        }
+        Err(TryLockError::WouldBlock) => {
+            hand_over(data_dir, &args, PATIENCE).map(|pid| Claim::Running { pid })
+        }
+        Err(TryLockError::Error(e)) => Err(folder(e)),
+    }
+}
+
+/// Tells the running launch, retrying while it may still be writing its address.
+fn hand_over(data_dir: &Path, args: &[String], patience: Duration) -> Result<u32, InstanceError> {
+    let deadline = Instant::now() + patience;
+    let mut pid = 0;
+    loop {
+        let reason = match std::fs::read(data_dir.join(ADDRESS_FILE)) {
+            Ok(bytes) => match serde_json::from_slice::<Address>(&bytes) {
+                Ok(address) => {
+                    pid = address.pid;
+                    match tell(&address, args) {
+                        Ok(()) => return Ok(address.pid),
+                        Err(e) => e.to_string(),
+                    }
+                }
+                Err(e) => format!("{ADDRESS_FILE} is not readable: {e}"),
+            },
+            Err(e) => format!("no {ADDRESS_FILE}: {e}"),
+        };
+        if Instant::now() >= deadline {
+            return Err(InstanceError::NoAnswer { path: data_dir.to_owned(), pid, reason });
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+fn tell(address: &Address, args: &[String]) -> io::Result<()> {
+    let to = SocketAddr::from((Ipv4Addr::LOCALHOST, address.port));
+    let mut stream = TcpStream::connect_timeout(&to, Duration::from_secs(2))?;
+    stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+    let message = Message { secret: address.secret.clone(), args: args.to_vec() };
+    let mut line = serde_json::to_vec(&message).map_err(io::Error::other)?;
+    line.push(b'\n');
+    stream.write_all(&line)?;
+    let mut answer = String::new();
+    BufReader::new(stream).read_line(&mut answer)?;
+    match answer.trim_end() {
+        "ok" => Ok(()),
+        other => Err(io::Error::other(format!("answered {other:?}"))),
+    }
+}
+
+impl Instance {
+    /// Answers later launches for the rest of the process: each one's command line goes to
+    /// `on_launch` (on this thread of its own), after its secret is checked. The lock is held until
+    /// the process ends.
+    pub fn serve(self, on_launch: impl Fn(Vec<String>) + Send + 'static) -> io::Result<()> {
+        std::thread::Builder::new().name("haitao-instance".into()).spawn(move || {
+            for stream in self.listener.incoming() {
+                let Ok(stream) = stream else { continue };
+                match self.answer(stream) {
+                    Ok(Some(args)) => on_launch(args),
+                    Ok(None) => {
+                        tracing::warn!("a connection to the instance port without its secret was refused")
+                    }
+                    Err(e) => tracing::warn!(error = %e, "a later launch could not be heard"),
+                }
+            }
+        })?;
+        Ok(())
+    }
+
+    fn answer(&self, stream: TcpStream) -> io::Result<Option<Vec<String>>> {
+        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
+        let mut reply = stream.try_clone()?;
+        let mut line = Vec::new();
+        BufReader::new(io::Read::take(&stream, MAX_MESSAGE)).read_until(b'\n', &mut line)?;
+        let message = serde_json::from_slice::<Message>(&line).ok();
+        match message {
+            Some(m) if m.secret == self.secret => {
+                reply.write_all(b"ok\n")?;
+                Ok(Some(m.args))
+            }
+            _ => {
+                reply.write_all(b"refused\n")?;
+                Ok(None)
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use haitao_alipay::ids::RandomIds;
+    use std::sync::mpsc;
+
+    #[test]
+    fn a_second_claim_on_the_folder_hands_its_arguments_to_the_first() {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        let Claim::First(first) = claim(&data, &RandomIds, vec![]).unwrap() else {
+            panic!("the first claim must hold the folder")
+        };
+        let (tx, rx) = mpsc::channel();
+        first.serve(move |args| tx.send(args).unwrap()).unwrap();
+
+        let args = vec!["haitao".to_owned(), "haitao://pay/return?x=1".to_owned()];
+        match claim(&data, &RandomIds, args.clone()).unwrap() {
+            Claim::Running { pid } => assert_eq!(pid, std::process::id()),
+            Claim::First(_) => panic!("a second claim on a held folder must not run"),
+        }
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), args);
+
+        // Another folder is another Haitao.
+        assert!(matches!(claim(&dir.path().join("other"), &RandomIds, vec![]).unwrap(), Claim::First(_)));
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_address_file_is_private() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let _first = claim(dir.path(), &RandomIds, vec![]).unwrap();
+        for f in [ADDRESS_FILE, LOCK_FILE] {
+            let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
+            assert_eq!(mode & 0o777, 0o600, "{f}");
+        }
+    }
+
+    #[test]
+    fn the_lock_is_released_with_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = claim(dir.path(), &RandomIds, vec![]).unwrap();
+        drop(first);
+        assert!(matches!(claim(dir.path(), &RandomIds, vec![]).unwrap(), Claim::First(_)));
+    }
+
+    #[test]
+    fn a_caller_without_the_secret_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let Claim::First(first) = claim(dir.path(), &RandomIds, vec![]).unwrap() else { panic!() };
+        let (tx, rx) = mpsc::channel();
+        first.serve(move |args| tx.send(args).unwrap()).unwrap();
+        let mut address: Address =
+            serde_json::from_slice(&std::fs::read(dir.path().join(ADDRESS_FILE)).unwrap()).unwrap();
+        address.secret = "guessed".into();
+        let e = tell(&address, &["haitao".into()]).unwrap_err();
+        assert!(e.to_string().contains("refused"), "{e}");
+        assert!(rx.recv_timeout(Duration::from_millis(300)).is_err(), "a refused caller reached the app");
+    }
+
+    #[test]
+    fn a_holder_that_never_answers_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        // Held, but nobody serves the port (and the address names a port nobody listens on).
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.path().join(LOCK_FILE))
+            .unwrap();
+        lock.try_lock().unwrap();
+        let dead = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = dead.local_addr().unwrap().port();
+        drop(dead);
+        let address = Address { pid: 4242, port, secret: "s".into() };
+        std::fs::write(dir.path().join(ADDRESS_FILE), serde_json::to_vec(&address).unwrap()).unwrap();
+        let e = hand_over(dir.path(), &[], Duration::from_millis(500)).unwrap_err();
+        assert!(matches!(e, InstanceError::NoAnswer { pid: 4242, .. }), "{e}");
+        assert!(e.to_string().contains("already running"), "{e}");
+    }
+}
