@@ -46,7 +46,7 @@ fi
 
 command -v cargo >/dev/null || die "cargo not found: install Rust with rustup (https://rustup.rs), then rerun"
 rust_minor="$(rustc --version | sed -E 's/^rustc 1\.([0-9]+).*/\1/')"
-[ "$rust_minor" -ge 89 ] || die "Rust $(rustc --version) is too old; Haitao needs 1.89 or newer (rustup update)"
+[ "$rust_minor" -ge 90 ] || die "Rust $(rustc --version) is too old; Haitao needs 1.90 or newer (rustup update)"
 
 command -v node >/dev/null && command -v npm >/dev/null \
   || die "Node.js 20.19+ and npm not found: install them (e.g. from nodejs.org or NodeSource), then rerun"

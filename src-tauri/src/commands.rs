@@ -64,7 +64,7 @@ pub fn ui_rendered(what: String, marks: Vec<UiMark>) {
         page = %marks.join(","),
         "first render"
     );
-    crate::first_render().notify_one();
+    crate::mark_first_render();
 }
 
 /// Waits until the built-in services (or the remote shop client) are ready.

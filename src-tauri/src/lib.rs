@@ -8,6 +8,7 @@ use haitao_alipay::ids::RandomIds;
 use haitao_client::instance::{Claim, InstanceError};
 use tauri::Manager;
 use tauri::http::{Response, StatusCode, header};
+use tauri_plugin_window_state::StateFlags;
 use tauri_specta::Event;
 
 pub mod commands;
@@ -83,7 +84,7 @@ async fn background(app: tauri::AppHandle) {
     let Ok(client) = state.client().await else { return };
     // The first sync reads the whole catalog; let the first page reach the screen before it
     // competes for the shop's database and the CPU (at most a few seconds).
-    let _ = tokio::time::timeout(Duration::from_secs(3), first_render().notified()).await;
+    after_first_render(Duration::from_secs(3)).await;
     let mut was_online = true;
     let mut first = true;
     loop {
@@ -120,10 +121,80 @@ fn bring_forward(app: &tauri::AppHandle) {
     }
 }
 
-/// Signalled once the UI has put its first catalog page on screen.
-pub fn first_render() -> &'static tokio::sync::Notify {
-    static FIRST: std::sync::OnceLock<tokio::sync::Notify> = std::sync::OnceLock::new();
-    FIRST.get_or_init(tokio::sync::Notify::new)
+/// A window remembered on a larger screen (or on one no longer attached) is brought back within
+/// the screen it opens on: no larger than it, and moved just enough to lie on it.
+fn fit_on_screen(window: &tauri::WebviewWindow) {
+    let (Ok(Some(monitor)), Ok(size), Ok(position)) = (
+        window.current_monitor().or_else(|_| window.primary_monitor()),
+        window.outer_size(),
+        window.outer_position(),
+    ) else {
+        return;
+    };
+    let (screen, origin) = (monitor.size(), monitor.position());
+    let width = size.width.min(screen.width);
+    let height = size.height.min(screen.height);
+    if (width, height) != (size.width, size.height) {
+        tracing::info!(width, height, "the remembered window is larger than the screen: fitted");
+        let _ = window.set_size(tauri::PhysicalSize::new(width, height));
+    }
+    let within = |at: i32, from: i32, screen: u32, own: u32| {
+        let last = i64::from(from) + i64::from(screen) - i64::from(own);
+        i32::try_from(i64::from(at).clamp(i64::from(from), last.max(i64::from(from)))).unwrap_or(from)
+    };
+    let (x, y) = (
+        within(position.x, origin.x, screen.width, width),
+        within(position.y, origin.y, screen.height, height),
+    );
+    if (x, y) != (position.x, position.y) {
+        tracing::info!(x, y, "the remembered window lies off the screen: moved onto it");
+        let _ = window.set_position(tauri::PhysicalPosition::new(x, y));
+    }
+}
+
+/// The plugin saves the window's place when the app exits normally; a session that ends otherwise
+/// (logging out, a crash) would lose it, so it is also saved a moment after the window last moved
+/// or changed size.
+fn save_window_place(window: &tauri::WebviewWindow) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use tauri_plugin_window_state::AppHandleExt;
+    let generation = Arc::new(AtomicU64::new(0));
+    let app = window.app_handle().clone();
+    window.on_window_event(move |event| {
+        if !matches!(event, tauri::WindowEvent::Moved(_) | tauri::WindowEvent::Resized(_)) {
+            return;
+        }
+        let mine = generation.fetch_add(1, Ordering::SeqCst) + 1;
+        let (generation, app) = (generation.clone(), app.clone());
+        tauri::async_runtime::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            if generation.load(Ordering::SeqCst) == mine
+                && let Err(e) = app.save_window_state(WINDOW_STATE)
+            {
+                tracing::warn!(error = %e, "cannot save the window's place");
+            }
+        });
+    });
+}
+
+/// What is remembered of the main window.
+const WINDOW_STATE: StateFlags = StateFlags::SIZE.union(StateFlags::POSITION).union(StateFlags::MAXIMIZED);
+
+/// Set once the UI has put its first catalog page on screen; every waiter sees it, however late.
+fn first_render() -> &'static tokio::sync::watch::Sender<bool> {
+    static FIRST: std::sync::OnceLock<tokio::sync::watch::Sender<bool>> = std::sync::OnceLock::new();
+    FIRST.get_or_init(|| tokio::sync::watch::channel(false).0)
+}
+
+/// Records that the first catalog page is on screen.
+pub fn mark_first_render() {
+    first_render().send_replace(true);
+}
+
+/// Waits until the first catalog page is on screen, or `limit` passed.
+async fn after_first_render(limit: Duration) {
+    let mut rendered = first_render().subscribe();
+    let _ = tokio::time::timeout(limit, rendered.wait_for(|r| *r)).await;
 }
 
 /// When the process started (as near as Rust can tell: the first call to this, from `run`).
@@ -140,6 +211,14 @@ pub fn run() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_dialog::init())
+        // The main window opens where and as large as it was left (not the payment window, which
+        // sizes itself to the cashier); see `fit_on_screen` for a smaller screen.
+        .plugin(
+            tauri_plugin_window_state::Builder::new()
+                .with_state_flags(WINDOW_STATE)
+                .with_filter(|label| label == "main")
+                .build(),
+        )
         .invoke_handler(invoke)
         .register_asynchronous_uri_scheme_protocol("himg", |ctx, request, responder| {
             let app = ctx.app_handle().clone();
@@ -159,6 +238,19 @@ pub fn run() {
             let config_dir = paths.app_config_dir()?;
             let log_dir = paths.app_log_dir()?;
             let guard = init_logging(&log_dir);
+            // The config folder holds settings and the remembered window: private like the rest.
+            if let Err(e) = haitao_files::private_dir(&config_dir) {
+                tracing::warn!(error = %e, dir = %config_dir.display(), "cannot make the config folder private");
+            }
+            if let Some(main) = app.get_webview_window("main") {
+                save_window_place(&main);
+                // The remembered size and place reach the screen asynchronously: fit them once
+                // the first page is up (or after a while), when the window has settled.
+                tauri::async_runtime::spawn(async move {
+                    after_first_render(Duration::from_secs(10)).await;
+                    fit_on_screen(&main);
+                });
+            }
             tracing::info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), logs = %log_dir.display(), "Haitao starting");
             builder.mount_events(app);
             // One Haitao per data folder: a later launch on it brings this window forward and

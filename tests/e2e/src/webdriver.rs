@@ -219,6 +219,20 @@ impl Session {
         self.post("/window/rect", json!({ "width": width, "height": height })).await.map(|_| ())
     }
 
+    /// Moves and resizes the window (WebDriver's window rect).
+    pub async fn set_rect(&self, x: i32, y: i32, width: u32, height: u32) -> Result<()> {
+        self.post("/window/rect", json!({ "x": x, "y": y, "width": width, "height": height }))
+            .await
+            .map(|_| ())
+    }
+
+    /// The window's position and size: `[x, y, width, height]`.
+    pub async fn rect(&self) -> Result<[i64; 4]> {
+        let v = self.get("/window/rect").await?;
+        let n = |k: &str| v[k].as_i64().unwrap_or(i64::MIN);
+        Ok([n("x"), n("y"), n("width"), n("height")])
+    }
+
     pub async fn url(&self) -> Result<String> {
         let v = self.get("/url").await?;
         Ok(v.as_str().unwrap_or_default().to_owned())

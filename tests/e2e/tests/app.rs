@@ -421,3 +421,49 @@ async fn a_second_launch_brings_the_running_window_forward_and_starts_nothing() 
     h.screenshot(&s, "after-second-launch").await.unwrap();
     s.close().await.unwrap();
 }
+
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn the_window_opens_as_it_was_left_and_within_a_smaller_screen() {
+    let h = Harness::start("window-state", &[]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    s.set_rect(40, 30, 1000, 700).await.unwrap();
+    // (Saved a moment after the window last changed, and when the app exits normally.)
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let left = s.rect().await.unwrap();
+    s.close().await.unwrap();
+    let state = h.home().join(".config/com.haitao.desktop/.window-state.json");
+    let saved = std::fs::read_to_string(&state).expect("the window's place is saved");
+
+    // Opened again: where and as large as it was left.
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    let again = s.rect().await.unwrap();
+    assert_eq!(again, left, "reopened at {again:?}, left at {left:?} (saved: {saved})");
+    s.close().await.unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = std::fs::metadata(state.parent().unwrap()).unwrap().permissions().mode();
+        assert_eq!(dir & 0o077, 0, "the config folder is private: {dir:o}");
+    }
+
+    // Left on a larger screen, at a place this one (1280×800) does not have: it opens within it.
+    let mut remembered: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&state).unwrap()).unwrap();
+    let main = remembered.get_mut("main").expect("the main window's state");
+    for (k, v) in
+        [("width", 2560), ("height", 1440), ("x", 2700), ("y", 100), ("prev_x", 2700), ("prev_y", 100)]
+    {
+        main[k] = json!(v);
+    }
+    std::fs::write(&state, serde_json::to_vec(&remembered).unwrap()).unwrap();
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    let [x, y, w, ht] = s.rect().await.unwrap();
+    assert!(w <= 1280 && ht <= 800, "{w}×{ht} on a 1280×800 screen");
+    assert!(x >= 0 && y >= 0 && x + w <= 1280 && y + ht <= 800, "at {x},{y} size {w}×{ht}: off the screen");
+    h.screenshot(&s, "fitted").await.unwrap();
+    s.close().await.unwrap();
+}
