@@ -1,7 +1,7 @@
 # Haitao: the two commands a newcomer needs.
 #   make run    install what is missing, build the UI and the app, start it on the embedded shop
 #   make test   install the test tools too and run every check (see scripts/test.sh)
-.PHONY: help run test build ui release bench bench-signing perf fuzz soak sim bindings fmt lint clean-e2e
+.PHONY: help run test build ui release package package-test bench bench-signing perf fuzz soak sim bindings fmt lint clean-e2e
 
 SHELL := /bin/bash
 
@@ -10,7 +10,7 @@ help:
 	@echo "Haitao 海淘: the two commands a newcomer needs"
 	@echo "  make run      install what is missing (apt, with sudo when not root; npm), build, start the app"
 	@echo "  make test     install the test tools too and run every check with a pass/fail summary"
-	@echo "Others: build, release, bench, bench-signing, perf, fuzz, soak, sim, bindings, fmt, lint, clean-e2e"
+	@echo "Others: build, release, package, package-test, bench, bench-signing, perf, fuzz, soak, sim, bindings, fmt, lint, clean-e2e"
 	@echo "(see the comments in the Makefile and README.md)"
 
 run:
@@ -31,6 +31,15 @@ build: ui
 
 release: ui
 	cargo build -p haitao --release --locked
+
+# The Linux installers (.deb, .rpm) with the Tauri bundler, in target/release/bundle/
+# (docs/packaging.md). `package-test` installs the .deb on this machine, starts it, removes it.
+package:
+	@scripts/bootstrap.sh package
+	cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb,rpm
+
+package-test: package
+	@scripts/package-test
 
 # Start-up time, memory and size of the release build (docs/PERFORMANCE.md).
 bench: release

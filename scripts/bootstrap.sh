@@ -5,6 +5,7 @@
 #
 #   scripts/bootstrap.sh run    what building and running the app needs
 #   scripts/bootstrap.sh test   that, plus Xvfb, WebKitWebDriver, tauri-driver, D-Bus and GNOME Keyring
+#   scripts/bootstrap.sh package  that, plus what checks the Linux packages (rpm, desktop-file-utils)
 set -euo pipefail
 
 mode="${1:-run}"
@@ -25,8 +26,16 @@ run_pkgs=(
 # gcc-mingw-w64-x86-64: the C parts (SQLite, aws-lc) of the Windows build that make test checks.
 test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl gcc-mingw-w64-x86-64)
 
+# rpm: lists the .rpm's files; desktop-file-utils: desktop-file-validate (scripts/package-test).
+package_pkgs=(rpm desktop-file-utils)
+
 pkgs=("${run_pkgs[@]}")
-[ "$mode" = test ] && pkgs+=("${test_pkgs[@]}")
+case "$mode" in
+  run) ;;
+  test) pkgs+=("${test_pkgs[@]}") ;;
+  package) pkgs+=("${test_pkgs[@]}" "${package_pkgs[@]}") ;;
+  *) die "unknown mode '$mode' (run, test or package)" ;;
+esac
 
 missing=()
 for p in "${pkgs[@]}"; do
@@ -63,7 +72,7 @@ if [ ! -f "$stamp" ] || [ "$root/ui/package-lock.json" -nt "$stamp" ]; then
   (cd "$root/ui" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error)
 fi
 
-if [ "$mode" = test ]; then
+if [ "$mode" != run ]; then
   # The Windows target, so that make test compiles the Windows build (keyring store and all).
   if command -v rustup >/dev/null; then
     rustup target list --installed | grep -qx x86_64-pc-windows-gnu || {
