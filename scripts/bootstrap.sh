@@ -24,7 +24,9 @@ run_pkgs=(
 # procps: `kill`, to stop the tests' Xvfb servers gracefully (they then remove their lock files).
 # python3-venv: the virtual environment schemathesis is installed into; curl: its sign-ups.
 # gcc-mingw-w64-x86-64: the C parts (SQLite, aws-lc) of the Windows build that make test checks.
-test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl gcc-mingw-w64-x86-64)
+# python3-gi: the stand-in notification daemon of the e2e tests (tests/e2e/bin/notification-server).
+test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl gcc-mingw-w64-x86-64
+  python3-gi)
 
 # rpm: lists the .rpm's files; desktop-file-utils: desktop-file-validate (scripts/package-test).
 package_pkgs=(rpm desktop-file-utils)

@@ -470,7 +470,8 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
         ])
         .events(tauri_specta::collect_events![
             crate::payment_window::PaymentEvent,
-            crate::state::ConnectivityEvent
+            crate::state::ConnectivityEvent,
+            crate::notices::OpenOrderEvent
         ])
         .dangerously_cast_bigints_to_number()
 }

@@ -13,6 +13,7 @@ use tauri_specta::Event;
 
 pub mod commands;
 pub mod embedded;
+pub mod notices;
 pub mod payment_window;
 pub mod saving;
 pub mod state;
@@ -101,11 +102,16 @@ async fn background(app: tauri::AppHandle) {
                 Ok(changed) => tracing::info!(changed, "catalog synced"),
                 Err(e) => tracing::warn!(error = %e, "catalog sync failed"),
             }
-            let _ = client.sync_orders().await;
             let _ = ConnectivityEvent { online, reconciled }.emit(&app);
         } else if online != was_online {
             let _ = ConnectivityEvent { online, reconciled: 0 }.emit(&app);
         }
+        // The orders, every round: what changed (paid, held, shipped, delivered, refunded) is
+        // told to a shopper who is not looking at the app.
+        if online && let Err(e) = client.sync_orders().await {
+            tracing::debug!(error = %e, "order sync");
+        }
+        notices::tell(&app, client.take_order_notices());
         first = false;
         was_online = online;
         tokio::time::sleep(Duration::from_secs(if online { 15 } else { 5 })).await;
@@ -113,7 +119,7 @@ async fn background(app: tauri::AppHandle) {
 }
 
 /// Brings the main window forward (a later launch, a link that opens the app).
-fn bring_forward(app: &tauri::AppHandle) {
+pub(crate) fn bring_forward(app: &tauri::AppHandle) {
     if let Some(w) = app.get_webview_window("main") {
         let _ = w.unminimize();
         let _ = w.show();

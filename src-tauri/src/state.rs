@@ -26,11 +26,26 @@ pub struct Settings {
     pub tester_mode: bool,
     /// A remote shop; `null` runs the built-in shop and Alipay sandbox.
     pub shop_url: Option<String>,
+    /// Desktop notifications of order changes (payment confirmed, customs hold, shipped,
+    /// delivered, refunded) while Haitao's window is not in front. On unless turned off; a
+    /// settings file from before this setting existed reads as on.
+    #[serde(default = "on")]
+    pub notifications: bool,
+}
+
+fn on() -> bool {
+    true
 }
 
 impl Default for Settings {
     fn default() -> Self {
-        Settings { language: "zh-CN".into(), theme: "system".into(), tester_mode: true, shop_url: None }
+        Settings {
+            language: "zh-CN".into(),
+            theme: "system".into(),
+            tester_mode: true,
+            shop_url: None,
+            notifications: true,
+        }
     }
 }
 
@@ -245,4 +260,19 @@ fn origin_key(s: &str) -> String {
         h = h.wrapping_mul(0x0100_0000_01b3);
     }
     format!("{h:016x}")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_settings_file_from_before_notifications_keeps_its_choices_and_reads_them_as_on() {
+        let old = r#"{"language":"en","theme":"dark","tester_mode":false,"shop_url":null}"#;
+        let s: Settings = serde_json::from_str(old).unwrap();
+        assert_eq!((s.language.as_str(), s.theme.as_str(), s.tester_mode), ("en", "dark", false));
+        assert!(s.notifications);
+        let off: Settings = serde_json::from_str(&old.replace('}', r#","notifications":false}"#)).unwrap();
+        assert!(!off.notifications);
+    }
 }

@@ -907,10 +907,31 @@ impl Cache {
     // -----------------------------------------------------------------------------------------
     // Orders
 
-    pub fn put_orders(&self, orders: &[Order]) -> Result<(), CacheError> {
+    /// Stores orders as the shop sent them, and says which changed in a way the shopper must hear
+    /// about (read in the same transaction as the write, so one change is told once).
+    pub fn put_orders(&self, orders: &[Order]) -> Result<Vec<crate::order_events::OrderNotice>, CacheError> {
         let mut c = self.conn.lock();
         let tx = c.transaction()?;
+        let mut notices = Vec::new();
         {
+            let mut before = tx.prepare("SELECT status FROM orders WHERE id = ?1")?;
+            for o in orders {
+                let held: Option<String> = before.query_row([&o.id], |r| r.get(0)).optional()?;
+                let Some(held) = held else { continue };
+                let was = OrderStatus::parse(&held).ok_or_else(|| {
+                    CacheError::Data(format!(
+                        "order {} has the status {held:?} in the cache, which is not one",
+                        o.id
+                    ))
+                })?;
+                if let Some(event) = crate::order_events::event_for(was, o.status) {
+                    notices.push(crate::order_events::OrderNotice {
+                        order_id: o.id.clone(),
+                        event,
+                        order: Box::new(o.clone()),
+                    });
+                }
+            }
             let mut st = tx.prepare(
                 "INSERT INTO orders (id, status, created_at, updated_at, total_fen, body) VALUES (?1, ?2, ?3, ?4, ?5, ?6)
                  ON CONFLICT (id) DO UPDATE SET status = excluded.status, updated_at = excluded.updated_at,
@@ -928,7 +949,7 @@ impl Cache {
             }
         }
         tx.commit()?;
-        Ok(())
+        Ok(notices)
     }
 
     pub fn order(&self, id: &str) -> Result<Option<Order>, CacheError> {

@@ -31,6 +31,7 @@ pub mod api;
 pub mod cache;
 pub mod error;
 pub mod instance;
+pub mod order_events;
 pub mod redirect;
 pub mod secrets;
 pub mod tester;
@@ -119,6 +120,8 @@ pub struct Client {
     online: AtomicBool,
     clock: Arc<dyn Clock>,
     ids: Arc<dyn IdGen>,
+    /// Order changes found by the syncs, until the shell takes them ([`Client::take_order_notices`]).
+    notices: parking_lot::Mutex<Vec<order_events::OrderNotice>>,
 }
 
 impl Client {
@@ -134,6 +137,7 @@ impl Client {
             online: AtomicBool::new(true),
             clock: Arc::new(SystemClock),
             ids: Arc::new(RandomIds),
+            notices: parking_lot::Mutex::new(Vec::new()),
         }
     }
 
@@ -513,7 +517,7 @@ impl Client {
         };
         let body = CreateOrder { address_id: address_id.to_owned() };
         let order: Order = self.authed(Method::POST, "orders", Some(&body), Some(&pending.key)).await?;
-        self.cache.put_orders(std::slice::from_ref(&order))?;
+        self.store_orders(std::slice::from_ref(&order))?;
         self.cache.set_checkout(None)?;
         // The shop emptied the cart into the order; a stale cached cart would show offline.
         self.cache.forget_cart()?;
@@ -810,7 +814,7 @@ impl Client {
 
     async fn refresh_order(&self, id: &str) -> Result<Order> {
         let o: Order = self.authed(Method::GET, &format!("orders/{id}"), None::<&()>, None).await?;
-        self.cache.put_orders(std::slice::from_ref(&o))?;
+        self.store_orders(std::slice::from_ref(&o))?;
         Ok(o)
     }
 
@@ -819,6 +823,21 @@ impl Client {
             Err(ClientError::Offline(e)) => self.cache.order(id)?.ok_or(ClientError::Offline(e)),
             other => other,
         }
+    }
+
+    /// Stores orders in the cache and keeps what changed for the shopper to hear about.
+    fn store_orders(&self, orders: &[Order]) -> Result<()> {
+        let found = self.cache.put_orders(orders)?;
+        if !found.is_empty() {
+            self.notices.lock().extend(found);
+        }
+        Ok(())
+    }
+
+    /// The order changes found since the last call (payment confirmed, customs hold, shipped,
+    /// delivered, refunded), oldest first.
+    pub fn take_order_notices(&self) -> Vec<order_events::OrderNotice> {
+        std::mem::take(&mut *self.notices.lock())
     }
 
     /// Brings the cached orders up to date, incrementally. Returns how many changed.
@@ -830,7 +849,7 @@ impl Client {
                 .authed(Method::GET, &format!("orders/changes?since={since}&limit=200"), None::<&()>, None)
                 .await?;
             n += c.orders.len();
-            self.cache.put_orders(&c.orders)?;
+            self.store_orders(&c.orders)?;
             let next: i64 = c.cursor.parse().map_err(|_| {
                 ClientError::BadResponse(format!(
                     "the shop's order changes gave a cursor that is not one: {:?}",
@@ -887,19 +906,19 @@ impl Client {
 
     pub async fn cancel_order(&self, id: &str) -> Result<Order> {
         let o: Order = self.authed(Method::POST, &format!("orders/{id}/cancel"), None::<&()>, None).await?;
-        self.cache.put_orders(std::slice::from_ref(&o))?;
+        self.store_orders(std::slice::from_ref(&o))?;
         Ok(o)
     }
 
     pub async fn request_refund(&self, id: &str, req: &RequestRefund) -> Result<Order> {
         let o: Order = self.authed(Method::POST, &format!("orders/{id}/refunds"), Some(req), None).await?;
-        self.cache.put_orders(std::slice::from_ref(&o))?;
+        self.store_orders(std::slice::from_ref(&o))?;
         Ok(o)
     }
 
     pub async fn correct_orderer(&self, id: &str, req: &CorrectOrderer) -> Result<Order> {
         let o: Order = self.authed(Method::POST, &format!("orders/{id}/orderer"), Some(req), None).await?;
-        self.cache.put_orders(std::slice::from_ref(&o))?;
+        self.store_orders(std::slice::from_ref(&o))?;
         Ok(o)
     }
 

@@ -361,3 +361,41 @@ async fn attempt_ids_times_and_expiry_come_from_the_clients_seams() {
     assert_eq!(fresh.local_id, "LA000003");
     assert_ne!(fresh.attempt.out_trade_no, first.attempt.out_trade_no);
 }
+
+#[tokio::test]
+async fn a_confirmed_payment_is_told_once_and_history_is_not_told() {
+    let w = world().await;
+    let c = w.client();
+    let address = shopper(&c, "13900000077").await;
+    let order = c.place_order(&address).await.unwrap();
+    c.sync_orders().await.unwrap();
+    assert!(c.take_order_notices().is_empty(), "placing an order is not news");
+
+    let ret = c.payment_config().await.unwrap().return_page;
+    let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
+    let cashier = launch.attempt.cashier_url.clone().unwrap();
+    w.pay(&cashier, &launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
+    // However the app learns it (the return, a sync, both), the payment is told once.
+    c.sync_orders().await.unwrap();
+    c.sync_orders().await.unwrap();
+    let notices = c.take_order_notices();
+    assert_eq!(notices.len(), 1, "{notices:?}");
+    assert_eq!(notices[0].order_id, order.id);
+    assert_eq!(notices[0].event, haitao_client::order_events::OrderEvent::PaymentConfirmed);
+    let (title, body) = notices[0].text("en");
+    assert_eq!(title, "Payment confirmed");
+    assert!(body.contains(&order.id) && body.contains(&order.totals.total.to_decimal_string()), "{body}");
+    let (title, _) = notices[0].text("zh-CN");
+    assert_eq!(title, "付款成功");
+    assert!(c.take_order_notices().is_empty(), "taken once");
+
+    // The same account on a new install: its cache learns the paid order as history, not news.
+    let fresh = haitao_client::Client::new(
+        haitao_client::ShopApi::new(w.shop.base_url().clone()).unwrap(),
+        haitao_client::Cache::open(&w.dir.path().join("another-install.sqlite3")).unwrap(),
+        Arc::new(haitao_client::MemoryStore::default()),
+    );
+    fresh.sign_in("13900000077", "haitao2026", false).await.unwrap();
+    fresh.sync_orders().await.unwrap();
+    assert!(fresh.take_order_notices().is_empty());
+}

@@ -280,6 +280,11 @@ impl Harness {
         self.data_dir().join("logs")
     }
 
+    /// Moves the keyboard focus away from the app, as clicking another program would.
+    pub fn focus_elsewhere(&self) -> Result<()> {
+        x11::focus_elsewhere(&self._xvfb.display)
+    }
+
     /// Writes a PNG screenshot of the app window to `target/e2e/<test>/<name>.png`.
     pub async fn screenshot(&self, session: &Session, name: &str) -> Result<PathBuf> {
         let png = session.screenshot().await?;

@@ -45,3 +45,15 @@ pub fn request_close(display: &str, title: &str) -> Result<usize> {
     conn.flush().map_err(x11)?;
     Ok(closed)
 }
+
+/// What clicking another program does: the keyboard focus leaves every window of the app (it
+/// goes to the root window), so the app is no longer in front.
+pub fn focus_elsewhere(display: &str) -> Result<()> {
+    use x11rb::protocol::xproto::InputFocus;
+    let (conn, screen) = x11rb::connect(Some(display)).map_err(x11)?;
+    let root = conn.setup().roots.get(screen).map(|s| s.root).ok_or_else(|| x11("no screen"))?;
+    conn.set_input_focus(InputFocus::POINTER_ROOT, root, x11rb::CURRENT_TIME).map_err(x11)?;
+    conn.flush().map_err(x11)?;
+    conn.get_input_focus().map_err(x11)?.reply().map_err(x11)?;
+    Ok(())
+}

@@ -724,3 +724,109 @@ async fn every_screen_in_both_languages_at_three_sizes() {
     assert!(problems.is_empty(), "{problems:#?}");
     s.close().await.unwrap();
 }
+
+/// The stand-in notification daemon (`tests/e2e/bin/notification-server`) on the test's session
+/// bus, ended with the test.
+struct Notifications {
+    child: std::process::Child,
+    log: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Notifications {
+    fn start() -> Self {
+        use std::io::BufRead;
+        let dir = tempfile::tempdir().unwrap();
+        let log = dir.path().join("notifications.jsonl");
+        let mut child = std::process::Command::new(
+            haitao_e2e::workspace_root().join("tests/e2e/bin/notification-server"),
+        )
+        .arg(&log)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the notification server (python3-gi)");
+        let mut ready = String::new();
+        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut ready).unwrap();
+        assert_eq!(ready.trim(), "ready", "the notification server did not own its name");
+        Notifications { child, log, _dir: dir }
+    }
+
+    /// The notifications shown so far.
+    fn shown(&self) -> Vec<serde_json::Value> {
+        std::fs::read_to_string(&self.log)
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    /// The shopper clicks notification `id`.
+    fn click(&mut self, id: u64) {
+        use std::io::Write;
+        writeln!(self.child.stdin.as_mut().unwrap(), "click {id}").unwrap();
+    }
+}
+
+impl Drop for Notifications {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn an_order_change_while_the_shopper_is_away_is_a_notification_that_opens_the_order() {
+    let mut notifications = Notifications::start();
+    let h = Harness::start("notifications", &[]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    shopper(&s, "13800138700").await;
+    fill_cart(&s, 0).await;
+    let (main, _) = place_and_open_cashier(&s, "balance").await;
+    pay_in_cashier(&s, "zhangwei", "balance", "111111").await;
+    back_to_main(&s, &main).await;
+    s.wait_for("[data-testid=paid]").await.unwrap();
+    let href =
+        s.attribute(&s.wait_for("[data-testid=view-order]").await.unwrap(), "href").await.unwrap().unwrap();
+    let order_id = href.rsplit('/').next().unwrap().to_owned();
+    // The shopper turns to another program before Haitao's next round of syncing.
+    h.focus_elsewhere().unwrap();
+
+    // Within a round of the app's background sync: one notification, in Chinese, naming the order.
+    let deadline = std::time::Instant::now() + Duration::from_secs(45);
+    let note = loop {
+        let shown = notifications.shown();
+        if let Some(n) = shown.iter().find(|n| n["body"].as_str().unwrap_or_default().contains(&order_id)) {
+            break n.clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "no notification for {order_id}: {shown:?}");
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    };
+    assert_eq!(note["summary"], "付款成功", "{note}");
+    assert_eq!(note["app_name"], "Haitao", "{note}");
+    assert!(note["actions"].as_array().unwrap().iter().any(|a| a == "default"), "clickable: {note}");
+    go(&s, "/").await;
+
+    // A click opens the order.
+    notifications.click(note["id"].as_u64().unwrap());
+    s.wait_until(
+        "the order the notification named",
+        &format!("return location.hash === '#/orders/{order_id}';"),
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
+    s.wait_for("#track").await.unwrap();
+    h.screenshot(&s, "opened-from-notification").await.unwrap();
+    // Told once, however many rounds the sync has made since.
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let told = notifications
+        .shown()
+        .iter()
+        .filter(|n| n["body"].as_str().unwrap_or_default().contains(&order_id))
+        .count();
+    assert_eq!(told, 1);
+    s.close().await.unwrap();
+}

@@ -136,6 +136,10 @@ export async function boot(): Promise<void> {
       // Info is best effort on a failed start.
     }
   }
+  // A notification of an order was clicked: show that order.
+  void events.openOrderEvent.listen((ev) => {
+    location.hash = `#/orders/${encodeURIComponent(ev.payload.order_id)}`;
+  });
   void events.connectivityEvent.listen((ev) => {
     const wasOffline = !app.online;
     app.online = ev.payload.online;

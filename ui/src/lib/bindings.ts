@@ -77,6 +77,7 @@ export const commands = {
 /** Events */
 export const events = {
 	connectivityEvent: makeEvent<ConnectivityEvent, ConnectivityEvent>("connectivity-event"),
+	openOrderEvent: makeEvent<OpenOrderEvent, OpenOrderEvent>("open-order-event"),
 	paymentEvent: makeEvent<PaymentEvent_Serialize, PaymentEvent_Deserialize>("payment-event"),
 };
 
@@ -334,7 +335,10 @@ export type CustomsInfo_Serialize = {
 
 /**  Stable codes the UI can branch on. */
 export type ErrorCode = 
-/**  No Secret Service (GNOME Keyring, KWallet) is reachable: the session cannot be remembered. */
+/**
+ *  No OS keyring (Secret Service, Credential Manager, Keychain) is reachable: the session
+ *  cannot be remembered.
+ */
 "keyring_unavailable" | 
 /**  The keyring is locked and could not be unlocked. */
 "keyring_locked" | "not_signed_in" | 
@@ -568,6 +572,11 @@ export type NewTicket_Serialize = {
 	topic: TicketTopic,
 	subject: string,
 	body: string,
+};
+
+/**  Asks the UI to show an order (a notification was clicked). */
+export type OpenOrderEvent = {
+	order_id: string,
 };
 
 export type Order = Order_Serialize | Order_Deserialize;
@@ -1132,6 +1141,12 @@ export type Settings_Deserialize = {
 	tester_mode: boolean,
 	/**  A remote shop; `null` runs the built-in shop and Alipay sandbox. */
 	shop_url?: string | null,
+	/**
+	 *  Desktop notifications of order changes (payment confirmed, customs hold, shipped,
+	 *  delivered, refunded) while Haitao's window is not in front. On unless turned off; a
+	 *  settings file from before this setting existed reads as on.
+	 */
+	notifications?: boolean,
 };
 
 /**  User preferences (not secrets), kept in `settings.json` in the app's config directory. */
@@ -1144,6 +1159,12 @@ export type Settings_Serialize = {
 	tester_mode: boolean,
 	/**  A remote shop; `null` runs the built-in shop and Alipay sandbox. */
 	shop_url: string | null,
+	/**
+	 *  Desktop notifications of order changes (payment confirmed, customs hold, shipped,
+	 *  delivered, refunded) while Haitao's window is not in front. On unless turned off; a
+	 *  settings file from before this setting existed reads as on.
+	 */
+	notifications: boolean,
 };
 
 export type Sort = "relevance" | "price_asc" | "price_desc" | "newest" | "name";

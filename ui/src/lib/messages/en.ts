@@ -50,8 +50,7 @@ export const en: Shape<typeof zh> = {
     main: 'Main navigation',
   },
   errors: {
-    keyring_unavailable:
-      'The system keyring is unavailable, so your sign-in cannot be remembered.',
+    keyring_unavailable: 'The system keyring is unavailable, so your sign-in cannot be remembered.',
     keyring_locked:
       'The system keyring is locked; unlock it (for example by logging in to the desktop again).',
     not_signed_in: 'Please sign in first.',
@@ -409,6 +408,8 @@ export const en: Shape<typeof zh> = {
     theme: 'Appearance',
     themes: { system: 'Follow the system', light: 'Light', dark: 'Dark' },
     tester: 'Tester mode (shows the sandbox panel at checkout)',
+    notifications:
+      'Notify me about my orders when Haitao is in the background (payment confirmed, held by customs, shipped, delivered, refunded)',
     shop: 'Shop',
     embedded: 'Built-in shop and Alipay sandbox (default)',
     remote: 'Remote shop',

@@ -390,6 +390,7 @@ export const zh = {
     theme: '外观',
     themes: { system: '跟随系统', light: '浅色', dark: '深色' },
     tester: '测试模式（在结算页显示沙箱控制面板）',
+    notifications: 'Haitao 不在前台时，用系统通知提醒订单动态（付款成功、海关暂扣、发货、送达、退款）',
     shop: '商城地址',
     embedded: '内置商城与支付宝沙箱（默认）',
     remote: '远程商城',
