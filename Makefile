@@ -36,7 +36,7 @@ release: ui
 # (docs/packaging.md). `package-test` installs the .deb on this machine, starts it, removes it.
 package:
 	@scripts/bootstrap.sh package
-	cd src-tauri && ../ui/node_modules/.bin/tauri build --ci --bundles deb,rpm
+	ui/node_modules/.bin/tauri build --ci --bundles deb,rpm
 
 package-test: package
 	@scripts/package-test
