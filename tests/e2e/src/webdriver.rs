@@ -29,6 +29,13 @@ pub struct Element {
     id: String,
 }
 
+impl Element {
+    /// The element as a script argument (`arguments[n]` in [`Session::execute`]).
+    pub fn to_json(&self) -> Value {
+        json!({ ELEMENT_KEY: self.id })
+    }
+}
+
 impl Session {
     pub(crate) async fn new(driver: &str, app: &Path) -> Result<Self> {
         let http = reqwest::Client::builder().timeout(Duration::from_secs(120)).build()?;

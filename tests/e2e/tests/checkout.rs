@@ -38,7 +38,21 @@ async fn in_english(h: &Harness, s: &Session, css: &str, name: &str, no_chinese:
 
 async fn click(s: &Session, css: &str) {
     let e = s.wait_for(css).await.unwrap_or_else(|e| panic!("{css}: {e}"));
-    s.click(&e).await.unwrap();
+    if let Err(err) = s.click(&e).await {
+        // What was in the way: the element at the click point, and a picture.
+        let over = s
+            .execute(
+                "const r = arguments[0].getBoundingClientRect();
+                 const top = document.elementFromPoint(r.left + r.width / 2, r.top + r.height / 2);
+                 return top ? top.outerHTML.slice(0, 300) : 'nothing';",
+                json!([e.to_json()]),
+            )
+            .await;
+        if let Ok(png) = s.screenshot().await {
+            let _ = std::fs::write(haitao_e2e::artifacts_dir().join("click-intercepted.png"), png);
+        }
+        panic!("{css}: {err}; at its centre: {over:?}");
+    }
 }
 
 /// Registers, verifies 张伟's real name and saves a default address, all through the UI.
