@@ -34,8 +34,10 @@ release: ui
 
 # The Linux installers (.deb, .rpm) with the Tauri bundler, in target/release/bundle/
 # (docs/packaging.md). `package-test` installs the .deb on this machine, starts it, removes it.
+# (The UI is built first, here, as for every build: the bundler embeds ui/dist as it is.)
 package:
 	@scripts/bootstrap.sh package
+	@$(MAKE) --no-print-directory ui
 	ui/node_modules/.bin/tauri build --ci --bundles deb,rpm
 
 package-test: package
