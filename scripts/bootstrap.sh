@@ -82,7 +82,7 @@ if [ "$mode" != run ]; then
       rustup target add x86_64-pc-windows-gnu
     }
   else
-    say "no rustup: the Windows build check is skipped unless x86_64-pc-windows-gnu is installed"
+    say "no rustup: make test's Windows step fails unless the x86_64-pc-windows-gnu target is installed"
   fi
 
   # Alipay's official Node SDK, pinned, for the interop suite (crates/alipay-sandbox/tests/node_sdk.rs).

@@ -212,6 +212,44 @@ pub fn started() -> std::time::Instant {
 /// Builds and runs the app.
 pub fn run() {
     started();
+    let context = tauri::generate_context!();
+    // Where the shopper's data lives: `$HAITAO_DATA_DIR`, else the OS's data folder for the app
+    // (what Tauri's `app_data_dir` gives: `dirs::data_dir()` / identifier).
+    let data_dir: std::path::PathBuf = match std::env::var_os("HAITAO_DATA_DIR") {
+        Some(d) => d.into(),
+        None => match dirs::data_dir() {
+            Some(d) => d.join(&context.config().identifier),
+            None => {
+                #[allow(clippy::print_stderr, reason = "no window yet: the terminal is all there is")]
+                {
+                    eprintln!("Haitao cannot find this user's data folder (set HAITAO_DATA_DIR)");
+                }
+                std::process::exit(1);
+            }
+        },
+    };
+    // One Haitao per data folder, settled before any window or service exists: a later launch
+    // on the folder brings the running window forward and exits.
+    let (instance, blocked) = match haitao_client::instance::claim(
+        &data_dir,
+        &RandomIds,
+        std::env::args().collect(),
+    ) {
+        Ok(Claim::First(instance)) => (Some(instance), None),
+        Ok(Claim::Running { pid }) => {
+            #[allow(clippy::print_stdout, reason = "for whoever started this launch from a terminal")]
+            {
+                println!(
+                    "Haitao already runs on this data folder (process {pid}); its window was brought forward."
+                );
+            }
+            std::process::exit(0);
+        }
+        // The folder itself is unusable: the start-up says so in the window, translated.
+        Err(InstanceError::Folder { .. }) => (None, None),
+        // Held by a launch that does not answer: the window says so, and nothing starts.
+        Err(e @ InstanceError::NoAnswer { .. }) => (None, Some(e.to_string())),
+    };
     let builder = commands::builder();
     let invoke = builder.invoke_handler();
     let result = tauri::Builder::default()
@@ -240,12 +278,15 @@ pub fn run() {
         })
         .setup(move |app| {
             let paths = app.path();
-            let data_dir = std::env::var_os("HAITAO_DATA_DIR").map(Into::into).map_or_else(|| paths.app_data_dir(), Ok)?;
             let config_dir = paths.app_config_dir()?;
             let log_dir = paths.app_log_dir()?;
             let guard = init_logging(&log_dir);
             // The config folder holds settings and the remembered window: private like the rest.
-            if let Err(e) = haitao_files::private_dir(&config_dir) {
+            // (The window-state plugin writes its file with the default mode: made private first,
+            // it stays so, as writing keeps an existing file's mode.)
+            if let Err(e) = haitao_files::private_dir(&config_dir)
+                .and_then(|()| haitao_files::private_file(&config_dir.join(tauri_plugin_window_state::DEFAULT_FILENAME)))
+            {
                 tracing::warn!(error = %e, dir = %config_dir.display(), "cannot make the config folder private");
             }
             if let Some(main) = app.get_webview_window("main") {
@@ -259,10 +300,8 @@ pub fn run() {
             }
             tracing::info!(version = env!("CARGO_PKG_VERSION"), data = %data_dir.display(), logs = %log_dir.display(), "Haitao starting");
             builder.mount_events(app);
-            // One Haitao per data folder: a later launch on it brings this window forward and
-            // exits before it starts a second shop on the same databases.
-            let blocked = match haitao_client::instance::claim(&data_dir, &RandomIds, std::env::args().collect()) {
-                Ok(Claim::First(instance)) => {
+            let blocked = match instance {
+                Some(instance) => {
                     let handle = app.handle().clone();
                     instance.serve(move |args| {
                         tracing::info!(args = args.len(), "a later launch asked for the window");
@@ -270,20 +309,7 @@ pub fn run() {
                     })?;
                     None
                 }
-                Ok(Claim::Running { pid }) => {
-                    tracing::info!(pid, data = %data_dir.display(), "Haitao already runs on this data folder: its window was brought forward");
-                    #[allow(clippy::print_stdout, reason = "for whoever started this launch from a terminal")]
-                    {
-                        println!("Haitao is already running (process {pid}); its window was brought forward.");
-                    }
-                    std::process::exit(0);
-                }
-                // The folder itself is unusable: the start-up below says so, translated.
-                Err(e @ InstanceError::Folder { .. }) => {
-                    tracing::warn!(error = %e, "cannot claim the data folder");
-                    None
-                }
-                Err(e @ InstanceError::NoAnswer { .. }) => Some(e.to_string()),
+                None => blocked,
             };
             app.manage(AppState::new(data_dir, &config_dir, log_dir, blocked));
             app.manage(saving::Saved::default());
@@ -295,7 +321,7 @@ pub fn run() {
             });
             Ok(())
         })
-        .run(tauri::generate_context!());
+        .run(context);
     if let Err(e) = result {
         tracing::error!(error = %e, "Haitao stopped with an error");
         std::process::exit(1);

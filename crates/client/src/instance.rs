@@ -24,7 +24,9 @@ pub const LOCK_FILE: &str = "instance.lock";
 /// Where the running launch says how to reach it.
 pub const ADDRESS_FILE: &str = "instance.json";
 /// The longest message a second launch may send (its command line).
-const MAX_MESSAGE: u64 = 64 * 1024;
+const MAX_MESSAGE: u64 = 8 * 1024;
+/// How long one caller may take to say its piece.
+const MESSAGE_TIME: Duration = Duration::from_secs(3);
 /// How long a second launch keeps trying to reach the first (which may still be starting).
 const PATIENCE: Duration = Duration::from_secs(10);
 
@@ -139,37 +141,69 @@ impl Instance {
     /// Answers later launches for the rest of the process: each one's command line goes to
     /// `on_launch` (on this thread of its own), after its secret is checked. The lock is held until
     /// the process ends.
-    pub fn serve(self, on_launch: impl Fn(Vec<String>) + Send + 'static) -> io::Result<()> {
+    pub fn serve(self, on_launch: impl Fn(Vec<String>) + Send + Sync + 'static) -> io::Result<()> {
+        let on_launch = std::sync::Arc::new(on_launch);
+        let Instance { _lock: lock, listener, secret } = self;
         std::thread::Builder::new().name("haitao-instance".into()).spawn(move || {
-            for stream in self.listener.incoming() {
-                let Ok(stream) = stream else { continue };
-                match self.answer(stream) {
-                    Ok(Some(args)) => on_launch(args),
-                    Ok(None) => {
-                        tracing::warn!("a connection to the instance port without its secret was refused")
+            // Held for as long as this thread runs: the rest of the process.
+            let _held = lock;
+            let secret = std::sync::Arc::new(secret);
+            for stream in listener.incoming() {
+                let stream = match stream {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // Out of file handles, say: wait rather than spin.
+                        tracing::warn!(error = %e, "the instance port cannot take a caller");
+                        std::thread::sleep(Duration::from_millis(200));
+                        continue;
                     }
-                    Err(e) => tracing::warn!(error = %e, "a later launch could not be heard"),
-                }
+                };
+                // Each caller on a thread of its own, so a slow one holds up no other.
+                let (secret, on_launch) = (secret.clone(), on_launch.clone());
+                let _ = std::thread::Builder::new().name("haitao-instance-caller".into()).spawn(move || {
+                    match answer(stream, &secret) {
+                        Ok(Some(args)) => on_launch(args),
+                        Ok(None) => {
+                            tracing::warn!("a connection to the instance port without its secret was refused")
+                        }
+                        Err(e) => tracing::warn!(error = %e, "a later launch could not be heard"),
+                    }
+                });
             }
         })?;
         Ok(())
     }
+}
 
-    fn answer(&self, stream: TcpStream) -> io::Result<Option<Vec<String>>> {
-        stream.set_read_timeout(Some(Duration::from_secs(5)))?;
-        let mut reply = stream.try_clone()?;
-        let mut line = Vec::new();
-        BufReader::new(io::Read::take(&stream, MAX_MESSAGE)).read_until(b'\n', &mut line)?;
-        let message = serde_json::from_slice::<Message>(&line).ok();
-        match message {
-            Some(m) if m.secret == self.secret => {
-                reply.write_all(b"ok\n")?;
-                Ok(Some(m.args))
-            }
-            _ => {
-                reply.write_all(b"refused\n")?;
-                Ok(None)
-            }
+/// Reads one caller's message (within [`MESSAGE_TIME`] and [`MAX_MESSAGE`] in all) and answers.
+fn answer(stream: TcpStream, secret: &str) -> io::Result<Option<Vec<String>>> {
+    let deadline = Instant::now() + MESSAGE_TIME;
+    let mut reply = stream.try_clone()?;
+    let mut line = Vec::new();
+    let mut reader = io::Read::take(&stream, MAX_MESSAGE);
+    let mut chunk = [0u8; 1024];
+    while !line.contains(&b'\n') {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "the caller took too long"));
+        }
+        stream.set_read_timeout(Some(left))?;
+        let n = io::Read::read(&mut reader, &mut chunk)?;
+        if n == 0 {
+            break;
+        }
+        line.extend_from_slice(&chunk[..n]);
+    }
+    let message =
+        serde_json::from_slice::<Message>(line.split(|b| *b == b'\n').next().unwrap_or_default()).ok();
+    match message {
+        Some(m) if m.secret == secret => {
+            reply.write_all(b"ok\n")?;
+            Ok(Some(m.args))
+        }
+        _ => {
+            reply.write_all(b"refused\n")?;
+            Ok(None)
         }
     }
 }
@@ -199,6 +233,25 @@ mod tests {
 
         // Another folder is another Haitao.
         assert!(matches!(claim(&dir.path().join("other"), &RandomIds, vec![]).unwrap(), Claim::First(_)));
+    }
+
+    #[test]
+    fn a_caller_that_says_nothing_holds_up_no_other() {
+        let dir = tempfile::tempdir().unwrap();
+        let Claim::First(first) = claim(dir.path(), &RandomIds, vec![]).unwrap() else { panic!() };
+        let (tx, rx) = mpsc::channel();
+        first.serve(move |args| tx.send(args).unwrap()).unwrap();
+        let address: Address =
+            serde_json::from_slice(&std::fs::read(dir.path().join(ADDRESS_FILE)).unwrap()).unwrap();
+        // Connected, silent, kept open.
+        let _silent = TcpStream::connect((Ipv4Addr::LOCALHOST, address.port)).unwrap();
+        let started = Instant::now();
+        assert!(matches!(
+            claim(dir.path(), &RandomIds, vec!["again".into()]).unwrap(),
+            Claim::Running { .. }
+        ));
+        assert_eq!(rx.recv_timeout(Duration::from_secs(2)).unwrap(), vec!["again".to_owned()]);
+        assert!(started.elapsed() < MESSAGE_TIME, "waited for the silent caller");
     }
 
     #[cfg(unix)]

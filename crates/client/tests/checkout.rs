@@ -375,9 +375,11 @@ async fn a_confirmed_payment_is_told_once_and_history_is_not_told() {
     let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
     let cashier = launch.attempt.cashier_url.clone().unwrap();
     w.pay(&cashier, &launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
-    // However the app learns it (the return, a sync, both), the payment is told once.
+    // However the app learns it (opening the order, a sync, both, again), the payment is told
+    // once: each write compares with what the cache held.
+    c.order(&order.id).await.unwrap();
     c.sync_orders().await.unwrap();
-    c.sync_orders().await.unwrap();
+    c.order(&order.id).await.unwrap();
     let notices = c.take_order_notices();
     assert_eq!(notices.len(), 1, "{notices:?}");
     assert_eq!(notices[0].order_id, order.id);

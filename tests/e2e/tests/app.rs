@@ -395,7 +395,7 @@ async fn a_second_launch_brings_the_running_window_forward_and_starts_nothing() 
             .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{:?}: {stdout} {}", out.status, String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("already running"), "{stdout}");
+    assert!(stdout.contains("already runs on this data folder"), "{stdout}");
     // The running app heard it (and brought its window forward)...
     let log_path = haitao_e2e::artifacts_dir().join("second-launch/app-and-driver.log");
     let deadline = std::time::Instant::now() + Duration::from_secs(10);
@@ -408,9 +408,10 @@ async fn a_second_launch_brings_the_running_window_forward_and_starts_nothing() 
     }
     // ...the second launch started no shop or sandbox (its own log says so), the running one is
     // still the only one, and the shopper's data is as it was.
+    // (It settles this before any window, log or service exists: its output is that one line.)
     let second_log = String::from_utf8_lossy(&out.stderr);
-    assert!(second_log.contains("already runs on this data folder"), "{second_log}");
     assert!(!second_log.contains("embedded shop and Alipay sandbox running"), "{second_log}");
+    assert!(!second_log.contains("Haitao starting"), "{second_log}");
     let log = std::fs::read_to_string(&log_path).unwrap();
     assert_eq!(log.matches("embedded shop and Alipay sandbox running").count(), 1, "{log}");
     assert_eq!(files(h.data_dir()), before, "the second launch changed the data folder");
@@ -447,6 +448,8 @@ async fn the_window_opens_as_it_was_left_and_within_a_smaller_screen() {
         use std::os::unix::fs::PermissionsExt;
         let dir = std::fs::metadata(state.parent().unwrap()).unwrap().permissions().mode();
         assert_eq!(dir & 0o077, 0, "the config folder is private: {dir:o}");
+        let file = std::fs::metadata(&state).unwrap().permissions().mode();
+        assert_eq!(file & 0o777, 0o600, "the window's state is private: {file:o}");
     }
 
     // Left on a larger screen, at a place this one (1280×800) does not have: it opens within it.
@@ -461,7 +464,16 @@ async fn the_window_opens_as_it_was_left_and_within_a_smaller_screen() {
     std::fs::write(&state, serde_json::to_vec(&remembered).unwrap()).unwrap();
     let s = h.launch().await.unwrap();
     s.wait_for("[data-testid=product-card]").await.unwrap();
-    let [x, y, w, ht] = s.rect().await.unwrap();
+    // (Fitted once the first page is on screen: give it a moment.)
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    let [x, y, w, ht] = loop {
+        let r = s.rect().await.unwrap();
+        if (r[2] <= 1280 && r[3] <= 800) || std::time::Instant::now() > deadline {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            break s.rect().await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
     assert!(w <= 1280 && ht <= 800, "{w}×{ht} on a 1280×800 screen");
     assert!(x >= 0 && y >= 0 && x + w <= 1280 && y + ht <= 800, "at {x},{y} size {w}×{ht}: off the screen");
     h.screenshot(&s, "fitted").await.unwrap();
