@@ -801,12 +801,13 @@ async fn an_order_change_while_the_shopper_is_away_is_a_notification_that_opens_
     let (main, _) = place_and_open_cashier(&s, "balance").await;
     pay_in_cashier(&s, "zhangwei", "balance", "111111").await;
     back_to_main(&s, &main).await;
+    // The shopper turns to another program as the payment window closes (before Haitao's next
+    // round of syncing, which tells only a shopper who is not looking).
+    h.focus_elsewhere().unwrap();
     s.wait_for("[data-testid=paid]").await.unwrap();
     let href =
         s.attribute(&s.wait_for("[data-testid=view-order]").await.unwrap(), "href").await.unwrap().unwrap();
     let order_id = href.rsplit('/').next().unwrap().to_owned();
-    // The shopper turns to another program before Haitao's next round of syncing.
-    h.focus_elsewhere().unwrap();
 
     // Within a round of the app's background sync: one notification, in Chinese, naming the order.
     let deadline = std::time::Instant::now() + Duration::from_secs(45);
