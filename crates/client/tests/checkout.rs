@@ -375,9 +375,14 @@ async fn a_confirmed_payment_is_told_once_and_history_is_not_told() {
     let launch = c.start_payment(&order.id, PaymentMethod::Balance, PayMode::InApp, &ret).await.unwrap();
     let cashier = launch.attempt.cashier_url.clone().unwrap();
     w.pay(&cashier, &launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", PayWith::Balance, None).await;
-    // However the app learns it (opening the order, a sync, both, again), the payment is told
-    // once: each write compares with what the cache held.
-    c.order(&order.id).await.unwrap();
+    // The sandbox tells the shop in the background; the app opens the order until the shop
+    // knows. However the app learns it (opening the order, a sync, both, again), the payment is
+    // told once: each write compares with what the cache held.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    while c.order(&order.id).await.unwrap().status == haitao_shop_api::orders::OrderStatus::AwaitingPayment {
+        assert!(std::time::Instant::now() < deadline, "the shop never heard of the payment");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     c.sync_orders().await.unwrap();
     c.order(&order.id).await.unwrap();
     let notices = c.take_order_notices();
