@@ -25,8 +25,9 @@ run_pkgs=(
 # python3-venv: the virtual environment schemathesis is installed into; curl: its sign-ups.
 # gcc-mingw-w64-x86-64: the C parts (SQLite, aws-lc) of the Windows build that make test checks.
 # python3-gi: the stand-in notification daemon of the e2e tests (tests/e2e/bin/notification-server).
+# xdg-utils: xdg-open and xdg-mime, through which the e2e tests open the cashier and haitao:// links.
 test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl gcc-mingw-w64-x86-64
-  python3-gi)
+  python3-gi xdg-utils)
 
 # rpm: lists the .rpm's files; desktop-file-utils: desktop-file-validate (scripts/package-test).
 package_pkgs=(rpm desktop-file-utils)

@@ -12,6 +12,7 @@ use tauri_plugin_window_state::StateFlags;
 use tauri_specta::Event;
 
 pub mod commands;
+mod deep_link;
 pub mod embedded;
 pub mod notices;
 pub mod payment_window;
@@ -254,6 +255,7 @@ pub fn run() {
     let invoke = builder.invoke_handler();
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_opener::init())
+        .plugin(tauri_plugin_deep_link::init())
         .plugin(tauri_plugin_dialog::init())
         // The main window opens where and as large as it was left (not the payment window, which
         // sizes itself to the cashier); see `fit_on_screen` for a smaller screen.
@@ -306,12 +308,14 @@ pub fn run() {
                     instance.serve(move |args| {
                         tracing::info!(args = args.len(), "a later launch asked for the window");
                         bring_forward(&handle);
+                        deep_link::from_later_launch(&handle, &args);
                     })?;
                     None
                 }
                 None => blocked,
             };
             app.manage(AppState::new(data_dir, &config_dir, log_dir, blocked));
+            deep_link::listen(app.handle());
             app.manage(saving::Saved::default());
             app.manage(Arc::new(guard));
             let handle = app.handle().clone();

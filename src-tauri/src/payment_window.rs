@@ -27,7 +27,7 @@ pub enum PaymentStage {
     Returned,
     /// The payment window was closed before any return.
     WindowClosed,
-    /// The system browser came back to the loopback listener.
+    /// The system browser came back (to the loopback listener, or through a `haitao://` link).
     BrowserReturned,
     /// The browser did not come back in time; the payment was checked anyway.
     BrowserTimedOut,
@@ -42,7 +42,7 @@ pub struct PaymentEvent {
     pub error: Option<IpcError>,
 }
 
-fn emit(
+pub(crate) fn emit(
     app: &AppHandle,
     local_id: &str,
     stage: PaymentStage,
@@ -91,11 +91,22 @@ pub async fn start(
             Ok(launch)
         }
         PayMode::Browser => {
-            let token: String = launch_token();
-            let lb = Loopback::bind(&token)
-                .await
-                .map_err(|e| haitao_client::ClientError::Internal(e.to_string()))?;
-            let launch = client.start_payment(order_id, method, mode, &lb.return_url).await?;
+            // Back through the shop's return page and a haitao:// link when the system sends
+            // those links here (an installed Haitao); otherwise to a one-shot loopback listener.
+            let listener = if crate::deep_link::registered(app).await {
+                None
+            } else {
+                Some(
+                    Loopback::bind(&launch_token())
+                        .await
+                        .map_err(|e| haitao_client::ClientError::Internal(e.to_string()))?,
+                )
+            };
+            let return_url = match &listener {
+                Some(lb) => lb.return_url.clone(),
+                None => client.payment_config().await?.return_page,
+            };
+            let launch = client.start_payment(order_id, method, mode, &return_url).await?;
             let url = launch
                 .attempt
                 .cashier_url
@@ -105,20 +116,36 @@ pub async fn start(
             app.opener()
                 .open_url(url, None::<&str>)
                 .map_err(|e| haitao_client::ClientError::Internal(e.to_string()))?;
+            tracing::info!(
+                local_id = launch.local_id,
+                app_link = listener.is_none(),
+                "cashier opened in the browser"
+            );
             let (app2, local_id) = (app.clone(), launch.local_id.clone());
-            let return_base = lb.return_url.clone();
             tauri::async_runtime::spawn(async move {
-                let query = lb.wait(Duration::from_secs(20 * 60)).await;
+                let query = match listener {
+                    Some(lb) => lb.wait(BROWSER_WAIT).await,
+                    None => {
+                        tokio::time::sleep(BROWSER_WAIT).await;
+                        None
+                    }
+                };
                 let state = app2.state::<AppState>();
                 let Ok(client) = state.client().await else { return };
                 match query {
                     Some(q) => {
-                        let r = client.payment_returned(&local_id, &format!("{return_base}?{q}")).await;
+                        let r = client.payment_returned(&local_id, &format!("{return_url}?{q}")).await;
                         emit(&app2, &local_id, PaymentStage::BrowserReturned, r);
                     }
                     None => {
-                        let r = client.check_payment(&local_id).await;
-                        emit(&app2, &local_id, PaymentStage::BrowserTimedOut, r);
+                        // Not back in time (a link that came back has moved the payment on).
+                        let waiting = client.cache().attempt(&local_id).ok().flatten().is_some_and(|a| {
+                            !a.is_final() && a.status() != haitao_client::LocalStatus::Returned
+                        });
+                        if waiting {
+                            let r = client.check_payment(&local_id).await;
+                            emit(&app2, &local_id, PaymentStage::BrowserTimedOut, r);
+                        }
                     }
                 }
             });
@@ -130,6 +157,9 @@ pub async fn start(
         }
     }
 }
+
+/// How long a payment in the browser is waited for before the shop is asked anyway.
+const BROWSER_WAIT: Duration = Duration::from_secs(20 * 60);
 
 /// A random path segment for the loopback return listener (122 random bits), so no other local
 /// process can guess where the browser will be sent.

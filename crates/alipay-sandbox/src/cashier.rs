@@ -138,7 +138,7 @@ fn summary(lang: Lang, l: &Loaded) -> String {
     };
     format!(
         "<div class=\"card\"><div class=\"row\"><div><div class=\"muted\">{}</div><div class=\"big\">{}</div>\
-         <div>{}</div><div class=\"muted\">{} {}</div></div>\
+         <div>{}</div><div class=\"muted\">{} <span data-testid=\"out-trade-no\">{}</span></div></div>\
          <div style=\"text-align:right\"><div class=\"muted\">{}</div><div class=\"amount\" data-testid=\"amount\">{}</div>{foreign}\
          <div class=\"muted\">{} {}</div></div></div></div>",
         lang.t("收款方", "Pay to"),

@@ -1057,6 +1057,11 @@ impl Cache {
         Ok(self.attempts_where("local_id = ?1", local_id)?.into_iter().next())
     }
 
+    /// The attempt that sent `out_trade_no` to Alipay, if this install started it.
+    pub fn attempt_for_trade(&self, out_trade_no: &str) -> Result<Option<LocalAttempt>, CacheError> {
+        Ok(self.attempts_where("out_trade_no = ?1", out_trade_no)?.into_iter().next())
+    }
+
     pub fn attempts_for(&self, order_id: &str) -> Result<Vec<LocalAttempt>, CacheError> {
         self.attempts_where("order_id = ?1", order_id)
     }

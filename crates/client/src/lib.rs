@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 pub mod api;
 pub mod cache;
+pub mod deep_link;
 pub mod error;
 pub mod instance;
 pub mod order_events;
@@ -726,6 +727,27 @@ impl Client {
         let body = ConfirmPayment { return_query: (verified == Some(true)).then_some(query) };
         let r = self.authed(Method::POST, &format!("payments/{attempt_id}/confirm"), Some(&body), None).await;
         self.outcome(local, r, verified, problem).await
+    }
+
+    /// A `haitao://alipay/return?…` link reached the app: the return of a payment opened in the
+    /// system browser, handed on by the shop's return page. The link only names the payment; it
+    /// is checked exactly like a return in the payment window ([`Self::payment_returned`]). A link
+    /// for a trade this install did not open in the browser is refused and changes nothing (the
+    /// outer error); otherwise the payment's local id and the return's outcome.
+    pub async fn payment_link_returned(&self, link: &str) -> Result<(String, Result<PaymentOutcome>)> {
+        let l = deep_link::payment_return(link)?;
+        let local = self
+            .cache
+            .attempt_for_trade(&l.out_trade_no)?
+            .filter(|a| a.mode == PayMode::Browser)
+            .ok_or_else(|| {
+                ClientError::Invalid(format!(
+                    "the link is for payment {}, which this app did not open in the browser",
+                    l.out_trade_no
+                ))
+            })?;
+        let outcome = self.payment_returned(&local.local_id, &l.link).await;
+        Ok((local.local_id, outcome))
     }
 
     /// The payment window was closed (or the buyer gave up): the shop checks, and closes an unpaid

@@ -406,3 +406,70 @@ async fn a_confirmed_payment_is_told_once_and_history_is_not_told() {
     fresh.sync_orders().await.unwrap();
     assert!(fresh.take_order_notices().is_empty());
 }
+
+/// The system-browser payment that returns through the shop's return page and a `haitao://` link:
+/// the page hands over exactly Alipay's signed result, the link is checked like an in-app return,
+/// and links that are forged, for another trade or for an in-app payment change nothing.
+#[tokio::test]
+async fn a_browser_payment_returns_through_the_app_link() {
+    let w = world().await;
+    let c = w.client();
+    let address = shopper(&c, "13900000088").await;
+    let order = c.place_order(&address).await.unwrap();
+    let return_page = c.payment_config().await.unwrap().return_page;
+    let launch =
+        c.start_payment(&order.id, PaymentMethod::Balance, PayMode::Browser, &return_page).await.unwrap();
+    let cashier = launch.attempt.cashier_url.clone().unwrap();
+    let paid = w
+        .pay(&cashier, &launch.attempt.out_trade_no, "zhangwei@sandbox.haitao", PayWith::Balance, None)
+        .await;
+    // The browser lands on the shop's page, which opens the app link.
+    let page = reqwest::get(paid.return_url.as_deref().unwrap()).await.unwrap().text().await.unwrap();
+    let href = page.split("id=\"open-app\" href=\"").nth(1).unwrap().split('"').next().unwrap();
+    let link = href.replace("&amp;", "&");
+    assert!(link.starts_with("haitao://alipay/return?"), "{link}");
+
+    // Someone else's idea of the result: the amount changed, the signature kept.
+    let forged = link
+        .replace(&format!("total_amount={}", order.totals.total.to_decimal_string()), "total_amount=0.01");
+    assert_ne!(forged, link);
+    let (local_id, out) = c.payment_link_returned(&forged).await.unwrap();
+    let out = out.unwrap();
+    assert_eq!(local_id, launch.local_id);
+    assert_eq!(out.return_verified, Some(false), "{:?}", out.return_problem);
+    // The shop asked Alipay itself; the real payment stands, for the real amount.
+    assert_eq!(w.merchant_net(&launch.attempt.out_trade_no).await, order.totals.total.minor());
+
+    let (local_id, out) = c.payment_link_returned(&link).await.unwrap();
+    let out = out.unwrap();
+    assert_eq!(local_id, launch.local_id);
+    assert_eq!(out.return_verified, Some(true), "{:?}", out.return_problem);
+    assert_eq!(out.local.status(), LocalStatus::Paid);
+
+    // A link for a trade this install never opened in the browser is refused.
+    let unknown = link.replace(&launch.attempt.out_trade_no, "HT_NOT_OURS");
+    assert!(matches!(c.payment_link_returned(&unknown).await, Err(haitao_client::ClientError::Invalid(_))));
+    for bad in ["haitao://alipay/return", "haitao://evil/return?out_trade_no=x", "https://example.com/"] {
+        assert!(
+            matches!(c.payment_link_returned(bad).await, Err(haitao_client::ClientError::Invalid(_))),
+            "{bad}"
+        );
+    }
+    // Nor does a link answer a payment made in the payment window.
+    let page = c
+        .catalog(&haitao_shop_api::catalog::ProductQuery {
+            min_price_fen: Some(10_000),
+            max_price_fen: Some(60_000),
+            per_page: Some(50),
+            ..Default::default()
+        })
+        .await
+        .unwrap();
+    let product = page.page.items.iter().find(|p| p.stock >= 3).unwrap();
+    c.set_quantity(&product.id, 1).await.unwrap();
+    let second = c.place_order(&address).await.unwrap();
+    let in_app =
+        c.start_payment(&second.id, PaymentMethod::Balance, PayMode::InApp, &return_page).await.unwrap();
+    let aimed = link.replace(&launch.attempt.out_trade_no, &in_app.attempt.out_trade_no);
+    assert!(matches!(c.payment_link_returned(&aimed).await, Err(haitao_client::ClientError::Invalid(_))));
+}

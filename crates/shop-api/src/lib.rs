@@ -33,6 +33,11 @@ pub struct Health {
     pub now: chrono::DateTime<chrono::Utc>,
 }
 
+/// The app link the shop's return page hands Alipay's return query to, as
+/// `haitao://alipay/return?<query>`: how a payment opened in the system browser comes back into
+/// the desktop app (Alipay itself only returns to http(s) addresses).
+pub const APP_RETURN_LINK: &str = "haitao://alipay/return";
+
 /// What a client needs to check Alipay's return redirects itself: the gateway's public key and who
 /// the merchant is. Public information.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]

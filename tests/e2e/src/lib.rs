@@ -275,6 +275,19 @@ impl Harness {
         cmd
     }
 
+    /// Another program run as the app's neighbour would be (`xdg-open`, `xdg-mime`): the same
+    /// display, home and environment.
+    pub fn command(&self, program: &str) -> Command {
+        let mut cmd = Command::new(program);
+        cmd.envs(app_env(&self._xvfb.display, self.home.path())).stdin(Stdio::null());
+        cmd
+    }
+
+    /// The app binary the driver launches.
+    pub fn app_path(&self) -> &Path {
+        &self.app
+    }
+
     /// Where the app writes its logs under the private home.
     pub fn app_log_dir(&self) -> PathBuf {
         self.data_dir().join("logs")

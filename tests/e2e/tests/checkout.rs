@@ -845,3 +845,150 @@ async fn an_order_change_while_the_shopper_is_away_is_a_notification_that_opens_
     assert_eq!(told, 1);
     s.close().await.unwrap();
 }
+
+/// Checks out the cart's products with Alipay balance in the system browser (which the harness's
+/// `BROWSER` notes in `opened`) and returns the cashier address the app opened and the payment
+/// page's route.
+async fn checkout_in_the_browser(s: &Session, opened: &std::path::Path, before: usize) -> (String, String) {
+    go(s, "/checkout").await;
+    click(s, "[data-testid=method-balance]").await;
+    click(s, "input[name=mode][value=browser]").await;
+    click(s, "[data-testid=place-and-pay]").await;
+    let route = s
+        .wait_until(
+            "the payment page",
+            "return location.hash.startsWith('#/pay/') ? location.hash : null;",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    let cashier = loop {
+        let lines: Vec<String> =
+            std::fs::read_to_string(opened).unwrap_or_default().lines().map(str::to_owned).collect();
+        if lines.len() > before {
+            break lines[before].clone();
+        }
+        assert!(std::time::Instant::now() < deadline, "the browser was not asked to open the cashier");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    (cashier, route.as_str().unwrap().to_owned())
+}
+
+/// What the shopper does in the browser, done through the sandbox's tester API: pays the cashier
+/// with 张伟's balance. Returns where the cashier sends the browser back to.
+async fn pay_in_the_browser(cashier: &str) -> String {
+    // The gateway sends the browser on to its cashier page.
+    let r = reqwest::get(cashier).await.unwrap();
+    let mut base = r.url().clone();
+    base.set_path("/");
+    base.set_query(None);
+    let page = r.text().await.unwrap();
+    let out_trade_no =
+        page.split("data-testid=\"out-trade-no\">").nth(1).unwrap().split('<').next().unwrap().to_owned();
+    let base = base.as_str().trim_end_matches('/');
+    let req =
+        sandbox_api::PayRequest::new(&out_trade_no, "zhangwei@sandbox.haitao", sandbox_api::PayWith::Balance);
+    let r = reqwest::Client::new()
+        .post(format!("{base}/{}", sandbox_api::path::PAY))
+        .json(&req)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let body = r.text().await.unwrap();
+    assert_eq!(status, 200, "{out_trade_no}: {body}");
+    match serde_json::from_str::<sandbox_api::PayAnswer>(&body).unwrap() {
+        sandbox_api::PayAnswer::Paid(p) => p.return_url.unwrap(),
+        sandbox_api::PayAnswer::Refused(r) => panic!("refused: {r:?}"),
+    }
+}
+
+/// A payment in the system browser comes back into the app: to a one-shot loopback listener while
+/// no `haitao://` handler is registered (a build run from source), and once Haitao is the
+/// registered handler, through the shop's return page and a `haitao://` link that the system
+/// (`xdg-open`) opens as a second launch, handed over to the running app, checked, and shown.
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn a_payment_in_the_browser_comes_back_into_the_app() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("opened.txt");
+    let browser = dir.path().join("browser");
+    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display()))
+        .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let h = Harness::start("browser-return", &[("BROWSER", browser.to_str().unwrap())]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    shopper(&s, "13800138720").await;
+
+    // No handler registered: back through the loopback listener.
+    fill_cart(&s, 0).await;
+    let (cashier, _) = checkout_in_the_browser(&s, &opened, 0).await;
+    s.wait_for("[data-testid=payment-waiting]").await.unwrap();
+    let back = pay_in_the_browser(&cashier).await;
+    assert!(back.starts_with("http://127.0.0.1:") && back.contains("/haitao/return/"), "{back}");
+    let r = reqwest::get(&back).await.unwrap();
+    assert_eq!(r.status(), 200);
+    s.wait_for("[data-testid=paid]").await.unwrap();
+    h.screenshot(&s, "paid-through-loopback").await.unwrap();
+
+    // Haitao registered as the haitao:// handler, as an installed package is.
+    let apps = h.home().join(".local/share/applications");
+    std::fs::create_dir_all(&apps).unwrap();
+    std::fs::write(
+        apps.join("haitao-e2e.desktop"),
+        format!(
+            "[Desktop Entry]\nType=Application\nName=Haitao\nExec={} %u\nMimeType=x-scheme-handler/haitao;\nNoDisplay=true\n",
+            h.app_path().display()
+        ),
+    )
+    .unwrap();
+    let set = h
+        .command("xdg-mime")
+        .args(["default", "haitao-e2e.desktop", "x-scheme-handler/haitao"])
+        .status()
+        .unwrap();
+    assert!(set.success());
+    let query = h.command("xdg-mime").args(["query", "default", "x-scheme-handler/haitao"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&query.stdout).trim(), "haitao-e2e.desktop");
+
+    fill_cart(&s, 1).await;
+    let (cashier, route) = checkout_in_the_browser(&s, &opened, 1).await;
+    s.wait_for("[data-testid=payment-waiting]").await.unwrap();
+    let back = pay_in_the_browser(&cashier).await;
+    assert!(back.contains("/api/v1/alipay/return?"), "the shop's return page, not a listener: {back}");
+    let page = reqwest::get(&back).await.unwrap().text().await.unwrap();
+    let link = page
+        .split("id=\"open-app\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(link.starts_with("haitao://alipay/return?"), "{link}");
+    // The shopper is in the browser; the system opens the link (a second `haitao` process, which
+    // hands it to the running one and ends).
+    h.focus_elsewhere().unwrap();
+    let opened_link = h.command("xdg-open").arg(&link).status().unwrap();
+    assert!(opened_link.success());
+    s.wait_until(
+        "the same payment page",
+        &format!("return location.hash === {route:?};"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    s.wait_for("[data-testid=paid]").await.unwrap();
+    h.screenshot(&s, "paid-through-app-link").await.unwrap();
+    let logs: String = std::fs::read_dir(h.app_log_dir())
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect();
+    assert!(logs.contains("app_link=true"), "the second payment went out with the app link");
+    assert!(logs.contains("a later launch asked for the window"), "the link came through a second launch");
+    assert!(!logs.contains("a haitao:// link was refused"));
+    s.close().await.unwrap();
+}
