@@ -78,7 +78,7 @@ step keyring with_keyring cargo test --workspace --locked --test keyring -- --ig
 step svelte-check ui_check
 step ui-lint ui_lint
 step ui-tests ui_test
-step e2e with_keyring timeout 1800 cargo test --workspace --locked --test app --test checkout -- --ignored --test-threads=1
+step e2e with_keyring timeout 1800 cargo test --workspace --locked --test app --test checkout --test updates -- --ignored --test-threads=1
 
 printf '\n\033[1m%-14s %-8s %s\033[0m\n' "step" "result" "time"
 for i in "${!names[@]}"; do

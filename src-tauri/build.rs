@@ -4,6 +4,10 @@
 /// Every command; `src/commands.rs` registers the same list (a test checks they agree).
 const COMMANDS: &[&str] = &[
     "app_info",
+    "update_status",
+    "update_check",
+    "update_download",
+    "update_install",
     "app_ready",
     "ui_rendered",
     "settings_get",

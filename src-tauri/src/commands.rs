@@ -67,6 +67,34 @@ pub fn ui_rendered(what: String, marks: Vec<UiMark>) {
     crate::mark_first_render();
 }
 
+/// Whether this build updates itself, and what the last check found (no network).
+#[tauri::command]
+#[specta::specta]
+pub async fn update_status(app: AppHandle) -> R<crate::updates::UpdateStatus> {
+    crate::updates::current(&app)
+}
+
+/// Asks the update server for a newer Haitao.
+#[tauri::command]
+#[specta::specta]
+pub async fn update_check(app: AppHandle) -> R<crate::updates::UpdateStatus> {
+    crate::updates::check(&app).await
+}
+
+/// Downloads the found update and verifies its signature (progress as `UpdateProgressEvent`).
+#[tauri::command]
+#[specta::specta]
+pub async fn update_download(app: AppHandle) -> R<crate::updates::UpdateStatus> {
+    crate::updates::download(&app).await
+}
+
+/// Installs the verified update and restarts Haitao.
+#[tauri::command]
+#[specta::specta]
+pub async fn update_install(app: AppHandle) -> R<()> {
+    crate::updates::install(&app).await
+}
+
 /// Waits until the built-in services (or the remote shop client) are ready.
 #[tauri::command]
 #[specta::specta]
@@ -419,6 +447,10 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
     tauri_specta::Builder::<tauri::Wry>::new()
         .commands(tauri_specta::collect_commands![
             app_info,
+            update_status,
+            update_check,
+            update_download,
+            update_install,
             app_ready,
             ui_rendered,
             settings_get,
@@ -471,7 +503,9 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
         .events(tauri_specta::collect_events![
             crate::payment_window::PaymentEvent,
             crate::state::ConnectivityEvent,
-            crate::notices::OpenOrderEvent
+            crate::notices::OpenOrderEvent,
+            crate::updates::UpdateProgressEvent,
+            crate::updates::UpdateFoundEvent
         ])
         .dangerously_cast_bigints_to_number()
 }

@@ -18,6 +18,7 @@ pub mod notices;
 pub mod payment_window;
 pub mod saving;
 pub mod state;
+pub mod updates;
 
 use state::{AppState, ConnectivityEvent};
 
@@ -231,10 +232,17 @@ pub fn run() {
     };
     // One Haitao per data folder, settled before any window or service exists: a later launch
     // on the folder brings the running window forward and exits.
-    let (instance, blocked) = match haitao_client::instance::claim(
+    // The launch that follows an update waits for the one leaving (see `updates::restart`).
+    let leaving = if std::env::var_os(updates::RESTARTED_AFTER_UPDATE).is_some() {
+        Duration::from_secs(20)
+    } else {
+        Duration::ZERO
+    };
+    let (instance, blocked) = match haitao_client::instance::claim_after(
         &data_dir,
         &RandomIds,
         std::env::args().collect(),
+        leaving,
     ) {
         Ok(Claim::First(instance)) => (Some(instance), None),
         Ok(Claim::Running { pid }) => {
@@ -256,6 +264,7 @@ pub fn run() {
     let result = tauri::Builder::default()
         .plugin(tauri_plugin_opener::init())
         .plugin(tauri_plugin_deep_link::init())
+        .plugin(tauri_plugin_updater::Builder::new().build())
         .plugin(tauri_plugin_dialog::init())
         // The main window opens where and as large as it was left (not the payment window, which
         // sizes itself to the cashier); see `fit_on_screen` for a smaller screen.
@@ -317,6 +326,8 @@ pub fn run() {
             app.manage(AppState::new(data_dir, &config_dir, log_dir, blocked));
             deep_link::listen(app.handle());
             app.manage(saving::Saved::default());
+            app.manage(updates::Updates::default());
+            tauri::async_runtime::spawn(updates::background(app.handle().clone()));
             app.manage(Arc::new(guard));
             let handle = app.handle().clone();
             tauri::async_runtime::spawn(async move {

@@ -50,6 +50,12 @@ pub enum ErrorCode {
     DataCorrupt,
     /// A database of the built-in shop or sandbox was written by a newer Haitao; left untouched.
     DataTooNew,
+    /// An update's signature does not verify against Haitao's update key: it was not installed.
+    UpdateSignatureInvalid,
+    /// The update server cannot be reached (or answered nonsense); checked again later.
+    UpdateServerUnreachable,
+    /// An update could not be downloaded or installed.
+    UpdateFailed,
     Internal,
 }
 

@@ -74,12 +74,29 @@ pub struct Instance {
 
 /// Claims `data_dir` for this launch, or hands `args` to the launch that holds it.
 pub fn claim(data_dir: &Path, ids: &dyn IdGen, args: Vec<String>) -> Result<Claim, InstanceError> {
+    claim_after(data_dir, ids, args, Duration::ZERO)
+}
+
+/// [`claim`], for the launch that replaces one on its way out (the restart after an update): a
+/// holder that lets go of the folder within `leaving` is waited for, not handed the arguments.
+pub fn claim_after(
+    data_dir: &Path,
+    ids: &dyn IdGen,
+    args: Vec<String>,
+    leaving: Duration,
+) -> Result<Claim, InstanceError> {
     let folder = |source| InstanceError::Folder { path: data_dir.to_owned(), source };
     haitao_files::private_dir(data_dir).map_err(folder)?;
     let lock_path = data_dir.join(LOCK_FILE);
     haitao_files::private_file(&lock_path).map_err(folder)?;
     let lock = File::options().read(true).write(true).open(&lock_path).map_err(folder)?;
-    match lock.try_lock() {
+    let patience_ends = Instant::now() + leaving;
+    let mut held = lock.try_lock();
+    while matches!(held, Err(TryLockError::WouldBlock)) && Instant::now() < patience_ends {
+        std::thread::sleep(Duration::from_millis(50));
+        held = lock.try_lock();
+    }
+    match held {
         Ok(()) => {
             let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).map_err(folder)?;
             let port = listener.local_addr().map_err(folder)?.port();
@@ -264,6 +281,28 @@ mod tests {
             let mode = std::fs::metadata(dir.path().join(f)).unwrap().permissions().mode();
             assert_eq!(mode & 0o777, 0o600, "{f}");
         }
+    }
+
+    /// The restart after an update: the new launch starts while the old one still holds the
+    /// folder, and takes it over once the old one has gone, instead of handing itself over.
+    #[test]
+    fn a_launch_after_an_update_waits_for_the_one_leaving() {
+        let dir = tempfile::tempdir().unwrap();
+        let Claim::First(old) = claim(dir.path(), &RandomIds, vec![]).unwrap() else { panic!() };
+        let leaving = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            drop(old);
+        });
+        let next = claim_after(dir.path(), &RandomIds, vec![], Duration::from_secs(10)).unwrap();
+        assert!(matches!(next, Claim::First(_)), "{next:?}");
+        leaving.join().unwrap();
+        // A holder that stays is still told, once the patience is over.
+        let Claim::First(stays) = next else { unreachable!() };
+        let (tx, rx) = std::sync::mpsc::channel();
+        stays.serve(move |args| tx.send(args).unwrap()).unwrap();
+        let told = claim_after(dir.path(), &RandomIds, vec!["x".into()], Duration::from_millis(200)).unwrap();
+        assert!(matches!(told, Claim::Running { .. }), "{told:?}");
+        assert_eq!(rx.recv_timeout(Duration::from_secs(5)).unwrap(), vec!["x".to_owned()]);
     }
 
     #[test]

@@ -135,6 +135,19 @@ impl Session {
         Ok(self.get(&format!("/element/{}/displayed", e.id)).await?.as_bool().unwrap_or(false))
     }
 
+    /// Opens a route of the app (`/settings`, `/orders/HO…`).
+    pub async fn go(&self, route: &str) -> Result<()> {
+        self.execute("location.hash = arguments[0]; return true;", json!([format!("#{route}")]))
+            .await
+            .map(|_| ())
+    }
+
+    /// Waits for the element `css` and clicks it.
+    pub async fn click_on(&self, css: &str) -> Result<()> {
+        let e = self.wait_for(css).await?;
+        self.click(&e).await
+    }
+
     pub async fn click(&self, e: &Element) -> Result<()> {
         self.post(&format!("/element/{}/click", e.id), json!({})).await.map(|_| ())
     }

@@ -22,6 +22,8 @@ export const app = $state({
   settings: null as Settings_Serialize | null,
   online: true,
   cartCount: 0,
+  /** A newer Haitao the background check found (its version), until the app is updated. */
+  updateAvailable: null as string | null,
   toasts: [] as Toast[],
 });
 
@@ -139,6 +141,12 @@ export async function boot(): Promise<void> {
   // A notification of an order was clicked: show that order.
   void events.openOrderEvent.listen((ev) => {
     location.hash = `#/orders/${encodeURIComponent(ev.payload.order_id)}`;
+  });
+  // The background update check found a newer version: said once, and a dot on Settings.
+  void events.updateFoundEvent.listen((ev) => {
+    const v = ev.payload.version;
+    app.updateAvailable = v;
+    toast(() => t('settings.updates.found_toast', { v }), 'info');
   });
   void events.connectivityEvent.listen((ev) => {
     const wasOffline = !app.online;

@@ -8,6 +8,14 @@ import * as __TAURI_EVENT from "@tauri-apps/api/event";
 /** Commands */
 export const commands = {
 	appInfo: () => typedError<AppInfo, IpcError_Serialize>(__TAURI_INVOKE("app_info")),
+	/**  Whether this build updates itself, and what the last check found (no network). */
+	updateStatus: () => typedError<UpdateStatus_Serialize, IpcError_Serialize>(__TAURI_INVOKE("update_status")),
+	/**  Asks the update server for a newer Haitao. */
+	updateCheck: () => typedError<UpdateStatus_Serialize, IpcError_Serialize>(__TAURI_INVOKE("update_check")),
+	/**  Downloads the found update and verifies its signature (progress as `UpdateProgressEvent`). */
+	updateDownload: () => typedError<UpdateStatus_Serialize, IpcError_Serialize>(__TAURI_INVOKE("update_download")),
+	/**  Installs the verified update and restarts Haitao. */
+	updateInstall: () => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("update_install")),
 	/**  Waits until the built-in services (or the remote shop client) are ready. */
 	appReady: () => typedError<SessionState_Serialize, IpcError_Serialize>(__TAURI_INVOKE("app_ready")),
 	/**
@@ -79,6 +87,8 @@ export const events = {
 	connectivityEvent: makeEvent<ConnectivityEvent, ConnectivityEvent>("connectivity-event"),
 	openOrderEvent: makeEvent<OpenOrderEvent, OpenOrderEvent>("open-order-event"),
 	paymentEvent: makeEvent<PaymentEvent_Serialize, PaymentEvent_Deserialize>("payment-event"),
+	updateFoundEvent: makeEvent<UpdateFoundEvent, UpdateFoundEvent>("update-found-event"),
+	updateProgressEvent: makeEvent<UpdateProgressEvent_Serialize, UpdateProgressEvent_Deserialize>("update-progress-event"),
 };
 
 /* Types */
@@ -176,6 +186,25 @@ export type AttemptStatus =
 export type Author = "customer" | "agent" | 
 /**  The automatic first answer. */
 "assistant";
+
+/**  A newer Haitao the update server offers. */
+export type AvailableUpdate = AvailableUpdate_Serialize | AvailableUpdate_Deserialize;
+
+/**  A newer Haitao the update server offers. */
+export type AvailableUpdate_Deserialize = {
+	version: string,
+	notes?: string | null,
+	/**  When it was published (RFC 3339), if the server says. */
+	published?: string | null,
+};
+
+/**  A newer Haitao the update server offers. */
+export type AvailableUpdate_Serialize = {
+	version: string,
+	notes: string | null,
+	/**  When it was published (RFC 3339), if the server says. */
+	published: string | null,
+};
 
 /**  Text in both of the sandbox's languages, for the UI to pick from. */
 export type Bilingual = {
@@ -367,7 +396,13 @@ export type ErrorCode =
 /**  A database of the built-in shop or sandbox is damaged; it was left untouched. */
 "data_corrupt" | 
 /**  A database of the built-in shop or sandbox was written by a newer Haitao; left untouched. */
-"data_too_new" | "internal";
+"data_too_new" | 
+/**  An update's signature does not verify against Haitao's update key: it was not installed. */
+"update_signature_invalid" | 
+/**  The update server cannot be reached (or answered nonsense); checked again later. */
+"update_server_unreachable" | 
+/**  An update could not be downloaded or installed. */
+"update_failed" | "internal";
 
 /**  Who pays the Huabei installment fee. */
 export type FeePayer = "buyer" | "seller";
@@ -899,7 +934,7 @@ export type PaymentStage =
 "returned" | 
 /**  The payment window was closed before any return. */
 "window_closed" | 
-/**  The system browser came back to the loopback listener. */
+/**  The system browser came back (to the loopback listener, or through a `haitao://` link). */
 "browser_returned" | 
 /**  The browser did not come back in time; the payment was checked anyway. */
 "browser_timed_out";
@@ -1252,6 +1287,66 @@ export type UiMark = {
 	name: string,
 	ms: number,
 };
+
+/**  A newer version was found by the background check. */
+export type UpdateFoundEvent = {
+	version: string,
+};
+
+/**  Download progress, pushed while an update downloads. */
+export type UpdateProgressEvent = UpdateProgressEvent_Serialize | UpdateProgressEvent_Deserialize;
+
+/**  Download progress, pushed while an update downloads. */
+export type UpdateProgressEvent_Deserialize = {
+	downloaded: number,
+	total?: number | null,
+};
+
+/**  Download progress, pushed while an update downloads. */
+export type UpdateProgressEvent_Serialize = {
+	downloaded: number,
+	total: number | null,
+};
+
+/**  What Settings shows about updates. */
+export type UpdateStatus = UpdateStatus_Serialize | UpdateStatus_Deserialize;
+
+/**  What Settings shows about updates. */
+export type UpdateStatus_Deserialize = {
+	current_version: string,
+	off?: UpdatesOff | null,
+	/**  The newer version found by the last check, if any. */
+	available?: AvailableUpdate_Deserialize | null,
+	/**  That version is downloaded and its signature verified: ready to install. */
+	ready: boolean,
+	/**
+	 *  This copy came from a package the updater can replace (.deb, .rpm, AppImage, NSIS, MSI,
+	 *  macOS app). A build run from source cannot install an update.
+	 */
+	can_install: boolean,
+};
+
+/**  What Settings shows about updates. */
+export type UpdateStatus_Serialize = {
+	current_version: string,
+	off: UpdatesOff | null,
+	/**  The newer version found by the last check, if any. */
+	available: AvailableUpdate_Serialize | null,
+	/**  That version is downloaded and its signature verified: ready to install. */
+	ready: boolean,
+	/**
+	 *  This copy came from a package the updater can replace (.deb, .rpm, AppImage, NSIS, MSI,
+	 *  macOS app). A build run from source cannot install an update.
+	 */
+	can_install: boolean,
+};
+
+/**  Why a build does not update itself. */
+export type UpdatesOff = 
+/**  Built without an update key (a build from source): it cannot tell a real update. */
+"no_key" | 
+/**  Built without an update server to ask. */
+"no_server";
 
 export type Waybill = {
 	number: string,

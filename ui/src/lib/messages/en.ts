@@ -83,6 +83,10 @@ export const en: Shape<typeof zh> = {
       'The data was written by a newer Haitao and was left untouched. Open it with the newer version.',
     data_dir_unwritable:
       "Haitao cannot write to its data folder. Check the folder's permissions and free disk space, then retry.",
+    update_signature_invalid:
+      "The update's signature does not match Haitao's update key. It was discarded, not installed.",
+    update_server_unreachable: 'The update server cannot be reached right now. Haitao will try again later.',
+    update_failed: 'The update could not be downloaded or installed.',
     internal: 'Something went wrong; please try again.',
   },
   breakdown: {
@@ -422,6 +426,27 @@ export const en: Shape<typeof zh> = {
     log_dir: 'Log folder',
     keyring: 'Sign-in storage',
     current_shop: 'Current shop',
+    updates: {
+      title: 'Software updates',
+      current: 'Current version {v}',
+      no_key: 'This copy was built from source without an update key; it does not update itself.',
+      no_server: 'This copy has no update server configured.',
+      check: 'Check for updates',
+      checking: 'Checking for updates…',
+      none: 'Haitao is up to date.',
+      available: 'Version {v} is available',
+      published: 'Published {date}',
+      download: 'Download update',
+      downloading: 'Downloading…',
+      progress: '{done} of {total} downloaded',
+      progress_unknown: '{done} downloaded',
+      ready: 'Version {v} is downloaded and its signature verified.',
+      install: 'Restart to update',
+      installing: 'Installing the update; Haitao will restart…',
+      source_build:
+        'This copy runs from source and cannot install updates itself; install this version from its package.',
+      found_toast: 'Haitao {v} is out. Update it in Settings.',
+    },
   },
   tester: {
     title: 'Tester panel (Alipay sandbox)',
