@@ -38,7 +38,7 @@ release: ui
 package:
 	@scripts/bootstrap.sh package
 	@$(MAKE) --no-print-directory ui
-	ui/node_modules/.bin/tauri build --ci --bundles deb,rpm
+	@scripts/package
 
 package-test: package
 	@scripts/package-test

@@ -30,7 +30,9 @@ test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl 
   python3-gi xdg-utils)
 
 # rpm: lists the .rpm's files; desktop-file-utils: desktop-file-validate (scripts/package-test).
-package_pkgs=(rpm desktop-file-utils)
+# openssl: the package test's update server certificate; sudo: how the installed app's updater
+# installs the newer .deb where no graphical prompt (pkexec) is installed.
+package_pkgs=(rpm desktop-file-utils openssl sudo)
 
 pkgs=("${run_pkgs[@]}")
 case "$mode" in

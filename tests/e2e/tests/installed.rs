@@ -45,3 +45,74 @@ async fn the_installed_app_shows_the_catalog_and_a_product() {
     eprintln!("installed app {}: [count, cards, pictures] {shown}, title {title}", bin.display());
     s.close().await.unwrap();
 }
+
+/// The installed app updates itself. `scripts/package-test` serves a newer version of the package
+/// (`HAITAO_TEST_NEWER_VERSION`) signed with the key built into the installed one, on an https
+/// update server (`HAITAO_UPDATE_URL`, its CA in `SSL_CERT_FILE`). The start-up check finds it;
+/// Settings downloads and verifies it, installs it with the system's package tool and starts the
+/// new Haitao, which takes over the data folder.
+#[tokio::test]
+#[ignore = "needs the installed package and the update server of scripts/package-test"]
+async fn the_installed_app_updates_itself_and_starts_again() {
+    let bin = app_binary().unwrap();
+    assert!(!bin.starts_with(haitao_e2e::workspace_root()), "HAITAO_APP_BIN must be the installed binary");
+    let url = std::env::var("HAITAO_UPDATE_URL").expect("HAITAO_UPDATE_URL: run through scripts/package-test");
+    let certs = std::env::var("SSL_CERT_FILE").expect("SSL_CERT_FILE: run through scripts/package-test");
+    let newer = std::env::var("HAITAO_TEST_NEWER_VERSION").expect("HAITAO_TEST_NEWER_VERSION");
+    let h = Harness::start("installed-update", &[("HAITAO_UPDATE_URL", &url), ("SSL_CERT_FILE", &certs)])
+        .await
+        .unwrap();
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    // Found by the check at start: a dot on Settings.
+    s.wait_for("[data-testid=update-dot]").await.unwrap();
+    s.go("/settings").await.unwrap();
+    let available = s.wait_for("[data-testid=update-available]").await.unwrap();
+    let text = s.text(&available).await.unwrap();
+    assert!(text.contains(&newer), "{text}");
+    s.click_on("[data-testid=update-download]").await.unwrap();
+    s.wait_for("[data-testid=update-ready]").await.unwrap();
+    s.wait_for("[data-testid=update-install]").await.unwrap();
+    h.screenshot(&s, "installed-update-ready").await.unwrap();
+
+    let address = h.data_dir().join("instance.json");
+    let pid_in = |path: &std::path::Path| -> Option<u64> {
+        let v: serde_json::Value = serde_json::from_slice(&std::fs::read(path).ok()?).ok()?;
+        v["pid"].as_u64()
+    };
+    let before = pid_in(&address).expect("the running app's address");
+    // The app installs and leaves: the WebDriver session ends with it, whatever it answers.
+    let _ = s.click_on("[data-testid=update-install]").await;
+
+    let deadline = std::time::Instant::now() + Duration::from_secs(120);
+    let installed = || {
+        std::process::Command::new("dpkg-query")
+            .args(["-W", "-f=${Version}", "haitao"])
+            .output()
+            .map(|o| String::from_utf8_lossy(&o.stdout).into_owned())
+            .unwrap_or_default()
+    };
+    while installed() != newer {
+        assert!(std::time::Instant::now() < deadline, "the package is at {:?}, not {newer}", installed());
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    // The new Haitao, from the same path, holds the data folder.
+    let after = loop {
+        if let Some(pid) = pid_in(&address).filter(|p| *p != before)
+            && std::fs::read_link(format!("/proc/{pid}/exe")).is_ok_and(|exe| exe == bin)
+        {
+            break pid;
+        }
+        assert!(std::time::Instant::now() < deadline, "no new Haitao took over the data folder");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    // The old one has left (gone, or a zombie its parent has not reaped yet).
+    let state = std::fs::read_to_string(format!("/proc/{before}/stat")).unwrap_or_default();
+    assert!(state.is_empty() || state.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')), "{state}");
+    // Its window, as the screen shows it (the new process is not under WebDriver).
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    let shot = haitao_e2e::artifacts_dir().join("installed-update").join("after-restart.png");
+    let status = h.command("import").args(["-window", "root"]).arg(&shot).status().unwrap();
+    assert!(status.success());
+    eprintln!("updated to {newer}: Haitao {before} left, {after} runs; screen in {}", shot.display());
+}
