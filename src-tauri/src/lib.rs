@@ -302,6 +302,15 @@ pub fn run() {
             }
             if let Some(main) = app.get_webview_window("main") {
                 save_window_place(&main);
+                // Closing the main window ends Haitao, a payment window open or not (that payment
+                // is checked at the next start): a Haitao left with only its payment window could
+                // not be brought back by a later launch.
+                let handle = app.handle().clone();
+                main.on_window_event(move |event| {
+                    if matches!(event, tauri::WindowEvent::Destroyed) {
+                        payment_window::close(&handle);
+                    }
+                });
                 // The remembered size and place reach the screen asynchronously: fit them once
                 // the first page is up (or after a while), when the window has settled.
                 tauri::async_runtime::spawn(async move {

@@ -510,6 +510,59 @@ async fn closing_the_payment_window_is_not_a_payment() {
     s.close().await.unwrap();
 }
 
+/// Closing the main window while the cashier is open ends Haitao, the payment window with it: a
+/// Haitao left running with only its payment window could not be brought back by the next launch.
+/// The next launch starts a fresh Haitao on the same data.
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn closing_the_main_window_during_a_payment_ends_haitao() {
+    let h = Harness::start("main-closed-while-paying", &[]).await.unwrap();
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    shopper(&s, "13800138310").await;
+    fill_cart(&s, 0).await;
+    place_and_open_cashier(&s, "balance").await;
+    s.wait_until(
+        "the cashier",
+        "return document.body.textContent.includes('收银台');",
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    let pid_of = || -> Option<u64> {
+        let v: serde_json::Value =
+            serde_json::from_slice(&std::fs::read(h.data_dir().join("instance.json")).ok()?).ok()?;
+        v["pid"].as_u64()
+    };
+    let running = pid_of().expect("the running Haitao's address");
+    assert_eq!(h.close_window_titled("Haitao 海淘").unwrap(), 1, "one main window");
+    // Gone (or a zombie its parent has not reaped yet).
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let stat = std::fs::read_to_string(format!("/proc/{running}/stat")).unwrap_or_default();
+        if stat.is_empty() || stat.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')) {
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "Haitao still runs with its main window closed");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    // The next launch is a Haitao of its own, with its window, not a hand-over to nothing.
+    let mut next = h.second_launch().stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let started = loop {
+        if let Some(pid) = pid_of().filter(|p| *p != running) {
+            break pid;
+        }
+        assert!(next.try_wait().unwrap().is_none(), "the next launch ended instead of starting Haitao");
+        assert!(std::time::Instant::now() < deadline, "the next launch never took the data folder");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert_eq!(u64::from(next.id()), started);
+    let _ = next.kill();
+    let _ = next.wait();
+    drop(s);
+}
+
 #[tokio::test]
 #[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
 async fn orderer_not_payer_is_held_by_customs() {

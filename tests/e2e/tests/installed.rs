@@ -56,7 +56,8 @@ async fn the_installed_app_shows_the_catalog_and_a_product() {
 async fn the_installed_app_updates_itself_and_starts_again() {
     let bin = app_binary().unwrap();
     assert!(!bin.starts_with(haitao_e2e::workspace_root()), "HAITAO_APP_BIN must be the installed binary");
-    let url = std::env::var("HAITAO_UPDATE_URL").expect("HAITAO_UPDATE_URL: run through scripts/package-test");
+    let url =
+        std::env::var("HAITAO_UPDATE_URL").expect("HAITAO_UPDATE_URL: run through scripts/package-test");
     let certs = std::env::var("SSL_CERT_FILE").expect("SSL_CERT_FILE: run through scripts/package-test");
     let newer = std::env::var("HAITAO_TEST_NEWER_VERSION").expect("HAITAO_TEST_NEWER_VERSION");
     let h = Harness::start("installed-update", &[("HAITAO_UPDATE_URL", &url), ("SSL_CERT_FILE", &certs)])
@@ -108,7 +109,10 @@ async fn the_installed_app_updates_itself_and_starts_again() {
     };
     // The old one has left (gone, or a zombie its parent has not reaped yet).
     let state = std::fs::read_to_string(format!("/proc/{before}/stat")).unwrap_or_default();
-    assert!(state.is_empty() || state.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')), "{state}");
+    assert!(
+        state.is_empty() || state.rsplit(')').next().is_some_and(|r| r.trim_start().starts_with('Z')),
+        "{state}"
+    );
     // Its window, as the screen shows it (the new process is not under WebDriver).
     tokio::time::sleep(Duration::from_secs(4)).await;
     let shot = haitao_e2e::artifacts_dir().join("installed-update").join("after-restart.png");
