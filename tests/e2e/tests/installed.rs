@@ -9,6 +9,9 @@ use std::time::Duration;
 use haitao_e2e::{Harness, app_binary};
 use serde_json::json;
 
+mod flows;
+use flows::{checkout_in_the_browser, fill_cart, pay_in_the_browser, shopper};
+
 #[tokio::test]
 #[ignore = "needs the installed package; scripts/package-test runs it"]
 async fn the_installed_app_shows_the_catalog_and_a_product() {
@@ -119,4 +122,58 @@ async fn the_installed_app_updates_itself_and_starts_again() {
     let status = h.command("import").args(["-window", "root"]).arg(&shot).status().unwrap();
     assert!(status.success());
     eprintln!("updated to {newer}: Haitao {before} left, {after} runs; screen in {}", shot.display());
+}
+
+/// A payment in the browser comes back into the installed app through a `haitao://` link: the
+/// package's desktop file makes Haitao the scheme's handler, so the app sends the cashier back to
+/// the shop's return page, and the link that page opens (`xdg-open`, through the desktop file)
+/// reaches the running app, which confirms the payment.
+#[tokio::test]
+#[ignore = "needs the installed package; scripts/package-test runs it"]
+async fn the_installed_app_takes_browser_payments_back_through_its_link() {
+    use std::os::unix::fs::PermissionsExt;
+    let bin = app_binary().unwrap();
+    assert!(!bin.starts_with(haitao_e2e::workspace_root()), "HAITAO_APP_BIN must be the installed binary");
+    let dir = tempfile::tempdir().unwrap();
+    let opened = dir.path().join("opened.txt");
+    let browser = dir.path().join("browser");
+    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display()))
+        .unwrap();
+    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let h = Harness::start("installed-app-link", &[("BROWSER", browser.to_str().unwrap())]).await.unwrap();
+    let handler =
+        h.command("xdg-mime").args(["query", "default", "x-scheme-handler/haitao"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&handler.stdout).trim(),
+        "Haitao.desktop",
+        "the package's desktop file"
+    );
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    shopper(&s, "13800138730").await;
+    fill_cart(&s, 0).await;
+    let (cashier, route) = checkout_in_the_browser(&s, &opened, 0).await;
+    let back = pay_in_the_browser(&cashier).await;
+    assert!(back.contains("/api/v1/alipay/return?"), "the shop's return page, not a listener: {back}");
+    let page = reqwest::get(&back).await.unwrap().text().await.unwrap();
+    let link = page
+        .split("id=\"open-app\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    let status = h.command("xdg-open").arg(&link).status().unwrap();
+    assert!(status.success());
+    s.wait_until(
+        "the same payment page",
+        &format!("return location.hash === {route:?};"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    s.wait_for("[data-testid=paid]").await.unwrap();
+    h.screenshot(&s, "installed-paid-through-app-link").await.unwrap();
+    s.close().await.unwrap();
 }
