@@ -215,15 +215,29 @@ async fn updates_are_checked_downloaded_and_verified_against_the_built_in_key() 
     server.wait_asked(0).await;
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(s.find("[data-testid=update-dot]").await.unwrap().is_none(), "no update, no nagging");
+    assert!(s.find(".toast").await.unwrap().is_none(), "no update, no note");
+    s.close().await.unwrap();
+
+    // The server cannot be reached at start: not a word (it is asked again later).
+    server.set(Mode::Down);
+    let asked = server.asked.load(Ordering::SeqCst);
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    server.wait_asked(asked).await;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(
+        s.find(".toast.error").await.unwrap().is_none(),
+        "an unreachable server is not the shopper's problem"
+    );
+    assert!(s.find("[data-testid=update-dot]").await.unwrap().is_none());
+    // Where the shopper asks, it is said.
     s.go("/settings").await.unwrap();
     s.wait_for("[data-testid=updates]").await.unwrap();
     check(&s).await;
-    s.wait_for("[data-testid=update-none]").await.unwrap();
-
-    // The server cannot be reached: said here, where the shopper asked.
-    server.set(Mode::Down);
-    check(&s).await;
     error_shown(&s, "update_server_unreachable").await;
+    server.set(Mode::Nothing);
+    check(&s).await;
+    s.wait_for("[data-testid=update-none]").await.unwrap();
 
     // Tampered on the way: found, downloaded, refused, nothing ready.
     server.set(Mode::Tampered);
