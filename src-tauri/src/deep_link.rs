@@ -31,14 +31,15 @@ pub fn from_later_launch(app: &AppHandle, args: &[String]) {
 }
 
 fn open(app: &AppHandle, link: String) {
-    crate::bring_forward(app);
     let app = app.clone();
     tauri::async_runtime::spawn(async move {
         let state = app.state::<AppState>();
         let Ok(client) = state.client().await else { return };
         match client.payment_link_returned(&link).await {
+            // One of this install's payments: the shopper comes back to it.
             Ok((local_id, outcome)) => {
-                payment_window::emit(&app, &local_id, PaymentStage::BrowserReturned, outcome)
+                crate::bring_forward(&app);
+                payment_window::emit(&app, &local_id, PaymentStage::BrowserReturned, outcome);
             }
             // The link itself is not one of this app's payments: nothing changed. (Not logged
             // in full: it carries a payment's details.)

@@ -233,7 +233,7 @@ pub fn run() {
     // One Haitao per data folder, settled before any window or service exists: a later launch
     // on the folder brings the running window forward and exits.
     // The launch that follows an update waits for the one leaving (see `updates::restart`).
-    let leaving = if std::env::var_os(updates::RESTARTED_AFTER_UPDATE).is_some() {
+    let leaving = if std::env::args().any(|a| a == updates::AFTER_UPDATE_ARG) {
         Duration::from_secs(20)
     } else {
         Duration::ZERO

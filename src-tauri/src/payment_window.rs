@@ -138,10 +138,10 @@ pub async fn start(
                         emit(&app2, &local_id, PaymentStage::BrowserReturned, r);
                     }
                     None => {
-                        // Not back in time (a link that came back has moved the payment on).
-                        let waiting = client.cache().attempt(&local_id).ok().flatten().is_some_and(|a| {
-                            !a.is_final() && a.status() != haitao_client::LocalStatus::Returned
-                        });
+                        // Not back in time, or back without a final answer (a forged link,
+                        // say): the shop is asked.
+                        let waiting =
+                            client.cache().attempt(&local_id).ok().flatten().is_some_and(|a| !a.is_final());
                         if waiting {
                             let r = client.check_payment(&local_id).await;
                             emit(&app2, &local_id, PaymentStage::BrowserTimedOut, r);

@@ -59,6 +59,9 @@ pub struct UpdateFoundEvent {
     pub version: String,
 }
 
+/// The longest an update download may take, start to end.
+const DOWNLOAD_TIME: Duration = Duration::from_secs(30 * 60);
+
 /// The update state of the running app.
 #[derive(Default)]
 pub struct Updates {
@@ -204,11 +207,14 @@ pub async fn check(app: &AppHandle) -> Result<UpdateStatus, IpcError> {
 pub async fn download(app: &AppHandle) -> Result<UpdateStatus, IpcError> {
     let u = app.state::<Updates>();
     let _one = u.busy.lock().await;
-    let found = u
+    let mut found = u
         .found
         .lock()
         .clone()
         .ok_or_else(|| failure(ErrorCode::InvalidState, "no update was found to download".into()))?;
+    // The check's timeout does not reach the download: a server that stops sending would hold
+    // every later check behind it.
+    found.timeout = Some(DOWNLOAD_TIME);
     let handle = app.clone();
     let mut downloaded: u64 = 0;
     let mut last_told = std::time::Instant::now() - Duration::from_secs(1);
@@ -254,17 +260,27 @@ pub async fn install(app: &AppHandle) -> Result<(), IpcError> {
         return Err(failure(ErrorCode::InvalidState, "the downloaded update is not the one found".into()));
     }
     tracing::info!(version = %found.version, "installing the update");
-    let installed = tauri::async_runtime::spawn_blocking(move || found.install(bytes))
-        .await
-        .map_err(|e| failure(ErrorCode::Internal, e.to_string()))?;
-    installed.map_err(update_error)?;
+    let (installed, bytes) = tauri::async_runtime::spawn_blocking(move || {
+        let r = found.install(&bytes);
+        (r, bytes)
+    })
+    .await
+    .map_err(|e| failure(ErrorCode::Internal, e.to_string()))?;
+    if let Err(e) = installed {
+        // Still downloaded and verified: "restart to update" can be tried again.
+        *u.downloaded.lock() = Some((version, bytes));
+        let e = update_error(e);
+        tracing::warn!(code = ?e.code, error = %e.message, "the update could not be installed");
+        return Err(e);
+    }
     tracing::info!("update installed; restarting");
     restart(app)
 }
 
-/// Set for the launch that follows an update: it waits for this one to let go of the data folder
-/// instead of handing itself over to it (which would leave no Haitao running).
-pub const RESTARTED_AFTER_UPDATE: &str = "HAITAO_RESTARTED_AFTER_UPDATE";
+/// The argument of the launch that follows an update: it waits for this one to let go of the data
+/// folder instead of handing itself over to it (which would leave no Haitao running). An argument,
+/// not an environment variable, so that nothing Haitao starts later inherits it.
+pub const AFTER_UPDATE_ARG: &str = "--after-update";
 
 /// Starts the updated Haitao (the same program path, the same arguments) and leaves.
 fn restart(app: &AppHandle) -> Result<(), IpcError> {
@@ -272,8 +288,8 @@ fn restart(app: &AppHandle) -> Result<(), IpcError> {
     let exe =
         tauri::process::current_binary(&env).map_err(|e| failure(ErrorCode::UpdateFailed, e.to_string()))?;
     std::process::Command::new(&exe)
-        .args(env.args_os.iter().skip(1))
-        .env(RESTARTED_AFTER_UPDATE, std::process::id().to_string())
+        .args(env.args_os.iter().skip(1).filter(|a| *a != AFTER_UPDATE_ARG))
+        .arg(AFTER_UPDATE_ARG)
         .spawn()
         .map_err(|e| {
             failure(ErrorCode::UpdateFailed, format!("the update is installed; start Haitao again ({e})"))

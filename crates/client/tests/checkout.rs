@@ -456,17 +456,7 @@ async fn a_browser_payment_returns_through_the_app_link() {
         );
     }
     // Nor does a link answer a payment made in the payment window.
-    let page = c
-        .catalog(&haitao_shop_api::catalog::ProductQuery {
-            min_price_fen: Some(10_000),
-            max_price_fen: Some(60_000),
-            per_page: Some(50),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-    let product = page.page.items.iter().find(|p| p.stock >= 3).unwrap();
-    c.set_quantity(&product.id, 1).await.unwrap();
+    common::add_affordable_product(&c).await;
     let second = c.place_order(&address).await.unwrap();
     let in_app =
         c.start_payment(&second.id, PaymentMethod::Balance, PayMode::InApp, &return_page).await.unwrap();

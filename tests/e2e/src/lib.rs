@@ -279,7 +279,10 @@ impl Harness {
     /// display, home and environment.
     pub fn command(&self, program: &str) -> Command {
         let mut cmd = Command::new(program);
-        cmd.envs(app_env(&self._xvfb.display, self.home.path())).stdin(Stdio::null());
+        cmd.envs(app_env(&self._xvfb.display, self.home.path()))
+            .env_remove("HAITAO_SHOP_URL")
+            .env_remove("HAITAO_DATA_DIR")
+            .stdin(Stdio::null());
         cmd
     }
 

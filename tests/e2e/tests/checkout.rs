@@ -352,7 +352,7 @@ async fn closing_the_payment_window_is_not_a_payment() {
 
 /// Closing the main window while the cashier is open ends Haitao, the payment window with it: a
 /// Haitao left running with only its payment window could not be brought back by the next launch.
-/// The next launch starts a fresh Haitao on the same data.
+/// The next launch takes the data folder as a Haitao of its own instead of handing over.
 #[tokio::test]
 #[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
 async fn closing_the_main_window_during_a_payment_ends_haitao() {
@@ -386,7 +386,7 @@ async fn closing_the_main_window_during_a_payment_ends_haitao() {
         assert!(std::time::Instant::now() < deadline, "Haitao still runs with its main window closed");
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    // The next launch is a Haitao of its own, with its window, not a hand-over to nothing.
+    // The next launch is a Haitao of its own, not a hand-over to nothing.
     let mut next = h.second_launch().stdout(std::process::Stdio::piped()).spawn().unwrap();
     let deadline = std::time::Instant::now() + Duration::from_secs(30);
     let started = loop {
@@ -746,14 +746,9 @@ async fn an_order_change_while_the_shopper_is_away_is_a_notification_that_opens_
 #[tokio::test]
 #[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
 async fn a_payment_in_the_browser_comes_back_into_the_app() {
-    use std::os::unix::fs::PermissionsExt;
-    let dir = tempfile::tempdir().unwrap();
-    let opened = dir.path().join("opened.txt");
-    let browser = dir.path().join("browser");
-    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display()))
-        .unwrap();
-    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let h = Harness::start("browser-return", &[("BROWSER", browser.to_str().unwrap())]).await.unwrap();
+    let browser = BrowserStandIn::new();
+    let opened = browser.opened.clone();
+    let h = Harness::start("browser-return", &[browser.env()]).await.unwrap();
     let s = h.launch().await.unwrap();
     s.wait_for("[data-testid=product-card]").await.unwrap();
     shopper(&s, "13800138720").await;
@@ -794,16 +789,7 @@ async fn a_payment_in_the_browser_comes_back_into_the_app() {
     s.wait_for("[data-testid=payment-waiting]").await.unwrap();
     let back = pay_in_the_browser(&cashier).await;
     assert!(back.contains("/api/v1/alipay/return?"), "the shop's return page, not a listener: {back}");
-    let page = reqwest::get(&back).await.unwrap().text().await.unwrap();
-    let link = page
-        .split("id=\"open-app\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&");
-    assert!(link.starts_with("haitao://alipay/return?"), "{link}");
+    let link = app_link_on(&back).await;
     // The shopper is in the browser; the system opens the link (a second `haitao` process, which
     // hands it to the running one and ends).
     h.focus_elsewhere().unwrap();

@@ -10,7 +10,7 @@ use haitao_e2e::{Harness, app_binary};
 use serde_json::json;
 
 mod flows;
-use flows::{checkout_in_the_browser, fill_cart, pay_in_the_browser, shopper};
+use flows::{BrowserStandIn, app_link_on, checkout_in_the_browser, fill_cart, pay_in_the_browser, shopper};
 
 #[tokio::test]
 #[ignore = "needs the installed package; scripts/package-test runs it"]
@@ -131,16 +131,11 @@ async fn the_installed_app_updates_itself_and_starts_again() {
 #[tokio::test]
 #[ignore = "needs the installed package; scripts/package-test runs it"]
 async fn the_installed_app_takes_browser_payments_back_through_its_link() {
-    use std::os::unix::fs::PermissionsExt;
     let bin = app_binary().unwrap();
     assert!(!bin.starts_with(haitao_e2e::workspace_root()), "HAITAO_APP_BIN must be the installed binary");
-    let dir = tempfile::tempdir().unwrap();
-    let opened = dir.path().join("opened.txt");
-    let browser = dir.path().join("browser");
-    std::fs::write(&browser, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display()))
-        .unwrap();
-    std::fs::set_permissions(&browser, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let h = Harness::start("installed-app-link", &[("BROWSER", browser.to_str().unwrap())]).await.unwrap();
+    let browser = BrowserStandIn::new();
+    let opened = browser.opened.clone();
+    let h = Harness::start("installed-app-link", &[browser.env()]).await.unwrap();
     let handler =
         h.command("xdg-mime").args(["query", "default", "x-scheme-handler/haitao"]).output().unwrap();
     assert_eq!(
@@ -155,15 +150,7 @@ async fn the_installed_app_takes_browser_payments_back_through_its_link() {
     let (cashier, route) = checkout_in_the_browser(&s, &opened, 0).await;
     let back = pay_in_the_browser(&cashier).await;
     assert!(back.contains("/api/v1/alipay/return?"), "the shop's return page, not a listener: {back}");
-    let page = reqwest::get(&back).await.unwrap().text().await.unwrap();
-    let link = page
-        .split("id=\"open-app\" href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap()
-        .replace("&amp;", "&");
+    let link = app_link_on(&back).await;
     let status = h.command("xdg-open").arg(&link).status().unwrap();
     assert!(status.success());
     s.wait_until(

@@ -263,9 +263,16 @@ async fn updates_are_checked_downloaded_and_verified_against_the_built_in_key() 
     assert!(text.contains(VERSION) && text.contains("修复与改进"), "{text}");
     h.screenshot(&s, "update-available").await.unwrap();
     s.click_on("[data-testid=update-download]").await.unwrap();
-    let progress = s.wait_for("[data-testid=update-progress]").await.unwrap();
-    let shown = s.text(&progress).await.unwrap();
-    assert!(shown.contains("已下载"), "{shown}");
+    // Read in one script: the progress goes away once the download is done.
+    let shown = s
+        .wait_until(
+            "the download's progress",
+            "const e = document.querySelector('[data-testid=update-progress]'); return e ? e.innerText : null;",
+            Duration::from_secs(20),
+        )
+        .await
+        .unwrap();
+    assert!(shown.as_str().unwrap_or_default().contains("已下载"), "{shown}");
     h.screenshot(&s, "update-downloading").await.unwrap();
     s.wait_for("[data-testid=update-ready]").await.unwrap();
     // A build run from source verifies but does not install.

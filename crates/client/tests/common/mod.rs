@@ -107,6 +107,12 @@ pub async fn shopper(c: &Client, phone: &str) -> String {
         )
         .await
         .unwrap();
+    add_affordable_product(c).await;
+    addr.id
+}
+
+/// Puts one product of 100–600 yuan with stock to spare in the cart.
+pub async fn add_affordable_product(c: &Client) {
     let page = c
         .catalog(&haitao_shop_api::catalog::ProductQuery {
             min_price_fen: Some(10_000),
@@ -118,7 +124,6 @@ pub async fn shopper(c: &Client, phone: &str) -> String {
         .unwrap();
     let p = page.page.items.iter().find(|p| p.stock >= 3).unwrap();
     c.set_quantity(&p.id, 1).await.unwrap();
-    addr.id
 }
 
 /// Every product in the client's cache, in full (after `sync_catalog`).

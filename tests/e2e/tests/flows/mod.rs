@@ -233,3 +233,44 @@ pub async fn pay_in_the_browser(cashier: &str) -> String {
         sandbox_api::PayAnswer::Refused(r) => panic!("refused: {r:?}"),
     }
 }
+
+/// A stand-in system browser: a script, for `BROWSER`, that notes each address it is asked to
+/// open in `opened` (one per line) instead of showing it.
+pub struct BrowserStandIn {
+    _dir: tempfile::TempDir,
+    pub script: std::path::PathBuf,
+    pub opened: std::path::PathBuf,
+}
+
+impl BrowserStandIn {
+    pub fn new() -> BrowserStandIn {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let opened = dir.path().join("opened.txt");
+        let script = dir.path().join("browser");
+        std::fs::write(&script, format!("#!/bin/sh\nprintf '%s\\n' \"$1\" >> '{}'\n", opened.display()))
+            .unwrap();
+        std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+        BrowserStandIn { _dir: dir, script, opened }
+    }
+
+    /// `("BROWSER", script)`, for the app's environment.
+    pub fn env(&self) -> (&'static str, &str) {
+        ("BROWSER", self.script.to_str().unwrap())
+    }
+}
+
+/// The `haitao://` link the shop's return page at `back` opens.
+pub async fn app_link_on(back: &str) -> String {
+    let page = reqwest::get(back).await.unwrap().text().await.unwrap();
+    let link = page
+        .split("id=\"open-app\" href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap()
+        .replace("&amp;", "&");
+    assert!(link.starts_with("haitao://alipay/return?"), "{link}");
+    link
+}
