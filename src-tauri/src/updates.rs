@@ -141,14 +141,12 @@ fn endpoints(app: &AppHandle) -> Result<Vec<url::Url>, IpcError> {
         .collect()
 }
 
-fn off(app: &AppHandle) -> Option<UpdatesOff> {
-    if pubkey(app).is_none() {
-        Some(UpdatesOff::NoKey)
-    } else if endpoints(app).map(|e| e.is_empty()).unwrap_or(false) {
-        Some(UpdatesOff::NoServer)
-    } else {
-        None
-    }
+/// The key and the servers this copy asks, or why it does not update itself. (A server address
+/// that does not parse is an error of `check`, not a reason to say updates are off.)
+fn source(app: &AppHandle) -> Result<Result<(String, Vec<url::Url>), UpdatesOff>, IpcError> {
+    let Some(key) = pubkey(app) else { return Ok(Err(UpdatesOff::NoKey)) };
+    let urls = endpoints(app)?;
+    Ok(if urls.is_empty() { Err(UpdatesOff::NoServer) } else { Ok((key, urls)) })
 }
 
 fn can_install() -> bool {
@@ -163,7 +161,7 @@ fn status(app: &AppHandle, u: &Updates) -> UpdateStatus {
     };
     UpdateStatus {
         current_version: app.package_info().version.to_string(),
-        off: off(app),
+        off: source(app).ok().and_then(Result::err),
         available: found.map(|f| AvailableUpdate {
             version: f.version.clone(),
             notes: f.body.clone().filter(|b| !b.trim().is_empty()),
@@ -183,10 +181,7 @@ pub fn current(app: &AppHandle) -> Result<UpdateStatus, IpcError> {
 pub async fn check(app: &AppHandle) -> Result<UpdateStatus, IpcError> {
     let u = app.state::<Updates>();
     let _one = u.busy.lock().await;
-    if off(app).is_some() {
-        return Ok(status(app, &u));
-    }
-    let (Some(key), urls) = (pubkey(app), endpoints(app)?) else { return Ok(status(app, &u)) };
+    let Ok((key, urls)) = source(app)? else { return Ok(status(app, &u)) };
     let updater = app
         .updater_builder()
         .pubkey(key)

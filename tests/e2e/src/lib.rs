@@ -266,18 +266,14 @@ impl Harness {
     /// the same person): the same display, home and environment, in the driver's process group
     /// so that it ends with the test.
     pub fn second_launch(&self) -> Command {
-        let mut cmd = Command::new(&self.app);
-        cmd.envs(app_env(&self._xvfb.display, self.home.path()))
-            .env_remove("HAITAO_SHOP_URL")
-            .env_remove("HAITAO_DATA_DIR")
-            .stdin(Stdio::null())
-            .process_group(i32::try_from(self.driver.id()).unwrap_or(0));
+        let mut cmd = self.command(&self.app);
+        cmd.process_group(i32::try_from(self.driver.id()).unwrap_or(0));
         cmd
     }
 
     /// Another program run as the app's neighbour would be (`xdg-open`, `xdg-mime`): the same
     /// display, home and environment.
-    pub fn command(&self, program: &str) -> Command {
+    pub fn command(&self, program: impl AsRef<std::ffi::OsStr>) -> Command {
         let mut cmd = Command::new(program);
         cmd.envs(app_env(&self._xvfb.display, self.home.path()))
             .env_remove("HAITAO_SHOP_URL")

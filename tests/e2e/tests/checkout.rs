@@ -793,16 +793,7 @@ async fn a_payment_in_the_browser_comes_back_into_the_app() {
     // The shopper is in the browser; the system opens the link (a second `haitao` process, which
     // hands it to the running one and ends).
     h.focus_elsewhere().unwrap();
-    let opened_link = h.command("xdg-open").arg(&link).status().unwrap();
-    assert!(opened_link.success());
-    s.wait_until(
-        "the same payment page",
-        &format!("return location.hash === {route:?};"),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    s.wait_for("[data-testid=paid]").await.unwrap();
+    open_link_and_see_paid(&h, &s, &link, &route).await;
     h.screenshot(&s, "paid-through-app-link").await.unwrap();
     let logs: String = std::fs::read_dir(h.app_log_dir())
         .unwrap()

@@ -10,7 +10,10 @@ use haitao_e2e::{Harness, app_binary};
 use serde_json::json;
 
 mod flows;
-use flows::{BrowserStandIn, app_link_on, checkout_in_the_browser, fill_cart, pay_in_the_browser, shopper};
+use flows::{
+    BrowserStandIn, app_link_on, checkout_in_the_browser, fill_cart, open_link_and_see_paid,
+    pay_in_the_browser, shopper,
+};
 
 #[tokio::test]
 #[ignore = "needs the installed package; scripts/package-test runs it"]
@@ -151,16 +154,7 @@ async fn the_installed_app_takes_browser_payments_back_through_its_link() {
     let back = pay_in_the_browser(&cashier).await;
     assert!(back.contains("/api/v1/alipay/return?"), "the shop's return page, not a listener: {back}");
     let link = app_link_on(&back).await;
-    let status = h.command("xdg-open").arg(&link).status().unwrap();
-    assert!(status.success());
-    s.wait_until(
-        "the same payment page",
-        &format!("return location.hash === {route:?};"),
-        Duration::from_secs(5),
-    )
-    .await
-    .unwrap();
-    s.wait_for("[data-testid=paid]").await.unwrap();
+    open_link_and_see_paid(&h, &s, &link, &route).await;
     h.screenshot(&s, "installed-paid-through-app-link").await.unwrap();
     s.close().await.unwrap();
 }

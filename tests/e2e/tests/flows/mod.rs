@@ -274,3 +274,18 @@ pub async fn app_link_on(back: &str) -> String {
     assert!(link.starts_with("haitao://alipay/return?"), "{link}");
     link
 }
+
+/// The system opens the `haitao://` link (`xdg-open`: a second `haitao` process, which hands it to
+/// the running one and ends); the payment page at `route` shows the payment confirmed.
+pub async fn open_link_and_see_paid(h: &Harness, s: &Session, link: &str, route: &str) {
+    let status = h.command("xdg-open").arg(link).status().unwrap();
+    assert!(status.success());
+    s.wait_until(
+        "the same payment page",
+        &format!("return location.hash === {route:?};"),
+        Duration::from_secs(5),
+    )
+    .await
+    .unwrap();
+    s.wait_for("[data-testid=paid]").await.unwrap();
+}
