@@ -943,6 +943,38 @@ impl ApiCall for CustomsDeclare {
     type Response = CustomsDeclareResponse;
 }
 
+// alipay.open.app.alipaycert.download (certificate mode: Alipay rotated its certificate)
+
+/// Asks for the Alipay public-key certificate with this SN.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlipayCertDownload {
+    pub alipay_cert_sn: String,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlipayCertDownloadResponse {
+    /// The certificate file (PEM text), base64-encoded.
+    pub alipay_cert_content: String,
+}
+
+impl AlipayCertDownloadResponse {
+    /// The certificate file's PEM text.
+    pub fn certificate_pem(&self) -> Result<String, ResponseError> {
+        use base64::Engine as _;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(self.alipay_cert_content.trim().as_bytes())
+            .map_err(|_| ResponseError::BadNode("alipay_cert_content is not base64".into()))?;
+        String::from_utf8(bytes)
+            .map_err(|_| ResponseError::BadNode("alipay_cert_content is not PEM text".into()))
+    }
+}
+
+impl ApiCall for AlipayCertDownload {
+    const METHOD: &'static str = "alipay.open.app.alipaycert.download";
+    const IDEMPOTENT: bool = true;
+    type Response = AlipayCertDownloadResponse;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

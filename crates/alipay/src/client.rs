@@ -7,8 +7,9 @@ use std::time::Duration;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{ApiCall, PageCall};
-use crate::request::{AppConfig, Callbacks, RequestError, SignedRequest};
+use crate::api::{AlipayCertDownload, ApiCall, PageCall};
+use crate::cert::CertError;
+use crate::request::{AppConfig, Callbacks, Content, RequestError, SignedRequest};
 use crate::response::{ResponseError, extract, response_key};
 use crate::status::{Certainty, GatewayError, Status};
 use crate::time::Clock;
@@ -164,7 +165,69 @@ impl AlipayClient {
     }
 
     async fn once<C: ApiCall>(&self, call: &C, callbacks: &Callbacks) -> Result<C::Response, CallError> {
-        let req = SignedRequest::build(&self.config, self.clock.as_ref(), C::METHOD, call, callbacks)?;
+        let text = self.post::<C>(call, callbacks).await?;
+        let answer = match decode_response::<C::Response>(&self.config, C::METHOD, &text) {
+            Err(e) if unknown_alipay_cert(&e).is_some() => {
+                // Alipay rotated its certificate: fetch the one named, check it against the root,
+                // and read the same answer again.
+                let sn = unknown_alipay_cert(&e).unwrap_or_default().to_owned();
+                self.download_alipay_cert(&sn).await?;
+                decode_response::<C::Response>(&self.config, C::METHOD, &text)?
+            }
+            other => other?,
+        };
+        // A verified answer about another trade or refund says nothing about this one.
+        call.check_answer(&answer).map_err(|e| CallError::Unknown(UnknownCause::Response(e)))?;
+        Ok(answer)
+    }
+
+    /// `alipay.open.app.alipaycert.download`: the certificate is trusted only if it chains to the
+    /// configured root, and the answer must be signed with the key it delivers.
+    async fn download_alipay_cert(&self, sn: &str) -> Result<(), CallError> {
+        let unknown = |e: ResponseError| CallError::Unknown(UnknownCause::Response(e));
+        let Some(certs) = &self.config.cert_mode else {
+            return Err(unknown(ResponseError::Cert(CertError::UnknownAlipayCert { sn: sn.to_owned() })));
+        };
+        let call = AlipayCertDownload { alipay_cert_sn: sn.to_owned() };
+        let text = self.post::<AlipayCertDownload>(&call, &Callbacks::default()).await?;
+        let env = extract(&text, &response_key(AlipayCertDownload::METHOD)).map_err(unknown)?;
+        let node = env.plain(self.config.encrypt_key.as_ref()).map_err(unknown)?;
+        let status: Status =
+            serde_json::from_str(&node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
+        if !status.is_success() {
+            return Err(CallError::Failed(GatewayError { status }));
+        }
+        let answer: crate::api::AlipayCertDownloadResponse =
+            serde_json::from_str(&node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
+        let pem = answer.certificate_pem().map_err(unknown)?;
+        let added = certs.add_alipay_cert(&pem, self.clock.now()).map_err(|e| unknown(e.into()))?;
+        if added.as_str() != sn {
+            return Err(unknown(ResponseError::Mismatch {
+                field: "alipay_cert_sn",
+                asked: sn.to_owned(),
+                answered: added.to_string(),
+            }));
+        }
+        // Signed by the key it delivers (which chains to the root).
+        let verifier = self.config.verifier_for(Some(sn)).map_err(|e| unknown(e.into()))?;
+        env.verify(&verifier, self.config.sign_type()).map_err(unknown)?;
+        tracing::info!(
+            alipay_cert_sn = sn,
+            "Alipay's rotated public-key certificate was downloaded and checked against the root"
+        );
+        Ok(())
+    }
+
+    /// Signs and posts one call; returns the body text.
+    async fn post<C: ApiCall>(&self, call: &C, callbacks: &Callbacks) -> Result<String, CallError> {
+        let req = SignedRequest::build_for(
+            &self.config,
+            self.clock.as_ref(),
+            C::METHOD,
+            call,
+            callbacks,
+            Content::Api,
+        )?;
         let body = req.params.to_urlencoded();
         let started = std::time::Instant::now();
         let sent = self
@@ -181,12 +244,8 @@ impl AlipayClient {
         }
         let bytes = read_limited(resp).await.map_err(CallError::Unknown)?;
         tracing::debug!(method = C::METHOD, elapsed_ms = started.elapsed().as_millis(), "gateway answered");
-        let text = String::from_utf8(bytes)
-            .map_err(|_| CallError::Unknown(UnknownCause::Response(ResponseError::NotJson("not UTF-8"))))?;
-        let answer = decode_response::<C::Response>(&self.config, C::METHOD, &text)?;
-        // A verified answer about another trade or refund says nothing about this one.
-        call.check_answer(&answer).map_err(|e| CallError::Unknown(UnknownCause::Response(e)))?;
-        Ok(answer)
+        String::from_utf8(bytes)
+            .map_err(|_| CallError::Unknown(UnknownCause::Response(ResponseError::NotJson("not UTF-8"))))
     }
 
     fn transport_cause(&self, e: &reqwest::Error) -> UnknownCause {
@@ -219,7 +278,13 @@ async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, UnknownCau
 
 /// Reads a gateway response body for `method`: extracts the node, verifies its signature (unsigned
 /// bodies are accepted only for gateway-level errors: Alipay signs business failures, `40004`, so
-/// an unsigned one is not an answer to act on), and classifies the status.
+/// an unsigned one is not an answer to act on), decrypts it when encrypted, and classifies the
+/// status.
+///
+/// In certificate mode the key is the one of the Alipay certificate the body names
+/// (`alipay_cert_sn`); an unknown one is [`ResponseError::Cert`] with
+/// [`CertError::UnknownAlipayCert`], which [`AlipayClient`] answers by downloading that certificate.
+/// An encrypted node's signature covers its ciphertext, quotes included, and is checked first.
 pub fn decode_response<R: DeserializeOwned>(
     config: &AppConfig,
     method: &str,
@@ -227,10 +292,15 @@ pub fn decode_response<R: DeserializeOwned>(
 ) -> Result<R, CallError> {
     let unknown = |e: ResponseError| CallError::Unknown(UnknownCause::Response(e));
     let env = extract(body, &response_key(method)).map_err(unknown)?;
+    if env.sign.is_some() || env.encrypted {
+        let verifier = config.verifier_for(env.cert_sn.as_deref()).map_err(|e| unknown(e.into()))?;
+        env.verify(&verifier, config.sign_type()).map_err(unknown)?;
+    }
+    let node = env.plain(config.encrypt_key.as_ref()).map_err(unknown)?;
     let status: Status =
-        serde_json::from_str(env.node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
+        serde_json::from_str(&node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
     match (&env.sign, status.is_success()) {
-        (Some(_), _) => env.verify(&config.verifier, config.sign_type()).map_err(unknown)?,
+        (Some(_), _) => {}
         (None, true) => return Err(unknown(ResponseError::Unsigned)),
         (None, false) if status.code == "40004" => return Err(unknown(ResponseError::Unsigned)),
         // Gateway-level errors (bad app id, bad signature...) come back unsigned.
@@ -243,7 +313,17 @@ pub fn decode_response<R: DeserializeOwned>(
             Certainty::Failed | Certainty::Succeeded => CallError::Failed(err),
         });
     }
-    serde_json::from_str(env.node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))
+    serde_json::from_str(&node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))
+}
+
+/// The SN of an Alipay certificate a response named that the configuration does not know.
+fn unknown_alipay_cert(e: &CallError) -> Option<&str> {
+    match e {
+        CallError::Unknown(UnknownCause::Response(ResponseError::Cert(CertError::UnknownAlipayCert {
+            sn,
+        }))) => Some(sn),
+        _ => None,
+    }
 }
 
 /// The node of a gateway response: status fields followed by the API's fields.

@@ -218,7 +218,7 @@ impl PublicKey {
             }
             Some("CERTIFICATE") => {
                 return Err(KeyError::WrongKind {
-                    found: "a certificate (certificate mode is not supported)",
+                    found: "a certificate (in certificate mode, configure it as Alipay's public-key certificate)",
                     expected: PUBLIC_EXPECTED,
                 });
             }

@@ -5,9 +5,13 @@
 //!
 //! - [`keys`], [`sign`]: RSA2 (SHA256withRSA) and legacy RSA (SHA1withRSA) over keys in every form the
 //!   Alipay console and key tools produce.
+//! - [`cert`]: public-key certificate mode: certificate serial numbers as the SDKs compute them,
+//!   Alipay's certificates by SN, rotated certificates checked against the root.
+//! - [`encrypt`]: AES content encryption (`encrypt_type=AES`).
 //! - [`params`]: parsing form bodies and query strings exactly once; the canonical strings that are
 //!   signed (request rule, and the V1/V2 rules of notifications).
 //! - [`response`]: cutting the exact `*_response` node out of a response body and verifying it.
+//! - [`biz`]: reading `biz_content` as SDKs send it (amounts as JSON numbers, never through floats).
 //! - [`api`]: typed `biz_content` and responses of the trade APIs.
 //! - [`money`], [`time`]: integer minor units with ISO 4217 currencies; Asia/Shanghai timestamps.
 //! - [`fx`]: converting foreign amounts to CNY (one rounding rule) and the demo exchange table.
@@ -18,7 +22,10 @@
 //! deterministic.
 
 pub mod api;
+pub mod biz;
+pub mod cert;
 pub mod client;
+pub mod encrypt;
 pub mod fx;
 pub mod ids;
 pub mod inbound;

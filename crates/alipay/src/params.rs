@@ -65,7 +65,7 @@ impl Charset {
         }
     }
 
-    fn decode(self, bytes: &[u8]) -> Option<String> {
+    pub fn decode(self, bytes: &[u8]) -> Option<String> {
         match self {
             Charset::Utf8 => String::from_utf8(bytes.to_vec()).ok(),
             Charset::Gbk => encoding_rs::GBK
@@ -82,6 +82,15 @@ impl Charset {
                 let (bytes, _, unmappable) = encoding_rs::GBK.encode(text);
                 (!unmappable).then(|| bytes.into_owned())
             }
+        }
+    }
+
+    /// Encodes text for an answer in this charset: a character GBK lacks becomes a numeric
+    /// character reference (`&#128512;`), so the bytes sent and the bytes signed are the same.
+    pub fn encode_lossy(self, text: &str) -> std::borrow::Cow<'_, [u8]> {
+        match self {
+            Charset::Utf8 => std::borrow::Cow::Borrowed(text.as_bytes()),
+            Charset::Gbk => encoding_rs::GBK.encode(text).0,
         }
     }
 }
@@ -173,6 +182,21 @@ impl Params {
         default_charset: Charset,
         limits: Limits,
     ) -> Result<(Params, Charset), ParamError> {
+        Self::parse_in(raw, default_charset, false, limits)
+    }
+
+    /// Reads back what [`Params::to_urlencoded`] wrote (UTF-8), whatever `charset` the parameters
+    /// themselves name: a GBK request's parameters keep `charset=GBK` but were re-encoded.
+    pub fn parse_stored(raw: &[u8]) -> Result<Params, ParamError> {
+        Self::parse_in(raw, Charset::Utf8, true, Limits::default()).map(|(p, _)| p)
+    }
+
+    fn parse_in(
+        raw: &[u8],
+        default_charset: Charset,
+        force: bool,
+        limits: Limits,
+    ) -> Result<(Params, Charset), ParamError> {
         if raw.len() > limits.max_bytes {
             return Err(ParamError::TooLarge { size: raw.len(), limit: limits.max_bytes });
         }
@@ -203,8 +227,8 @@ impl Params {
             pairs.push((key, value));
         }
         let charset = match pairs.iter().find(|(k, _)| k == b"charset") {
-            Some((_, v)) => Charset::parse(&String::from_utf8_lossy(v))?,
-            None => default_charset,
+            Some((_, v)) if !force => Charset::parse(&String::from_utf8_lossy(v))?,
+            _ => default_charset,
         };
         let mut params = Params::new();
         for (k, v) in pairs {
@@ -240,6 +264,22 @@ impl Params {
     pub fn merge(mut self, other: Params) -> Result<Params, ParamError> {
         for (k, v) in other.map {
             self.insert_unique(k, v)?;
+        }
+        Ok(self)
+    }
+
+    /// Merges the query string's and the body's parameters of one request. Several SDKs send
+    /// `charset` (and others) in both: the same value twice is one parameter; two different
+    /// values are ambiguous and refused.
+    pub fn merge_request(mut self, other: Params) -> Result<Params, ParamError> {
+        for (k, v) in other.map {
+            match self.map.get(&k) {
+                Some(existing) if *existing == v => {}
+                Some(_) => return Err(ParamError::Duplicate(k)),
+                None => {
+                    self.map.insert(k, v);
+                }
+            }
         }
         Ok(self)
     }

@@ -7,6 +7,8 @@ use std::sync::Arc;
 use serde::Serialize;
 use url::Url;
 
+use crate::cert::CertMode;
+use crate::encrypt::{AesError, AesKey, ENCRYPT_TYPE};
 use crate::keys::KeyError;
 use crate::params::{Charset, Params};
 use crate::sign::{SignError, SignType, Signer, Verifier};
@@ -20,8 +22,13 @@ pub struct AppConfig {
     pub gateway: Url,
     /// Signs with the app's private key.
     pub signer: Signer,
-    /// Verifies with Alipay's public key (and names the swapped-key mistake).
+    /// Verifies with Alipay's public key (and names the swapped-key mistake). In certificate mode,
+    /// the key of the Alipay certificate configured first.
     pub verifier: Verifier,
+    /// Public-key certificate mode: the SNs every request carries and Alipay's certificates by SN.
+    pub cert_mode: Option<Arc<CertMode>>,
+    /// Content encryption (`encrypt_type=AES`) of `biz_content` and of responses.
+    pub encrypt_key: Option<AesKey>,
     /// The merchant's Alipay user id (`2088...`), checked in notifications when known.
     pub seller_id: Option<String>,
     pub app_auth_token: Option<String>,
@@ -35,6 +42,8 @@ impl fmt::Debug for AppConfig {
             .field("sign_type", &self.signer.sign_type())
             .field("alipay_public_key", &self.verifier.public_key().fingerprint())
             .field("seller_id", &self.seller_id)
+            .field("cert_mode", &self.cert_mode)
+            .field("encrypt_key", &self.encrypt_key)
             .finish_non_exhaustive()
     }
 }
@@ -55,7 +64,38 @@ impl AppConfig {
             verifier,
             seller_id: None,
             app_auth_token: None,
+            cert_mode: None,
+            encrypt_key: None,
         })
+    }
+
+    /// Builds a config in public-key certificate mode: Alipay's key comes from its certificate.
+    pub fn with_cert_mode(
+        app_id: impl Into<String>,
+        gateway: Url,
+        signer: Signer,
+        cert_mode: CertMode,
+    ) -> Result<Self, crate::cert::CertError> {
+        let alipay_key = cert_mode.alipay_key(None)?;
+        let mut config = AppConfig::new(app_id, gateway, signer, alipay_key).map_err(|source| {
+            crate::cert::CertError::Key { what: "Alipay public-key certificate", source }
+        })?;
+        config.cert_mode = Some(Arc::new(cert_mode));
+        Ok(config)
+    }
+
+    /// The verifier for a response or notification naming `alipay_cert_sn` (certificate mode), or
+    /// the configured one.
+    pub fn verifier_for(&self, alipay_cert_sn: Option<&str>) -> Result<Verifier, crate::cert::CertError> {
+        match (&self.cert_mode, alipay_cert_sn) {
+            (Some(certs), Some(sn)) => {
+                let key = certs.alipay_key(Some(sn))?;
+                Verifier::with_own_key(key, self.signer.public_key().clone()).map_err(|source| {
+                    crate::cert::CertError::Key { what: "Alipay public-key certificate", source }
+                })
+            }
+            _ => Ok(self.verifier.clone()),
+        }
     }
 
     pub fn sign_type(&self) -> SignType {
@@ -70,6 +110,8 @@ pub enum RequestError {
     Serialize(String),
     #[error(transparent)]
     Sign(#[from] SignError),
+    #[error("biz_content could not be encrypted: {0}")]
+    Encrypt(#[from] AesError),
     #[error("invalid {field}: {reason}")]
     Invalid { field: &'static str, reason: String },
 }
@@ -90,7 +132,7 @@ pub struct SignedRequest {
 
 /// Protocol parameters the official Node SDK puts in the URL; everything else (notably
 /// `biz_content`) travels in the form body.
-const URL_PARAMS: [&str; 11] = [
+const URL_PARAMS: [&str; 13] = [
     "app_id",
     "method",
     "format",
@@ -102,6 +144,8 @@ const URL_PARAMS: [&str; 11] = [
     "notify_url",
     "return_url",
     "app_auth_token",
+    "app_cert_sn",
+    "alipay_root_cert_sn",
 ];
 
 fn html_escape(s: &str) -> String {
@@ -119,8 +163,17 @@ fn html_escape(s: &str) -> String {
     out
 }
 
+/// Whether `biz_content` is encrypted when the app has a content key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Content {
+    /// Server-to-server calls: encrypted when the app has a key.
+    Api,
+    /// Pages the buyer's browser is sent to: always plain.
+    Page,
+}
+
 impl SignedRequest {
-    /// Signs `method` with `biz_content` at `clock.now()`.
+    /// Signs `method` with plain `biz_content` at `clock.now()`.
     pub fn build<B: Serialize>(
         config: &AppConfig,
         clock: &dyn Clock,
@@ -128,7 +181,21 @@ impl SignedRequest {
         biz: &B,
         callbacks: &Callbacks,
     ) -> Result<SignedRequest, RequestError> {
-        let biz_content = serde_json::to_string(biz).map_err(|e| RequestError::Serialize(e.to_string()))?;
+        Self::build_for(config, clock, method, biz, callbacks, Content::Page)
+    }
+
+    /// Signs `method` at `clock.now()`; an API call's `biz_content` is encrypted when the app has a
+    /// content key.
+    pub fn build_for<B: Serialize>(
+        config: &AppConfig,
+        clock: &dyn Clock,
+        method: &str,
+        biz: &B,
+        callbacks: &Callbacks,
+        content: Content,
+    ) -> Result<SignedRequest, RequestError> {
+        let mut biz_content =
+            serde_json::to_string(biz).map_err(|e| RequestError::Serialize(e.to_string()))?;
         let mut p = Params::new();
         p.set("app_id", config.app_id.clone());
         p.set("method", method);
@@ -137,7 +204,15 @@ impl SignedRequest {
         p.set("sign_type", config.sign_type().as_str());
         p.set("timestamp", format_alipay(clock.now()));
         p.set("version", "1.0");
+        if let (Some(key), Content::Api) = (&config.encrypt_key, content) {
+            biz_content = key.encrypt(&biz_content)?;
+            p.set("encrypt_type", ENCRYPT_TYPE);
+        }
         p.set("biz_content", biz_content);
+        if let Some(certs) = &config.cert_mode {
+            p.set("app_cert_sn", certs.app_cert_sn().as_str());
+            p.set("alipay_root_cert_sn", certs.root_cert_sn());
+        }
         for (name, url) in [("notify_url", &callbacks.notify_url), ("return_url", &callbacks.return_url)] {
             if let Some(u) = url {
                 Url::parse(u).map_err(|e| RequestError::Invalid { field: name, reason: e.to_string() })?;

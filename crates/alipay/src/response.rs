@@ -22,8 +22,12 @@ pub enum ResponseError {
     NoNode(String),
     #[error("the response has key {0:?} more than once")]
     DuplicateKey(String),
-    #[error("the response node is encrypted, which is not supported")]
+    #[error("the response node is encrypted (encrypt_type=AES) but no content key is configured")]
     Encrypted,
+    #[error("the encrypted response node could not be decrypted: {0}")]
+    Decrypt(#[from] crate::encrypt::AesError),
+    #[error("{0}")]
+    Cert(#[from] crate::cert::CertError),
     #[error("text after the end of the JSON response")]
     TrailingData,
     #[error("the response node could not be decoded: {0}")]
@@ -43,8 +47,11 @@ pub enum ResponseError {
 pub struct Envelope<'a> {
     /// Which node was found: the API's `*_response`, or `error_response`.
     pub node_key: String,
-    /// The node's exact raw text.
+    /// The node's exact raw text: an object, or (content encryption) a JSON string of base64
+    /// ciphertext, quotes included, which is what the signature covers.
     pub node: &'a str,
+    /// Whether the node is encrypted (a string rather than an object).
+    pub encrypted: bool,
     /// The decoded `sign` value, if any.
     pub sign: Option<String>,
     /// `alipay_cert_sn`, present in certificate mode.
@@ -180,7 +187,10 @@ pub fn extract<'a>(body: &'a str, response_key: &str) -> Result<Envelope<'a>, Re
                         .map_err(|_| ResponseError::NotJson("sign is not a string"))?,
                 );
             } else if key == "alipay_cert_sn" {
-                cert_sn = serde_json::from_str::<String>(raw).ok();
+                cert_sn = Some(
+                    serde_json::from_str::<String>(raw)
+                        .map_err(|_| ResponseError::NotJson("alipay_cert_sn is not a string"))?,
+                );
             }
             seen.push(key);
             s.skip_ws();
@@ -203,16 +213,29 @@ pub fn extract<'a>(body: &'a str, response_key: &str) -> Result<Envelope<'a>, Re
         (None, Some(e)) => ("error_response".to_owned(), e),
         (None, None) => return Err(ResponseError::NoNode(response_key.to_owned())),
     };
-    if node.starts_with('"') {
-        return Err(ResponseError::Encrypted);
-    }
-    if !node.starts_with('{') {
+    let encrypted = node.starts_with('"');
+    if !encrypted && !node.starts_with('{') {
         return Err(ResponseError::BadNode("the node is not an object".into()));
     }
-    Ok(Envelope { node_key, node, sign, cert_sn })
+    Ok(Envelope { node_key, node, encrypted, sign, cert_sn })
 }
 
 impl Envelope<'_> {
+    /// The node's JSON text: as sent, or decrypted with `key` (after the signature over the
+    /// ciphertext has been checked by the caller).
+    pub fn plain(
+        &self,
+        key: Option<&crate::encrypt::AesKey>,
+    ) -> Result<std::borrow::Cow<'_, str>, ResponseError> {
+        if !self.encrypted {
+            return Ok(std::borrow::Cow::Borrowed(self.node));
+        }
+        let key = key.ok_or(ResponseError::Encrypted)?;
+        let b64: String =
+            serde_json::from_str(self.node).map_err(|_| ResponseError::NotJson("string escape"))?;
+        Ok(std::borrow::Cow::Owned(key.decrypt(&b64)?))
+    }
+
     /// Verifies the signature over the node's exact text.
     pub fn verify(&self, verifier: &Verifier, sign_type: SignType) -> Result<(), ResponseError> {
         match &self.sign {
@@ -231,14 +254,45 @@ pub fn escape_slashes(json: &str) -> String {
 /// Builds a gateway response body `{"<key>":<node>,"sign":"..."}` with the signature over the
 /// node's exact text. `signer = None` produces an unsigned body, as Alipay does for gateway errors.
 pub fn encode(response_key: &str, node_json: &str, signer: Option<&Signer>) -> Result<String, SignError> {
+    let sign = signer.map(|s| s.sign(node_json)).transpose()?;
+    Ok(assemble(response_key, node_json, sign.as_deref(), None))
+}
+
+/// [`encode`] for an app in certificate mode: `alipay_cert_sn` (the certificate whose key signed)
+/// goes between the node and `sign`, where Alipay puts it and where the SDKs that cut the signed
+/// text at fixed offsets expect it.
+pub fn encode_with_cert_sn(
+    response_key: &str,
+    node_json: &str,
+    signer: &Signer,
+    alipay_cert_sn: Option<&str>,
+) -> Result<String, SignError> {
+    let sign = signer.sign(node_json)?;
+    Ok(assemble(response_key, node_json, Some(&sign), alipay_cert_sn))
+}
+
+/// A response body from its parts: `{"<key>":<node>[,"alipay_cert_sn":"…"][,"sign":"…"]}`, compact,
+/// in the order Alipay writes them. The signature is the caller's (over the node's bytes in the
+/// answer's charset).
+pub fn assemble(
+    response_key: &str,
+    node_json: &str,
+    sign: Option<&str>,
+    alipay_cert_sn: Option<&str>,
+) -> String {
     let key = serde_json::to_string(response_key).unwrap_or_else(|_| format!("\"{response_key}\""));
-    match signer {
-        Some(signer) => {
-            let sig = signer.sign(node_json)?;
-            Ok(format!("{{{key}:{node_json},\"sign\":\"{sig}\"}}"))
-        }
-        None => Ok(format!("{{{key}:{node_json}}}")),
+    let mut out = format!("{{{key}:{node_json}");
+    if let Some(sn) = alipay_cert_sn {
+        out.push_str(",\"alipay_cert_sn\":");
+        out.push_str(&serde_json::to_string(sn).unwrap_or_default());
     }
+    if let Some(sign) = sign {
+        out.push_str(",\"sign\":\"");
+        out.push_str(sign);
+        out.push('"');
+    }
+    out.push('}');
+    out
 }
 
 #[cfg(test)]
@@ -282,7 +336,10 @@ mod tests {
             Err(ResponseError::DuplicateKey(_))
         ));
         assert_eq!(extract(r#"{"other":{}}"#, "x_response"), Err(ResponseError::NoNode("x_response".into())));
-        assert_eq!(extract(r#"{"x_response":"ZW5jcnlwdGVk"}"#, "x_response"), Err(ResponseError::Encrypted));
+        let encrypted = extract(r#"{"x_response":"ZW5jcnlwdGVk","sign":"s"}"#, "x_response").unwrap();
+        assert!(encrypted.encrypted);
+        assert_eq!(encrypted.node, r#""ZW5jcnlwdGVk""#, "the quotes are part of the signed text");
+        assert!(matches!(extract(r#"{"x_response":5}"#, "x_response"), Err(ResponseError::BadNode(_))));
         assert!(extract("", "x_response").is_err());
         assert!(extract("[]", "x_response").is_err());
         assert!(extract(r#"{"x_response":{}, "sign": 5}"#, "x_response").is_err());

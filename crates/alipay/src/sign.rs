@@ -85,9 +85,15 @@ impl Signer {
 
     /// The base64 signature of `content` (standard alphabet, padded, one line).
     pub fn sign(&self, content: &str) -> Result<String, SignError> {
+        self.sign_bytes(content.as_bytes())
+    }
+
+    /// The signature of text already encoded in the message's charset (GBK messages are signed
+    /// over their GBK bytes).
+    pub fn sign_bytes(&self, content: &[u8]) -> Result<String, SignError> {
         let raw = match self.sign_type {
-            SignType::Rsa2 => self.key.sign_sha256(content.as_bytes()),
-            SignType::Rsa => self.key.sign_sha1(content.as_bytes()),
+            SignType::Rsa2 => self.key.sign_sha256(content),
+            SignType::Rsa => self.key.sign_sha1(content),
         };
         raw.map(|r| STANDARD.encode(r)).ok_or(SignError::Unsupported(self.sign_type))
     }
@@ -140,13 +146,23 @@ impl Verifier {
     }
 
     pub fn verify(&self, sign_type: SignType, content: &str, signature_b64: &str) -> Result<(), VerifyError> {
+        self.verify_bytes(sign_type, content.as_bytes(), signature_b64)
+    }
+
+    /// [`Verifier::verify`] over text already encoded in the message's charset.
+    pub fn verify_bytes(
+        &self,
+        sign_type: SignType,
+        content: &[u8],
+        signature_b64: &str,
+    ) -> Result<(), VerifyError> {
         if signature_b64.is_empty() {
             return Err(VerifyError::Missing);
         }
         let sig = STANDARD.decode(signature_b64.as_bytes()).map_err(|_| VerifyError::MalformedSignature)?;
         let check = |k: &PublicKey| match sign_type {
-            SignType::Rsa2 => k.verify_sha256(content.as_bytes(), &sig),
-            SignType::Rsa => k.verify_sha1(content.as_bytes(), &sig),
+            SignType::Rsa2 => k.verify_sha256(content, &sig),
+            SignType::Rsa => k.verify_sha1(content, &sig),
         };
         if check(&self.expected) {
             return Ok(());
