@@ -5,7 +5,8 @@
 //   {"op":"page_url",  "sdk":{...}, "method":"alipay.trade.page.pay", "params":{...}}   -> {"url"}
 //   {"op":"page_form", "sdk":{...}, "method":..., "params":{...}}                      -> {"html"}
 //   {"op":"sdk_execute","sdk":{...}, "method":..., "params":{...}}                     -> {"query"}
-//   {"op":"exec",      "sdk":{...}, "method":..., "params":{...}}                      -> {"ok","result"|"error"}
+//   {"op":"exec",      "sdk":{...}, "method":..., "params":{...}, "options"?:{...}}   -> {"ok","result"|"error"}
+//   {"op":"cert_sns",  "sdk":{...}}        -> {"appCertSn","alipayCertSn","alipayRootCertSn"} (certificate mode)
 //   {"op":"check_notify", "sdk":{...}, "bodies":["raw form body", ...]}                -> {"results":[bool]}
 //   {"op":"check_response","sdk":{...}, "cases":[{"raw","response_key"}]}              -> {"results":[{"ok","error"}]}
 // "sdk" is the AlipaySdk configuration (appId, privateKey, alipayPublicKey, gateway, keyType...).
@@ -41,11 +42,17 @@ async function run(cmd) {
       return { query: sdk.sdkExecute(cmd.method, cmd.params, { bizContentAutoSnakeCase: false }) };
     case 'exec':
       try {
-        const result = await sdk.exec(cmd.method, cmd.params, { validateSign: true });
+        const result = await sdk.exec(cmd.method, cmd.params, cmd.options ?? { validateSign: true });
         return { ok: true, result };
       } catch (err) {
         return { ok: false, error: String(err && err.message ? err.message : err) };
       }
+    case 'cert_sns':
+      return {
+        appCertSn: sdk.config.appCertSn,
+        alipayCertSn: sdk.config.alipayCertSn,
+        alipayRootCertSn: sdk.config.alipayRootCertSn,
+      };
     case 'check_notify':
       return { results: cmd.bodies.map((raw) => sdk.checkNotifySignV2(formToObject(raw))) };
     case 'check_response':

@@ -819,12 +819,7 @@ async fn cancel(State(sb): State<Arc<Sandbox>>, Path(token): Path<String>, lang:
         .store
         .run(move |c| {
             let Some(s) = model::session(c, &tok)? else { return Ok::<_, StoreError>(None) };
-            let (p, _) = haitao_alipay::Params::parse_urlencoded(
-                s.params.as_bytes(),
-                Default::default(),
-                Default::default(),
-            )
-            .unwrap_or_default();
+            let p = haitao_alipay::Params::parse_stored(s.params.as_bytes()).unwrap_or_default();
             let biz: serde_json::Value =
                 serde_json::from_str(p.get("biz_content").unwrap_or_default()).unwrap_or_default();
             let target = biz

@@ -12,13 +12,14 @@ use axum::extract::{FromRequest, Path, Query, Request, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
+use haitao_alipay::encrypt::AesKey;
 use haitao_alipay::{PrivateKey, PublicKey};
 use haitao_sandbox_api::{
     AdvanceClock, ApiError, AppQuery, Cleared, ClockAdvanced, ClockInfo, Event, EventExport, EventQuery,
     ForceRequest, Forced, Info, Notification, NotificationState, OutcomeInfo, Paid, PayAnswer, PayRequest,
     PayWith, Persona, PersonaCreated, Refused, SmsMessage, TradeView,
 };
-pub use haitao_sandbox_api::{AppInfo, AppRequest};
+pub use haitao_sandbox_api::{AlipayCertRotated, AppCertificates, AppInfo, AppRequest};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -35,6 +36,7 @@ pub fn routes() -> Router<Arc<Sandbox>> {
     Router::new()
         .route("/sandbox/api/info", get(info))
         .route("/sandbox/api/apps", get(list_apps).post(ensure_app))
+        .route("/sandbox/api/alipay-cert/rotate", post(rotate_alipay_cert))
         .route("/sandbox/api/personas", get(list_personas).post(create_persona))
         .route("/sandbox/api/personas/{login}/accounts", get(persona_accounts))
         .route("/sandbox/api/outcomes", get(outcomes))
@@ -158,15 +160,61 @@ async fn info(State(sb): State<Arc<Sandbox>>) -> Json<Info> {
     })
 }
 
-fn app_info(sb: &Sandbox, a: &App) -> AppInfo {
-    AppInfo {
+impl From<crate::certs::CaError> for ControlError {
+    fn from(e: crate::certs::CaError) -> Self {
+        tracing::error!(error = %e, "certificate authority");
+        ControlError(StatusCode::INTERNAL_SERVER_ERROR, "internal".into(), e.to_string())
+    }
+}
+
+/// An app as the API shows it; `with_secrets` adds what only the answer to `POST` carries (a
+/// generated private key, the AES key).
+fn app_info(
+    sb: &Sandbox,
+    conn: &rusqlite::Connection,
+    a: &App,
+    with_secrets: bool,
+) -> Result<AppInfo, ControlError> {
+    let certificates = match &a.app_cert {
+        None => None,
+        Some(app_cert) => {
+            let ca = sb.ca(conn)?;
+            let alipay = sb.alipay_cert(conn)?;
+            Some(AppCertificates {
+                app_cert: app_cert.clone(),
+                alipay_cert: alipay.pem.clone(),
+                alipay_root_cert: ca.root_file.clone(),
+                app_cert_sn: sb
+                    .app_cert_sn(app_cert)
+                    .map_err(|e| bad("invalid_certificate", e.to_string()))?,
+                alipay_cert_sn: alipay.sn.to_string(),
+                alipay_root_cert_sn: ca.root_cert_sn()?,
+            })
+        }
+    };
+    Ok(AppInfo {
         app_id: a.app_id.clone(),
         name: a.name.clone(),
         seller_id: a.seller_id.clone(),
         gateway_url: sb.gateway_url().to_string(),
         alipay_public_key: sb.public_key().to_base64(),
-        app_private_key: a.private_key.clone(),
+        app_private_key: if with_secrets { a.private_key.clone() } else { None },
         app_public_key: a.public_key.clone(),
+        certificates,
+        aes_key: if with_secrets { a.aes_key.clone() } else { None },
+        encrypted: a.aes_key.is_some(),
+    })
+}
+
+/// The AES key an app request asks for: given (checked), made, or none.
+fn requested_aes_key(req: &AppRequest) -> Result<Option<String>, ControlError> {
+    match (&req.aes_key, req.aes) {
+        (Some(k), _) => {
+            let key = AesKey::parse(k).map_err(|e| bad("invalid_aes_key", e.to_string()))?;
+            Ok(Some(key.to_base64()))
+        }
+        (None, true) => Ok(Some(AesKey::generate().map_err(|e| bad("keygen", e.to_string()))?.to_base64())),
+        (None, false) => Ok(None),
     }
 }
 
@@ -179,6 +227,7 @@ pub fn ensure_app_in(
     if req.name.trim().is_empty() || req.name.chars().count() > 64 {
         return Err(bad("invalid_name", "name must be 1 to 64 characters"));
     }
+    let aes_key = requested_aes_key(req)?;
     if let Some(existing) = model::app_by_name(conn, &req.name)? {
         if let Some(base) = &req.notify_base {
             conn.cached_exec("UPDATE apps SET notify_base = ?1 WHERE app_id = ?2", [base, &existing.app_id])
@@ -187,15 +236,39 @@ pub fn ensure_app_in(
         if let Some(pk) = &req.public_key {
             let k = PublicKey::parse(pk).map_err(|e| bad("invalid_public_key", e.to_string()))?;
             if k.to_base64() != existing.public_key {
+                // A new key: a certificate of the old one no longer describes the app.
+                let cert = match existing.app_cert {
+                    Some(_) => {
+                        Some(sb.ca(conn)?.issue_app_cert(&existing.app_id, &existing.name, &k, sb.now())?)
+                    }
+                    None => None,
+                };
                 conn.cached_exec(
-                    "UPDATE apps SET public_key = ?1, private_key = NULL WHERE app_id = ?2",
-                    [k.to_base64(), existing.app_id.clone()],
+                    "UPDATE apps SET public_key = ?1, private_key = NULL, app_cert = ?2 WHERE app_id = ?3",
+                    rusqlite::params![k.to_base64(), cert, existing.app_id.clone()],
                 )
                 .map_err(StoreError::from)?;
             }
         }
+        let current = model::app(conn, &existing.app_id)?.ok_or_else(|| not_found("app"))?;
+        if req.cert_mode && current.app_cert.is_none() {
+            let key = PublicKey::parse(&current.public_key)
+                .map_err(|e| bad("invalid_public_key", e.to_string()))?;
+            let cert = sb.ca(conn)?.issue_app_cert(&current.app_id, &current.name, &key, sb.now())?;
+            conn.cached_exec(
+                "UPDATE apps SET app_cert = ?1 WHERE app_id = ?2",
+                [cert, current.app_id.clone()],
+            )
+            .map_err(StoreError::from)?;
+        }
+        // A key given replaces the app's; `aes` alone makes one only for an app without.
+        let keep = req.aes_key.is_none() && current.aes_key.is_some();
+        if let Some(k) = aes_key.as_ref().filter(|_| !keep) {
+            conn.cached_exec("UPDATE apps SET aes_key = ?1 WHERE app_id = ?2", [k, &current.app_id])
+                .map_err(StoreError::from)?;
+        }
         let updated = model::app(conn, &existing.app_id)?.ok_or_else(|| not_found("app"))?;
-        return Ok(app_info(sb, &updated));
+        return app_info(sb, conn, &updated, true);
     }
     let (public, private) = match &req.public_key {
         Some(pk) => {
@@ -209,14 +282,23 @@ pub fn ensure_app_in(
     if public == sb.public_key().to_base64() {
         return Err(bad("invalid_public_key", "that is the sandbox's own Alipay public key, not an app key"));
     }
+    let app_id = format!("2021{}", digits(12));
+    let app_cert = if req.cert_mode {
+        let key = PublicKey::parse(&public).map_err(|e| bad("invalid_public_key", e.to_string()))?;
+        Some(sb.ca(conn)?.issue_app_cert(&app_id, &req.name, &key, sb.now())?)
+    } else {
+        None
+    };
     let app = App {
-        app_id: format!("2021{}", digits(12)),
+        app_id,
         name: req.name.clone(),
         seller_id: format!("2088{}", digits(12)),
         public_key: public,
         private_key: private,
         notify_base: req.notify_base.clone(),
         created_at: sb.now(),
+        app_cert,
+        aes_key,
     };
     model::insert_app(conn, &app)?;
     personas::ensure_system_accounts(conn, sb.now())?;
@@ -231,7 +313,7 @@ pub fn ensure_app_in(
         None,
         sb.now(),
     )?;
-    Ok(app_info(sb, &app))
+    app_info(sb, conn, &app, true)
 }
 
 async fn ensure_app(State(sb): State<Arc<Sandbox>>, Body(req): Body<AppRequest>) -> R<AppInfo> {
@@ -241,8 +323,38 @@ async fn ensure_app(State(sb): State<Arc<Sandbox>>, Body(req): Body<AppRequest>)
 
 async fn list_apps(State(sb): State<Arc<Sandbox>>) -> R<Vec<AppInfo>> {
     let sb2 = sb.clone();
-    let apps = sb.store.run(|c| model::apps(c)).await?;
-    Ok(Json(apps.iter().map(|a| AppInfo { app_private_key: None, ..app_info(&sb2, a) }).collect()))
+    sb.store
+        .run(move |c| {
+            model::apps(c)?.iter().map(|a| app_info(&sb2, c, a, false)).collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .map(Json)
+}
+
+/// `POST /sandbox/api/alipay-cert/rotate`: Alipay changes its public-key certificate. Answers to
+/// apps in certificate mode name the new SN from now on; merchants download it by that SN.
+async fn rotate_alipay_cert(State(sb): State<Arc<Sandbox>>) -> R<AlipayCertRotated> {
+    let sb2 = sb.clone();
+    sb.store
+        .run(move |c| {
+            let previous = sb2.alipay_cert(c)?.sn.to_string();
+            let now = sb2.rotate_alipay_cert(c)?;
+            events::record(
+                c,
+                sb2.now(),
+                "alipay_cert.rotated",
+                events::Scope::default(),
+                format!("Alipay public-key certificate rotated: {previous} → {}", now.sn),
+                json!({"previous": previous, "alipay_cert_sn": now.sn.to_string()}),
+            )?;
+            Ok::<_, ControlError>(AlipayCertRotated {
+                previous,
+                alipay_cert_sn: now.sn.to_string(),
+                alipay_cert: now.pem,
+            })
+        })
+        .await
+        .map(Json)
 }
 
 async fn list_personas(State(sb): State<Arc<Sandbox>>) -> R<Vec<Persona>> {

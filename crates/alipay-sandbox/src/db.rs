@@ -25,7 +25,7 @@ pub enum StoreError {
     Task(String),
 }
 
-const KNOWN_VERSION: i64 = 4;
+const KNOWN_VERSION: i64 = 5;
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -33,6 +33,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/002_persona_description_en.sql")),
         M::up(include_str!("../migrations/003_forget_typed_cards.sql")),
         M::up(include_str!("../migrations/004_account_label_en.sql")),
+        M::up(include_str!("../migrations/005_certificate_mode_and_aes.sql")),
     ])
 }
 

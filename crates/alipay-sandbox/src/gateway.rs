@@ -10,9 +10,10 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::any;
-use haitao_alipay::api::{Cancel, Close, CustomsDeclare, Query, Refund, RefundQuery};
+use haitao_alipay::api::{AlipayCertDownload, Cancel, Close, CustomsDeclare, Query, Refund, RefundQuery};
+use haitao_alipay::encrypt::{AesKey, ENCRYPT_TYPE};
 use haitao_alipay::params::{Charset, Limits, ParamError, Params};
-use haitao_alipay::response::{encode, escape_slashes, response_key};
+use haitao_alipay::response::{assemble, encode, escape_slashes, response_key};
 use haitao_alipay::status::Status;
 use haitao_alipay::{SignType, Verifier};
 use serde_json::{Value, json};
@@ -24,7 +25,7 @@ use crate::model::{self, App};
 use crate::scenarios::{self, Outcome};
 use crate::trades::{self, Ctx};
 
-pub const METHODS: [&str; 9] = [
+pub const METHODS: [&str; 10] = [
     "alipay.trade.page.pay",
     "alipay.trade.wap.pay",
     "alipay.trade.precreate",
@@ -34,6 +35,7 @@ pub const METHODS: [&str; 9] = [
     "alipay.trade.refund",
     "alipay.trade.fastpay.refund.query",
     "alipay.trade.customs.declare",
+    "alipay.open.app.alipaycert.download",
 ];
 
 pub fn router(sb: Arc<Sandbox>) -> Router {
@@ -53,13 +55,21 @@ pub fn router(sb: Arc<Sandbox>) -> Router {
 /// errors repeat what the caller sent (a parameter's name), which a browser must not run. (Alipay
 /// itself labels these answers text/html; every SDK reads the body whatever the label says.)
 fn json_response(body: String) -> Response {
-    (
-        [
-            (header::CONTENT_TYPE, "application/json;charset=utf-8"),
-            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
-        ],
-        body,
-    )
+    json_response_in(body, Charset::Utf8)
+}
+
+/// [`json_response`] in the request's charset: a GBK request is answered in GBK (and the node's
+/// GBK bytes are what was signed).
+fn json_response_in(body: String, charset: Charset) -> Response {
+    let content_type = match charset {
+        Charset::Utf8 => "application/json;charset=utf-8",
+        Charset::Gbk => "application/json;charset=GBK",
+    };
+    let bytes = match charset.encode_lossy(&body) {
+        std::borrow::Cow::Borrowed(_) => body.into_bytes(),
+        std::borrow::Cow::Owned(b) => b,
+    };
+    ([(header::CONTENT_TYPE, content_type), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], bytes)
         .into_response()
 }
 
@@ -91,8 +101,13 @@ fn param_error_response(e: &ParamError) -> Response {
     }
 }
 
-/// Parses and merges the query string and form body.
-fn read_params(sb: &Sandbox, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Result<Params, Response> {
+/// Parses and merges the query string and form body; returns them and the request's charset.
+fn read_params(
+    sb: &Sandbox,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<(Params, Charset), Response> {
     let limits = Limits { max_bytes: sb.options.max_body_bytes, ..Limits::default() };
     let query = uri.query().unwrap_or_default().as_bytes();
     let is_form = headers
@@ -109,11 +124,11 @@ fn read_params(sb: &Sandbox, uri: &Uri, headers: &HeaderMap, body: &[u8]) -> Res
     };
     let (qp, _) = Params::parse_urlencoded(query, charset, limits).map_err(|e| param_error_response(&e))?;
     let (bp, _) = Params::parse_urlencoded(body, charset, limits).map_err(|e| param_error_response(&e))?;
-    qp.merge(bp).map_err(|e| param_error_response(&e))
+    qp.merge_request(bp).map(|p| (p, charset)).map_err(|e| param_error_response(&e))
 }
 
 async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap, body: Bytes) -> Response {
-    let params = match read_params(&sb, &uri, &headers, &body) {
+    let (params, charset) = match read_params(&sb, &uri, &headers, &body) {
         Ok(p) => p,
         Err(resp) => return resp,
     };
@@ -168,7 +183,34 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
     let Ok(sign_type) = sign_type.parse::<SignType>() else {
         return unsigned_error(Some(&method), "40002", "isv.invalid-signature-type", "无效的签名类型参数");
     };
-    // 5. signature
+    // 5. certificate mode: the app's and the root certificate's serial numbers
+    if let Some(refusal) = check_cert_sns(&sb, &app, &method, &params).await {
+        return refusal;
+    }
+    // 6. content encryption: a known scheme and a key to decrypt with
+    let aes = match params.get_nonempty("encrypt_type") {
+        None => None,
+        Some(ENCRYPT_TYPE) => match app.aes_key.as_deref().map(AesKey::parse) {
+            Some(Ok(key)) => Some(key),
+            _ => {
+                return unsigned_error(
+                    Some(&method),
+                    "40002",
+                    "isv.decryption-error-not-valid-encrypt-key",
+                    "解密出错, 未配置加密密钥或加密密钥格式错误",
+                );
+            }
+        },
+        Some(_) => {
+            return unsigned_error(
+                Some(&method),
+                "40002",
+                "isv.decryption-error-not-valid-encrypt-type",
+                "解密出错，不支持的加密算法",
+            );
+        }
+    };
+    // 7. signature
     let Some(sign) = params.get_nonempty("sign") else {
         return unsigned_error(Some(&method), "40001", "isv.missing-signature", "缺少签名参数");
     };
@@ -184,10 +226,26 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
             );
         }
     };
-    let verified = Verifier::new(merchant_key).verify(sign_type, &content, sign);
-    let biz_content = params.get("biz_content").unwrap_or_default().to_owned();
-    let biz_json: Value = serde_json::from_str(&biz_content).unwrap_or(Value::Null);
+    // Signed over the text's bytes in the request's charset (GBK requests over GBK bytes); text the
+    // charset cannot carry cannot have been signed in it.
+    let verified = match charset.encode(&content) {
+        Some(bytes) => Verifier::new(merchant_key).verify_bytes(sign_type, &bytes, sign),
+        None => Err(haitao_alipay::VerifyError::Invalid),
+    };
+    // The signature covers the ciphertext; the method reads the plain text.
+    let decrypted = match (&aes, verified.is_ok()) {
+        (Some(key), true) => Some(key.decrypt(params.get("biz_content").unwrap_or_default())),
+        _ => None,
+    };
+    let plain_biz = match &decrypted {
+        Some(Ok(plain)) => plain.as_str(),
+        _ => params.get("biz_content").unwrap_or_default(),
+    };
+    // Amounts sent as JSON numbers are read as the text they are, as Alipay reads them.
+    let biz_text = haitao_alipay::biz::amounts_as_text(plain_biz).into_owned();
+    let biz_json: Value = serde_json::from_str(&biz_text).unwrap_or(Value::Null);
     let out_trade_no = biz_json.get("out_trade_no").and_then(Value::as_str).map(str::to_owned);
+    // The trace keeps the parameters as sent (ciphertext included) and what they decrypted to.
     events::record_later(
         &sb.store,
         now,
@@ -200,8 +258,13 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
             "params": params.iter().collect::<std::collections::BTreeMap<_, _>>(),
             "signed_string": content,
             "signature_valid": verified.is_ok(),
+            "biz_content_decrypted": decrypted.as_ref().and_then(|d| d.as_ref().ok()),
         }),
     );
+    let mut params = params;
+    if params.get("biz_content").is_some_and(|sent| sent != biz_text) {
+        params.set("biz_content", biz_text);
+    }
     if verified.is_err() {
         return unsigned_error(
             Some(&method),
@@ -215,12 +278,105 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
     if params.get_nonempty("version").is_some_and(|v| v != "1.0") {
         return unsigned_error(Some(&method), "40002", "isv.invalid-parameter", "version 只支持 1.0");
     }
+    if let Some(Err(e)) = &decrypted {
+        // Alipay answers a ciphertext it cannot decrypt with a signed failure, not encrypted.
+        tracing::debug!(error = %e, "biz_content does not decrypt");
+        let status = Status::failure("40003", "isv.decryption-error-unknown", "解密出错, 未知错误");
+        let call = Call { method: method.clone(), sign_type, aes: None, charset };
+        return signed_answer(&sb, &app, &call, &status, &Value::Null).await;
+    }
 
     match method.as_str() {
         "alipay.trade.page.pay" | "alipay.trade.wap.pay" => {
             page(sb, app, method, params, Lang::resolve(None, &headers)).await
         }
-        _ => api(sb, app, method, sign_type, params, out_trade_no, biz_json).await,
+        _ => api(sb, app, Call { method, sign_type, aes, charset }, params, out_trade_no, biz_json).await,
+    }
+}
+
+/// For an app in certificate mode: `app_cert_sn` must name the app's certificate and
+/// `alipay_root_cert_sn` the root file's RSA roots. Apps in public-key mode ignore both, as Alipay
+/// does.
+async fn check_cert_sns(sb: &Arc<Sandbox>, app: &App, method: &str, params: &Params) -> Option<Response> {
+    let app_cert = app.app_cert.as_deref()?;
+    let refuse =
+        |sub_code: &str, sub_msg: &str| Some(unsigned_error(Some(method), "40002", sub_code, sub_msg));
+    let Some(sn) = params.get_nonempty("app_cert_sn") else {
+        return refuse("isv.missing-app-cert-sn", "缺少应用公钥证书序列号");
+    };
+    match sb.app_cert_sn(app_cert) {
+        Ok(own) if own == sn => {}
+        Ok(_) => {
+            return refuse(
+                "isv.app-cert-not-exist",
+                "应用公钥证书不存在，app_cert_sn 与控制台的应用公钥证书不一致",
+            );
+        }
+        Err(e) => {
+            tracing::error!(error = %e, "the app's certificate cannot be read");
+            return Some(unsigned_error(Some(method), "20000", "isp.unknow-error", "系统繁忙"));
+        }
+    }
+    let Some(root) = params.get_nonempty("alipay_root_cert_sn") else {
+        return refuse("isv.missing-alipay-root-cert-sn", "缺少支付宝根证书序列号");
+    };
+    let sb2 = sb.clone();
+    let expected = match sb.cached_ca() {
+        Some(ca) => ca.root_cert_sn().map_err(|e| e.to_string()),
+        None => sb
+            .store
+            .read(move |c| Ok(sb2.ca(c).and_then(|ca| ca.root_cert_sn()).map_err(|e| e.to_string())))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string())),
+    };
+    match expected {
+        Ok(expected) if expected == root => None,
+        Ok(_) => refuse("isv.invalid-alipay-root-cert-sn", "无效的支付宝根证书序列号"),
+        Err(e) => {
+            tracing::error!(error = %e, "the sandbox's root certificate cannot be read");
+            Some(unsigned_error(Some(method), "20000", "isp.unknow-error", "系统繁忙"))
+        }
+    }
+}
+
+/// A signed answer to `app`: in the request's charset, encrypted when the request was, naming the
+/// Alipay certificate in certificate mode.
+async fn signed_answer(sb: &Arc<Sandbox>, app: &App, call: &Call, status: &Status, body: &Value) -> Response {
+    json_response_in(sign_answer(sb, app, call, status, body).await, call.charset)
+}
+
+/// The text of a signed answer (see [`signed_answer`]); unsigned if no key can sign it. The
+/// signature covers the node's bytes in the request's charset.
+async fn sign_answer(sb: &Arc<Sandbox>, app: &App, call: &Call, status: &Status, body: &Value) -> String {
+    let key = response_key(&call.method);
+    let mut node_text = node(status, body);
+    if let Some(aes) = &call.aes {
+        match aes.encrypt(&node_text) {
+            Ok(c) => node_text = serde_json::to_string(&c).unwrap_or_default(),
+            Err(e) => tracing::error!(error = %e, "answer could not be encrypted"),
+        }
+    }
+    let sign_type = call.sign_type;
+    let signer = match sb.cached_signer_for(app, sign_type) {
+        Some(s) => s,
+        None => {
+            let (sb2, app2) = (sb.clone(), app.clone());
+            sb.store
+                .read(move |c| Ok(sb2.signer_for(c, &app2, sign_type)))
+                .await
+                .unwrap_or_else(|e| Err(e.to_string()))
+        }
+    };
+    let signed = signer.and_then(|(s, sn)| {
+        let sign = s.sign_bytes(&call.charset.encode_lossy(&node_text)).map_err(|e| e.to_string())?;
+        Ok((sign, sn))
+    });
+    match signed {
+        Ok((sign, sn)) => assemble(&key, &node_text, Some(&sign), sn.as_deref()),
+        Err(e) => {
+            tracing::error!(error = %e, "no key signs this answer");
+            assemble(&key, &node_text, None, None)
+        }
     }
 }
 
@@ -336,6 +492,18 @@ fn take_fault(
     Ok(total.and_then(scenarios::magic_amount).filter(|o| scenarios::is_api_fault(*o)))
 }
 
+/// `alipay.open.app.alipaycert.download`: any Alipay certificate the sandbox ever issued, by SN.
+fn alipay_cert_download(ctx: &Ctx<'_>, q: &AlipayCertDownload) -> Result<Value, Status> {
+    use base64::Engine as _;
+    match crate::certs::by_sn(ctx.conn, &q.alipay_cert_sn) {
+        Ok(Some(pem)) => Ok(
+            json!({"alipay_cert_content": base64::engine::general_purpose::STANDARD.encode(pem.as_bytes())}),
+        ),
+        Ok(None) => Err(Status::failure("40004", "isv.alipay-cert-not-exist", "支付宝公钥证书不存在")),
+        Err(e) => Err(Status::failure("20000", "isp.unknow-error", format!("系统繁忙: {e}"))),
+    }
+}
+
 /// Runs one API method in the open transaction; business failures are answers too.
 fn run_method(ctx: &Ctx<'_>, method: &str, params: &Params) -> Result<Value, Status> {
     let biz = ctx_biz(params);
@@ -363,19 +531,30 @@ fn run_method(ctx: &Ctx<'_>, method: &str, params: &Params) -> Result<Value, Sta
         "alipay.trade.customs.declare" => serde_json::from_str::<CustomsDeclare>(biz)
             .map_err(parse)
             .and_then(|q| trades::customs_declare(ctx, &q)),
+        "alipay.open.app.alipaycert.download" => serde_json::from_str::<AlipayCertDownload>(biz)
+            .map_err(parse)
+            .and_then(|q| alipay_cert_download(ctx, &q)),
         _ => Err(Status::failure("40002", "isv.invalid-method", "不存在的方法名")),
     }
+}
+
+/// How an API call was made: the method, and how its answer is signed and encrypted.
+struct Call {
+    method: String,
+    sign_type: SignType,
+    aes: Option<AesKey>,
+    charset: Charset,
 }
 
 async fn api(
     sb: Arc<Sandbox>,
     app: App,
-    method: String,
-    sign_type: SignType,
+    call: Call,
     params: Params,
     out_trade_no: Option<String>,
     biz: Value,
 ) -> Response {
+    let method = call.method.clone();
     let now = sb.now();
     let app_id = app.app_id.clone();
     // Which trade this call is about, for forced faults.
@@ -450,12 +629,7 @@ async fn api(
             (Status::failure("20000", "isp.unknow-error", "系统繁忙"), Value::Null)
         }
     };
-    let key = response_key(&method);
-    let node_text = node(&status, &body);
-    let signed = match sb.signer(sign_type) {
-        Ok(s) => encode(&key, &node_text, Some(&s)).unwrap_or_default(),
-        Err(_) => encode(&key, &node_text, None).unwrap_or_default(),
-    };
+    let signed = sign_answer(&sb, &app, &call, &status, &body).await;
     let summary = format!(
         "{method}: {} {}",
         status.code,
@@ -475,6 +649,6 @@ async fn api(
             unsigned_error(Some(&method), "20000", "isp.unknow-error", "服务暂不可用（结果未知）")
         }
         Some(Outcome::DropConnection) => dropped(),
-        _ => json_response(signed),
+        _ => json_response_in(signed, call.charset),
     }
 }

@@ -17,6 +17,7 @@ use tokio::sync::{Notify, oneshot};
 use url::Url;
 
 mod cashier;
+pub mod certs;
 pub mod controls;
 pub mod db;
 pub mod events;
@@ -98,6 +99,8 @@ pub struct Config {
     /// The gateway's "Alipay" key for a new data folder (default: a fresh 2048-bit key). A folder
     /// that already has one keeps it.
     pub gateway_key: Option<PrivateKey>,
+    /// Keys for the certification authority of certificate mode (default: made when first needed).
+    pub ca_keys: Option<certs::CaKeys>,
     /// Sends notifications and expires trades on a timer of its own. Off when a driver calls
     /// [`Running::run_timers`] itself, as the deterministic simulation does.
     pub background: bool,
@@ -112,6 +115,7 @@ impl Config {
             options: Options::default(),
             clock: None,
             gateway_key: None,
+            ca_keys: None,
             background: true,
         }
     }
@@ -149,6 +153,13 @@ pub struct Sandbox {
     pub(crate) typed_cards: parking_lot::Mutex<std::collections::HashMap<String, trades::CardInput>>,
     /// Merchant public keys already parsed, by their PEM text (a rotated key is new text).
     merchant_keys: parking_lot::Mutex<std::collections::HashMap<String, PublicKey>>,
+    /// Application certificates' serial numbers, by the certificate's PEM text.
+    app_cert_sns: parking_lot::Mutex<std::collections::HashMap<String, String>>,
+    /// The certification authority and the Alipay certificate that signs for apps in certificate
+    /// mode, once made or read.
+    ca: parking_lot::Mutex<Option<Arc<certs::Ca>>>,
+    alipay_cert: parking_lot::Mutex<Option<certs::AlipayCert>>,
+    ca_keys: Option<certs::CaKeys>,
 }
 
 impl Sandbox {
@@ -179,6 +190,96 @@ impl Sandbox {
         }
         keys.insert(pem.to_owned(), k.clone());
         Ok(k)
+    }
+
+    /// The serial number of an application certificate, computed once per certificate.
+    pub(crate) fn app_cert_sn(&self, pem: &str) -> Result<String, haitao_alipay::cert::CertError> {
+        if let Some(sn) = self.app_cert_sns.lock().get(pem) {
+            return Ok(sn.clone());
+        }
+        let sn =
+            haitao_alipay::cert::Certificate::parse_pem(pem, "application certificate")?[0].sn().to_string();
+        let mut sns = self.app_cert_sns.lock();
+        if sns.len() >= 256 {
+            sns.clear();
+        }
+        sns.insert(pem.to_owned(), sn.clone());
+        Ok(sn)
+    }
+
+    /// The certification authority if it has been read or made already.
+    pub(crate) fn cached_ca(&self) -> Option<Arc<certs::Ca>> {
+        self.ca.lock().clone()
+    }
+
+    /// [`Sandbox::signer_for`] without the store, when nothing needs reading: `None` only for an
+    /// app in certificate mode before the Alipay certificate has been read.
+    pub(crate) fn cached_signer_for(
+        &self,
+        app: &model::App,
+        sign_type: SignType,
+    ) -> Option<Result<(Signer, Option<String>), String>> {
+        if app.app_cert.is_none() {
+            return Some(self.signer(sign_type).map(|s| (s, None)).map_err(|e| e.to_string()));
+        }
+        let cert = self.alipay_cert.lock().clone()?;
+        Some(
+            Signer::new(cert.key, sign_type)
+                .map(|s| (s, Some(cert.sn.to_string())))
+                .map_err(|e| e.to_string()),
+        )
+    }
+
+    /// The sandbox's certification authority, made on first use.
+    pub(crate) fn ca(&self, conn: &rusqlite::Connection) -> Result<Arc<certs::Ca>, certs::CaError> {
+        if let Some(ca) = self.ca.lock().clone() {
+            return Ok(ca);
+        }
+        let ca = Arc::new(certs::Ca::ensure(conn, self.now(), self.ca_keys.as_ref())?);
+        *self.ca.lock() = Some(ca.clone());
+        Ok(ca)
+    }
+
+    /// The Alipay certificate that signs for apps in certificate mode now.
+    pub(crate) fn alipay_cert(
+        &self,
+        conn: &rusqlite::Connection,
+    ) -> Result<certs::AlipayCert, certs::CaError> {
+        if let Some(c) = self.alipay_cert.lock().clone() {
+            return Ok(c);
+        }
+        let ca = self.ca(conn)?;
+        let cert = certs::current(conn, &ca, self.now(), self.ca_keys.as_ref().map(|k| &k.alipay))?;
+        *self.alipay_cert.lock() = Some(cert.clone());
+        Ok(cert)
+    }
+
+    /// Issues a new Alipay certificate: answers from now on are signed with its key and name its
+    /// SN; merchants download it by that SN.
+    pub(crate) fn rotate_alipay_cert(
+        &self,
+        conn: &rusqlite::Connection,
+    ) -> Result<certs::AlipayCert, certs::CaError> {
+        let ca = self.ca(conn)?;
+        let cert = certs::rotate(conn, &ca, self.now(), None)?;
+        *self.alipay_cert.lock() = Some(cert.clone());
+        Ok(cert)
+    }
+
+    /// What signs for `app`: the gateway key, or (certificate mode) the current Alipay
+    /// certificate's key and its SN, which answers name.
+    pub(crate) fn signer_for(
+        &self,
+        conn: &rusqlite::Connection,
+        app: &model::App,
+        sign_type: SignType,
+    ) -> Result<(Signer, Option<String>), String> {
+        if app.app_cert.is_none() {
+            return self.signer(sign_type).map(|s| (s, None)).map_err(|e| e.to_string());
+        }
+        let cert = self.alipay_cert(conn).map_err(|e| e.to_string())?;
+        let signer = Signer::new(cert.key, sign_type).map_err(|e| e.to_string())?;
+        Ok((signer, Some(cert.sn.to_string())))
     }
 
     pub fn base_url(&self) -> &Url {
@@ -324,6 +425,10 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         options: config.options,
         typed_cards: parking_lot::Mutex::new(std::collections::HashMap::new()),
         merchant_keys: parking_lot::Mutex::new(std::collections::HashMap::new()),
+        app_cert_sns: parking_lot::Mutex::new(std::collections::HashMap::new()),
+        ca: parking_lot::Mutex::new(None),
+        alipay_cert: parking_lot::Mutex::new(None),
+        ca_keys: config.ca_keys,
     });
     let app = gateway::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();

@@ -3,6 +3,7 @@
 //! ```text
 //! haitao-sandbox serve --addr 127.0.0.1:9090 --data-dir ./sandbox-data
 //! haitao-sandbox app create --data-dir ./sandbox-data --public-key app-public.pem [--name demo]
+//!     [--cert-mode [--cert-dir ./certs]] [--aes | --aes-key BASE64]
 //! ```
 
 use std::net::SocketAddr;
@@ -57,6 +58,20 @@ enum AppCommand {
         /// The address `serve` will use, for the printed gateway URL.
         #[arg(long, default_value = "127.0.0.1:9090")]
         addr: SocketAddr,
+        /// Public-key certificate mode: issue the app a certificate and print the three
+        /// certificates and their serial numbers.
+        #[arg(long)]
+        cert_mode: bool,
+        /// Also write the certificates as the Alipay console names them
+        /// (appCertPublicKey_<app_id>.crt, alipayCertPublicKey_RSA2.crt, alipayRootCert.crt).
+        #[arg(long, requires = "cert_mode")]
+        cert_dir: Option<PathBuf>,
+        /// Content encryption (encrypt_type=AES) with a key the sandbox makes and prints.
+        #[arg(long, conflicts_with = "aes_key")]
+        aes: bool,
+        /// Content encryption with this key (base64 of 16 bytes, as the Alipay console shows it).
+        #[arg(long)]
+        aes_key: Option<String>,
     },
 }
 
@@ -91,7 +106,10 @@ async fn main() -> ExitCode {
                 }
             }
         }
-        Command::App { command: AppCommand::Create { data_dir, public_key, name, addr } } => {
+        Command::App {
+            command:
+                AppCommand::Create { data_dir, public_key, name, addr, cert_mode, cert_dir, aes, aes_key },
+        } => {
             let key = match public_key.map(std::fs::read_to_string).transpose() {
                 Ok(k) => k,
                 Err(e) => {
@@ -109,12 +127,24 @@ async fn main() -> ExitCode {
                     return ExitCode::FAILURE;
                 }
             };
-            let req = AppRequest { name, public_key: key, notify_base: None };
+            let req = AppRequest {
+                public_key: key,
+                cert_mode,
+                aes: aes || aes_key.is_some(),
+                aes_key,
+                ..AppRequest::named(name)
+            };
             let state = running.state.clone();
             let result = state.store().sync(|c| ensure_app_in(&state, c, &req));
             running.stop().await;
             match result {
                 Ok(info) => {
+                    if let (Some(dir), Some(certs)) = (&cert_dir, &info.certificates)
+                        && let Err(e) = write_certs(dir, &info.app_id, certs)
+                    {
+                        eprintln!("haitao-sandbox: cannot write the certificates to {}: {e}", dir.display());
+                        return ExitCode::FAILURE;
+                    }
                     let mut v = serde_json::to_value(&info).unwrap_or_default();
                     if let Some(o) = v.as_object_mut() {
                         o.remove("app_private_key");
@@ -133,4 +163,16 @@ async fn main() -> ExitCode {
             }
         }
     }
+}
+
+/// Writes the three certificate files under the names the Alipay console gives them.
+fn write_certs(
+    dir: &std::path::Path,
+    app_id: &str,
+    certs: &haitao_sandbox_api::AppCertificates,
+) -> std::io::Result<()> {
+    std::fs::create_dir_all(dir)?;
+    std::fs::write(dir.join(format!("appCertPublicKey_{app_id}.crt")), &certs.app_cert)?;
+    std::fs::write(dir.join("alipayCertPublicKey_RSA2.crt"), &certs.alipay_cert)?;
+    std::fs::write(dir.join("alipayRootCert.crt"), &certs.alipay_root_cert)
 }

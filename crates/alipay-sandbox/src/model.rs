@@ -89,6 +89,12 @@ pub struct App {
     pub private_key: Option<String>,
     pub notify_base: Option<String>,
     pub created_at: DateTime<Utc>,
+    /// Public-key certificate mode: the application certificate issued to the app (PEM).
+    #[serde(skip)]
+    pub app_cert: Option<String>,
+    /// Content encryption: the app's AES key (base64).
+    #[serde(skip)]
+    pub aes_key: Option<String>,
 }
 
 fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
@@ -100,10 +106,13 @@ fn app_row(r: &Row<'_>) -> rusqlite::Result<App> {
         private_key: r.get(4)?,
         notify_base: r.get(5)?,
         created_at: r.get::<_, Stamp>(6)?.0,
+        app_cert: r.get(7)?,
+        aes_key: r.get(8)?,
     })
 }
 
-const APP_COLS: &str = "app_id, name, seller_id, public_key, private_key, notify_base, created_at";
+const APP_COLS: &str =
+    "app_id, name, seller_id, public_key, private_key, notify_base, created_at, app_cert, aes_key";
 
 pub fn app(conn: &Connection, app_id: &str) -> Result<Option<App>, StoreError> {
     Ok(conn
@@ -125,7 +134,7 @@ pub fn apps(conn: &Connection) -> Result<Vec<App>, StoreError> {
 
 pub fn insert_app(conn: &Connection, a: &App) -> Result<(), StoreError> {
     conn.cached_exec(
-        &format!("INSERT INTO apps ({APP_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7)"),
+        &format!("INSERT INTO apps ({APP_COLS}) VALUES (?1,?2,?3,?4,?5,?6,?7,?8,?9)"),
         params![
             a.app_id,
             a.name,
@@ -133,7 +142,9 @@ pub fn insert_app(conn: &Connection, a: &App) -> Result<(), StoreError> {
             a.public_key,
             a.private_key,
             a.notify_base,
-            Stamp(a.created_at)
+            Stamp(a.created_at),
+            a.app_cert,
+            a.aes_key
         ],
     )?;
     Ok(())
@@ -499,6 +510,8 @@ mod tests {
             private_key: None,
             notify_base: None,
             created_at,
+            app_cert: None,
+            aes_key: None,
         }
     }
 

@@ -26,13 +26,45 @@ pub struct AppRequest {
     /// The merchant's current base URL: pending notifications are redelivered there.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub notify_base: Option<String>,
+    /// Public-key certificate mode (公钥证书模式): the sandbox issues the app a certificate for its
+    /// public key and answers with it, the Alipay public-key certificate and the root certificate.
+    /// Once an app is in certificate mode it stays so.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub cert_mode: bool,
+    /// Content encryption (`encrypt_type=AES`) with a key the sandbox makes.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub aes: bool,
+    /// Content encryption with this key (base64 of 16 or 32 bytes, as the Alipay console shows it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aes_key: Option<String>,
 }
 
 impl AppRequest {
     /// An app the sandbox makes a key pair for.
     pub fn named(name: impl Into<String>) -> Self {
-        AppRequest { name: name.into(), public_key: None, notify_base: None }
+        AppRequest {
+            name: name.into(),
+            public_key: None,
+            notify_base: None,
+            cert_mode: false,
+            aes: false,
+            aes_key: None,
+        }
     }
+}
+
+/// What an app in certificate mode configures: the three files (PEM text) and their serial numbers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppCertificates {
+    /// The application's public-key certificate (appCertPublicKey_<app_id>.crt).
+    pub app_cert: String,
+    /// Alipay's public-key certificate (alipayCertPublicKey_RSA2.crt), the one that signs now.
+    pub alipay_cert: String,
+    /// Alipay's root certificate (alipayRootCert.crt).
+    pub alipay_root_cert: String,
+    pub app_cert_sn: String,
+    pub alipay_cert_sn: String,
+    pub alipay_root_cert_sn: String,
 }
 
 /// A registered app, as `POST` (one) and `GET` (a list) `/sandbox/api/apps` answer.
@@ -47,4 +79,24 @@ pub struct AppInfo {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub app_private_key: Option<String>,
     pub app_public_key: String,
+    /// Present for apps in certificate mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub certificates: Option<AppCertificates>,
+    /// The content-encryption key, for apps that have one. Only in the answer to `POST`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aes_key: Option<String>,
+    /// Whether the app has a content-encryption key.
+    #[serde(default)]
+    pub encrypted: bool,
+}
+
+/// What `POST /sandbox/api/alipay-cert/rotate` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AlipayCertRotated {
+    /// The SN answers named until now.
+    pub previous: String,
+    /// The SN answers name from now on.
+    pub alipay_cert_sn: String,
+    /// The new certificate file (PEM), as `alipay.open.app.alipaycert.download` serves it.
+    pub alipay_cert: String,
 }

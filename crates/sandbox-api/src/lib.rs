@@ -19,7 +19,7 @@ pub mod personas;
 pub mod scenarios;
 pub mod trades;
 
-pub use apps::{AppInfo, AppRequest, Info};
+pub use apps::{AlipayCertRotated, AppCertificates, AppInfo, AppRequest, Info};
 pub use clock::{AdvanceClock, ClockAdvanced, ClockInfo};
 pub use events::{Event, EventExport, EventQuery, Notification, NotificationState, SmsMessage};
 pub use haitao_alipay::money::Currency;

@@ -7,6 +7,7 @@ use crate::events::EventQuery;
 
 pub const INFO: &str = "sandbox/api/info";
 pub const APPS: &str = "sandbox/api/apps";
+pub const ALIPAY_CERT_ROTATE: &str = "sandbox/api/alipay-cert/rotate";
 pub const PERSONAS: &str = "sandbox/api/personas";
 pub const OUTCOMES: &str = "sandbox/api/outcomes";
 pub const SCENARIOS: &str = "sandbox/api/scenarios";

@@ -395,7 +395,7 @@ pub fn return_redirect(ctx: &Ctx<'_>, t: &Trade, _buyer: &Buyer) -> Result<Optio
     {
         p.set("passback_params", pb);
     }
-    let signer = ctx.sb.signer(haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+    let signer = ctx.sb.signer_for(ctx.conn, ctx.app, haitao_alipay::SignType::Rsa2).map_err(store_err)?.0;
     let signed = haitao_alipay::inbound::sign_v1(p, &signer).map_err(store_err)?;
     let sep = if ret.contains('?') { '&' } else { '?' };
     let url = format!("{ret}{sep}{}", signed.to_urlencoded());
@@ -471,7 +471,7 @@ pub fn notify_params(
     {
         p.set("passback_params", pb);
     }
-    let signer = ctx.sb.signer(haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+    let signer = ctx.sb.signer_for(ctx.conn, ctx.app, haitao_alipay::SignType::Rsa2).map_err(store_err)?.0;
     haitao_alipay::inbound::sign_v1(p, &signer).map_err(store_err)
 }
 
@@ -536,7 +536,8 @@ pub fn enqueue_notify(
             .ok_or_else(|| store_err("notification without an amount"))?;
         let more = haitao_alipay::Money::from_minor(amount.minor() + 1, haitao_alipay::Currency::Cny);
         wrong.set("total_amount", more.to_decimal_string());
-        let signer = ctx.sb.signer(haitao_alipay::SignType::Rsa2).map_err(store_err)?;
+        let signer =
+            ctx.sb.signer_for(ctx.conn, ctx.app, haitao_alipay::SignType::Rsa2).map_err(store_err)?.0;
         let signed = haitao_alipay::inbound::sign_v1(wrong, &signer).map_err(store_err)?;
         insert_notification(ctx, t, &format!("{notify_id}W"), &url, &signed.to_urlencoded(), ctx.now)?;
         ctx.event(

@@ -96,8 +96,7 @@ pub fn open_session(ctx: &Ctx<'_>, req: &PageRequest, raw_params: &Params) -> Re
         }
     }
     if let Some(s) = model::session_for(ctx.conn, &ctx.app.app_id, out).map_err(store_err)? {
-        let (prev, _) = Params::parse_urlencoded(s.params.as_bytes(), Default::default(), Default::default())
-            .map_err(store_err)?;
+        let prev = Params::parse_stored(s.params.as_bytes()).map_err(store_err)?;
         let prev_req = page_request_from(&s.method, prev.get("biz_content").unwrap_or_default())?;
         if page_digest(&prev_req.pay) != dg {
             return Err(biz(acq::CONTEXT_INCONSISTENT, "交易信息被篡改"));
@@ -135,8 +134,7 @@ pub fn open_session(ctx: &Ctx<'_>, req: &PageRequest, raw_params: &Params) -> Re
 
 /// The request a session was opened with.
 pub fn session_request(s: &Session) -> Result<(Params, PageRequest), Status> {
-    let (p, _) = Params::parse_urlencoded(s.params.as_bytes(), Default::default(), Default::default())
-        .map_err(store_err)?;
+    let p = Params::parse_stored(s.params.as_bytes()).map_err(store_err)?;
     let req = page_request_from(&s.method, p.get("biz_content").unwrap_or_default())?;
     Ok((p, req))
 }

@@ -49,6 +49,12 @@ pub async fn harness() -> Harness {
 
 /// A harness whose sandbox keeps its data in `dir` (a file database, as the app runs it).
 pub async fn harness_in(dir: Option<std::path::PathBuf>) -> Harness {
+    harness_with(dir, false, false).await
+}
+
+/// A harness whose app is in public-key certificate mode and/or encrypts its content (AES), with
+/// the client configured as a merchant configures it from what the sandbox hands out.
+pub async fn harness_with(dir: Option<std::path::PathBuf>, cert_mode: bool, aes: bool) -> Harness {
     let clock = ManualClock::new(haitao_alipay::time::SystemClock.now());
     let mut config = Config::new(dir, "127.0.0.1:0".parse().unwrap());
     config.clock = Some(Arc::new(clock.clone()));
@@ -69,6 +75,8 @@ pub async fn harness_in(dir: Option<std::path::PathBuf>) -> Harness {
         .post(sandbox.base_url().join(path::APPS).unwrap())
         .json(&AppRequest {
             public_key: Some(merchant_key.public_key().to_pem()),
+            cert_mode,
+            aes,
             ..AppRequest::named("test-shop")
         })
         .send()
@@ -79,14 +87,26 @@ pub async fn harness_in(dir: Option<std::path::PathBuf>) -> Harness {
         .unwrap();
     let app_id = info.app_id.clone();
     let seller_id = info.seller_id.clone();
-    let alipay_key = PublicKey::parse(&info.alipay_public_key).unwrap();
-    let mut cfg = AppConfig::new(
-        app_id.clone(),
-        sandbox.gateway_url(),
-        Signer::new(merchant_key.clone(), SignType::Rsa2).unwrap(),
-        alipay_key,
-    )
-    .unwrap();
+    let signer = Signer::new(merchant_key.clone(), SignType::Rsa2).unwrap();
+    let mut cfg = match &info.certificates {
+        None => {
+            let alipay_key = PublicKey::parse(&info.alipay_public_key).unwrap();
+            AppConfig::new(app_id.clone(), sandbox.gateway_url(), signer, alipay_key).unwrap()
+        }
+        Some(certs) => {
+            let mode = haitao_alipay::cert::CertMode::new(
+                &certs.app_cert,
+                &certs.alipay_cert,
+                &certs.alipay_root_cert,
+                merchant_key.public_key(),
+            )
+            .unwrap();
+            AppConfig::with_cert_mode(app_id.clone(), sandbox.gateway_url(), signer, mode).unwrap()
+        }
+    };
+    assert_eq!(info.certificates.is_some(), cert_mode);
+    assert_eq!(info.aes_key.is_some(), aes);
+    cfg.encrypt_key = info.aes_key.as_deref().map(|k| haitao_alipay::encrypt::AesKey::parse(k).unwrap());
     cfg.seller_id = Some(seller_id.clone());
     let inbound = InboundVerifier::from_config(&cfg);
     let client = AlipayClient::new(Arc::new(cfg), Arc::new(clock.clone()) as Arc<dyn Clock>)
