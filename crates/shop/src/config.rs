@@ -33,8 +33,16 @@ pub enum KeySource {
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AlipaySettings {
     /// Haitao's local sandbox: the shop registers (or finds) its app through the sandbox's tester
-    /// API, which generates a demo key pair for it.
-    LocalSandbox { url: Url, app_name: String },
+    /// API, which generates a demo key pair for it (and, when asked, puts the app in certificate
+    /// mode and gives it a content key).
+    LocalSandbox {
+        url: Url,
+        app_name: String,
+        #[serde(default)]
+        cert_mode: bool,
+        #[serde(default)]
+        aes: bool,
+    },
     /// Alipay itself (production or Alipay's own sandbox), or any compatible gateway.
     Gateway {
         gateway: Url,
@@ -42,11 +50,32 @@ pub enum AlipaySettings {
         #[serde(default)]
         seller_id: Option<String>,
         merchant_key: KeySource,
-        /// Alipay's public key (PEM or the console's base64).
-        alipay_public_key: String,
+        /// Public-key mode: Alipay's public key (PEM or the console's base64).
+        #[serde(default)]
+        alipay_public_key: Option<String>,
+        /// Public-key certificate mode: the three certificate files from the console. Exactly one
+        /// of `alipay_public_key` and `certificates` is given.
+        #[serde(default)]
+        certificates: Option<Box<CertificateFiles>>,
+        /// Content encryption (`encrypt_type=AES`): the app's AES key, from the keyring or a file,
+        /// like the merchant key.
+        #[serde(default)]
+        encrypt_key: Option<KeySource>,
         #[serde(default)]
         legacy_rsa: bool,
     },
+}
+
+/// The certificate files of an app in public-key certificate mode, as the console names them.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CertificateFiles {
+    /// appCertPublicKey_<app_id>.crt
+    pub app_cert: PathBuf,
+    /// alipayCertPublicKey_RSA2.crt
+    pub alipay_cert: PathBuf,
+    /// alipayRootCert.crt
+    pub alipay_root_cert: PathBuf,
 }
 
 /// Merchant details used for customs declarations.
@@ -121,7 +150,12 @@ impl ShopConfig {
             data_dir,
             addr,
             public_url: None,
-            alipay: AlipaySettings::LocalSandbox { url: sandbox, app_name: "Haitao 海淘".into() },
+            alipay: AlipaySettings::LocalSandbox {
+                url: sandbox,
+                app_name: "Haitao 海淘".into(),
+                cert_mode: false,
+                aes: false,
+            },
             customs: CustomsSettings::default(),
             pricing: PricingConfig::default(),
             fx: FxRates::demo(),

@@ -8,6 +8,8 @@
 use std::net::SocketAddr;
 use std::sync::Arc;
 
+use haitao_alipay::cert::CertMode;
+use haitao_alipay::encrypt::AesKey;
 use haitao_alipay::{AlipayClient, AppConfig, InboundVerifier, PrivateKey, PublicKey, SignType, Signer};
 use haitao_sandbox_api as sandbox_api;
 use haitao_shop_api::PaymentConfig;
@@ -84,7 +86,8 @@ impl RunningShop {
     }
 }
 
-fn read_key(source: &KeySource) -> Result<SecretString, StartError> {
+/// Reads a secret (`what`: "merchant key", "content key") from where the configuration says.
+fn read_key(source: &KeySource, what: &str) -> Result<SecretString, StartError> {
     match source {
         KeySource::Inline(k) => Ok(k.clone()),
         KeySource::File { path } => std::fs::read_to_string(path)
@@ -95,7 +98,7 @@ fn read_key(source: &KeySource) -> Result<SecretString, StartError> {
             let entry = keyring_core::Entry::new(service, user)
                 .map_err(|e| StartError::MerchantKey(e.to_string()))?;
             entry.get_password().map(SecretString::new).map_err(|e| {
-                StartError::MerchantKey(format!("no merchant key in the keyring under {service}/{user}: {e}"))
+                StartError::MerchantKey(format!("no {what} in the keyring under {service}/{user}: {e}"))
             })
         }
     }
@@ -107,7 +110,7 @@ async fn alipay_config(
     base: &Url,
 ) -> Result<(AppConfig, bool, Option<String>), StartError> {
     match settings {
-        AlipaySettings::LocalSandbox { url, app_name } => {
+        AlipaySettings::LocalSandbox { url, app_name, cert_mode, aes } => {
             let api = url.join(sandbox_api::path::APPS).map_err(|e| StartError::Alipay(e.to_string()))?;
             let http = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -118,6 +121,8 @@ async fn alipay_config(
                 .post(api)
                 .json(&sandbox_api::AppRequest {
                     notify_base: Some(base.to_string()),
+                    cert_mode: *cert_mode,
+                    aes: *aes,
                     ..sandbox_api::AppRequest::named(app_name)
                 })
                 .send()
@@ -133,11 +138,27 @@ async fn alipay_config(
             let key = PrivateKey::parse(&key_text).map_err(|e| StartError::MerchantKey(e.to_string()))?;
             let signer =
                 Signer::new(key, SignType::Rsa2).map_err(|e| StartError::MerchantKey(e.to_string()))?;
-            let alipay =
-                PublicKey::parse(&app.alipay_public_key).map_err(|e| StartError::Alipay(e.to_string()))?;
             let gateway = Url::parse(&app.gateway_url).map_err(|e| StartError::Alipay(e.to_string()))?;
-            let mut cfg = AppConfig::new(app.app_id, gateway, signer, alipay)
-                .map_err(|e| StartError::Alipay(e.to_string()))?;
+            let mut cfg = match &app.certificates {
+                None => {
+                    let alipay = PublicKey::parse(&app.alipay_public_key)
+                        .map_err(|e| StartError::Alipay(e.to_string()))?;
+                    AppConfig::new(app.app_id, gateway, signer, alipay)
+                        .map_err(|e| StartError::Alipay(e.to_string()))?
+                }
+                Some(c) => {
+                    let mode =
+                        CertMode::new(&c.app_cert, &c.alipay_cert, &c.alipay_root_cert, signer.public_key())
+                            .map_err(|e| StartError::Alipay(e.to_string()))?;
+                    AppConfig::with_cert_mode(app.app_id, gateway, signer, mode)
+                        .map_err(|e| StartError::Alipay(e.to_string()))?
+                }
+            };
+            cfg.encrypt_key = match (app.aes_key, *aes) {
+                (Some(k), true) => Some(AesKey::parse(&k).map_err(|e| StartError::Alipay(e.to_string()))?),
+                (None, true) => return Err(sandbox_err("the sandbox gave the app no content key".into())),
+                (_, false) => None,
+            };
             cfg.seller_id = Some(app.seller_id);
             Ok((cfg, true, Some(url.to_string())))
         }
@@ -147,16 +168,50 @@ async fn alipay_config(
             seller_id,
             merchant_key,
             alipay_public_key,
+            certificates,
+            encrypt_key,
             legacy_rsa,
         } => {
-            let text = read_key(merchant_key)?;
+            let text = read_key(merchant_key, "merchant key")?;
             let key = PrivateKey::parse(text.expose()).map_err(|e| StartError::MerchantKey(e.to_string()))?;
             let sign_type = if *legacy_rsa { SignType::Rsa } else { SignType::Rsa2 };
             let signer = Signer::new(key, sign_type).map_err(|e| StartError::MerchantKey(e.to_string()))?;
-            let alipay =
-                PublicKey::parse(alipay_public_key).map_err(|e| StartError::Alipay(e.to_string()))?;
-            let mut cfg = AppConfig::new(app_id.clone(), gateway.clone(), signer, alipay)
-                .map_err(|e| StartError::Alipay(e.to_string()))?;
+            let mut cfg = match (alipay_public_key, certificates) {
+                (Some(k), None) => {
+                    let alipay = PublicKey::parse(k).map_err(|e| StartError::Alipay(e.to_string()))?;
+                    AppConfig::new(app_id.clone(), gateway.clone(), signer, alipay)
+                        .map_err(|e| StartError::Alipay(e.to_string()))?
+                }
+                (None, Some(files)) => {
+                    let read = |p: &std::path::Path| {
+                        std::fs::read_to_string(p)
+                            .map_err(|e| StartError::Alipay(format!("cannot read {}: {e}", p.display())))
+                    };
+                    let mode = CertMode::new(
+                        &read(&files.app_cert)?,
+                        &read(&files.alipay_cert)?,
+                        &read(&files.alipay_root_cert)?,
+                        signer.public_key(),
+                    )
+                    .map_err(|e| StartError::Alipay(e.to_string()))?;
+                    AppConfig::with_cert_mode(app_id.clone(), gateway.clone(), signer, mode)
+                        .map_err(|e| StartError::Alipay(e.to_string()))?
+                }
+                _ => {
+                    return Err(StartError::Alipay(
+                        "configure exactly one of alipay_public_key (public-key mode) and certificates \
+                         (certificate mode)"
+                            .into(),
+                    ));
+                }
+            };
+            if let Some(source) = encrypt_key {
+                let text = read_key(source, "content key")?;
+                cfg.encrypt_key = Some(
+                    AesKey::parse(text.expose())
+                        .map_err(|e| StartError::Alipay(format!("encrypt_key: {e}")))?,
+                );
+            }
             cfg.seller_id = seller_id.clone();
             Ok((cfg, false, None))
         }

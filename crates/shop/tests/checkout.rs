@@ -1201,3 +1201,129 @@ async fn the_order_shows_and_refunds_the_payment_that_paid_it() {
     }
     w.ledger_conserved().await;
 }
+
+/// A shop whose Alipay app is in public-key certificate mode with content encryption: every call
+/// (precreate, query on confirm, customs declaration, refund) carries the certificates' serial
+/// numbers and ciphertext, and every answer and notification verifies with Alipay's certificate.
+#[tokio::test]
+async fn a_shop_in_certificate_mode_with_encryption_pays_declares_and_refunds() {
+    let w = world_with(|cfg| {
+        if let haitao_shop::config::AlipaySettings::LocalSandbox { cert_mode, aes, .. } = &mut cfg.alipay {
+            *cert_mode = true;
+            *aes = true;
+        }
+    })
+    .await;
+    let apps: Vec<haitao_sandbox_api::AppInfo> = w.sandbox_get(path::APPS).await;
+    assert!(apps[0].certificates.is_some() && apps[0].encrypted, "{apps:?}");
+    let (b, order, attempt) = paid_by_balance(&w, "13800009001", "key-cert-aes").await;
+    let oid = order["id"].as_str().unwrap();
+    w.run_jobs().await;
+    assert_eq!(order_of(&w, &b, oid).await["status"], json!("customs_declared"));
+    let r = w.post(&format!("orders/{oid}/refunds"), &b.token, json!({"reason": "不想要了"})).await;
+    assert_eq!(r.body["status"], json!("refunded"), "{}", r.body);
+    let t: TradeView = w.sandbox_get(&path::trade(out_trade_no(&attempt))).await;
+    assert_eq!(t.merchant_net_fen, 0);
+    // On the wire: the sandbox's trace shows the shop's requests encrypted and its answers naming
+    // the Alipay certificate.
+    let events: Vec<haitao_sandbox_api::Event> =
+        w.sandbox_get(&format!("{}?limit=10000", path::EVENTS)).await;
+    let answers: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "gateway.response")
+        .filter_map(|e| e.detail["body"].as_str())
+        .collect();
+    // The declaration and the refund at least (the confirmation queries only if the notification
+    // has not come first).
+    assert!(answers.len() >= 2, "declaration, refund: {answers:?}");
+    assert!(answers.iter().all(|b| b.contains("\"alipay_cert_sn\":")), "{answers:?}");
+    let api_requests: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e.kind == "gateway.request")
+        .map(|e| &e.detail["params"])
+        .filter(|p| p["method"] != "alipay.trade.page.pay")
+        .collect();
+    assert!(!api_requests.is_empty());
+    for p in api_requests {
+        assert_eq!(p["encrypt_type"], "AES", "{p}");
+        assert!(p["app_cert_sn"].is_string() && p["alipay_root_cert_sn"].is_string(), "{p}");
+    }
+    w.ledger_conserved().await;
+}
+
+/// `shop.json` for an app in certificate mode with encryption at a real gateway: the certificate
+/// files and the content key read from files, as an operator configures them (here the gateway is
+/// the sandbox, which issued them); and a configuration naming both or neither way of verifying
+/// Alipay is refused.
+#[tokio::test]
+async fn a_gateway_configured_with_certificate_files_and_a_content_key_file() {
+    use haitao_alipay::PrivateKey;
+    use haitao_alipay::time::Clock as _;
+    use haitao_shop::config::{CertificateFiles, KeySource};
+    let sandbox_clock = haitao_alipay::time::ManualClock::new(haitao_alipay::time::SystemClock.now());
+    let mut sc = haitao_alipay_sandbox::Config::new(None, "127.0.0.1:0".parse().unwrap());
+    sc.clock = Some(std::sync::Arc::new(sandbox_clock.clone()));
+    let sandbox = haitao_alipay_sandbox::start(sc).await.unwrap();
+    let (key, der) = PrivateKey::generate().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let http = reqwest::Client::new();
+    let info: haitao_sandbox_api::AppInfo = http
+        .post(sandbox.base_url().join(path::APPS).unwrap())
+        .json(&haitao_sandbox_api::AppRequest {
+            public_key: Some(key.public_key().to_pem()),
+            cert_mode: true,
+            aes: true,
+            ..haitao_sandbox_api::AppRequest::named("operator-shop")
+        })
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let certs = info.certificates.clone().unwrap();
+    let write = |name: &str, text: &str| {
+        let p = dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    };
+    let files = CertificateFiles {
+        app_cert: write("appCertPublicKey.crt", &certs.app_cert),
+        alipay_cert: write("alipayCertPublicKey_RSA2.crt", &certs.alipay_cert),
+        alipay_root_cert: write("alipayRootCert.crt", &certs.alipay_root_cert),
+    };
+    let merchant = write("merchant.pem", &haitao_alipay::keys::pem("PRIVATE KEY", &der));
+    let aes = write("aes.key", info.aes_key.as_deref().unwrap());
+    let settings = |public: Option<String>, certificates: Option<CertificateFiles>| {
+        haitao_shop::AlipaySettings::Gateway {
+            gateway: sandbox.gateway_url(),
+            app_id: info.app_id.clone(),
+            seller_id: Some(info.seller_id.clone()),
+            merchant_key: KeySource::File { path: merchant.clone() },
+            alipay_public_key: public,
+            certificates: certificates.map(Box::new),
+            encrypt_key: Some(KeySource::File { path: aes.clone() }),
+            legacy_rsa: false,
+        }
+    };
+    let config = |alipay| {
+        let clock = haitao_alipay::time::ManualClock::new(haitao_alipay::time::SystemClock.now());
+        let mut cfg =
+            haitao_shop::ShopConfig::local(None, "127.0.0.1:0".parse().unwrap(), sandbox.base_url().clone());
+        cfg.clock = std::sync::Arc::new(clock.clone());
+        cfg.ids = std::sync::Arc::new(haitao_alipay::ids::SequentialIds::default());
+        cfg.job_interval = std::time::Duration::from_secs(3600);
+        cfg.test_controls = true;
+        cfg.alipay = alipay;
+        (cfg, clock)
+    };
+    for wrong in [settings(None, None), settings(Some(info.alipay_public_key.clone()), Some(files.clone()))] {
+        let err = haitao_shop::start(config(wrong).0).await.unwrap_err();
+        assert!(err.to_string().contains("exactly one"), "{err}");
+    }
+    let (cfg, clock) = config(settings(None, Some(files)));
+    let shop = haitao_shop::start(cfg).await.unwrap();
+    let w = World { sandbox, shop, clock, sandbox_clock, http };
+    let (b, order, _) = paid_by_balance(&w, "13800009002", "key-operator").await;
+    assert!(paid_status(&order_of(&w, &b, order["id"].as_str().unwrap()).await["status"]));
+}

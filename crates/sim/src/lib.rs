@@ -118,8 +118,12 @@ pub async fn run(seed: u64, options: Options) -> Result<Summary, Failure> {
     };
     let notify_on_close = rng.chance(50);
     let notify_on_refund = rng.chance(50);
-    trace.push(format!("sandbox: notify_on_close={notify_on_close} notify_on_refund={notify_on_refund}"));
-    let mut w = World::new(notify_on_close, notify_on_refund).await.map_err(|e| fail(0, e, &trace))?;
+    let mode = world::AppMode { cert: rng.chance(50), aes: rng.chance(50) };
+    trace.push(format!(
+        "sandbox: notify_on_close={notify_on_close} notify_on_refund={notify_on_refund}; app: certificate mode={} AES={}",
+        mode.cert, mode.aes
+    ));
+    let mut w = World::new(notify_on_close, notify_on_refund, mode).await.map_err(|e| fail(0, e, &trace))?;
     let setup = async {
         w.add_buyer("13900000001", world::PERSONAS[0].1, world::PERSONAS[0].2).await?;
         w.add_buyer("13900000002", world::PERSONAS[1].1, world::PERSONAS[1].2).await?;
@@ -127,6 +131,12 @@ pub async fn run(seed: u64, options: Options) -> Result<Summary, Failure> {
     };
     setup.await.map_err(|e| fail(0, e, &trace))?;
     let mut summary = Summary::default();
+    summary.bump(match (mode.cert, mode.aes) {
+        (false, false) => "world: public-key mode",
+        (false, true) => "world: public-key mode, AES",
+        (true, false) => "world: certificate mode",
+        (true, true) => "world: certificate mode, AES",
+    });
     let mut outcome = Ok(());
     for step in 1..=options.steps {
         let line = steps::step(&mut w, &mut rng, options, &mut summary).await;

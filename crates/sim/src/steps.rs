@@ -28,9 +28,10 @@ enum Act {
     FailWrite,
     Stop,
     MerchantSettles,
+    RotateCert,
 }
 
-const ACTS: [(Act, usize); 17] = [
+const ACTS: [(Act, usize); 18] = [
     (Act::Place, 16),
     (Act::StartPayment, 14),
     (Act::Pay, 18),
@@ -48,6 +49,7 @@ const ACTS: [(Act, usize); 17] = [
     (Act::FailWrite, 3),
     (Act::Stop, 3),
     (Act::MerchantSettles, 2),
+    (Act::RotateCert, 1),
 ];
 
 /// Runs one step and describes it.
@@ -158,6 +160,13 @@ pub async fn step(w: &mut World, rng: &mut Rng, options: Options, summary: &mut 
         Act::MerchantSettles => {
             summary.bump("merchant balance moved");
             w.merchant_settles()
+        }
+        Act::RotateCert => {
+            if !w.mode.cert {
+                return "rotate Alipay's certificate: the app is in public-key mode".into();
+            }
+            summary.bump("Alipay certificate rotated");
+            w.rotate_alipay_cert().await
         }
         Act::Stop => {
             let after = rng.below_i64(8);

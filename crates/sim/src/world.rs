@@ -12,6 +12,7 @@ use haitao_alipay::ids::SequentialIds;
 use haitao_alipay::time::ManualClock;
 use haitao_alipay_sandbox as sandbox;
 use haitao_sandbox_api::{AppInfo, AppRequest, path};
+use haitao_shop::config::CertificateFiles;
 use haitao_shop::{AlipaySettings, KeySource, RunningShop, ShopConfig, WriteFaults};
 use haitao_shop_api::secret::SecretString;
 use haitao_shop_api::{Currency, Money};
@@ -22,6 +23,7 @@ struct Keys {
     gateway: PrivateKey,
     app_pem: String,
     app_public_pem: String,
+    ca: sandbox::certs::CaKeys,
 }
 
 fn keys() -> Result<&'static Keys, String> {
@@ -29,10 +31,16 @@ fn keys() -> Result<&'static Keys, String> {
     KEYS.get_or_init(|| {
         let (gateway, _) = PrivateKey::generate().map_err(|e| format!("gateway key: {e}"))?;
         let (app, app_der) = PrivateKey::generate().map_err(|e| format!("app key: {e}"))?;
+        let key = |what: &str| PrivateKey::generate().map(|(k, _)| k).map_err(|e| format!("{what} key: {e}"));
         Ok(Keys {
             gateway,
             app_pem: haitao_alipay::keys::pem("PRIVATE KEY", &app_der),
             app_public_pem: app.public_key().to_pem(),
+            ca: sandbox::certs::CaKeys {
+                root: key("root CA")?,
+                class2: key("class 2 CA")?,
+                alipay: key("Alipay")?,
+            },
         })
     })
     .as_ref()
@@ -83,6 +91,14 @@ impl Faults {
     pub fn crashed(&self) -> bool {
         self.crashed.load(Ordering::SeqCst)
     }
+}
+
+/// How the shop's Alipay app is configured: public-key or certificate mode, with or without
+/// content encryption. Every money path runs in each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppMode {
+    pub cert: bool,
+    pub aes: bool,
 }
 
 /// The simulation's tight limits, so that runs reach them: per order and per orderer and year.
@@ -137,6 +153,7 @@ pub struct World {
     pub faults: Arc<Faults>,
     pub http: reqwest::Client,
     pub app: AppInfo,
+    pub mode: AppMode,
     shop_addr: SocketAddr,
     pub buyers: Vec<Buyer>,
     pub orders: Vec<SimOrder>,
@@ -163,7 +180,7 @@ pub struct Answer {
 }
 
 impl World {
-    pub async fn new(notify_on_close: bool, notify_on_refund: bool) -> Result<World, String> {
+    pub async fn new(notify_on_close: bool, notify_on_refund: bool, mode: AppMode) -> Result<World, String> {
         let base = std::path::Path::new("/dev/shm");
         let dir = if base.is_dir() { tempfile::tempdir_in(base) } else { tempfile::tempdir() }
             .map_err(|e| format!("temp dir: {e}"))?;
@@ -171,6 +188,7 @@ impl World {
         let mut sc = sandbox::Config::new(None, loopback());
         sc.clock = Some(Arc::new(sandbox_clock.clone()));
         sc.gateway_key = Some(keys()?.gateway.clone());
+        sc.ca_keys = Some(keys()?.ca.clone());
         sc.background = false;
         sc.options.notify_on_close = notify_on_close;
         sc.options.notify_on_refund = notify_on_refund;
@@ -180,7 +198,7 @@ impl World {
             .timeout(std::time::Duration::from_secs(30))
             .build()
             .map_err(|e| e.to_string())?;
-        let app = register_app(&http, &sandbox, &keys()?.app_public_pem, None).await?;
+        let app = register_app(&http, &sandbox, &keys()?.app_public_pem, None, mode).await?;
         let mut w = World {
             dir,
             sandbox,
@@ -191,6 +209,7 @@ impl World {
             faults: Arc::new(Faults::default()),
             http,
             app,
+            mode,
             shop_addr: loopback(),
             buyers: Vec::new(),
             orders: Vec::new(),
@@ -213,12 +232,35 @@ impl World {
             self.shop_addr,
             self.sandbox.base_url().clone(),
         );
+        // Certificate mode: the files as the sandbox first handed them out (a restarted shop meets
+        // any rotation since and downloads it again).
+        let certificates = match &self.app.certificates {
+            Some(c) => {
+                let dir = self.dir.path().join("certs");
+                let write = |name: &str, text: &str| -> Result<std::path::PathBuf, String> {
+                    let p = dir.join(name);
+                    if !p.exists() {
+                        std::fs::create_dir_all(&dir).map_err(|e| format!("certs: {e}"))?;
+                        std::fs::write(&p, text).map_err(|e| format!("certs: {e}"))?;
+                    }
+                    Ok(p)
+                };
+                Some(Box::new(CertificateFiles {
+                    app_cert: write("appCertPublicKey.crt", &c.app_cert)?,
+                    alipay_cert: write("alipayCertPublicKey_RSA2.crt", &c.alipay_cert)?,
+                    alipay_root_cert: write("alipayRootCert.crt", &c.alipay_root_cert)?,
+                }))
+            }
+            None => None,
+        };
         cfg.alipay = AlipaySettings::Gateway {
             gateway: url::Url::parse(&self.app.gateway_url).unwrap_or_else(|_| self.sandbox.gateway_url()),
             app_id: self.app.app_id.clone(),
             seller_id: Some(self.app.seller_id.clone()),
             merchant_key: KeySource::Inline(SecretString::new(keys()?.app_pem.clone())),
-            alipay_public_key: self.app.alipay_public_key.clone(),
+            alipay_public_key: certificates.is_none().then(|| self.app.alipay_public_key.clone()),
+            certificates,
+            encrypt_key: self.app.aes_key.clone().map(|k| KeySource::Inline(SecretString::new(k))),
             legacy_rsa: false,
         };
         cfg.clock = Arc::new(self.shop_clock.clone());
@@ -242,8 +284,14 @@ impl World {
             Err(e) => return Err(format!("shop: {e}")),
         };
         self.shop_addr = shop.addr;
-        register_app(&self.http, &self.sandbox, &keys()?.app_public_pem, Some(shop.base_url().to_string()))
-            .await?;
+        register_app(
+            &self.http,
+            &self.sandbox,
+            &keys()?.app_public_pem,
+            Some(shop.base_url().to_string()),
+            self.mode,
+        )
+        .await?;
         self.shop = Some(shop);
         Ok(())
     }
@@ -446,6 +494,24 @@ impl World {
 
     /// The merchant settles all it could pay out to its bank (refunds are then refused with
     /// ACQ.SELLER_BALANCE_NOT_ENOUGH), or, when it had, the money comes back.
+    /// Alipay issues a new public-key certificate: answers name it from now on, and the shop must
+    /// fetch it (and check it against the root) before it can trust any answer again.
+    pub async fn rotate_alipay_cert(&mut self) -> String {
+        let url = match self.sandbox.base_url().join(path::ALIPAY_CERT_ROTATE) {
+            Ok(u) => u,
+            Err(e) => return format!("rotate Alipay's certificate: {e}"),
+        };
+        match self.http.post(url).json(&json!({})).send().await {
+            Ok(r) if r.status().is_success() => "Alipay rotated its public-key certificate".into(),
+            Ok(r) => {
+                self.violations
+                    .push(format!("the sandbox refused a certificate rotation: HTTP {}", r.status()));
+                "rotate Alipay's certificate: refused".into()
+            }
+            Err(e) => format!("rotate Alipay's certificate: {e}"),
+        }
+    }
+
     pub fn merchant_settles(&mut self) -> String {
         use haitao_alipay_sandbox::{ledger, model};
         let merchant = ledger::merchant_account(&self.app.app_id);
@@ -506,11 +572,14 @@ async fn register_app(
     sb: &sandbox::Running,
     public_pem: &str,
     notify_base: Option<String>,
+    mode: AppMode,
 ) -> Result<AppInfo, String> {
     let url = sb.base_url().join(path::APPS).map_err(|e| e.to_string())?;
     let req = AppRequest {
         public_key: Some(public_pem.to_owned()),
         notify_base,
+        cert_mode: mode.cert,
+        aes: mode.aes,
         ..AppRequest::named("Haitao sim")
     };
     let r = http.post(url).json(&req).send().await.map_err(|e| format!("sandbox app: {e}"))?;
