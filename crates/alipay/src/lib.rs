@@ -16,6 +16,8 @@
 //! - [`money`], [`time`]: integer minor units with ISO 4217 currencies; Asia/Shanghai timestamps.
 //! - [`fx`]: converting foreign amounts to CNY (one rounding rule) and the demo exchange table.
 //! - [`client`]: an async client that separates definite failures from unknown outcomes.
+//! - [`v3`]: OpenAPI v3 (REST paths, JSON, the `Authorization` and `alipay-signature` headers);
+//!   [`client::AlipayClient::execute_v3`] calls the same typed APIs through it.
 //! - [`inbound`]: verified notifications and return redirects, matched against the expected order.
 //!
 //! Clocks and identifier generators are injected ([`time::Clock`], [`ids::IdGen`]) so every test is
@@ -38,6 +40,7 @@ pub mod response;
 pub mod sign;
 pub mod status;
 pub mod time;
+pub mod v3;
 
 pub use api::{ApiCall, PageCall, TradeStatus};
 pub use client::{AlipayClient, CallError, RetryPolicy, UnknownCause};
@@ -45,7 +48,7 @@ pub use inbound::{Expected, InboundVerifier, NOTIFY_ACK, Rejection};
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use money::{AmountText, Currency, Money, MoneyError};
 pub use params::{Charset, ParamError, Params};
-pub use request::{AppConfig, Callbacks, RequestError, SignedRequest};
+pub use request::{AppConfig, Callbacks, Protocol, RequestError, SignedRequest};
 pub use sign::{SignType, Signer, Verifier, VerifyError};
 pub use status::{Certainty, GatewayError, Status};
 

@@ -29,6 +29,8 @@ pub struct AppConfig {
     pub cert_mode: Option<Arc<CertMode>>,
     /// Content encryption (`encrypt_type=AES`) of `biz_content` and of responses.
     pub encrypt_key: Option<AesKey>,
+    /// Which protocol API calls use (page payments are `gateway.do` in both).
+    pub protocol: Protocol,
     /// The merchant's Alipay user id (`2088...`), checked in notifications when known.
     pub seller_id: Option<String>,
     pub app_auth_token: Option<String>,
@@ -44,6 +46,7 @@ impl fmt::Debug for AppConfig {
             .field("seller_id", &self.seller_id)
             .field("cert_mode", &self.cert_mode)
             .field("encrypt_key", &self.encrypt_key)
+            .field("protocol", &self.protocol)
             .finish_non_exhaustive()
     }
 }
@@ -66,6 +69,7 @@ impl AppConfig {
             app_auth_token: None,
             cert_mode: None,
             encrypt_key: None,
+            protocol: Protocol::Gateway,
         })
     }
 
@@ -101,6 +105,17 @@ impl AppConfig {
     pub fn sign_type(&self) -> SignType {
         self.signer.sign_type()
     }
+}
+
+/// The protocol of API calls.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Protocol {
+    /// `gateway.do` with form parameters and `*_response` envelopes (OpenAPI v2).
+    #[default]
+    Gateway,
+    /// OpenAPI v3: REST paths, JSON, signatures in headers.
+    V3,
 }
 
 /// Why a request could not be built. Nothing was sent.
