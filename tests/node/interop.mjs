@@ -6,6 +6,8 @@
 //   {"op":"page_form", "sdk":{...}, "method":..., "params":{...}}                      -> {"html"}
 //   {"op":"sdk_execute","sdk":{...}, "method":..., "params":{...}}                     -> {"query"}
 //   {"op":"exec",      "sdk":{...}, "method":..., "params":{...}, "options"?:{...}}   -> {"ok","result"|"error"}
+//   {"op":"curl",      "sdk":{...}, "method":"POST", "path":"/v3/...", "options":{body,needEncrypt...}}
+//                                                         -> {"ok","status","data"|"error","code"}
 //   {"op":"cert_sns",  "sdk":{...}}        -> {"appCertSn","alipayCertSn","alipayRootCertSn"} (certificate mode)
 //   {"op":"check_notify", "sdk":{...}, "bodies":["raw form body", ...]}                -> {"results":[bool]}
 //   {"op":"check_response","sdk":{...}, "cases":[{"raw","response_key"}]}              -> {"results":[{"ok","error"}]}
@@ -46,6 +48,18 @@ async function run(cmd) {
         return { ok: true, result };
       } catch (err) {
         return { ok: false, error: String(err && err.message ? err.message : err) };
+      }
+    case 'curl':
+      try {
+        const r = await sdk.curl(cmd.method, cmd.path, cmd.options ?? {});
+        return { ok: true, status: r.responseHttpStatus, data: r.data };
+      } catch (err) {
+        return {
+          ok: false,
+          status: err.responseHttpStatus ?? null,
+          code: err.code ?? null,
+          error: String(err && err.message ? err.message : err),
+        };
       }
     case 'cert_sns':
       return {

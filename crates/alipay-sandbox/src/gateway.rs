@@ -42,6 +42,7 @@ pub fn router(sb: Arc<Sandbox>) -> Router {
     let limit = sb.options.max_body_bytes;
     Router::new()
         .route("/gateway.do", any(gateway_do))
+        .route("/v3/{*path}", any(crate::gateway_v3::call))
         .merge(crate::cashier::routes())
         .merge(
             crate::controls::routes()
@@ -411,7 +412,7 @@ fn ctx_biz(p: &Params) -> &str {
 }
 
 /// The node of a successful or failed API answer.
-fn node(status: &Status, body: &Value) -> String {
+pub(crate) fn node(status: &Status, body: &Value) -> String {
     let mut obj = serde_json::Map::new();
     obj.insert("code".into(), json!(status.code));
     obj.insert("msg".into(), json!(status.msg));
@@ -449,7 +450,7 @@ impl http_body::Body for FailingBody {
     }
 }
 
-fn dropped() -> Response {
+pub(crate) fn dropped() -> Response {
     Response::new(Body::new(FailingBody))
 }
 
@@ -546,17 +547,28 @@ struct Call {
     charset: Charset,
 }
 
-async fn api(
-    sb: Arc<Sandbox>,
-    app: App,
-    call: Call,
+/// What running one API call did.
+pub(crate) enum Ran {
+    /// A forced 502: the method did not run.
+    GatewayError,
+    Done {
+        fault: Option<Outcome>,
+        status: Status,
+        body: Value,
+    },
+}
+
+/// Runs an API method for `app` with the forced fault that applies to it, if any (a slow answer
+/// waits, then runs). Shared by `gateway.do` and the v3 paths.
+pub(crate) async fn run_api(
+    sb: &Arc<Sandbox>,
+    app: &App,
+    method: &str,
     params: Params,
     out_trade_no: Option<String>,
-    biz: Value,
-) -> Response {
-    let method = call.method.clone();
+    biz: &Value,
+) -> Ran {
     let now = sb.now();
-    let app_id = app.app_id.clone();
     // Which trade this call is about, for forced faults.
     let trade_no = biz.get("trade_no").and_then(Value::as_str).map(str::to_owned);
     let is_query = method == "alipay.trade.query";
@@ -566,7 +578,8 @@ async fn api(
         .and_then(|t| haitao_alipay::Money::parse_decimal(t, haitao_alipay::Currency::Cny).ok())
         .map(|m| m.minor());
     let params = Arc::new(params);
-    let app = Arc::new(app);
+    let app = Arc::new(app.clone());
+    let method = method.to_owned();
 
     // One trip: the forced fault (if any) and the method, in one transaction.
     let trip = {
@@ -601,9 +614,7 @@ async fn api(
             .unwrap_or_else(|e| Trip::Done(None, Err(e)))
     };
     let (fault, result) = match trip {
-        Trip::GatewayError => {
-            return (StatusCode::BAD_GATEWAY, "<html><body>502 Bad Gateway</body></html>").into_response();
-        }
+        Trip::GatewayError => return Ran::GatewayError,
         Trip::Done(fault, result) => (fault, result),
         Trip::Slow => {
             tokio::time::sleep(sb.options.slow_answer).await;
@@ -629,6 +640,25 @@ async fn api(
             (Status::failure("20000", "isp.unknow-error", "系统繁忙"), Value::Null)
         }
     };
+    Ran::Done { fault, status, body }
+}
+
+async fn api(
+    sb: Arc<Sandbox>,
+    app: App,
+    call: Call,
+    params: Params,
+    out_trade_no: Option<String>,
+    biz: Value,
+) -> Response {
+    let method = call.method.clone();
+    let now = sb.now();
+    let (fault, status, body) = match run_api(&sb, &app, &method, params, out_trade_no.clone(), &biz).await {
+        Ran::GatewayError => {
+            return (StatusCode::BAD_GATEWAY, "<html><body>502 Bad Gateway</body></html>").into_response();
+        }
+        Ran::Done { fault, status, body } => (fault, status, body),
+    };
     let signed = sign_answer(&sb, &app, &call, &status, &body).await;
     let summary = format!(
         "{method}: {} {}",
@@ -639,7 +669,7 @@ async fn api(
         &sb.store,
         now,
         "gateway.response",
-        Some(app_id),
+        Some(app.app_id.clone()),
         out_trade_no,
         summary,
         json!({"body": signed, "forced": fault.map(|f| f.as_str())}),

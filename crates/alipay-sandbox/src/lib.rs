@@ -22,6 +22,7 @@ pub mod controls;
 pub mod db;
 pub mod events;
 mod gateway;
+mod gateway_v3;
 mod html;
 pub use html::LANG_COOKIE;
 pub mod ledger;

@@ -5,6 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use haitao_alipay::Protocol;
 use haitao_alipay::ids::{IdGen, RandomIds};
 use haitao_alipay::time::{Clock, OffsetClock};
 use haitao_shop_api::secret::SecretString;
@@ -42,6 +43,8 @@ pub enum AlipaySettings {
         cert_mode: bool,
         #[serde(default)]
         aes: bool,
+        #[serde(default)]
+        protocol: Protocol,
     },
     /// Alipay itself (production or Alipay's own sandbox), or any compatible gateway.
     Gateway {
@@ -61,6 +64,10 @@ pub enum AlipaySettings {
         /// like the merchant key.
         #[serde(default)]
         encrypt_key: Option<KeySource>,
+        /// `gateway` (OpenAPI v2, the default) or `v3` for the API calls; the cashier page is
+        /// `gateway.do` in both.
+        #[serde(default)]
+        protocol: Protocol,
         #[serde(default)]
         legacy_rsa: bool,
     },
@@ -155,6 +162,7 @@ impl ShopConfig {
                 app_name: "Haitao 海淘".into(),
                 cert_mode: false,
                 aes: false,
+                protocol: Protocol::Gateway,
             },
             customs: CustomsSettings::default(),
             pricing: PricingConfig::default(),

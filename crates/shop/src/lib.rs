@@ -110,7 +110,7 @@ async fn alipay_config(
     base: &Url,
 ) -> Result<(AppConfig, bool, Option<String>), StartError> {
     match settings {
-        AlipaySettings::LocalSandbox { url, app_name, cert_mode, aes } => {
+        AlipaySettings::LocalSandbox { url, app_name, cert_mode, aes, protocol } => {
             let api = url.join(sandbox_api::path::APPS).map_err(|e| StartError::Alipay(e.to_string()))?;
             let http = reqwest::Client::builder()
                 .timeout(std::time::Duration::from_secs(10))
@@ -159,6 +159,7 @@ async fn alipay_config(
                 (None, true) => return Err(sandbox_err("the sandbox gave the app no content key".into())),
                 (_, false) => None,
             };
+            cfg.protocol = *protocol;
             cfg.seller_id = Some(app.seller_id);
             Ok((cfg, true, Some(url.to_string())))
         }
@@ -170,6 +171,7 @@ async fn alipay_config(
             alipay_public_key,
             certificates,
             encrypt_key,
+            protocol,
             legacy_rsa,
         } => {
             let text = read_key(merchant_key, "merchant key")?;
@@ -205,6 +207,7 @@ async fn alipay_config(
                     ));
                 }
             };
+            cfg.protocol = *protocol;
             if let Some(source) = encrypt_key {
                 let text = read_key(source, "content key")?;
                 cfg.encrypt_key = Some(

@@ -1207,15 +1207,30 @@ async fn the_order_shows_and_refunds_the_payment_that_paid_it() {
 /// numbers and ciphertext, and every answer and notification verifies with Alipay's certificate.
 #[tokio::test]
 async fn a_shop_in_certificate_mode_with_encryption_pays_declares_and_refunds() {
+    shop_in_mode(true, true, haitao_alipay::Protocol::Gateway).await;
+}
+
+/// The same through OpenAPI v3 (the customs declaration stays on gateway.do, as at Alipay), in
+/// public-key mode and in certificate mode with encryption.
+#[tokio::test]
+async fn a_shop_speaking_v3_pays_declares_and_refunds() {
+    shop_in_mode(false, false, haitao_alipay::Protocol::V3).await;
+    shop_in_mode(true, true, haitao_alipay::Protocol::V3).await;
+}
+
+async fn shop_in_mode(cert: bool, encrypted: bool, api: haitao_alipay::Protocol) {
     let w = world_with(|cfg| {
-        if let haitao_shop::config::AlipaySettings::LocalSandbox { cert_mode, aes, .. } = &mut cfg.alipay {
-            *cert_mode = true;
-            *aes = true;
+        if let haitao_shop::config::AlipaySettings::LocalSandbox { cert_mode, aes, protocol, .. } =
+            &mut cfg.alipay
+        {
+            *cert_mode = cert;
+            *aes = encrypted;
+            *protocol = api;
         }
     })
     .await;
     let apps: Vec<haitao_sandbox_api::AppInfo> = w.sandbox_get(path::APPS).await;
-    assert!(apps[0].certificates.is_some() && apps[0].encrypted, "{apps:?}");
+    assert_eq!((apps[0].certificates.is_some(), apps[0].encrypted), (cert, encrypted), "{apps:?}");
     let (b, order, attempt) = paid_by_balance(&w, "13800009001", "key-cert-aes").await;
     let oid = order["id"].as_str().unwrap();
     w.run_jobs().await;
@@ -1224,30 +1239,41 @@ async fn a_shop_in_certificate_mode_with_encryption_pays_declares_and_refunds() 
     assert_eq!(r.body["status"], json!("refunded"), "{}", r.body);
     let t: TradeView = w.sandbox_get(&path::trade(out_trade_no(&attempt))).await;
     assert_eq!(t.merchant_net_fen, 0);
-    // On the wire: the sandbox's trace shows the shop's requests encrypted and its answers naming
-    // the Alipay certificate.
+    // On the wire, as the sandbox's trace shows: each request in the configured protocol,
+    // encrypted or not, naming the certificates or not; gateway.do answers naming the Alipay
+    // certificate in certificate mode.
     let events: Vec<haitao_sandbox_api::Event> =
         w.sandbox_get(&format!("{}?limit=10000", path::EVENTS)).await;
-    let answers: Vec<&str> = events
-        .iter()
-        .filter(|e| e.kind == "gateway.response")
-        .filter_map(|e| e.detail["body"].as_str())
-        .collect();
-    // The declaration and the refund at least (the confirmation queries only if the notification
-    // has not come first).
-    assert!(answers.len() >= 2, "declaration, refund: {answers:?}");
-    assert!(answers.iter().all(|b| b.contains("\"alipay_cert_sn\":")), "{answers:?}");
-    let api_requests: Vec<&serde_json::Value> = events
+    let requests: Vec<&serde_json::Value> = events
         .iter()
         .filter(|e| e.kind == "gateway.request")
-        .map(|e| &e.detail["params"])
-        .filter(|p| p["method"] != "alipay.trade.page.pay")
+        .map(|e| &e.detail)
+        .filter(|d| d["method"] != "alipay.trade.page.pay")
         .collect();
-    assert!(!api_requests.is_empty());
-    for p in api_requests {
-        assert_eq!(p["encrypt_type"], "AES", "{p}");
-        assert!(p["app_cert_sn"].is_string() && p["alipay_root_cert_sn"].is_string(), "{p}");
+    let v3: Vec<_> = requests.iter().filter(|d| d["protocol"] == "v3").collect();
+    let v2: Vec<_> = requests.iter().filter(|d| d["protocol"] != "v3").collect();
+    assert!(
+        v2.iter().any(|d| d["method"] == "alipay.trade.customs.declare"),
+        "the declaration is gateway.do"
+    );
+    let refund_protocol_v3 = v3.iter().any(|d| d["method"] == "alipay.trade.refund");
+    assert_eq!(refund_protocol_v3, api == haitao_alipay::Protocol::V3);
+    for d in &v2 {
+        let p = &d["params"];
+        assert_eq!(p["encrypt_type"] == "AES", encrypted, "{p}");
+        assert_eq!(p["app_cert_sn"].is_string() && p["alipay_root_cert_sn"].is_string(), cert, "{p}");
     }
+    for d in &v3 {
+        assert_eq!(d["biz_content_decrypted"].is_string(), encrypted, "{d}");
+        assert_eq!(d["authorization"].as_str().unwrap().contains("app_cert_sn="), cert, "{d}");
+    }
+    let v2_answers: Vec<&str> = events
+        .iter()
+        .filter(|e| e.kind == "gateway.response" && e.detail["protocol"] != "v3")
+        .filter_map(|e| e.detail["body"].as_str())
+        .collect();
+    assert!(!v2_answers.is_empty());
+    assert!(v2_answers.iter().all(|b| b.contains("\"alipay_cert_sn\":") == cert), "{v2_answers:?}");
     w.ledger_conserved().await;
 }
 
@@ -1303,6 +1329,7 @@ async fn a_gateway_configured_with_certificate_files_and_a_content_key_file() {
             alipay_public_key: public,
             certificates: certificates.map(Box::new),
             encrypt_key: Some(KeySource::File { path: aes.clone() }),
+            protocol: haitao_alipay::Protocol::Gateway,
             legacy_rsa: false,
         }
     };

@@ -118,10 +118,10 @@ pub async fn run(seed: u64, options: Options) -> Result<Summary, Failure> {
     };
     let notify_on_close = rng.chance(50);
     let notify_on_refund = rng.chance(50);
-    let mode = world::AppMode { cert: rng.chance(50), aes: rng.chance(50) };
+    let mode = world::AppMode { cert: rng.chance(50), aes: rng.chance(50), v3: rng.chance(50) };
     trace.push(format!(
-        "sandbox: notify_on_close={notify_on_close} notify_on_refund={notify_on_refund}; app: certificate mode={} AES={}",
-        mode.cert, mode.aes
+        "sandbox: notify_on_close={notify_on_close} notify_on_refund={notify_on_refund}; app: certificate mode={} AES={} v3={}",
+        mode.cert, mode.aes, mode.v3
     ));
     let mut w = World::new(notify_on_close, notify_on_refund, mode).await.map_err(|e| fail(0, e, &trace))?;
     let setup = async {
@@ -131,12 +131,13 @@ pub async fn run(seed: u64, options: Options) -> Result<Summary, Failure> {
     };
     setup.await.map_err(|e| fail(0, e, &trace))?;
     let mut summary = Summary::default();
-    summary.bump(match (mode.cert, mode.aes) {
-        (false, false) => "world: public-key mode",
-        (false, true) => "world: public-key mode, AES",
-        (true, false) => "world: certificate mode",
-        (true, true) => "world: certificate mode, AES",
-    });
+    summary.bump(if mode.cert { "world: certificate mode" } else { "world: public-key mode" });
+    if mode.aes {
+        summary.bump("world: AES content encryption");
+    }
+    if mode.v3 {
+        summary.bump("world: OpenAPI v3");
+    }
     let mut outcome = Ok(());
     for step in 1..=options.steps {
         let line = steps::step(&mut w, &mut rng, options, &mut summary).await;

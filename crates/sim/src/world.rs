@@ -94,11 +94,13 @@ impl Faults {
 }
 
 /// How the shop's Alipay app is configured: public-key or certificate mode, with or without
-/// content encryption. Every money path runs in each.
+/// content encryption, API calls through gateway.do or OpenAPI v3. Every money path runs in each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AppMode {
     pub cert: bool,
     pub aes: bool,
+    /// API calls through OpenAPI v3 rather than gateway.do.
+    pub v3: bool,
 }
 
 /// The simulation's tight limits, so that runs reach them: per order and per orderer and year.
@@ -261,6 +263,11 @@ impl World {
             alipay_public_key: certificates.is_none().then(|| self.app.alipay_public_key.clone()),
             certificates,
             encrypt_key: self.app.aes_key.clone().map(|k| KeySource::Inline(SecretString::new(k))),
+            protocol: if self.mode.v3 {
+                haitao_alipay::Protocol::V3
+            } else {
+                haitao_alipay::Protocol::Gateway
+            },
             legacy_rsa: false,
         };
         cfg.clock = Arc::new(self.shop_clock.clone());
