@@ -25,9 +25,10 @@ use crate::model::{self, App};
 use crate::scenarios::{self, Outcome};
 use crate::trades::{self, Ctx};
 
-pub const METHODS: [&str; 10] = [
+pub const METHODS: [&str; 11] = [
     "alipay.trade.page.pay",
     "alipay.trade.wap.pay",
+    "alipay.trade.app.pay",
     "alipay.trade.precreate",
     "alipay.trade.query",
     "alipay.trade.close",
@@ -288,7 +289,8 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
     }
 
     match method.as_str() {
-        "alipay.trade.page.pay" | "alipay.trade.wap.pay" => {
+        // The app's order string, opened by the Alipay app, is a page like the others here.
+        "alipay.trade.page.pay" | "alipay.trade.wap.pay" | "alipay.trade.app.pay" => {
             page(sb, app, method, params, Lang::resolve(None, &headers)).await
         }
         _ => api(sb, app, Call { method, sign_type, aes, charset }, params, out_trade_no, biz_json).await,

@@ -188,6 +188,11 @@ async fn requests_the_sdk_signs_verify_here_and_at_the_sandbox_gateway() {
         .unwrap()
         .to_owned();
     verify_request(&parse(&query), &own).unwrap();
+    // The Alipay app opens the order string: here, the cashier.
+    let resp = no_redirect.get(format!("{}?{query}", h.sandbox.gateway_url())).send().await.unwrap();
+    assert_eq!(resp.status().as_u16(), 303, "{}", resp.text().await.unwrap());
+    assert!(resp.headers()["location"].to_str().unwrap().starts_with("/cashier/"));
+    h.pay_ok(&PayRequest::new("SDK-APP-1", "zhangwei@sandbox.haitao", PayWith::Balance)).await;
 
     // A request signed with another key fails at our verifier.
     let (stranger, _) = PrivateKey::generate().unwrap();

@@ -30,13 +30,19 @@ pub struct PageRequest {
     pub cny_fen: i64,
 }
 
+/// `product_code` of `alipay.trade.app.pay` (the order string an app hands to the Alipay app).
+const APP_PRODUCT_CODE: &str = "QUICK_MSECURITY_PAY";
+
 pub fn page_request_from(method: &str, biz: &str) -> Result<PageRequest, Status> {
-    let pay: PagePay = if method == "alipay.trade.precreate" {
+    let pay: PagePay = if matches!(method, "alipay.trade.precreate" | "alipay.trade.app.pay") {
+        // Neither requires product_code (the app's order string usually has none).
         let p: Precreate = serde_json::from_str(biz).map_err(|e| invalid(format!("biz_content: {e}")))?;
+        let default_code =
+            if method == "alipay.trade.app.pay" { APP_PRODUCT_CODE } else { "QR_CODE_OFFLINE" };
         let mut pp = PagePay::new(p.out_trade_no.clone(), Money::zero(Currency::Cny), p.subject.clone());
         pp.total_amount = p.total_amount;
         pp.trans_currency = p.trans_currency;
-        pp.product_code = p.product_code.unwrap_or_else(|| "QR_CODE_OFFLINE".into());
+        pp.product_code = p.product_code.unwrap_or_else(|| default_code.into());
         pp.extend_params = p.extend_params;
         pp.timeout_express = p.timeout_express;
         pp.enable_pay_channels = p.enable_pay_channels;
@@ -56,6 +62,7 @@ pub fn page_request_from(method: &str, biz: &str) -> Result<PageRequest, Status>
     let expected_code = match method {
         "alipay.trade.page.pay" => Some(PagePay::PRODUCT_CODE),
         "alipay.trade.wap.pay" => Some(PagePay::WAP_PRODUCT_CODE),
+        "alipay.trade.app.pay" => Some(APP_PRODUCT_CODE),
         _ => None,
     };
     if let Some(code) = expected_code
