@@ -10,7 +10,9 @@ use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::any;
-use haitao_alipay::api::{AlipayCertDownload, Cancel, Close, CustomsDeclare, Query, Refund, RefundQuery};
+use haitao_alipay::api::{
+    AlipayCertDownload, BillDownloadUrlQuery, Cancel, Close, CustomsDeclare, Query, Refund, RefundQuery,
+};
 use haitao_alipay::encrypt::{AesKey, ENCRYPT_TYPE};
 use haitao_alipay::params::{Charset, Limits, ParamError, Params};
 use haitao_alipay::response::{assemble, encode, escape_slashes, response_key};
@@ -25,7 +27,7 @@ use crate::model::{self, App};
 use crate::scenarios::{self, Outcome};
 use crate::trades::{self, Ctx};
 
-pub const METHODS: [&str; 11] = [
+pub const METHODS: [&str; 12] = [
     "alipay.trade.page.pay",
     "alipay.trade.wap.pay",
     "alipay.trade.app.pay",
@@ -37,6 +39,7 @@ pub const METHODS: [&str; 11] = [
     "alipay.trade.fastpay.refund.query",
     "alipay.trade.customs.declare",
     "alipay.open.app.alipaycert.download",
+    "alipay.data.dataservice.bill.downloadurl.query",
 ];
 
 pub fn router(sb: Arc<Sandbox>) -> Router {
@@ -44,6 +47,7 @@ pub fn router(sb: Arc<Sandbox>) -> Router {
     Router::new()
         .route("/gateway.do", any(gateway_do))
         .route("/v3/{*path}", any(crate::gateway_v3::call))
+        .route("/sandbox/bill/{token}", axum::routing::get(crate::bill::download))
         .merge(crate::cashier::routes())
         .merge(
             crate::controls::routes()
@@ -537,6 +541,9 @@ fn run_method(ctx: &Ctx<'_>, method: &str, params: &Params) -> Result<Value, Sta
         "alipay.open.app.alipaycert.download" => serde_json::from_str::<AlipayCertDownload>(biz)
             .map_err(parse)
             .and_then(|q| alipay_cert_download(ctx, &q)),
+        "alipay.data.dataservice.bill.downloadurl.query" => serde_json::from_str::<BillDownloadUrlQuery>(biz)
+            .map_err(parse)
+            .and_then(|q| crate::bill::download_url(ctx, &q)),
         _ => Err(Status::failure("40002", "isv.invalid-method", "不存在的方法名")),
     }
 }

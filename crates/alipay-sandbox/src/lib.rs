@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{Notify, oneshot};
 use url::Url;
 
+mod bill;
 mod cashier;
 pub mod certs;
 pub mod controls;
@@ -161,6 +162,8 @@ pub struct Sandbox {
     ca: parking_lot::Mutex<Option<Arc<certs::Ca>>>,
     alipay_cert: parking_lot::Mutex<Option<certs::AlipayCert>>,
     ca_keys: Option<certs::CaKeys>,
+    /// Bills built for download, by link token, until their link expires.
+    pub(crate) bills: parking_lot::Mutex<std::collections::HashMap<String, bill::Pending>>,
 }
 
 impl Sandbox {
@@ -430,6 +433,7 @@ pub async fn start(config: Config) -> Result<Running, StartError> {
         ca: parking_lot::Mutex::new(None),
         alipay_cert: parking_lot::Mutex::new(None),
         ca_keys: config.ca_keys,
+        bills: parking_lot::Mutex::new(std::collections::HashMap::new()),
     });
     let app = gateway::router(state.clone());
     let (tx, rx) = oneshot::channel::<()>();

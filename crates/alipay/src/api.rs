@@ -943,6 +943,38 @@ impl ApiCall for CustomsDeclare {
     type Response = CustomsDeclareResponse;
 }
 
+// alipay.data.dataservice.bill.downloadurl.query
+
+/// Asks where to download a bill: `bill_type` `trade` (the trades and refunds of the merchant's
+/// payments), `bill_date` `yyyy-MM-dd` (a day, from the day before today back) or `yyyy-MM`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillDownloadUrlQuery {
+    pub bill_type: String,
+    pub bill_date: String,
+}
+
+impl BillDownloadUrlQuery {
+    /// The trade bill of one day (Asia/Shanghai).
+    pub fn trade_day(day: chrono::NaiveDate) -> Self {
+        BillDownloadUrlQuery { bill_type: "trade".into(), bill_date: day.format("%Y-%m-%d").to_string() }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BillDownloadUrlQueryResponse {
+    /// Valid for 30 seconds.
+    pub bill_download_url: String,
+    /// `EMPTY_DATA_WITH_BILL_FILE` when the day had no business (the file is then empty).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bill_file_code: Option<String>,
+}
+
+impl ApiCall for BillDownloadUrlQuery {
+    const METHOD: &'static str = "alipay.data.dataservice.bill.downloadurl.query";
+    const IDEMPOTENT: bool = true;
+    type Response = BillDownloadUrlQueryResponse;
+}
+
 // alipay.open.app.alipaycert.download (certificate mode: Alipay rotated its certificate)
 
 /// Asks for the Alipay public-key certificate with this SN.

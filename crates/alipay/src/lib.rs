@@ -11,6 +11,7 @@
 //! - [`params`]: parsing form bodies and query strings exactly once; the canonical strings that are
 //!   signed (request rule, and the V1/V2 rules of notifications).
 //! - [`response`]: cutting the exact `*_response` node out of a response body and verifying it.
+//! - [`bill`]: the daily trade bill (a zip of GBK CSV in Alipay's layout), written and read.
 //! - [`biz`]: reading `biz_content` as SDKs send it (amounts as JSON numbers, never through floats).
 //! - [`api`]: typed `biz_content` and responses of the trade APIs.
 //! - [`money`], [`time`]: integer minor units with ISO 4217 currencies; Asia/Shanghai timestamps.
@@ -24,6 +25,7 @@
 //! deterministic.
 
 pub mod api;
+pub mod bill;
 pub mod biz;
 pub mod cert;
 pub mod client;
