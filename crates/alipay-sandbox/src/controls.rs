@@ -4,6 +4,7 @@
 
 use crate::db::Cached as _;
 use haitao_sandbox_api::Bilingual;
+use rusqlite::OptionalExtension as _;
 use std::sync::Arc;
 
 use axum::Json;
@@ -19,7 +20,7 @@ use haitao_sandbox_api::{
     ForceRequest, Forced, Info, Notification, NotificationState, OutcomeInfo, Paid, PayAnswer, PayRequest,
     PayWith, Persona, PersonaCreated, Refused, SmsMessage, TradeView,
 };
-pub use haitao_sandbox_api::{AlipayCertRotated, AppCertificates, AppInfo, AppRequest};
+pub use haitao_sandbox_api::{AlipayCertRotated, AppCertificates, AppInfo, AppRequest, ExportedApp};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 
@@ -47,8 +48,10 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/sandbox/api/clock/advance", post(advance))
         .route("/sandbox/api/events", get(list_events))
         .route("/sandbox/api/events/export", get(export_events))
+        .route("/sandbox/api/events/replay", post(crate::replay::replay))
         .route("/sandbox/api/trades/{out_trade_no}", get(trade))
         .route("/sandbox/api/notifications", get(notifications))
+        .route("/sandbox/api/notifications/{id}/resend", post(resend_notification))
         .route("/sandbox/api/ledger/check", get(ledger_check))
         .route("/sandbox/api/ledger/accounts", get(ledger_accounts))
         .route("/sandbox/api/sms/{phone}", get(sms_inbox))
@@ -88,6 +91,12 @@ fn control_access(
 /// A control API error.
 #[derive(Debug)]
 pub struct ControlError(StatusCode, String, String);
+
+impl ControlError {
+    pub(crate) fn internal(message: String) -> Self {
+        ControlError(StatusCode::INTERNAL_SERVER_ERROR, "internal".into(), message)
+    }
+}
 
 impl IntoResponse for ControlError {
     fn into_response(self) -> Response {
@@ -300,7 +309,13 @@ pub fn ensure_app_in(
         app_cert,
         aes_key,
     };
-    model::insert_app(conn, &app)?;
+    register_app(sb, conn, &app)?;
+    app_info(sb, conn, &app, true)
+}
+
+/// Writes a new app and its settlement account.
+pub(crate) fn register_app(sb: &Sandbox, conn: &rusqlite::Connection, app: &App) -> Result<(), ControlError> {
+    model::insert_app(conn, app)?;
     personas::ensure_system_accounts(conn, sb.now())?;
     // Merchants may overdraw a settlement account so refunds of older payments always work.
     model::insert_account(
@@ -313,7 +328,7 @@ pub fn ensure_app_in(
         None,
         sb.now(),
     )?;
-    app_info(sb, conn, &app, true)
+    Ok(())
 }
 
 async fn ensure_app(State(sb): State<Arc<Sandbox>>, Body(req): Body<AppRequest>) -> R<AppInfo> {
@@ -567,10 +582,16 @@ async fn advance(State(sb): State<Arc<Sandbox>>, Body(a): Body<AdvanceClock>) ->
 }
 
 async fn list_events(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<Event>> {
+    let limit = usize::try_from(q.limit.unwrap_or(500).clamp(1, EventQuery::MAX_LIMIT)).unwrap_or(500);
+    let filtered = q.kind.is_some() || q.method.is_some() || q.direction.is_some() || q.outcome.is_some();
     Ok(Json(
         sb.store
             .run(move |c| {
-                events::list(c, q.out_trade_no.as_deref(), q.since.unwrap_or(0), q.limit.unwrap_or(500))
+                // Filters on what an event says are applied to a window read in order, so
+                // `since` pages through the filtered trace as through the whole one.
+                let window = if filtered { EventQuery::MAX_LIMIT } else { q.limit.unwrap_or(500) };
+                let all = events::list(c, q.out_trade_no.as_deref(), q.since.unwrap_or(0), window)?;
+                Ok::<_, StoreError>(all.into_iter().filter(|e| e.matches(&q)).take(limit).collect())
             })
             .await?,
     ))
@@ -580,10 +601,30 @@ async fn export_events(
     State(sb): State<Arc<Sandbox>>,
     Query(q): Query<EventQuery>,
 ) -> Result<Response, ControlError> {
-    let events =
-        sb.store.run(move |c| events::list(c, q.out_trade_no.as_deref(), 0, EventQuery::MAX_LIMIT)).await?;
-    let body =
-        serde_json::to_string_pretty(&EventExport { exported_at: sb.now(), events }).unwrap_or_default();
+    let (events, apps) = sb
+        .store
+        .run(move |c| {
+            let all = events::list(c, q.out_trade_no.as_deref(), 0, EventQuery::MAX_LIMIT)?;
+            let events: Vec<Event> = all.into_iter().filter(|e| e.matches(&q)).collect();
+            // The apps whose requests are in it, so another sandbox can take them again.
+            let mut apps = Vec::new();
+            for a in model::apps(c)? {
+                if events.iter().any(|e| e.app_id.as_deref() == Some(a.app_id.as_str())) {
+                    apps.push(ExportedApp {
+                        app_id: a.app_id,
+                        name: a.name,
+                        seller_id: a.seller_id,
+                        public_key: a.public_key,
+                        app_cert: a.app_cert,
+                        aes_key: a.aes_key,
+                    });
+                }
+            }
+            Ok::<_, StoreError>((events, apps))
+        })
+        .await?;
+    let body = serde_json::to_string_pretty(&EventExport { exported_at: sb.now(), events, apps })
+        .unwrap_or_default();
     Ok((
         [
             (header::CONTENT_TYPE, "application/json"),
@@ -592,6 +633,44 @@ async fn export_events(
         body,
     )
         .into_response())
+}
+
+/// `POST /sandbox/api/notifications/{id}/resend`: sends a past notification again, now, exactly as
+/// it was signed (the same `notify_id`: a merchant must take it as the same message), to the URL
+/// it went to. A notification still being retried is sent now instead of later.
+async fn resend_notification(State(sb): State<Arc<Sandbox>>, Path(id): Path<i64>) -> R<Value> {
+    let sb2 = sb.clone();
+    let resent = sb
+        .store
+        .run(move |c| {
+            let now = sb2.now();
+            let row: Option<(String, String, Option<String>)> = c
+                .query_row(
+                    "SELECT n.notify_id, n.state, t.out_trade_no FROM notifications n                      LEFT JOIN trades t ON t.trade_no = n.trade_no WHERE n.id = ?1",
+                    [id],
+                    |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)),
+                )
+                .optional()
+                .map_err(StoreError::from)?;
+            let Some((notify_id, state, out_trade_no)) = row else { return Err(not_found("notification")) };
+            c.execute(
+                "UPDATE notifications SET state = 'pending', next_at = ?1 WHERE id = ?2",
+                rusqlite::params![Stamp(now), id],
+            )
+            .map_err(StoreError::from)?;
+            events::record(
+                c,
+                now,
+                "notify.resent",
+                events::Scope { out_trade_no: out_trade_no.as_deref(), ..Default::default() },
+                format!("notification {notify_id} sent again by a tester (was {state})"),
+                json!({"notification": id, "notify_id": notify_id, "was": state}),
+            )?;
+            Ok::<_, ControlError>(json!({"id": id, "notify_id": notify_id, "was": state}))
+        })
+        .await?;
+    sb.wake.notify_waiters();
+    Ok(Json(resent))
 }
 
 async fn trade(

@@ -669,6 +669,12 @@ async fn api(
         Ran::Done { fault, status, body } => (fault, status, body),
     };
     let signed = sign_answer(&sb, &app, &call, &status, &body).await;
+    // What the merchant got: a forced fault replaces the answer.
+    let sent_code = match fault {
+        Some(Outcome::ResultUnknown) => "20000",
+        Some(Outcome::DropConnection) => "dropped",
+        _ => status.code.as_str(),
+    };
     let summary = format!(
         "{method}: {} {}",
         status.code,
@@ -681,7 +687,7 @@ async fn api(
         Some(app.app_id.clone()),
         out_trade_no,
         summary,
-        json!({"body": signed, "forced": fault.map(|f| f.as_str())}),
+        json!({"method": method, "code": sent_code, "body": signed, "forced": fault.map(|f| f.as_str())}),
     );
     match fault {
         Some(Outcome::ResultUnknown) => {

@@ -291,6 +291,7 @@ async fn run_checked(
             "method": method,
             "protocol": "v3",
             "authorization": head(header::AUTHORIZATION.as_str()),
+            "root_cert_sn": head(v3::header::ROOT_CERT_SN),
             "body": text,
             "signed_string": signed_string,
             "signature_valid": verified,
@@ -342,7 +343,13 @@ async fn run_checked(
             status.code,
             status.sub_code.clone().unwrap_or_else(|| status.msg.clone())
         ),
-        json!({"protocol": "v3", "status": resp.status().as_u16(), "body": sent, "forced": fault.map(|f| f.as_str())}),
+        json!({
+            "method": method,
+            "protocol": "v3",
+            "status": resp.status().as_u16(),
+            "body": sent,
+            "forced": fault.map(|f| f.as_str()),
+        }),
     );
     Ok(match fault {
         Some(Outcome::ResultUnknown) => {

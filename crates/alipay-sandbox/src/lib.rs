@@ -30,6 +30,7 @@ pub mod ledger;
 pub mod model;
 mod notify;
 pub mod personas;
+mod replay;
 pub mod scenarios;
 pub mod trades;
 

@@ -86,7 +86,11 @@ impl Client {
 
     /// The sandbox's trace of one payment (requests, signatures, redirects, notifications).
     pub async fn tester_trace(&self, out_trade_no: &str, since: i64) -> Result<Vec<TraceEvent>> {
-        let q = EventQuery { out_trade_no: Some(out_trade_no.to_owned()), since: Some(since), limit: None };
+        let q = EventQuery {
+            out_trade_no: Some(out_trade_no.to_owned()),
+            since: Some(since),
+            ..Default::default()
+        };
         let events: Vec<Event> = self.sandbox_get(&path::events(&q)).await?;
         Ok(events.into_iter().map(TraceEvent::from).collect())
     }

@@ -36,6 +36,75 @@ pub struct EventQuery {
     /// At most this many (default 500, at most 10,000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub limit: Option<i64>,
+    /// Only this kind, or its family: `gateway` takes `gateway.request` and `gateway.response`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    /// Only messages of this API method (`alipay.trade.refund`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    /// `in`: requests the gateway received; `out`: what it sent (answers, notifications, return
+    /// redirects).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub direction: Option<Direction>,
+    /// `success`: a request whose signature verified, an answer `10000` (v3: 2xx), a notification
+    /// the merchant acknowledged; `failure`: the others of those kinds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outcome: Option<TraceOutcome>,
+}
+
+/// Which way a traced message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Direction {
+    In,
+    Out,
+}
+
+/// How a traced message went.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TraceOutcome {
+    Success,
+    Failure,
+}
+
+impl Event {
+    /// The message's direction, for the kinds that are messages.
+    pub fn direction(&self) -> Option<Direction> {
+        match self.kind.as_str() {
+            "gateway.request" => Some(Direction::In),
+            "gateway.response" | "redirect.return" => Some(Direction::Out),
+            k if k.starts_with("notify.") => Some(Direction::Out),
+            _ => None,
+        }
+    }
+
+    /// How the message went, for the kinds that have an outcome.
+    pub fn outcome(&self) -> Option<TraceOutcome> {
+        let ok = match self.kind.as_str() {
+            "gateway.request" => self.detail["signature_valid"].as_bool()?,
+            "gateway.response" => match (self.detail["code"].as_str(), self.detail["status"].as_u64()) {
+                (Some(code), _) => code == "10000",
+                (None, Some(status)) => (200..300).contains(&status),
+                _ => return None,
+            },
+            "notify.delivered" => true,
+            "notify.failed" | "notify.dropped" => false,
+            _ => return None,
+        };
+        Some(if ok { TraceOutcome::Success } else { TraceOutcome::Failure })
+    }
+
+    /// Whether the event passes `q`'s filters (all but `since` and `limit`).
+    pub fn matches(&self, q: &EventQuery) -> bool {
+        q.kind
+            .as_deref()
+            .is_none_or(|k| self.kind == k || self.kind.strip_prefix(k).is_some_and(|r| r.starts_with('.')))
+            && q.method.as_deref().is_none_or(|m| self.detail["method"].as_str() == Some(m))
+            && q.direction.is_none_or(|d| self.direction() == Some(d))
+            && q.outcome.is_none_or(|o| self.outcome() == Some(o))
+            && q.out_trade_no.as_deref().is_none_or(|o| self.out_trade_no.as_deref() == Some(o))
+    }
 }
 
 impl EventQuery {
@@ -44,7 +113,11 @@ impl EventQuery {
 
     /// Everything of one merchant order (up to [`Self::MAX_LIMIT`] events).
     pub fn all_of(out_trade_no: impl Into<String>) -> Self {
-        EventQuery { out_trade_no: Some(out_trade_no.into()), since: None, limit: Some(Self::MAX_LIMIT) }
+        EventQuery {
+            out_trade_no: Some(out_trade_no.into()),
+            limit: Some(Self::MAX_LIMIT),
+            ..Default::default()
+        }
     }
 
     /// The query string (without `?`), empty when nothing is set.
@@ -59,6 +132,18 @@ impl EventQuery {
         if let Some(l) = self.limit {
             q.append_pair("limit", &l.to_string());
         }
+        if let Some(k) = &self.kind {
+            q.append_pair("kind", k);
+        }
+        if let Some(m) = &self.method {
+            q.append_pair("method", m);
+        }
+        if let Some(d) = self.direction {
+            q.append_pair("direction", if d == Direction::In { "in" } else { "out" });
+        }
+        if let Some(o) = self.outcome {
+            q.append_pair("outcome", if o == TraceOutcome::Success { "success" } else { "failure" });
+        }
         q.finish()
     }
 }
@@ -68,6 +153,49 @@ impl EventQuery {
 pub struct EventExport {
     pub exported_at: DateTime<Utc>,
     pub events: Vec<Event>,
+    /// The apps whose messages are in the export (their public key, and the test material a
+    /// replay needs: the certificate issued to them, their content key), so that another sandbox
+    /// can take the same requests again (`POST /sandbox/api/events/replay`).
+    #[serde(default)]
+    pub apps: Vec<ExportedApp>,
+}
+
+/// An app as an export carries it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ExportedApp {
+    pub app_id: String,
+    pub name: String,
+    pub seller_id: String,
+    /// SPKI, base64.
+    pub public_key: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub app_cert: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aes_key: Option<String>,
+}
+
+/// What `POST /sandbox/api/events/replay` answers: each request of the export sent again, in order.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Replayed {
+    /// Apps registered from the export (those the sandbox did not have).
+    pub apps_added: Vec<String>,
+    pub requests: Vec<ReplayedRequest>,
+}
+
+/// One request sent again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReplayedRequest {
+    /// The request's `seq` in the export.
+    pub seq: i64,
+    pub method: String,
+    /// `v2` (`gateway.do`) or `v3`.
+    pub protocol: String,
+    /// The answer's code then (`10000`, `40004 ACQ.TRADE_NOT_EXIST`, v3 `200`, `400 ACQ.…`), if the
+    /// export holds it.
+    pub original: Option<String>,
+    /// The answer's code now, in the same form.
+    pub replayed: String,
+    pub same: bool,
 }
 
 /// Where an asynchronous notification stands.
@@ -134,7 +262,7 @@ mod tests {
     #[test]
     fn queries_and_states() {
         assert_eq!(EventQuery::default().to_query(), "");
-        let q = EventQuery { out_trade_no: Some("HT 1&2".into()), since: Some(7), limit: None };
+        let q = EventQuery { out_trade_no: Some("HT 1&2".into()), since: Some(7), ..Default::default() };
         assert_eq!(q.to_query(), "out_trade_no=HT+1%262&since=7");
         assert_eq!(EventQuery::all_of("HT-1").to_query(), "out_trade_no=HT-1&limit=10000");
         for s in NotificationState::ALL {

@@ -21,7 +21,10 @@ pub mod trades;
 
 pub use apps::{AlipayCertRotated, AppCertificates, AppInfo, AppRequest, Info};
 pub use clock::{AdvanceClock, ClockAdvanced, ClockInfo};
-pub use events::{Event, EventExport, EventQuery, Notification, NotificationState, SmsMessage};
+pub use events::{
+    Direction, Event, EventExport, EventQuery, ExportedApp, Notification, NotificationState, Replayed,
+    ReplayedRequest, SmsMessage, TraceOutcome,
+};
 pub use haitao_alipay::money::Currency;
 pub use ledger::{Account, AccountKind, LedgerCheck};
 pub use pay::{CardInput, Paid, PayAnswer, PayError, PayRequest, PayWith, Refused};

@@ -97,7 +97,7 @@ mod tests {
         assert_eq!(notifications(None), "sandbox/api/notifications");
         assert_eq!(notifications(Some("HT-1")), "sandbox/api/notifications?out_trade_no=HT-1");
         assert_eq!(
-            events(&EventQuery { out_trade_no: Some("HT-1".into()), since: Some(3), limit: None }),
+            events(&EventQuery { out_trade_no: Some("HT-1".into()), since: Some(3), ..Default::default() }),
             "sandbox/api/events?out_trade_no=HT-1&since=3"
         );
     }
