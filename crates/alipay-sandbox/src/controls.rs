@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<Sandbox>> {
         .route("/sandbox/api/alipay-cert/rotate", post(rotate_alipay_cert))
         .route("/sandbox/api/personas", get(list_personas).post(create_persona))
         .route("/sandbox/api/personas/{login}/accounts", get(persona_accounts))
+        .route("/sandbox/api/personas/{login}/payment-code", get(payment_code))
         .route("/sandbox/api/outcomes", get(outcomes))
         .route("/sandbox/api/scenarios", post(force))
         .route("/sandbox/api/scenarios/{out_trade_no}", axum::routing::delete(clear))
@@ -329,6 +330,13 @@ pub(crate) fn register_app(sb: &Sandbox, conn: &rusqlite::Connection, app: &App)
         sb.now(),
     )?;
     Ok(())
+}
+
+/// A persona's payment code (付款码), which a merchant's scanner sends as `auth_code`.
+async fn payment_code(State(sb): State<Arc<Sandbox>>, Path(login): Path<String>) -> R<Value> {
+    let buyer =
+        sb.store.run(move |c| model::buyer_by_login(c, &login)).await?.ok_or_else(|| not_found("persona"))?;
+    Ok(Json(json!({"login": buyer.login, "auth_code": trades::face_to_face::payment_code(&buyer.id)})))
 }
 
 async fn ensure_app(State(sb): State<Arc<Sandbox>>, Body(req): Body<AppRequest>) -> R<AppInfo> {

@@ -27,11 +27,13 @@ use crate::model::{self, App};
 use crate::scenarios::{self, Outcome};
 use crate::trades::{self, Ctx};
 
-pub const METHODS: [&str; 12] = [
+pub const METHODS: [&str; 14] = [
     "alipay.trade.page.pay",
     "alipay.trade.wap.pay",
     "alipay.trade.app.pay",
     "alipay.trade.precreate",
+    "alipay.trade.pay",
+    "alipay.trade.create",
     "alipay.trade.query",
     "alipay.trade.close",
     "alipay.trade.cancel",
@@ -520,6 +522,8 @@ fn run_method(ctx: &Ctx<'_>, method: &str, params: &Params) -> Result<Value, Sta
         "alipay.trade.precreate" => {
             trades::page_request_from(method, biz).and_then(|req| trades::precreate(ctx, &req, params))
         }
+        "alipay.trade.pay" => trades::face_to_face::pay_by_code(ctx, params),
+        "alipay.trade.create" => trades::face_to_face::create(ctx, params),
         "alipay.trade.query" => {
             serde_json::from_str::<Query>(biz).map_err(parse).and_then(|q| trades::query(ctx, &q))
         }

@@ -571,3 +571,61 @@ async fn tester_api_refuses_unknown_values_and_bad_bodies_as_json_errors() {
     let lina = personas.iter().find(|p| p.login == "lina@sandbox.haitao").unwrap();
     assert_eq!(lina.description, Bilingual::new("余额不足", "Short balance (¥12.34), small card"));
 }
+
+/// Scanning a buyer's payment code: small amounts are taken at once without a password; above the
+/// password-free limit the buyer confirms on the phone (10003, result unknown) and the merchant
+/// queries. A trade created for a known buyer waits for them.
+#[tokio::test]
+async fn payment_codes_and_trades_created_for_a_buyer() {
+    let h = harness().await;
+    let code: Value = h.get(&format!("sandbox/api/personas/{ZHANGWEI}/payment-code")).await;
+    let code = code["auth_code"].as_str().unwrap().to_owned();
+    assert!(code.starts_with("28") && code.len() == 18, "{code}");
+    let paid = h
+        .client
+        .execute(&haitao_alipay::api::BarcodePay::new("SCAN-1", &code, cny(1_234), "门店扫码"))
+        .await
+        .unwrap();
+    assert_eq!(paid.total_amount.to_money(Currency::Cny).unwrap(), cny(1_234));
+    assert_eq!(paid.fund_bill_list[0].fund_channel, "ALIPAYACCOUNT");
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("SCAN-1"))).await.unwrap();
+    assert!(q.trade_status.is_paid());
+    // A code nobody has.
+    let e = h
+        .client
+        .execute(&haitao_alipay::api::BarcodePay::new("SCAN-2", "280000000000000000", cny(100), "x"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.PAYMENT_AUTH_CODE_INVALID"));
+    // Above ¥2,000 the buyer must confirm: the outcome is unknown until they do.
+    let e = h
+        .client
+        .execute(&haitao_alipay::api::BarcodePay::new("SCAN-3", &code, cny(250_000), "大额"))
+        .await
+        .unwrap_err();
+    assert!(e.is_result_unknown(), "{e:?}");
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("SCAN-3"))).await.unwrap();
+    assert_eq!(q.trade_status, TradeStatus::WaitBuyerPay);
+    h.pay_ok(&PayRequest::new("SCAN-3", ZHANGWEI, PayWith::Balance)).await;
+    assert!(
+        h.client.execute(&Query::new(TradeRef::out_trade_no("SCAN-3"))).await.unwrap().trade_status.is_paid()
+    );
+    // trade.create for a known buyer (through v3 as well as gateway.do).
+    let personas: Vec<Persona> = h.get_as(path::PERSONAS).await;
+    let buyer = personas.iter().find(|p| p.login == ZHANGWEI).unwrap();
+    let created = h
+        .client
+        .execute_v3(&haitao_alipay::api::TradeCreate {
+            out_trade_no: "JSAPI-1".into(),
+            total_amount: AmountText::from_money(cny(880)),
+            subject: "小程序".into(),
+            buyer_id: buyer.id.clone(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(created.out_trade_no, "JSAPI-1");
+    let q = h.client.execute(&Query::new(TradeRef::out_trade_no("JSAPI-1"))).await.unwrap();
+    assert_eq!((q.trade_status, q.trade_no.as_str()), (TradeStatus::WaitBuyerPay, created.trade_no.as_str()));
+    h.pay_ok(&PayRequest::new("JSAPI-1", ZHANGWEI, PayWith::Balance)).await;
+    h.ledger_conserved().await;
+}

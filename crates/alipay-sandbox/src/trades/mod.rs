@@ -14,6 +14,7 @@
 //! - [`pay`]: confirming a payment, the signed return redirect and the asynchronous notifications.
 //! - [`refund`]: refunds and refund queries.
 //! - [`customs`]: customs declarations of paid trades.
+//! - [`face_to_face`]: trades the merchant starts for a known buyer (payment code, trade.create).
 //! - [`query`]: the server-to-server trade APIs (query, precreate, close, cancel) and the expiry timer.
 //!
 //! What they share lives here: the call context, failure answers, trade lookup, amount texts and the
@@ -23,6 +24,7 @@
 pub mod card;
 pub mod channels;
 pub mod customs;
+pub mod face_to_face;
 pub mod pay;
 pub mod query;
 pub mod refund;

@@ -34,11 +34,18 @@ pub struct PageRequest {
 const APP_PRODUCT_CODE: &str = "QUICK_MSECURITY_PAY";
 
 pub fn page_request_from(method: &str, biz: &str) -> Result<PageRequest, Status> {
-    let pay: PagePay = if matches!(method, "alipay.trade.precreate" | "alipay.trade.app.pay") {
-        // Neither requires product_code (the app's order string usually has none).
+    let pay: PagePay = if matches!(
+        method,
+        "alipay.trade.precreate" | "alipay.trade.app.pay" | "alipay.trade.pay" | "alipay.trade.create"
+    ) {
+        // None requires product_code (the app's order string usually has none).
         let p: Precreate = serde_json::from_str(biz).map_err(|e| invalid(format!("biz_content: {e}")))?;
-        let default_code =
-            if method == "alipay.trade.app.pay" { APP_PRODUCT_CODE } else { "QR_CODE_OFFLINE" };
+        let default_code = match method {
+            "alipay.trade.app.pay" => APP_PRODUCT_CODE,
+            "alipay.trade.pay" => "FACE_TO_FACE_PAYMENT",
+            "alipay.trade.create" => "JSAPI_PAY",
+            _ => "QR_CODE_OFFLINE",
+        };
         let mut pp = PagePay::new(p.out_trade_no.clone(), Money::zero(Currency::Cny), p.subject.clone());
         pp.total_amount = p.total_amount;
         pp.trans_currency = p.trans_currency;
