@@ -241,18 +241,8 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
         None => Err(haitao_alipay::VerifyError::Invalid),
     };
     // The signature covers the ciphertext; the method reads the plain text.
-    let decrypted = match (&aes, verified.is_ok()) {
-        (Some(key), true) => Some(key.decrypt(params.get("biz_content").unwrap_or_default())),
-        _ => None,
-    };
-    let plain_biz = match &decrypted {
-        Some(Ok(plain)) => plain.as_str(),
-        _ => params.get("biz_content").unwrap_or_default(),
-    };
-    // Amounts sent as JSON numbers are read as the text they are, as Alipay reads them.
-    let biz_text = haitao_alipay::biz::amounts_as_text(plain_biz).into_owned();
-    let biz_json: Value = serde_json::from_str(&biz_text).unwrap_or(Value::Null);
-    let out_trade_no = biz_json.get("out_trade_no").and_then(Value::as_str).map(str::to_owned);
+    let ReadBiz { decrypted, biz_text, biz: biz_json, out_trade_no } =
+        read_biz(params.get("biz_content").unwrap_or_default(), aes.as_ref(), verified.is_ok());
     // The trace keeps the parameters as sent (ciphertext included) and what they decrypted to.
     events::record_later(
         &sb.store,
@@ -301,6 +291,33 @@ async fn gateway_do(State(sb): State<Arc<Sandbox>>, uri: Uri, headers: HeaderMap
         }
         _ => api(sb, app, Call { method, sign_type, aes, charset }, params, out_trade_no, biz_json).await,
     }
+}
+
+/// A request's business content as the method reads it.
+pub(crate) struct ReadBiz {
+    /// What an encrypted request decrypted to (only once its signature verified).
+    pub decrypted: Option<Result<String, haitao_alipay::encrypt::AesError>>,
+    /// The plain JSON text, amounts given as numbers rewritten as their digits.
+    pub biz_text: String,
+    pub biz: Value,
+    pub out_trade_no: Option<String>,
+}
+
+/// Decrypts `sent` when the request is encrypted and verified (the signature covers the
+/// ciphertext), and reads amounts sent as JSON numbers as the text they are, as Alipay does.
+pub(crate) fn read_biz(sent: &str, aes: Option<&AesKey>, verified: bool) -> ReadBiz {
+    let decrypted = match (aes, verified) {
+        (Some(key), true) => Some(key.decrypt(sent)),
+        _ => None,
+    };
+    let plain = match &decrypted {
+        Some(Ok(p)) => p.as_str(),
+        _ => sent,
+    };
+    let biz_text = haitao_alipay::biz::amounts_as_text(plain).into_owned();
+    let biz: Value = serde_json::from_str(&biz_text).unwrap_or(Value::Null);
+    let out_trade_no = biz.get("out_trade_no").and_then(Value::as_str).map(str::to_owned);
+    ReadBiz { decrypted, biz_text, biz, out_trade_no }
 }
 
 /// For an app in certificate mode: `app_cert_sn` must name the app's certificate and

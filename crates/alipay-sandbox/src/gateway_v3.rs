@@ -15,11 +15,11 @@ use haitao_alipay::params::Params;
 use haitao_alipay::status::Status;
 use haitao_alipay::v3::{self, Authorization, ErrorBody, Link};
 use haitao_alipay::{SignType, Verifier};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use crate::Sandbox;
 use crate::events;
-use crate::gateway::{METHODS, Ran, dropped, run_api};
+use crate::gateway::{METHODS, Ran, ReadBiz, dropped, read_biz, run_api};
 use crate::model::{self, App, digits};
 use crate::scenarios::Outcome;
 
@@ -269,17 +269,7 @@ async fn run_checked(
     let token = head(v3::header::APP_AUTH_TOKEN);
     let signed_string = v3::request_sign_content(&auth.auth, "POST", path_and_query, text, token.as_deref());
     let verified = auth.verify(&Verifier::new(key), "POST", path_and_query, text, token.as_deref()).is_ok();
-    let decrypted = match (&aes, verified) {
-        (Some(k), true) => Some(k.decrypt(text)),
-        _ => None,
-    };
-    let plain = match &decrypted {
-        Some(Ok(p)) => p.as_str(),
-        _ => text,
-    };
-    let biz_text = haitao_alipay::biz::amounts_as_text(plain).into_owned();
-    let biz: Value = serde_json::from_str(&biz_text).unwrap_or(Value::Null);
-    let out_trade_no = biz.get("out_trade_no").and_then(Value::as_str).map(str::to_owned);
+    let ReadBiz { decrypted, biz_text, biz, out_trade_no } = read_biz(text, aes.as_ref(), verified);
     events::record_later(
         &sb.store,
         now,
