@@ -1,6 +1,6 @@
 //! `alipay.data.dataservice.bill.downloadurl.query` and the download it points to: the trade bill
 //! of a day (or a month, Asia/Shanghai) built from the sandbox's trades and refunds in Alipay's
-//! layout ([`haitao_alipay::bill`]), served once from `/sandbox/bill/{token}` for 30 seconds of the
+//! layout ([`haitao_alipay::bill`]), served from `/sandbox/bill/{token}` for 30 seconds of the
 //! sandbox clock, as Alipay's links expire.
 
 use std::sync::Arc;

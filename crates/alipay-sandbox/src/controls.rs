@@ -591,15 +591,26 @@ async fn advance(State(sb): State<Arc<Sandbox>>, Body(a): Body<AdvanceClock>) ->
 
 async fn list_events(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<Event>> {
     let limit = usize::try_from(q.limit.unwrap_or(500).clamp(1, EventQuery::MAX_LIMIT)).unwrap_or(500);
-    let filtered = q.kind.is_some() || q.method.is_some() || q.direction.is_some() || q.outcome.is_some();
     Ok(Json(
         sb.store
             .run(move |c| {
-                // Filters on what an event says are applied to a window read in order, so
-                // `since` pages through the filtered trace as through the whole one.
-                let window = if filtered { EventQuery::MAX_LIMIT } else { q.limit.unwrap_or(500) };
-                let all = events::list(c, q.out_trade_no.as_deref(), q.since.unwrap_or(0), window)?;
-                Ok::<_, StoreError>(all.into_iter().filter(|e| e.matches(&q)).take(limit).collect())
+                // Filters on what an event says are applied while reading on in windows, until
+                // `limit` events matched or the trace ends, so `since` pages through the filtered
+                // trace as through the whole one.
+                let mut out = Vec::new();
+                let mut since = q.since.unwrap_or(0);
+                loop {
+                    let window = events::list(c, q.out_trade_no.as_deref(), since, EventQuery::MAX_LIMIT)?;
+                    let Some(last) = window.last().map(|e| e.seq) else { break };
+                    let full = window.len() >= usize::try_from(EventQuery::MAX_LIMIT).unwrap_or(usize::MAX);
+                    out.extend(window.into_iter().filter(|e| e.matches(&q)));
+                    if out.len() >= limit || !full {
+                        break;
+                    }
+                    since = last;
+                }
+                out.truncate(limit);
+                Ok::<_, StoreError>(out)
             })
             .await?,
     ))
@@ -624,7 +635,7 @@ async fn export_events(
                         seller_id: a.seller_id,
                         public_key: a.public_key,
                         app_cert: a.app_cert,
-                        aes_key: a.aes_key,
+                        aes_key: a.aes_key.filter(|_| q.with_keys),
                     });
                 }
             }

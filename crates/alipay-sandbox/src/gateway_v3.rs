@@ -200,7 +200,7 @@ async fn run_checked(
 ) -> Result<Response, V3Error> {
     let now = sb.now();
     if let Some(max) = sb.options.max_clock_skew
-        && (auth.timestamp_ms - now.timestamp_millis()).abs() > max.num_milliseconds()
+        && auth.timestamp_ms.abs_diff(now.timestamp_millis()) > max.num_milliseconds().unsigned_abs()
     {
         return Err(err(StatusCode::BAD_REQUEST, "invalid-timestamp", "时间戳与网关时间偏差过大"));
     }

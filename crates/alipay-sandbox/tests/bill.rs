@@ -66,7 +66,7 @@ async fn a_days_bill_lists_its_payments_and_refunds() {
     h.advance(31).await;
     assert_eq!(h.http.get(&link.bill_download_url).send().await.unwrap().status(), 404);
 
-    // The day after has no business: an empty bill, said so.
+    // The day before had no business: an empty bill, said so.
     let empty = h.client.execute(&BillDownloadUrlQuery::trade_day(day - Duration::days(1))).await.unwrap();
     assert_eq!(empty.bill_file_code.as_deref(), Some("EMPTY_DATA_WITH_BILL_FILE"));
     let bill = TradeBill::from_zip(
@@ -74,20 +74,28 @@ async fn a_days_bill_lists_its_payments_and_refunds() {
     )
     .unwrap();
     assert!(bill.rows.is_empty());
-    // The month's bill holds the day's rows.
+    // The month's bill: refused while the month runs, then holds the day's rows.
     let month =
         BillDownloadUrlQuery { bill_type: "trade".into(), bill_date: day.format("%Y-%m").to_string() };
-    match h.client.execute(&month).await {
-        Ok(m) => {
-            let bill = TradeBill::from_zip(
-                &h.http.get(&m.bill_download_url).send().await.unwrap().bytes().await.unwrap(),
-            )
-            .unwrap();
-            assert_eq!(bill.rows.len(), 3);
+    let month_ends = {
+        use chrono::Datelike as _;
+        let first_next = if day.month() == 12 {
+            chrono::NaiveDate::from_ymd_opt(day.year() + 1, 1, 1)
+        } else {
+            chrono::NaiveDate::from_ymd_opt(day.year(), day.month() + 1, 1)
         }
-        // This month is not over yet.
-        Err(e) => assert_eq!(e.sub_code(), Some("isp.bill_not_exist")),
+        .unwrap();
+        (first_next - day).num_days()
+    };
+    if month_ends > 1 {
+        assert_eq!(h.client.execute(&month).await.unwrap_err().sub_code(), Some("isp.bill_not_exist"));
     }
+    h.advance(month_ends * 86_400).await;
+    let m = h.client.execute(&month).await.unwrap();
+    let bill =
+        TradeBill::from_zip(&h.http.get(&m.bill_download_url).send().await.unwrap().bytes().await.unwrap())
+            .unwrap();
+    assert_eq!(bill.rows.len(), 3);
     let bad = BillDownloadUrlQuery { bill_type: "signcustomer".into(), bill_date: day.to_string() };
     assert_eq!(h.client.execute(&bad).await.unwrap_err().sub_code(), Some("isv.invalid-arguments"));
 }

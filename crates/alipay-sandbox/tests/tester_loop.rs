@@ -102,10 +102,21 @@ async fn an_exported_trace_replays_against_a_fresh_sandbox() {
     // Paid by a buyer (not a request): the query after it succeeds here, and cannot elsewhere.
     a.pay_ok(&PayRequest::new("REPLAY-1", ZHANGWEI, PayWith::Balance)).await;
     a.client.execute(&Query::new(TradeRef::out_trade_no("REPLAY-1"))).await.unwrap();
-    let export: haitao_sandbox_api::EventExport =
+    let plain: haitao_sandbox_api::EventExport =
         a.http.get(a.api(path::EVENTS_EXPORT)).send().await.unwrap().json().await.unwrap();
+    assert_eq!(plain.apps[0].aes_key, None, "an export carries no content key unless asked");
+    let export: haitao_sandbox_api::EventExport = a
+        .http
+        .get(a.api(&format!("{}?with_keys=true", path::EVENTS_EXPORT)))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(export.apps.len(), 1);
     assert_eq!(export.apps[0].app_id, a.app_id);
+    assert!(export.apps[0].aes_key.is_some());
 
     let b = harness().await;
     let (s, v) = b.post("sandbox/api/events/replay", serde_json::to_value(&export).unwrap()).await;

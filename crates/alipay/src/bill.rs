@@ -169,11 +169,22 @@ impl TradeBill {
         format!("{}.csv.zip", self.stem())
     }
 
-    fn totals(&self, kind: BillKind) -> (usize, i64, i64) {
-        let rows = self.rows.iter().filter(|r| r.kind == kind);
-        rows.fold((0, 0, 0), |(n, received, fee), r| {
-            (n + 1, received + r.merchant_received.minor(), fee + r.service_fee.minor())
+    /// Rows of `kind`, and the sums of what the merchant received and of the fees; `None` when a
+    /// sum overflows (a file made to).
+    fn totals(&self, kind: BillKind) -> Option<(usize, i64, i64)> {
+        let mut rows = self.rows.iter().filter(|r| r.kind == kind);
+        rows.try_fold((0usize, 0i64, 0i64), |(n, received, fee), r| {
+            Some((
+                n + 1,
+                received.checked_add(r.merchant_received.minor())?,
+                fee.checked_add(r.service_fee.minor())?,
+            ))
         })
+    }
+
+    /// The sum of `f` over every row, `None` on overflow.
+    fn sum(&self, f: impl Fn(&BillRow) -> i64) -> Option<i64> {
+        self.rows.iter().try_fold(0i64, |acc, r| acc.checked_add(f(r)))
     }
 
     fn head(&self, title: &str, start_marker: &str) -> String {
@@ -224,8 +235,8 @@ impl TradeBill {
         }
         s.push_str(DETAIL_END);
         s.push_str("\r\n");
-        let (pn, preceived, _) = self.totals(BillKind::Payment);
-        let (rn, rreceived, _) = self.totals(BillKind::Refund);
+        let (pn, preceived, _) = self.totals(BillKind::Payment).unwrap_or_default();
+        let (rn, rreceived, _) = self.totals(BillKind::Refund).unwrap_or_default();
         s.push_str(&format!("#交易合计：{pn}笔，商家实收共{}元，商家优惠共0.00元\r\n", yuan(cny(preceived))));
         s.push_str(&format!(
             "#退款合计：{rn}笔，商家实收退款共{}元，商家优惠退款共0.00元\r\n",
@@ -243,17 +254,17 @@ impl TradeBill {
         let mut s = self.head(SUMMARY_TITLE, SUMMARY_START);
         s.push_str(SUMMARY_COLUMNS);
         s.push_str("\r\n");
-        let (pn, _, _) = self.totals(BillKind::Payment);
-        let (rn, _, _) = self.totals(BillKind::Refund);
-        let order: i64 = self.rows.iter().map(|r| r.order_amount.minor()).sum();
-        let received: i64 = self.rows.iter().map(|r| r.merchant_received.minor()).sum();
-        let fee: i64 = self.rows.iter().map(|r| r.service_fee.minor()).sum();
+        let (pn, _, _) = self.totals(BillKind::Payment).unwrap_or_default();
+        let (rn, _, _) = self.totals(BillKind::Refund).unwrap_or_default();
+        let order = self.sum(|r| r.order_amount.minor()).unwrap_or_default();
+        let received = self.sum(|r| r.merchant_received.minor()).unwrap_or_default();
+        let fee = self.sum(|r| r.service_fee.minor()).unwrap_or_default();
         s.push_str(&format!(
             "合计,,{pn},{rn},{},{},0.00,0.00,0.00,{},0.00,{}\r\n",
             yuan(cny(order)),
             yuan(cny(received)),
             yuan(cny(fee)),
-            yuan(cny(received + fee))
+            yuan(cny(received.saturating_add(fee)))
         ));
         s.push_str(SUMMARY_END);
         s.push_str("\r\n");
@@ -276,17 +287,14 @@ impl TradeBill {
 
     /// Reads the `业务明细` file of a bill zip and checks its totals.
     pub fn from_zip(bytes: &[u8]) -> Result<TradeBill, BillError> {
-        let entries = zip_read(bytes)?;
-        let detail_name = "_业务明细.csv";
-        let (_, data) = entries
-            .iter()
-            .find(|(name, _)| {
-                crate::params::Charset::Gbk
-                    .decode(name)
-                    .or_else(|| String::from_utf8(name.clone()).ok())
-                    .is_some_and(|n| n.ends_with(detail_name))
-            })
-            .ok_or(BillError::NoDetail)?;
+        let is_detail = |name: &[u8]| {
+            crate::params::Charset::Gbk
+                .decode(name)
+                .or_else(|| String::from_utf8(name.to_vec()).ok())
+                .is_some_and(|n| n.ends_with("_业务明细.csv"))
+        };
+        let entries = zip_read(bytes, is_detail)?;
+        let (_, data) = entries.first().ok_or(BillError::NoDetail)?;
         let text = crate::params::Charset::Gbk.decode(data).ok_or(BillError::NotGbk)?;
         Self::parse_detail(&text)
     }
@@ -404,7 +412,8 @@ impl TradeBill {
                 .and_then(|(_, a)| a.split_once('元'))
                 .map(|(a, _)| a)
                 .ok_or(BillError::Totals(line.to_owned()))?;
-            let (n, received, _) = bill.totals(kind);
+            let (n, received, _) =
+                bill.totals(kind).ok_or_else(|| BillError::Totals("the amounts overflow".into()))?;
             let printed = parse_yuan(amount).map_err(BillError::Totals)?;
             if count.parse::<usize>().ok() != Some(n) || printed.minor() != received {
                 return Err(BillError::Totals(format!(
@@ -487,15 +496,23 @@ fn zip_write(entries: &[ZipEntry], at: DateTime<Utc>) -> Vec<u8> {
     out
 }
 
-/// The entries of a zip (stored or deflated), names as raw bytes, read from its central directory.
-fn zip_read(bytes: &[u8]) -> Result<Vec<ZipEntry>, BillError> {
+/// At most this many entries in a bill zip, and this much text once inflated.
+const ZIP_MAX_ENTRIES: usize = 64;
+const ZIP_MAX_BYTES: u64 = 64 * 1024 * 1024;
+
+/// The entries of a zip (stored or deflated) whose raw names `want` picks, read from its central
+/// directory, each inflated within [`ZIP_MAX_BYTES`] and checked against its CRC-32.
+fn zip_read(bytes: &[u8], want: impl Fn(&[u8]) -> bool) -> Result<Vec<ZipEntry>, BillError> {
     let err = |s: &str| BillError::Zip(s.to_owned());
     let u16_at = |at: usize| -> Result<u16, BillError> {
-        bytes.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]])).ok_or_else(|| err("truncated"))
+        bytes
+            .get(at..at.saturating_add(2))
+            .map(|b| u16::from_le_bytes([b[0], b[1]]))
+            .ok_or_else(|| err("truncated"))
     };
     let u32_at = |at: usize| -> Result<u32, BillError> {
         bytes
-            .get(at..at + 4)
+            .get(at..at.saturating_add(4))
             .map(|b| u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .ok_or_else(|| err("truncated"))
     };
@@ -505,42 +522,53 @@ fn zip_read(bytes: &[u8]) -> Result<Vec<ZipEntry>, BillError> {
         .find(|&i| bytes.get(i..i + 4) == Some(&[0x50, 0x4b, 0x05, 0x06]))
         .ok_or_else(|| err("no end of central directory"))?;
     let count = usize::from(u16_at(eocd + 10)?);
-    let mut at = usize::try_from(u32_at(eocd + 16)?).map_err(|_| err("offset"))?;
-    let mut out = Vec::with_capacity(count);
+    if count > ZIP_MAX_ENTRIES {
+        return Err(BillError::Zip(format!("{count} entries; a bill has two")));
+    }
+    let as_usize = |v: u32| usize::try_from(v).map_err(|_| err("offset"));
+    let mut at = as_usize(u32_at(eocd + 16)?)?;
+    let mut out = Vec::new();
     for _ in 0..count {
         if u32_at(at)? != 0x0201_4b50 {
             return Err(err("bad central directory entry"));
         }
         let method = u16_at(at + 10)?;
-        let csize = usize::try_from(u32_at(at + 20)?).map_err(|_| err("size"))?;
-        let usize_ = usize::try_from(u32_at(at + 24)?).map_err(|_| err("size"))?;
+        let crc = u32_at(at + 16)?;
+        let csize = as_usize(u32_at(at + 20)?)?;
+        let size = u64::from(u32_at(at + 24)?);
         let (nlen, elen, clen) =
             (usize::from(u16_at(at + 28)?), usize::from(u16_at(at + 30)?), usize::from(u16_at(at + 32)?));
-        let local = usize::try_from(u32_at(at + 42)?).map_err(|_| err("offset"))?;
+        let local = as_usize(u32_at(at + 42)?)?;
         let name = bytes.get(at + 46..at + 46 + nlen).ok_or_else(|| err("truncated name"))?.to_vec();
         at += 46 + nlen + elen + clen;
+        if !want(&name) {
+            continue;
+        }
+        if size > ZIP_MAX_BYTES {
+            return Err(err("an entry larger than 64 MiB"));
+        }
         if u32_at(local)? != 0x0403_4b50 {
             return Err(err("bad local header"));
         }
         let start = local + 30 + usize::from(u16_at(local + 26)?) + usize::from(u16_at(local + 28)?);
-        let raw = bytes.get(start..start + csize).ok_or_else(|| err("truncated entry"))?;
-        if usize_ > 64 * 1024 * 1024 {
-            return Err(err("an entry larger than 64 MiB"));
-        }
+        let raw = bytes.get(start..start.saturating_add(csize)).ok_or_else(|| err("truncated entry"))?;
         let data = match method {
             0 => raw.to_vec(),
             8 => {
-                let mut d = Vec::with_capacity(usize_);
+                let mut d = Vec::new();
                 flate2::read::DeflateDecoder::new(raw)
-                    .take(u64::try_from(usize_).unwrap_or(u64::MAX) + 1)
+                    .take(size + 1)
                     .read_to_end(&mut d)
                     .map_err(|e| BillError::Zip(e.to_string()))?;
                 d
             }
             m => return Err(BillError::Zip(format!("compression method {m}"))),
         };
-        if data.len() != usize_ {
+        if u64::try_from(data.len()).ok() != Some(size) {
             return Err(err("an entry's size does not match its header"));
+        }
+        if crc32fast::hash(&data) != crc {
+            return Err(err("an entry's CRC-32 does not match its data"));
         }
         out.push((name, data));
     }
@@ -613,7 +641,7 @@ mod tests {
         assert_eq!(back.rows, sent, "a comma in a name is written full-width");
         assert_eq!((back.account.as_str(), back.start, back.end), (b.account.as_str(), b.start, b.end));
         // Entry names are GBK without the UTF-8 flag, as Alipay's.
-        let names: Vec<Vec<u8>> = zip_read(&zip).unwrap().into_iter().map(|(n, _)| n).collect();
+        let names: Vec<Vec<u8>> = zip_read(&zip, |_| true).unwrap().into_iter().map(|(n, _)| n).collect();
         assert_eq!(
             crate::params::Charset::Gbk.decode(&names[1]).unwrap(),
             "20880000000000010156_20260609_业务明细(汇总).csv"
@@ -644,10 +672,68 @@ mod tests {
         let text = bill().detail_text().replace(",交易\t,", ",充值\t,");
         assert!(matches!(TradeBill::parse_detail(&text), Err(BillError::Row { .. })));
         assert!(matches!(TradeBill::from_zip(b"not a zip"), Err(BillError::Zip(_))));
-        let mut zip = bill().to_zip();
-        let mid = zip.len() / 3;
-        zip[mid] ^= 0xff;
-        assert!(TradeBill::from_zip(&zip).is_err(), "a damaged zip is refused");
+        // The same text stored (not deflated) with a CRC that does not match: refused.
+        let text = crate::params::Charset::Gbk.encode_lossy(&bill().detail_text()).into_owned();
+        let name = crate::params::Charset::Gbk.encode_lossy("x_业务明细.csv").into_owned();
+        let mut stored = zip_write_stored(&name, &text);
+        assert_eq!(TradeBill::from_zip(&stored).unwrap().rows.len(), 2, "a stored entry reads");
+        let crc_at = 14;
+        stored[crc_at] ^= 0x01;
+        let cd = stored.windows(4).position(|w| w == [0x50, 0x4b, 0x01, 0x02]).unwrap();
+        stored[cd + 16] ^= 0x01;
+        assert!(matches!(TradeBill::from_zip(&stored), Err(BillError::Zip(m)) if m.contains("CRC")));
+        // Too many entries.
+        let many: Vec<ZipEntry> = (0..65).map(|i| (format!("{i}").into_bytes(), Vec::new())).collect();
+        assert!(matches!(TradeBill::from_zip(&zip_write(&many, bill().exported_at)), Err(BillError::Zip(_))));
+    }
+
+    /// One stored (method 0) entry, as some zip tools write.
+    fn zip_write_stored(name: &[u8], data: &[u8]) -> Vec<u8> {
+        let crc = crc32fast::hash(data);
+        let mut out = Vec::new();
+        let head = |buf: &mut Vec<u8>| {
+            buf.extend_from_slice(&20u16.to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes());
+            buf.extend_from_slice(&[0; 4]);
+            buf.extend_from_slice(&crc.to_le_bytes());
+            buf.extend_from_slice(&u32_len(data.len()).to_le_bytes());
+            buf.extend_from_slice(&u32_len(data.len()).to_le_bytes());
+            buf.extend_from_slice(&u16::try_from(name.len()).unwrap().to_le_bytes());
+            buf.extend_from_slice(&0u16.to_le_bytes());
+        };
+        out.extend_from_slice(&0x0403_4b50u32.to_le_bytes());
+        head(&mut out);
+        out.extend_from_slice(name);
+        out.extend_from_slice(data);
+        let cd_at = u32_len(out.len());
+        let mut cd = Vec::new();
+        cd.extend_from_slice(&0x0201_4b50u32.to_le_bytes());
+        cd.extend_from_slice(&20u16.to_le_bytes());
+        head(&mut cd);
+        cd.extend_from_slice(&[0; 6]);
+        cd.extend_from_slice(&0u32.to_le_bytes());
+        cd.extend_from_slice(&0u32.to_le_bytes());
+        cd.extend_from_slice(name);
+        out.extend_from_slice(&cd);
+        out.extend_from_slice(&0x0605_4b50u32.to_le_bytes());
+        out.extend_from_slice(&[0; 4]);
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&1u16.to_le_bytes());
+        out.extend_from_slice(&u32_len(cd.len()).to_le_bytes());
+        out.extend_from_slice(&cd_at.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out
+    }
+
+    #[test]
+    fn amounts_that_overflow_are_refused() {
+        let mut b = bill();
+        b.rows[0].merchant_received = cny(i64::MAX);
+        b.rows.push(b.rows[0].clone());
+        let text = b.detail_text().replace("#交易合计：0笔", "#交易合计：2笔");
+        let e = TradeBill::parse_detail(&text).unwrap_err();
+        assert!(matches!(&e, BillError::Totals(m) if m.contains("overflow")), "{e:?}");
     }
 
     /// A bill in the layout of a real export quoted by reconciliation parsers (2019 data, 6 + 4

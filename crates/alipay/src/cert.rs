@@ -46,6 +46,8 @@ pub enum CertError {
     AppCertKeyMismatch,
     #[error("the {what} ({subject}) does not chain to the configured Alipay root certificate")]
     Untrusted { what: &'static str, subject: String },
+    #[error("the {what} is issued to {subject}, not to Alipay as the configured certificate is")]
+    NotAlipay { what: &'static str, subject: String },
     #[error("the {what} ({subject}) is valid from {not_before} to {not_after}, not at {at}")]
     OutsideValidity {
         what: &'static str,
@@ -80,6 +82,12 @@ pub struct Certificate {
     der: Arc<[u8]>,
     issuer: String,
     subject: String,
+    /// The subject's DER, compared exactly.
+    subject_der: Arc<[u8]>,
+    /// basicConstraints CA:true.
+    ca: bool,
+    /// May sign certificates: a CA whose keyUsage (if it has one) includes keyCertSign.
+    can_issue: bool,
     serial: String,
     rsa_signed: bool,
     not_before: DateTime<Utc>,
@@ -158,8 +166,17 @@ impl Certificate {
         let sn = CertSn(hex::encode(Md5::digest(format!("{issuer}{serial}").as_bytes())));
         let rsa_signed = cert.signature_algorithm.algorithm.to_id_string().starts_with(RSA_SIGNATURE_ARC);
         let validity = cert.validity();
+        let ca = cert.is_ca();
+        let can_sign_certs = match cert.key_usage() {
+            Ok(None) => true,
+            Ok(Some(ku)) => ku.value.key_cert_sign(),
+            Err(_) => false,
+        };
         Ok(Certificate {
             issuer,
+            subject_der: Arc::from(cert.subject().as_raw()),
+            ca,
+            can_issue: ca && can_sign_certs,
             subject,
             serial,
             rsa_signed,
@@ -230,8 +247,11 @@ impl Certificate {
         PublicKey::from_der(cert.public_key().raw).map_err(|source| CertError::Key { what, source })
     }
 
-    /// Whether `issuer` names and signed this certificate.
+    /// Whether `issuer` is a CA allowed to sign certificates, names this one's issuer and signed it.
     fn signed_by(&self, issuer: &Certificate) -> bool {
+        if !issuer.can_issue {
+            return false;
+        }
         let (Some(me), Some(them)) = (self.parsed(), issuer.parsed()) else { return false };
         me.issuer() == them.subject() && me.verify_signature(Some(them.public_key())).is_ok()
     }
@@ -270,6 +290,10 @@ fn verify_chain(
 ) -> Result<(), CertError> {
     let Some(leaf) = chain.first() else { return Err(CertError::Empty { what }) };
     let untrusted = || CertError::Untrusted { what, subject: leaf.subject.clone() };
+    // A signing key, not a CA: a CA certificate could issue itself any name.
+    if leaf.ca {
+        return Err(untrusted());
+    }
     let mut current = leaf;
     let mut rest = &chain[1..];
     // Bounded by the chain's length: every step consumes one certificate or ends.
@@ -293,6 +317,8 @@ pub struct CertMode {
     app_cert_sn: CertSn,
     root_cert_sn: String,
     roots: Vec<Certificate>,
+    /// The subject of the Alipay certificate configured: a rotated one must be issued to the same.
+    alipay_subject: Arc<[u8]>,
     /// Alipay public-key certificates by SN: the configured one, and any rotated in since.
     alipay: RwLock<Vec<(CertSn, PublicKey)>>,
 }
@@ -340,6 +366,7 @@ impl CertMode {
             app_cert_sn: app_leaf.sn.clone(),
             root_cert_sn,
             roots,
+            alipay_subject: alipay[0].subject_der.clone(),
             alipay: RwLock::new(vec![(alipay[0].sn.clone(), alipay_key)]),
         })
     }
@@ -380,17 +407,32 @@ impl CertMode {
         self.alipay.read().iter().map(|(_, k)| k.clone()).collect()
     }
 
-    /// Adds a rotated Alipay certificate (PEM, as `alipay.open.app.alipaycert.download` delivers
-    /// it) after checking it chains to the configured root at `at`; returns its SN.
-    pub fn add_alipay_cert(&self, pem: &str, at: DateTime<Utc>) -> Result<CertSn, CertError> {
-        let chain = Certificate::parse_pem(pem, "downloaded Alipay public-key certificate")?;
-        verify_chain(&chain, &self.roots, "downloaded Alipay public-key certificate", at)?;
-        let key = chain[0].public_key("downloaded Alipay public-key certificate")?;
-        let sn = chain[0].sn.clone();
+    /// Checks a rotated Alipay certificate (PEM, as `alipay.open.app.alipaycert.download` delivers
+    /// it) without trusting it yet: issued to Alipay (the configured certificate's subject), not a
+    /// CA, chaining through CAs to the configured root, valid at `at`. Returns its SN and key.
+    pub fn check_alipay_cert(&self, pem: &str, at: DateTime<Utc>) -> Result<(CertSn, PublicKey), CertError> {
+        let what = "downloaded Alipay public-key certificate";
+        let chain = Certificate::parse_pem(pem, what)?;
+        if chain[0].subject_der != self.alipay_subject {
+            return Err(CertError::NotAlipay { what, subject: chain[0].subject.clone() });
+        }
+        verify_chain(&chain, &self.roots, what, at)?;
+        let key = chain[0].public_key(what)?;
+        Ok((chain[0].sn.clone(), key))
+    }
+
+    /// Trusts a certificate [`CertMode::check_alipay_cert`] accepted.
+    pub fn trust_alipay_cert(&self, sn: CertSn, key: PublicKey) {
         let mut known = self.alipay.write();
         if !known.iter().any(|(s, _)| s == &sn) {
-            known.push((sn.clone(), key));
+            known.push((sn, key));
         }
+    }
+
+    /// [`CertMode::check_alipay_cert`], then [`CertMode::trust_alipay_cert`]; returns the SN.
+    pub fn add_alipay_cert(&self, pem: &str, at: DateTime<Utc>) -> Result<CertSn, CertError> {
+        let (sn, key) = self.check_alipay_cert(pem, at)?;
+        self.trust_alipay_cert(sn.clone(), key);
         Ok(sn)
     }
 }

@@ -208,12 +208,13 @@ impl AlipayClient {
 
     async fn once_v3<C: ApiCall>(&self, call: &C, callbacks: &Callbacks) -> Result<C::Response, CallError> {
         let unknown = |e: ResponseError| CallError::Unknown(UnknownCause::Response(e));
-        let path = v3::path_of(C::METHOD);
+        // Beside the gateway (a relative join keeps a path prefix), signed as the path sent.
         let url = self
             .config
             .gateway
-            .join(&path)
+            .join(v3::path_of(C::METHOD).trim_start_matches('/'))
             .map_err(|e| RequestError::Invalid { field: "gateway", reason: e.to_string() })?;
+        let path = url.path().to_owned();
         // v3 has no common parameters: a notify_url travels in the body.
         let mut json = serde_json::to_value(call).map_err(|e| RequestError::Serialize(e.to_string()))?;
         if let (Some(u), Some(obj)) = (&callbacks.notify_url, json.as_object_mut()) {
@@ -300,6 +301,10 @@ impl AlipayClient {
         let error: v3::ErrorBody = serde_json::from_str(&text)
             .map_err(|_| CallError::Unknown(UnknownCause::HttpStatus(status.as_u16())))?;
         let err = GatewayError { status: v2_status(&error) };
+        if status.is_server_error() {
+            // Whatever the code says, a server error does not say what happened.
+            return Err(CallError::Unknown(UnknownCause::Gateway(err)));
+        }
         match err.certainty() {
             Certainty::Unknown => Err(CallError::Unknown(UnknownCause::Gateway(err))),
             // A business failure must be Alipay's own word before anything is decided on it.
@@ -309,7 +314,7 @@ impl AlipayClient {
     }
 
     async fn once<C: ApiCall>(&self, call: &C, callbacks: &Callbacks) -> Result<C::Response, CallError> {
-        let text = self.post::<C>(call, callbacks).await?;
+        let text = self.post::<C>(call, callbacks, Content::Api).await?;
         let answer = match decode_response::<C::Response>(&self.config, C::METHOD, &text) {
             Err(e) if unknown_alipay_cert(&e).is_some() => {
                 // Alipay rotated its certificate: fetch the one named, check it against the root,
@@ -327,34 +332,67 @@ impl AlipayClient {
 
     /// `alipay.open.app.alipaycert.download`: the certificate is trusted only if it chains to the
     /// configured root, and the answer must be signed with the key it delivers.
+    /// Whatever goes wrong here leaves the outcome of the call that needed the certificate
+    /// unknown: that call was sent and answered, only its answer could not be checked.
     async fn download_alipay_cert(&self, sn: &str) -> Result<(), CallError> {
+        let unknown_cert = || {
+            CallError::Unknown(UnknownCause::Response(ResponseError::Cert(CertError::UnknownAlipayCert {
+                sn: sn.chars().take(64).collect(),
+            })))
+        };
+        match self.fetch_alipay_cert(sn).await {
+            Ok(()) => Ok(()),
+            Err(e @ CallError::Unknown(_)) => Err(e),
+            Err(e) => {
+                tracing::warn!(alipay_cert_sn = sn, error = %e, "Alipay's certificate could not be downloaded");
+                Err(unknown_cert())
+            }
+        }
+    }
+
+    /// `alipay.open.app.alipaycert.download`, sent in the clear: the certificate is trusted only
+    /// once it is issued to Alipay, chains to the configured root, names the SN asked for, and the
+    /// answer carrying it is signed with its key; nothing is decrypted or trusted before that.
+    async fn fetch_alipay_cert(&self, sn: &str) -> Result<(), CallError> {
         let unknown = |e: ResponseError| CallError::Unknown(UnknownCause::Response(e));
         let Some(certs) = &self.config.cert_mode else {
             return Err(unknown(ResponseError::Cert(CertError::UnknownAlipayCert { sn: sn.to_owned() })));
         };
         let call = AlipayCertDownload { alipay_cert_sn: sn.to_owned() };
-        let text = self.post::<AlipayCertDownload>(&call, &Callbacks::default()).await?;
+        let text = self.post::<AlipayCertDownload>(&call, &Callbacks::default(), Content::Page).await?;
         let env = extract(&text, &response_key(AlipayCertDownload::METHOD)).map_err(unknown)?;
-        let node = env.plain(self.config.encrypt_key.as_ref()).map_err(unknown)?;
+        if env.encrypted {
+            return Err(unknown(ResponseError::BadNode(
+                "an encrypted answer to a request in the clear".into(),
+            )));
+        }
         let status: Status =
-            serde_json::from_str(&node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
+            serde_json::from_str(env.node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
         if !status.is_success() {
-            return Err(CallError::Failed(GatewayError { status }));
+            return Err(CallError::Unknown(UnknownCause::Gateway(GatewayError { status })));
         }
         let answer: crate::api::AlipayCertDownloadResponse =
-            serde_json::from_str(&node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
+            serde_json::from_str(env.node).map_err(|e| unknown(ResponseError::BadNode(e.to_string())))?;
         let pem = answer.certificate_pem().map_err(unknown)?;
-        let added = certs.add_alipay_cert(&pem, self.clock.now()).map_err(|e| unknown(e.into()))?;
-        if added.as_str() != sn {
+        let (got, key) = certs.check_alipay_cert(&pem, self.clock.now()).map_err(|e| unknown(e.into()))?;
+        if got.as_str() != sn {
             return Err(unknown(ResponseError::Mismatch {
                 field: "alipay_cert_sn",
                 asked: sn.to_owned(),
-                answered: added.to_string(),
+                answered: got.to_string(),
             }));
         }
-        // Signed by the key it delivers (which chains to the root).
-        let verifier = self.config.verifier_for(Some(sn)).map_err(|e| unknown(e.into()))?;
+        // Signed by the key it delivers.
+        let verifier =
+            crate::sign::Verifier::with_own_key(key.clone(), self.config.signer.public_key().clone())
+                .map_err(|e| {
+                    unknown(ResponseError::Cert(CertError::Key {
+                        what: "downloaded Alipay certificate",
+                        source: e,
+                    }))
+                })?;
         env.verify(&verifier, self.config.sign_type()).map_err(unknown)?;
+        certs.trust_alipay_cert(got, key);
         tracing::info!(
             alipay_cert_sn = sn,
             "Alipay's rotated public-key certificate was downloaded and checked against the root"
@@ -363,15 +401,14 @@ impl AlipayClient {
     }
 
     /// Signs and posts one call; returns the body text.
-    async fn post<C: ApiCall>(&self, call: &C, callbacks: &Callbacks) -> Result<String, CallError> {
-        let req = SignedRequest::build_for(
-            &self.config,
-            self.clock.as_ref(),
-            C::METHOD,
-            call,
-            callbacks,
-            Content::Api,
-        )?;
+    async fn post<C: ApiCall>(
+        &self,
+        call: &C,
+        callbacks: &Callbacks,
+        content: Content,
+    ) -> Result<String, CallError> {
+        let req =
+            SignedRequest::build_for(&self.config, self.clock.as_ref(), C::METHOD, call, callbacks, content)?;
         let body = req.params.to_urlencoded();
         let started = std::time::Instant::now();
         let sent = self

@@ -32,8 +32,9 @@ pub mod header {
     pub const TRACE_ID: &str = "alipay-trace-id";
 }
 
-/// The methods Alipay serves under `/v3` among those Haitao uses (the v3 SDKs' trade and bill
-/// APIs). Page payments and the customs declaration are `gateway.do` only.
+/// The methods Alipay serves under `/v3` among those Haitao uses (the v3 SDKs' trade APIs; the
+/// bill's download link is a GET with query parameters there and stays on `gateway.do` here). Page
+/// payments and the customs declaration are `gateway.do` only.
 pub const METHODS: [&str; 8] = [
     "alipay.trade.precreate",
     "alipay.trade.query",

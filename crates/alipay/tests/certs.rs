@@ -276,7 +276,7 @@ fn real_alipay_certificates_chain_to_the_real_root() {
     let m = merchant();
     let mode = CertMode::new(
         &m.ca.issue(&rsa_key_for(&m), "app", 1),
-        &m.alipay_cert,
+        &read("gopay-alipay.crt"),
         &read("alipay-root.crt"),
         m.config.signer.public_key(),
     )
@@ -291,14 +291,47 @@ fn real_alipay_certificates_chain_to_the_real_root() {
         mode.add_alipay_cert(&read("gopay-alipay.crt"), at(2022)),
         Err(CertError::OutsideValidity { .. })
     ));
-    // The Node SDK's copy carries no intermediate, so it cannot be checked against the root.
-    assert!(matches!(
+    // The Node SDK's copy is issued to another Alipay entity and carries no intermediate.
+    assert!(
         mode.add_alipay_cert(
             &read("node-sdk-alipay.crt"),
             Utc.with_ymd_and_hms(2021, 1, 1, 0, 0, 0).unwrap()
-        ),
-        Err(CertError::Untrusted { .. })
-    ));
+        )
+        .is_err()
+    );
+}
+
+#[test]
+fn only_a_certificate_issued_to_alipay_by_a_ca_is_taken_as_alipays() {
+    let m = merchant();
+    let certs = m.config.cert_mode.as_ref().unwrap();
+    // The merchant's own certificate chains to the same root, but is not Alipay's.
+    let (app_key, app_pair) = rsa_key();
+    let app_cert = m.ca.issue(&app_pair, "2021000000000001", 3001);
+    assert!(matches!(certs.add_alipay_cert(&app_cert, at(2026)), Err(CertError::NotAlipay { .. })));
+    // A certificate with Alipay's name signed by an app's key (not a CA): not trusted.
+    let mut app_params = CertificateParams::default();
+    dn(&mut app_params, "2021000000000001");
+    let app_issuer = Issuer::new(app_params, app_pair);
+    let mut forged = CertificateParams::default();
+    dn(&mut forged, "支付宝(中国)网络技术有限公司-2088000000000001");
+    forged.not_before = date_time_ymd(2025, 1, 1);
+    forged.not_after = date_time_ymd(2027, 1, 1);
+    let (_, forged_pair) = rsa_key();
+    let forged_pem = forged.signed_by(&forged_pair, &app_issuer).unwrap().pem();
+    let chain = format!("{forged_pem}{app_cert}");
+    assert!(matches!(certs.add_alipay_cert(&chain, at(2026)), Err(CertError::Untrusted { .. })));
+    // A CA certificate with Alipay's name: a signing key is never a CA.
+    let mut ca_named = ca_params("支付宝(中国)网络技术有限公司-2088000000000001");
+    ca_named.distinguished_name = {
+        let mut p = CertificateParams::default();
+        dn(&mut p, "支付宝(中国)网络技术有限公司-2088000000000001");
+        p.distinguished_name
+    };
+    let (_, ca_pair) = rsa_key();
+    let ca_pem = ca_named.signed_by(&ca_pair, &m.ca.intermediate).unwrap().pem();
+    assert!(certs.add_alipay_cert(&format!("{ca_pem}{}", m.ca.intermediate_pem), at(2026)).is_err());
+    drop(app_key);
 }
 
 /// The merchant's own app public key, to issue it another certificate.
@@ -399,6 +432,12 @@ async fn rotated_gateway(
     } else {
         NODE.to_owned()
     };
+    let node = if method == "alipay.open.app.alipaycert.download" && gw.pem.is_empty() {
+        r#"{"code":"40004","msg":"Business Failed","sub_code":"isv.alipay-cert-not-exist","sub_msg":"x"}"#
+            .to_owned()
+    } else {
+        node
+    };
     let key = haitao_alipay::response::response_key(&method);
     let body = encode(&key, &node, Some(&gw.signer)).unwrap();
     format!("{},\"alipay_cert_sn\":\"{}\"}}", &body[..body.len() - 1], gw.sn)
@@ -465,4 +504,63 @@ async fn a_downloaded_certificate_from_another_ca_is_refused() {
         ),
         "{err:?}"
     );
+}
+
+#[tokio::test]
+async fn a_certificate_that_cannot_be_downloaded_leaves_the_call_unknown_not_failed() {
+    let m = merchant();
+    let (new_key, _) = rsa_key();
+    let gw = Rotated {
+        signer: Signer::new(new_key, SignType::Rsa2).unwrap(),
+        pem: String::new(),
+        sn: "0123456789abcdef0123456789abcdef".into(),
+        downloads: Arc::new(AtomicU32::new(0)),
+        app_cert_sn: m.config.cert_mode.as_ref().unwrap().app_cert_sn().to_string(),
+    };
+    let client = client_against(&m, gw).await;
+    let err = client.execute(&query_t1()).await.unwrap_err();
+    assert!(err.is_result_unknown(), "the query was answered, only not verifiably: {err:?}");
+}
+
+/// A signed v3 server error says nothing about what happened, whatever its code: unknown.
+#[tokio::test]
+async fn a_signed_v3_server_error_leaves_the_outcome_unknown() {
+    let m = merchant();
+    let sn = m.config.cert_mode.as_ref().unwrap().alipay_cert_sn().to_string();
+    let signer = m.alipay.clone();
+    let app = axum::Router::new().route(
+        "/v3/alipay/trade/refund",
+        axum::routing::post(move || {
+            let (signer, sn) = (signer.clone(), sn.clone());
+            async move {
+                let body = r#"{"code":"service-busy","message":"系统繁忙"}"#.to_owned();
+                let sign = signer.sign(&haitao_alipay::v3::response_sign_content("1", "n", &body)).unwrap();
+                (
+                    axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                    [
+                        ("alipay-timestamp", "1".to_owned()),
+                        ("alipay-nonce", "n".to_owned()),
+                        ("alipay-signature", sign),
+                        ("alipay-sn", sn),
+                    ],
+                    body,
+                )
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let mut config = m.config.clone();
+    config.gateway = Url::parse(&format!("http://{addr}/gateway.do")).unwrap();
+    let client = haitao_alipay::AlipayClient::new(Arc::new(config), Arc::new(ManualClock::new(at(2026))))
+        .unwrap()
+        .with_retry(haitao_alipay::RetryPolicy::none());
+    let refund = haitao_alipay::api::Refund::new(
+        haitao_alipay::api::TradeRef::out_trade_no("T1"),
+        haitao_alipay::Money::from_minor(100, haitao_alipay::Currency::Cny),
+        "R1",
+    );
+    let err = client.execute_v3(&refund).await.unwrap_err();
+    assert!(err.is_result_unknown(), "{err:?}");
 }

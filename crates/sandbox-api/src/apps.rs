@@ -68,7 +68,7 @@ pub struct AppCertificates {
 }
 
 /// A registered app, as `POST` (one) and `GET` (a list) `/sandbox/api/apps` answer.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppInfo {
     pub app_id: String,
     pub name: String,
@@ -88,6 +88,21 @@ pub struct AppInfo {
     /// Whether the app has a content-encryption key.
     #[serde(default)]
     pub encrypted: bool,
+}
+
+impl std::fmt::Debug for AppInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppInfo")
+            .field("app_id", &self.app_id)
+            .field("name", &self.name)
+            .field("seller_id", &self.seller_id)
+            .field("gateway_url", &self.gateway_url)
+            .field("app_private_key", &self.app_private_key.as_ref().map(|_| "<redacted>"))
+            .field("certificates", &self.certificates.as_ref().map(|c| &c.app_cert_sn))
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "<redacted>"))
+            .field("encrypted", &self.encrypted)
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `POST /sandbox/api/alipay-cert/rotate` answers.

@@ -50,6 +50,10 @@ pub struct EventQuery {
     /// the merchant acknowledged; `failure`: the others of those kinds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub outcome: Option<TraceOutcome>,
+    /// The export only: include the apps' content keys (AES), which a replay of their encrypted
+    /// requests needs. Off: an export shared further carries no key.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub with_keys: bool,
 }
 
 /// Which way a traced message went.
@@ -144,6 +148,9 @@ impl EventQuery {
         if let Some(o) = self.outcome {
             q.append_pair("outcome", if o == TraceOutcome::Success { "success" } else { "failure" });
         }
+        if self.with_keys {
+            q.append_pair("with_keys", "true");
+        }
         q.finish()
     }
 }
@@ -161,7 +168,7 @@ pub struct EventExport {
 }
 
 /// An app as an export carries it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ExportedApp {
     pub app_id: String,
     pub name: String,
@@ -172,6 +179,16 @@ pub struct ExportedApp {
     pub app_cert: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aes_key: Option<String>,
+}
+
+impl std::fmt::Debug for ExportedApp {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ExportedApp")
+            .field("app_id", &self.app_id)
+            .field("name", &self.name)
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 /// What `POST /sandbox/api/events/replay` answers: each request of the export sent again, in order.
