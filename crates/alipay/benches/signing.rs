@@ -97,5 +97,110 @@ fn bench(c: &mut Criterion) {
     });
 }
 
-criterion_group!(benches, bench);
+/// The same trade.query through each way a merchant configures an app: public-key mode,
+/// certificate mode, certificate mode with AES content encryption, and OpenAPI v3. Certificates
+/// and the "Alipay" key are test material in tests/data/bench; tests/node/bench.mjs does the same.
+fn modes(c: &mut Criterion) {
+    use haitao_alipay::cert::CertMode;
+    use haitao_alipay::client::decode_response;
+    use haitao_alipay::encrypt::AesKey;
+    use haitao_alipay::request::{Content, SignedRequest};
+    use haitao_alipay::response::encode_with_cert_sn;
+    use haitao_alipay::time::ManualClock;
+    use haitao_alipay::{AppConfig, v3};
+    let app = PrivateKey::parse(&read("app-private-key.pem")).unwrap();
+    let alipay = PrivateKey::parse(&read("bench/alipay-private-key.pem")).unwrap();
+    let alipay_signer = Signer::new(alipay.clone(), SignType::Rsa2).unwrap();
+    let gateway = url::Url::parse("https://openapi.alipay.com/gateway.do").unwrap();
+    let signer = Signer::new(app.clone(), SignType::Rsa2).unwrap();
+    let key_mode =
+        AppConfig::new("2021000000000000", gateway.clone(), signer.clone(), alipay.public_key().clone())
+            .unwrap();
+    let certs = || {
+        CertMode::new(
+            &read("bench/app.crt"),
+            &read("bench/alipay.crt"),
+            &read("bench/root.crt"),
+            app.public_key(),
+        )
+        .unwrap()
+    };
+    let cert_mode =
+        AppConfig::with_cert_mode("2021000000000000", gateway.clone(), signer.clone(), certs()).unwrap();
+    let mut cert_aes =
+        AppConfig::with_cert_mode("2021000000000000", gateway, signer.clone(), certs()).unwrap();
+    let aes = AesKey::parse("AAECAwQFBgcICQoLDA0ODw==").unwrap();
+    cert_aes.encrypt_key = Some(aes.clone());
+    let clock = ManualClock::new(haitao_alipay::time::parse_alipay("2026-11-27 10:00:00").unwrap());
+    let query = serde_json::json!({"out_trade_no": "HT202611270000001"});
+    for (name, config) in [
+        ("public-key mode", &key_mode),
+        ("certificate mode", &cert_mode),
+        ("certificate mode + AES", &cert_aes),
+    ] {
+        c.bench_function(&format!("sign trade.query request, {name}"), |b| {
+            b.iter(|| {
+                let r = SignedRequest::build_for(
+                    config,
+                    &clock,
+                    "alipay.trade.query",
+                    black_box(&query),
+                    &Default::default(),
+                    Content::Api,
+                )
+                .unwrap();
+                r.params.to_urlencoded()
+            })
+        });
+    }
+    let body = r#"{"out_trade_no":"HT202611270000001"}"#;
+    c.bench_function("sign trade.query request, OpenAPI v3 Authorization", |b| {
+        b.iter(|| {
+            let auth = v3::auth_string(
+                "2021000000000000",
+                None,
+                "0f9c2a4e5b6d7e8f9a0b1c2d3e4f5a6b",
+                1_764_208_800_000,
+            );
+            v3::authorization(&signer, &auth, "POST", "/v3/alipay/trade/query", black_box(body), None)
+                .unwrap()
+        })
+    });
+
+    let node = r#"{"code":"10000","msg":"Success","trade_no":"2026112722001400001","out_trade_no":"HT202611270000001","trade_status":"TRADE_SUCCESS","total_amount":"220.77","buyer_logon_id":"zha***@sandbox.haitao","send_pay_date":"2026-11-27 10:01:05"}"#;
+    let sn = cert_mode.cert_mode.as_ref().unwrap().alipay_cert_sn().to_string();
+    let plain_body = encode("alipay_trade_query_response", node, Some(&alipay_signer)).unwrap();
+    let cert_body =
+        encode_with_cert_sn("alipay_trade_query_response", node, &alipay_signer, Some(&sn)).unwrap();
+    let cipher = serde_json::to_string(&aes.encrypt(node).unwrap()).unwrap();
+    let aes_body =
+        encode_with_cert_sn("alipay_trade_query_response", &cipher, &alipay_signer, Some(&sn)).unwrap();
+    for (name, config, body) in [
+        ("public-key mode", &key_mode, &plain_body),
+        ("certificate mode", &cert_mode, &cert_body),
+        ("certificate mode + AES", &cert_aes, &aes_body),
+    ] {
+        c.bench_function(&format!("verify trade.query response, {name}"), |b| {
+            b.iter(|| {
+                decode_response::<haitao_alipay::api::QueryResponse>(
+                    config,
+                    "alipay.trade.query",
+                    black_box(body),
+                )
+                .unwrap()
+            })
+        });
+    }
+    let v3_body = r#"{"trade_no":"2026112722001400001","out_trade_no":"HT202611270000001","trade_status":"TRADE_SUCCESS","total_amount":"220.77"}"#;
+    let v3_sign = alipay_signer.sign(&v3::response_sign_content("1764208800000", "n1", v3_body)).unwrap();
+    let v3_verifier = Verifier::new(alipay.public_key().clone());
+    c.bench_function("verify trade.query response, OpenAPI v3 headers", |b| {
+        b.iter(|| {
+            let content = v3::response_sign_content("1764208800000", "n1", black_box(v3_body));
+            v3_verifier.verify(SignType::Rsa2, &content, &v3_sign).unwrap()
+        })
+    });
+}
+
+criterion_group!(benches, bench, modes);
 criterion_main!(benches);
