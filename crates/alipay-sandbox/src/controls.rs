@@ -589,31 +589,38 @@ async fn advance(State(sb): State<Arc<Sandbox>>, Body(a): Body<AdvanceClock>) ->
     Ok(Json(ClockAdvanced { now }))
 }
 
+/// The events after `q.since` that pass `q`'s filters, at most `limit`: read on in windows until
+/// enough matched or the trace ends, so `since` pages through the filtered trace as through the
+/// whole one (at most [`SCAN_LIMIT`] events are read per call; page on from the last `seq`).
+fn filtered_events(c: &rusqlite::Connection, q: &EventQuery, limit: usize) -> Result<Vec<Event>, StoreError> {
+    let filtered = q.kind.is_some() || q.method.is_some() || q.direction.is_some() || q.outcome.is_some();
+    let window =
+        if filtered { EventQuery::MAX_LIMIT } else { i64::try_from(limit).unwrap_or(EventQuery::MAX_LIMIT) };
+    let mut out = Vec::new();
+    let mut since = q.since.unwrap_or(0);
+    let mut scanned = 0usize;
+    loop {
+        let batch = events::list(c, q.out_trade_no.as_deref(), since, window)?;
+        let Some(last) = batch.last().map(|e| e.seq) else { break };
+        let full = batch.len() >= usize::try_from(window).unwrap_or(usize::MAX);
+        scanned += batch.len();
+        out.extend(batch.into_iter().filter(|e| e.matches(q)));
+        if out.len() >= limit || !full || scanned >= SCAN_LIMIT {
+            break;
+        }
+        since = last;
+    }
+    out.truncate(limit);
+    Ok(out)
+}
+
+/// The most events one trace call reads.
+const SCAN_LIMIT: usize = 100_000;
+
 async fn list_events(State(sb): State<Arc<Sandbox>>, Query(q): Query<EventQuery>) -> R<Vec<Event>> {
     let limit = usize::try_from(q.limit.unwrap_or(500).clamp(1, EventQuery::MAX_LIMIT)).unwrap_or(500);
-    Ok(Json(
-        sb.store
-            .run(move |c| {
-                // Filters on what an event says are applied while reading on in windows, until
-                // `limit` events matched or the trace ends, so `since` pages through the filtered
-                // trace as through the whole one.
-                let mut out = Vec::new();
-                let mut since = q.since.unwrap_or(0);
-                loop {
-                    let window = events::list(c, q.out_trade_no.as_deref(), since, EventQuery::MAX_LIMIT)?;
-                    let Some(last) = window.last().map(|e| e.seq) else { break };
-                    let full = window.len() >= usize::try_from(EventQuery::MAX_LIMIT).unwrap_or(usize::MAX);
-                    out.extend(window.into_iter().filter(|e| e.matches(&q)));
-                    if out.len() >= limit || !full {
-                        break;
-                    }
-                    since = last;
-                }
-                out.truncate(limit);
-                Ok::<_, StoreError>(out)
-            })
-            .await?,
-    ))
+    // Through the writer, which lands the gateway's deferred trace first.
+    Ok(Json(sb.store.run(move |c| filtered_events(c, &q, limit)).await?))
 }
 
 async fn export_events(
@@ -623,8 +630,9 @@ async fn export_events(
     let (events, apps) = sb
         .store
         .run(move |c| {
-            let all = events::list(c, q.out_trade_no.as_deref(), 0, EventQuery::MAX_LIMIT)?;
-            let events: Vec<Event> = all.into_iter().filter(|e| e.matches(&q)).collect();
+            // The whole (filtered) trace, from the start.
+            let from_start = EventQuery { since: None, ..q.clone() };
+            let events = filtered_events(c, &from_start, SCAN_LIMIT)?;
             // The apps whose requests are in it, so another sandbox can take them again.
             let mut apps = Vec::new();
             for a in model::apps(c)? {

@@ -610,6 +610,29 @@ async fn payment_codes_and_trades_created_for_a_buyer() {
     assert!(
         h.client.execute(&Query::new(TradeRef::out_trade_no("SCAN-3"))).await.unwrap().trade_status.is_paid()
     );
+    // Through v3 the wait is unknown as well (it is not a 10003 there).
+    let e = h
+        .client
+        .execute_v3(&haitao_alipay::api::BarcodePay::new("SCAN-4", &code, cny(250_000), "大额 v3"))
+        .await
+        .unwrap_err();
+    assert!(e.is_result_unknown(), "{e:?}");
+    // A scan refused for a short balance leaves no trade behind that could still be paid.
+    let (s, v) = h
+        .post(
+            path::SCENARIOS,
+            serde_json::to_value(ForceRequest::order("SCAN-5", Outcome::ShortBalance)).unwrap(),
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let e = h
+        .client
+        .execute(&haitao_alipay::api::BarcodePay::new("SCAN-5", &code, cny(500), "余额不足"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.BUYER_BALANCE_NOT_ENOUGH"), "{e:?}");
+    let gone = h.client.execute(&Query::new(TradeRef::out_trade_no("SCAN-5"))).await.unwrap_err();
+    assert_eq!(gone.sub_code(), Some("ACQ.TRADE_NOT_EXIST"));
     // trade.create for a known buyer (through v3 as well as gateway.do).
     let personas: Vec<Persona> = h.get_as(path::PERSONAS).await;
     let buyer = personas.iter().find(|p| p.login == ZHANGWEI).unwrap();
@@ -626,6 +649,13 @@ async fn payment_codes_and_trades_created_for_a_buyer() {
     assert_eq!(created.out_trade_no, "JSAPI-1");
     let q = h.client.execute(&Query::new(TradeRef::out_trade_no("JSAPI-1"))).await.unwrap();
     assert_eq!((q.trade_status, q.trade_no.as_str()), (TradeStatus::WaitBuyerPay, created.trade_no.as_str()));
+    // Its order number cannot be scanned into another trade (or another buyer's).
+    let e = h
+        .client
+        .execute(&haitao_alipay::api::BarcodePay::new("JSAPI-1", &code, cny(880), "小程序"))
+        .await
+        .unwrap_err();
+    assert_eq!(e.sub_code(), Some("ACQ.CONTEXT_INCONSISTENT"), "{e:?}");
     h.pay_ok(&PayRequest::new("JSAPI-1", ZHANGWEI, PayWith::Balance)).await;
     h.ledger_conserved().await;
 }

@@ -501,7 +501,7 @@ const ZIP_MAX_ENTRIES: usize = 64;
 const ZIP_MAX_BYTES: u64 = 64 * 1024 * 1024;
 
 /// The entries of a zip (stored or deflated) whose raw names `want` picks, read from its central
-/// directory, each inflated within [`ZIP_MAX_BYTES`] and checked against its CRC-32.
+/// directory, inflated within [`ZIP_MAX_BYTES`] in all and each checked against its CRC-32.
 fn zip_read(bytes: &[u8], want: impl Fn(&[u8]) -> bool) -> Result<Vec<ZipEntry>, BillError> {
     let err = |s: &str| BillError::Zip(s.to_owned());
     let u16_at = |at: usize| -> Result<u16, BillError> {
@@ -528,6 +528,7 @@ fn zip_read(bytes: &[u8], want: impl Fn(&[u8]) -> bool) -> Result<Vec<ZipEntry>,
     let as_usize = |v: u32| usize::try_from(v).map_err(|_| err("offset"));
     let mut at = as_usize(u32_at(eocd + 16)?)?;
     let mut out = Vec::new();
+    let mut inflated = 0u64;
     for _ in 0..count {
         if u32_at(at)? != 0x0201_4b50 {
             return Err(err("bad central directory entry"));
@@ -544,8 +545,8 @@ fn zip_read(bytes: &[u8], want: impl Fn(&[u8]) -> bool) -> Result<Vec<ZipEntry>,
         if !want(&name) {
             continue;
         }
-        if size > ZIP_MAX_BYTES {
-            return Err(err("an entry larger than 64 MiB"));
+        if size > ZIP_MAX_BYTES.saturating_sub(inflated) {
+            return Err(err("more than 64 MiB of text"));
         }
         if u32_at(local)? != 0x0403_4b50 {
             return Err(err("bad local header"));
@@ -569,6 +570,10 @@ fn zip_read(bytes: &[u8], want: impl Fn(&[u8]) -> bool) -> Result<Vec<ZipEntry>,
         }
         if crc32fast::hash(&data) != crc {
             return Err(err("an entry's CRC-32 does not match its data"));
+        }
+        inflated += size;
+        if inflated > ZIP_MAX_BYTES {
+            return Err(err("more than 64 MiB of text"));
         }
         out.push((name, data));
     }

@@ -87,8 +87,8 @@ impl GatewayError {
 
     /// Classifies the answer.
     ///
-    /// `20000` (service unavailable), `10003` (payment in progress) and `ACQ.SYSTEM_ERROR` leave the
-    /// outcome unknown. Everything else is a definite failure: gateway checks (`40001`, `40002`
+    /// `20000` (service unavailable), `10003` (payment in progress), `ACQ.WAIT_BUYER_PAY` and
+    /// `ACQ.SYSTEM_ERROR` leave the outcome unknown. Everything else is a definite failure: gateway checks (`40001`, `40002`
     /// including `isv.invalid-signature`, `40003`, `40005`, `40006`, `20001`) mean the request was
     /// not processed, and `40004` business failures (`ACQ.TRADE_HAS_SUCCESS`,
     /// `ACQ.BUYER_BALANCE_NOT_ENOUGH`, ...) mean it was refused.
@@ -97,6 +97,8 @@ impl GatewayError {
             ("10000", _) => Certainty::Succeeded,
             ("20000" | "10003", _) => Certainty::Unknown,
             ("40004", Some("ACQ.SYSTEM_ERROR" | "SYSTEM_ERROR" | "ACQ.SYSTEM_BUSY")) => Certainty::Unknown,
+            // Waiting for the buyer to confirm (a v3 answer carries it without `10003`).
+            (_, Some("ACQ.WAIT_BUYER_PAY")) => Certainty::Unknown,
             _ => Certainty::Failed,
         }
     }

@@ -15,7 +15,7 @@ pub struct Info {
 }
 
 /// `POST /sandbox/api/apps`: registers an app, or returns the existing one with that name.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AppRequest {
     /// 1 to 64 characters.
     pub name: String,
@@ -37,6 +37,18 @@ pub struct AppRequest {
     /// Content encryption with this key (base64 of 16 or 32 bytes, as the Alipay console shows it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub aes_key: Option<String>,
+}
+
+impl std::fmt::Debug for AppRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppRequest")
+            .field("name", &self.name)
+            .field("notify_base", &self.notify_base)
+            .field("cert_mode", &self.cert_mode)
+            .field("aes", &self.aes)
+            .field("aes_key", &self.aes_key.as_ref().map(|_| "<redacted>"))
+            .finish_non_exhaustive()
+    }
 }
 
 impl AppRequest {

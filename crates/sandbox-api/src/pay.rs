@@ -51,7 +51,7 @@ impl PayWith {
 }
 
 /// A card typed in at the cashier (or sent with [`PayWith::NewCard`]).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CardInput {
     pub number: String,
     /// `MM/YY`
@@ -59,6 +59,17 @@ pub struct CardInput {
     pub cvc: String,
     #[serde(default)]
     pub holder: String,
+}
+
+impl std::fmt::Debug for CardInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let last4: String = self.number.chars().rev().take(4).collect::<Vec<_>>().into_iter().rev().collect();
+        f.debug_struct("CardInput")
+            .field("number", &format!("****{last4}"))
+            .field("expiry", &self.expiry)
+            .field("cvc", &"<redacted>")
+            .finish_non_exhaustive()
+    }
 }
 
 /// The body of `POST /sandbox/api/pay`.

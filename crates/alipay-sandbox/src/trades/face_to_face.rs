@@ -43,6 +43,14 @@ fn biz_json(params: &Params) -> Result<Value, Status> {
         .map_err(|e| invalid(format!("biz_content: {e}")))
 }
 
+/// A buyer who could not be put on the trade: the store failing is no answer about the trade.
+fn attach_failure(e: PayError) -> Status {
+    match e {
+        PayError::Processing => Status::failure("20000", "ACQ.SYSTEM_ERROR", "系统错误"),
+        other => biz("ACQ.TRADE_HAS_CLOSE", &other.message(false)),
+    }
+}
+
 /// What the answer of a paid or created trade carries.
 fn trade_fields(t: &model::Trade, buyer: &Buyer) -> Value {
     json!({
@@ -54,8 +62,32 @@ fn trade_fields(t: &model::Trade, buyer: &Buyer) -> Value {
     })
 }
 
-/// `alipay.trade.pay` with `scene=bar_code`.
+/// A trade already under this `out_trade_no` must be this method's, and (if it has one) this buyer's:
+/// nothing else is charged to a scanned buyer or reassigned to another.
+fn same_trade_or_none(ctx: &Ctx<'_>, out_trade_no: &str, method: &str, buyer: &Buyer) -> Result<(), Status> {
+    match model::trade_by_out(ctx.conn, &ctx.app.app_id, out_trade_no).map_err(store_err)? {
+        Some(t) if t.method != method || t.buyer_id.as_deref().is_some_and(|b| b != buyer.id) => {
+            Err(biz("ACQ.CONTEXT_INCONSISTENT", "交易信息被篡改：该商户订单号已用于另一笔交易"))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// `alipay.trade.pay` with `scene=bar_code`. Everything it writes is undone when the answer is a
+/// definite failure: a refused scan leaves no trade the buyer could still pay.
 pub fn pay_by_code(ctx: &Ctx<'_>, params: &Params) -> Result<Value, Status> {
+    ctx.conn.execute_batch("SAVEPOINT scan").map_err(store_err)?;
+    let result = scan(ctx, params);
+    let keep = match &result {
+        Ok(_) => true,
+        Err(s) => crate::trades::certainty_unknown(s),
+    };
+    let end = if keep { "RELEASE scan" } else { "ROLLBACK TO scan; RELEASE scan" };
+    ctx.conn.execute_batch(end).map_err(store_err)?;
+    result
+}
+
+fn scan(ctx: &Ctx<'_>, params: &Params) -> Result<Value, Status> {
     let body = biz_json(params)?;
     let scene = body["scene"].as_str().unwrap_or_default();
     if scene != "bar_code" {
@@ -66,14 +98,12 @@ pub fn pay_by_code(ctx: &Ctx<'_>, params: &Params) -> Result<Value, Status> {
     let buyer = buyer_by_code(ctx, code)?.ok_or_else(|| {
         biz("ACQ.PAYMENT_AUTH_CODE_INVALID", "支付失败，获取顾客账户信息失败，请顾客刷新付款码后重新收款")
     })?;
+    same_trade_or_none(ctx, &req.pay.out_trade_no, "alipay.trade.pay", &buyer)?;
     let session = open_session(ctx, &req, params)?;
+    let waiting = || Status::failure("10003", "ACQ.WAIT_BUYER_PAY", "等待用户付款（买家须在手机上确认）");
     if req.cny_fen > PASSWORD_FREE_FEN {
-        attach_buyer(ctx, &session, &buyer).map_err(|e| biz("ACQ.TRADE_HAS_CLOSE", &e.message(false)))?;
-        return Err(Status::failure(
-            "10003",
-            "ACQ.WAIT_BUYER_PAY",
-            "等待用户付款（超出免密额度，买家须在手机上确认）",
-        ));
+        attach_buyer(ctx, &session, &buyer).map_err(attach_failure)?;
+        return Err(waiting());
     }
     let balance = model::accounts_of(ctx.conn, &buyer.id)
         .map_err(store_err)?
@@ -90,6 +120,8 @@ pub fn pay_by_code(ctx: &Ctx<'_>, params: &Params) -> Result<Value, Status> {
                 serde_json::from_str(paid.trade.fund_bills.as_deref().unwrap_or("[]")).unwrap_or(json!([]));
             Ok(v)
         }
+        // The phone asks the buyer for an SMS code: waiting for them, as above the limit.
+        Err(PayError::SmsRequired) => Err(waiting()),
         Err(PayError::Insufficient { .. }) => Err(biz("ACQ.BUYER_BALANCE_NOT_ENOUGH", "买家余额不足")),
         Err(PayError::Locked { .. }) => Err(biz("ACQ.BUYER_PAYMENT_AMOUNT_DAY_LIMIT_ERROR", "买家付款受限")),
         Err(PayError::NotPayable { zh, .. }) => Err(biz("ACQ.TRADE_HAS_CLOSE", &zh)),

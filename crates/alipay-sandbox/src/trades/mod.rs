@@ -50,6 +50,11 @@ use crate::Sandbox;
 use crate::events::{self, Scope};
 use crate::model::{self, App, Buyer, Trade};
 
+/// Whether an answer leaves the outcome open (the merchant must query): what was done stays.
+pub(crate) fn certainty_unknown(s: &Status) -> bool {
+    haitao_alipay::GatewayError { status: s.clone() }.is_result_unknown()
+}
+
 /// A business failure answer (`40004` + `ACQ.*`).
 pub fn biz(sub_code: &str, sub_msg: &str) -> Status {
     Status::failure("40004", sub_code, sub_msg)
