@@ -158,6 +158,11 @@ pub(crate) async fn replay(
                     app_cert: a.app_cert,
                     aes_key: a.aes_key,
                 };
+                // A certificate-mode app needs this sandbox's authority and Alipay certificate,
+                // made here on the writer rather than on first use by a reading request.
+                if app.app_cert.is_some() {
+                    sb2.alipay_cert(c)?;
+                }
                 register_app(&sb2, c, &app)?;
                 added.push(a.app_id);
             }

@@ -146,3 +146,20 @@ async fn an_exported_trace_replays_against_a_fresh_sandbox() {
         ]
     );
 }
+
+/// A certificate-mode app's requests name the root of the sandbox they were made against: another
+/// sandbox answers that its root is not that one, signed, as documented.
+#[tokio::test]
+async fn a_certificate_mode_trace_replays_with_the_other_root_named() {
+    let a = common::harness_with(None, true, false).await;
+    a.client.execute(&Query::new(TradeRef::out_trade_no("CERT-REPLAY"))).await.unwrap_err();
+    let export: haitao_sandbox_api::EventExport =
+        a.http.get(a.api(path::EVENTS_EXPORT)).send().await.unwrap().json().await.unwrap();
+    let b = harness().await;
+    let (s, v) = b.post("sandbox/api/events/replay", serde_json::to_value(&export).unwrap()).await;
+    assert_eq!(s, 200, "{v}");
+    let r: haitao_sandbox_api::Replayed = serde_json::from_value(v).unwrap();
+    assert_eq!(r.requests.len(), 1);
+    assert_eq!(r.requests[0].original.as_deref(), Some("40004 ACQ.TRADE_NOT_EXIST"));
+    assert_eq!(r.requests[0].replayed, "40002 isv.invalid-alipay-root-cert-sn");
+}
