@@ -346,15 +346,7 @@ async fn check_cert_sns(sb: &Arc<Sandbox>, app: &App, method: &str, params: &Par
     let Some(root) = params.get_nonempty("alipay_root_cert_sn") else {
         return refuse("isv.missing-alipay-root-cert-sn", "缺少支付宝根证书序列号");
     };
-    let sb2 = sb.clone();
-    let expected = match sb.cached_ca() {
-        Some(ca) => ca.root_cert_sn().map_err(|e| e.to_string()),
-        None => sb
-            .store
-            .read(move |c| Ok(sb2.ca(c).and_then(|ca| ca.root_cert_sn()).map_err(|e| e.to_string())))
-            .await
-            .unwrap_or_else(|e| Err(e.to_string())),
-    };
+    let expected = sb.root_cert_sn().await;
     match expected {
         Ok(expected) if expected == root => None,
         Ok(_) => refuse("isv.invalid-alipay-root-cert-sn", "无效的支付宝根证书序列号"),
@@ -382,17 +374,7 @@ async fn sign_answer(sb: &Arc<Sandbox>, app: &App, call: &Call, status: &Status,
             Err(e) => tracing::error!(error = %e, "answer could not be encrypted"),
         }
     }
-    let sign_type = call.sign_type;
-    let signer = match sb.cached_signer_for(app, sign_type) {
-        Some(s) => s,
-        None => {
-            let (sb2, app2) = (sb.clone(), app.clone());
-            sb.store
-                .read(move |c| Ok(sb2.signer_for(c, &app2, sign_type)))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()))
-        }
-    };
+    let signer = sb.answer_signer(app, call.sign_type).await;
     let signed = signer.and_then(|(s, sn)| {
         let sign = s.sign_bytes(&call.charset.encode_lossy(&node_text)).map_err(|e| e.to_string())?;
         Ok((sign, sn))

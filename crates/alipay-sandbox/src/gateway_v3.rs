@@ -81,16 +81,7 @@ async fn answer(
         h.insert(v3::header::TRACE_ID, v);
     }
     let Some(app) = app else { return (resp, body) };
-    let signer = match sb.cached_signer_for(app, SignType::Rsa2) {
-        Some(s) => s,
-        None => {
-            let (sb2, app2) = (sb.clone(), app.clone());
-            sb.store
-                .read(move |c| Ok(sb2.signer_for(c, &app2, SignType::Rsa2)))
-                .await
-                .unwrap_or_else(|e| Err(e.to_string()))
-        }
-    };
+    let signer = sb.answer_signer(app, SignType::Rsa2).await;
     match signer.and_then(|(s, sn)| {
         let sig = s.sign(&v3::response_sign_content(&timestamp, &nonce, &body)).map_err(|e| e.to_string())?;
         Ok((sig, sn))
@@ -220,17 +211,7 @@ async fn run_checked(
                 "缺少支付宝根证书序列号",
             ));
         };
-        let expected = match sb.cached_ca() {
-            Some(ca) => ca.root_cert_sn().ok(),
-            None => {
-                let sb2 = sb.clone();
-                sb.store
-                    .read(move |c| Ok(sb2.ca(c).and_then(|ca| ca.root_cert_sn()).ok()))
-                    .await
-                    .ok()
-                    .flatten()
-            }
-        };
+        let expected = sb.root_cert_sn().await.ok();
         if expected.as_deref() != Some(root.as_str()) {
             return Err(err(
                 StatusCode::BAD_REQUEST,

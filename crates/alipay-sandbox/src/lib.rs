@@ -212,27 +212,40 @@ impl Sandbox {
         Ok(sn)
     }
 
-    /// The certification authority if it has been read or made already.
-    pub(crate) fn cached_ca(&self) -> Option<Arc<certs::Ca>> {
-        self.ca.lock().clone()
-    }
-
-    /// [`Sandbox::signer_for`] without the store, when nothing needs reading: `None` only for an
-    /// app in certificate mode before the Alipay certificate has been read.
-    pub(crate) fn cached_signer_for(
-        &self,
+    /// What signs an answer to `app` ([`Sandbox::signer_for`]): from memory, and from the store
+    /// (the writer, which may have to make the first certificate) only for an app in certificate
+    /// mode before the Alipay certificate has been read.
+    pub(crate) async fn answer_signer(
+        self: &Arc<Self>,
         app: &model::App,
         sign_type: SignType,
-    ) -> Option<Result<(Signer, Option<String>), String>> {
+    ) -> Result<(Signer, Option<String>), String> {
         if app.app_cert.is_none() {
-            return Some(self.signer(sign_type).map(|s| (s, None)).map_err(|e| e.to_string()));
+            return self.signer(sign_type).map(|s| (s, None)).map_err(|e| e.to_string());
         }
-        let cert = self.alipay_cert.lock().clone()?;
-        Some(
-            Signer::new(cert.key, sign_type)
+        if let Some(cert) = self.alipay_cert.lock().clone() {
+            return Signer::new(cert.key, sign_type)
                 .map(|s| (s, Some(cert.sn.to_string())))
-                .map_err(|e| e.to_string()),
-        )
+                .map_err(|e| e.to_string());
+        }
+        let (sb, app) = (self.clone(), app.clone());
+        self.store
+            .run(move |c| Ok(sb.signer_for(c, &app, sign_type)))
+            .await
+            .unwrap_or_else(|e: db::StoreError| Err(e.to_string()))
+    }
+
+    /// `alipay_root_cert_sn` apps in certificate mode must name: from memory once the authority
+    /// has been read or made.
+    pub(crate) async fn root_cert_sn(self: &Arc<Self>) -> Result<String, String> {
+        if let Some(ca) = self.ca.lock().clone() {
+            return ca.root_cert_sn().map_err(|e| e.to_string());
+        }
+        let sb = self.clone();
+        self.store
+            .run(move |c| Ok(sb.ca(c).and_then(|ca| ca.root_cert_sn()).map_err(|e| e.to_string())))
+            .await
+            .unwrap_or_else(|e: db::StoreError| Err(e.to_string()))
     }
 
     /// The sandbox's certification authority, made on first use.
