@@ -34,6 +34,17 @@ pub enum UnknownCause {
 }
 
 /// The result of a gateway call that did not succeed.
+/// Why a linked file could not be fetched.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum DownloadError {
+    #[error("the download failed: {0}")]
+    Transport(String),
+    #[error("the download answered HTTP {0}")]
+    Status(u16),
+    #[error("the file is larger than {0} bytes")]
+    TooLarge(usize),
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The request could not be built; nothing was sent.
@@ -153,6 +164,29 @@ impl AlipayClient {
         callbacks: &Callbacks,
     ) -> Result<SignedRequest, RequestError> {
         SignedRequest::build(&self.config, self.clock.as_ref(), C::METHOD, call, callbacks)
+    }
+
+    /// Fetches a file the gateway linked to in a verified answer (a bill's
+    /// `bill_download_url`), refusing an answer that is not 200 or runs past `limit` bytes. The
+    /// link is short-lived and signed by its query; the file itself carries no signature, so
+    /// its reader checks what it can (a bill's totals).
+    pub async fn download(&self, url: &str, limit: usize) -> Result<Vec<u8>, DownloadError> {
+        let mut resp =
+            self.http.get(url).send().await.map_err(|e| DownloadError::Transport(e.to_string()))?;
+        if !resp.status().is_success() {
+            return Err(DownloadError::Status(resp.status().as_u16()));
+        }
+        if resp.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(DownloadError::TooLarge(limit));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| DownloadError::Transport(e.to_string()))? {
+            if body.len() + chunk.len() > limit {
+                return Err(DownloadError::TooLarge(limit));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
     }
 
     /// Calls an API and returns its verified response.

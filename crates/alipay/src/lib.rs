@@ -45,7 +45,7 @@ pub mod time;
 pub mod v3;
 
 pub use api::{ApiCall, PageCall, TradeStatus};
-pub use client::{AlipayClient, CallError, RetryPolicy, UnknownCause};
+pub use client::{AlipayClient, CallError, DownloadError, RetryPolicy, UnknownCause};
 pub use inbound::{Expected, InboundVerifier, NOTIFY_ACK, Rejection};
 pub use keys::{KeyError, PrivateKey, PublicKey};
 pub use money::{AmountText, Currency, Money, MoneyError};

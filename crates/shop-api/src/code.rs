@@ -158,6 +158,7 @@ mod tests {
         vocabulary::<Author>();
         vocabulary::<TicketStatus>();
         vocabulary::<TicketTopic>();
+        vocabulary::<crate::reconciliation::DifferenceKind>();
     }
 
     #[test]

@@ -10,6 +10,7 @@ pub mod catalog;
 pub mod code;
 pub mod error;
 pub mod orders;
+pub mod reconciliation;
 pub mod search;
 pub mod secret;
 pub mod support;

@@ -127,6 +127,9 @@ pub struct ShopConfig {
     /// off unless asked for. Anyone who can reach the shop could otherwise move its clock past
     /// every sign-in lockout and limit window.
     pub test_controls: bool,
+    /// The merchant's admin token (`/api/v1/admin/*`, e.g. the daily reconciliation), at least
+    /// 24 characters; `None` (the default) leaves those endpoints off.
+    pub admin_token: Option<KeySource>,
     /// How often background jobs run.
     pub job_interval: std::time::Duration,
     /// Per-address limits on sign-in failures and registrations. Off for the shop embedded in the
@@ -173,6 +176,7 @@ impl ShopConfig {
             attempt_timeout: chrono::Duration::minutes(15),
             logistics_speed: 60,
             test_controls: false,
+            admin_token: None,
             job_interval: std::time::Duration::from_secs(1),
             address_limits: None,
             background_jobs: true,

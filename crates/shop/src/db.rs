@@ -26,7 +26,7 @@ pub enum DbError {
     Sqlite(#[from] rusqlite::Error),
 }
 
-fn migrations() -> Migrations<'static> {
+pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
         M::up(include_str!("../migrations/001_init.sql")),
         M::up(include_str!("../migrations/002_address_limits.sql")),
@@ -39,12 +39,13 @@ fn migrations() -> Migrations<'static> {
                 crate::sqlite::refill_search(tx).map_err(rusqlite_migration::HookError::from)
             },
         ),
+        M::up(include_str!("../migrations/007_reconciliation.sql")),
     ])
 }
 
 /// Number of schema versions this build knows.
 pub fn known_version() -> usize {
-    6
+    7
 }
 
 /// Runs the migrations with foreign keys off, as SQLite's way of rebuilding a table needs; each

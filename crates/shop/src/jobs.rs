@@ -1,7 +1,7 @@
 //! Background work on the shop's clock: closing unpaid orders, reconciling attempts whose outcome is
 //! unknown, declaring payments to customs, moving parcels through logistics, retrying refunds,
-//! topping up the refund of an order held at customs whose refund was refused, and forgetting
-//! old per-address sign-in and registration counts.
+//! topping up the refund of an order held at customs whose refund was refused, forgetting old
+//! per-address sign-in and registration counts, and reconciling with Alipay's daily bill.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -390,6 +390,7 @@ pub async fn run_once(shop: &Arc<Shop>) {
         ("payments kept by mistake", sweep_uncovered_payments(shop).await),
         ("inspection refunds owed", top_up_inspection_refunds(shop).await),
         ("forget old address events", forget_address_events(shop).await),
+        ("reconcile with the daily bill", crate::reconcile::run(shop).await),
     ] {
         if let Err(e) = r {
             tracing::error!(job = name, error = %e, cause = e.cause.as_deref().unwrap_or(""), "background job failed");

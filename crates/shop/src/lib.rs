@@ -31,6 +31,7 @@ pub mod jobs;
 pub mod limits;
 pub mod payments;
 pub mod pricing;
+pub mod reconcile;
 pub mod sqlite;
 pub mod state;
 pub mod store;
@@ -58,6 +59,10 @@ pub enum StartError {
     MerchantKey(String),
     #[error("the write-fault hook could not be installed: {0}")]
     WriteFaults(rusqlite::Error),
+    #[error("{0}")]
+    Secret(String),
+    #[error("the admin token is too short: give at least 24 characters")]
+    AdminToken,
 }
 
 /// A shop serving on a socket.
@@ -90,16 +95,17 @@ impl RunningShop {
 fn read_key(source: &KeySource, what: &str) -> Result<SecretString, StartError> {
     match source {
         KeySource::Inline(k) => Ok(k.clone()),
-        KeySource::File { path } => std::fs::read_to_string(path)
-            .map(SecretString::new)
-            .map_err(|e| StartError::MerchantKey(format!("cannot read {}: {e}", path.display()))),
+        KeySource::File { path } => std::fs::read_to_string(path).map(SecretString::new).map_err(|e| {
+            StartError::Secret(format!("the {what} is unavailable: cannot read {}: {e}", path.display()))
+        }),
         KeySource::Keyring { service, user } => {
-            haitao_keyring::install().map_err(|e| StartError::MerchantKey(e.to_string()))?;
-            let entry = keyring_core::Entry::new(service, user)
-                .map_err(|e| StartError::MerchantKey(e.to_string()))?;
-            entry.get_password().map(SecretString::new).map_err(|e| {
-                StartError::MerchantKey(format!("no {what} in the keyring under {service}/{user}: {e}"))
-            })
+            let unavailable = |e: String| StartError::Secret(format!("the {what} is unavailable: {e}"));
+            haitao_keyring::install().map_err(|e| unavailable(e.to_string()))?;
+            let entry = keyring_core::Entry::new(service, user).map_err(|e| unavailable(e.to_string()))?;
+            entry
+                .get_password()
+                .map(SecretString::new)
+                .map_err(|e| unavailable(format!("nothing in the keyring under {service}/{user}: {e}")))
         }
     }
 }
@@ -264,6 +270,17 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
         sandbox,
         sandbox_url,
     };
+    let admin_token = match &config.admin_token {
+        None => None,
+        Some(source) => {
+            let token = read_key(source, "admin token")?;
+            let token = SecretString::new(token.expose().trim().to_owned());
+            if token.expose().chars().count() < 24 {
+                return Err(StartError::AdminToken);
+            }
+            Some(token)
+        }
+    };
     let inbound = InboundVerifier::from_config(&app);
     let alipay = AlipayClient::new(Arc::new(app), config.clock.clone())
         .map_err(|e| StartError::Alipay(e.to_string()))?;
@@ -282,6 +299,7 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
         attempt_timeout: config.attempt_timeout,
         logistics_speed: config.logistics_speed,
         test_controls: config.test_controls,
+        admin_token,
         address_limits: config.address_limits.clone(),
         wake: tokio::sync::Notify::new(),
         jobs_lock: tokio::sync::Mutex::new(()),

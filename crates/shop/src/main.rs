@@ -11,7 +11,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use haitao_shop::limits::AddressLimits;
-use haitao_shop::{AlipaySettings, ShopConfig, start};
+use haitao_shop::{AlipaySettings, KeySource, ShopConfig, start};
 
 #[derive(Parser)]
 #[command(name = "haitao-shop", version, about = "The Haitao storefront backend")]
@@ -48,6 +48,10 @@ enum Command {
         /// Turn off the per-address limits on sign-in failures and registrations.
         #[arg(long)]
         no_address_limits: bool,
+        /// A file holding the merchant's admin token (at least 24 characters): turns on
+        /// /api/v1/admin/* (the daily reconciliation's results) for requests bearing it.
+        #[arg(long)]
+        admin_token_file: Option<PathBuf>,
     },
 }
 
@@ -57,6 +61,9 @@ struct FileConfig {
     /// Per-address limits (see `haitao_shop::limits::AddressLimits`); the defaults when absent.
     #[serde(default)]
     address_limits: Option<AddressLimits>,
+    /// Where the admin token comes from (`{"from": "file", "path": …}` or the keyring).
+    #[serde(default)]
+    admin_token: Option<KeySource>,
 }
 
 #[tokio::main]
@@ -72,6 +79,7 @@ async fn main() -> ExitCode {
         test_controls,
         trusted_proxies,
         no_address_limits,
+        admin_token_file,
     } = Cli::parse().command;
     let mut cfg = ShopConfig::local(Some(data_dir), addr, sandbox_url);
     cfg.public_url = public_url;
@@ -85,12 +93,16 @@ async fn main() -> ExitCode {
             Ok(f) => {
                 cfg.alipay = f.alipay;
                 limits = f.address_limits.unwrap_or(limits);
+                cfg.admin_token = f.admin_token;
             }
             Err(e) => {
                 eprintln!("haitao-shop: cannot read {}: {e}", path.display());
                 return ExitCode::FAILURE;
             }
         }
+    }
+    if let Some(path) = admin_token_file {
+        cfg.admin_token = Some(KeySource::File { path });
     }
     limits.trusted_proxies.extend(trusted_proxies);
     if let Err(e) = limits.validate() {

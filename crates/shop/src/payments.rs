@@ -275,11 +275,17 @@ async fn after_payment(
 
 /// Applies a payment a gateway query confirmed and handles the rare cases where the money must go
 /// back.
-async fn apply_paid(shop: &Arc<Shop>, attempt: &PaymentAttempt, trade_no: &str) -> Result<(), ApiError> {
+async fn apply_paid(
+    shop: &Arc<Shop>,
+    attempt: &PaymentAttempt,
+    trade_no: &str,
+    gateway_paid_at: Option<chrono::DateTime<chrono::Utc>>,
+) -> Result<(), ApiError> {
     let (aid, tno) = (attempt.id.clone(), trade_no.to_owned());
     let now = shop.now();
     let (event, refund) = (paid_event(now), automatic_refund(shop, &attempt.out_trade_no));
-    let applied = shop.blocking(move |s| s.apply_payment(&aid, &tno, &event, refund, now)).await?;
+    let applied =
+        shop.blocking(move |s| s.apply_payment(&aid, &tno, gateway_paid_at, &event, refund, now)).await?;
     after_payment(shop, (&attempt.order_id, &attempt.id), applied).await;
     Ok(())
 }
@@ -305,7 +311,7 @@ pub async fn reconcile(
                     tracing::error!(out_trade_no = %attempt.out_trade_no, got = %r.total_amount, "gateway reports a different amount; not marking paid");
                     attempt.status = AttemptStatus::Unknown;
                 } else {
-                    apply_paid(shop, &attempt, &r.trade_no).await?;
+                    apply_paid(shop, &attempt, &r.trade_no, r.send_pay_date.map(|t| t.0)).await?;
                     attempt.status = AttemptStatus::Paid;
                     attempt.trade_no = Some(r.trade_no);
                     attempt.failure = None;
@@ -348,7 +354,7 @@ pub async fn look_again(shop: &Arc<Shop>, attempt: PaymentAttempt) -> Result<(),
         Ok(r) if r.trade_status.is_paid() => {
             if r.amount().ok() == Some(attempt.amount) {
                 tracing::warn!(out_trade_no = %attempt.out_trade_no, "an ended attempt was paid after all");
-                return apply_paid(shop, &attempt, &r.trade_no).await;
+                return apply_paid(shop, &attempt, &r.trade_no, r.send_pay_date.map(|t| t.0)).await;
             }
             // Not an answer to act on: watched on, a minute apart.
             tracing::error!(out_trade_no = %attempt.out_trade_no, got = %r.total_amount, "gateway reports a different amount; not applying it");
@@ -476,11 +482,14 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
     let id = r.id.clone();
     let answer = match shop.alipay.execute(&call).await {
         // `fund_change = Y`: this call moved the money. `N`: a repeat of a refund made before,
-        // or nothing moved; only the refund query says which.
-        Ok(resp) if resp.fund_change == "Y" => Ok(resp),
+        // or nothing moved; only the refund query says which (and when it was made).
+        Ok(resp) if resp.fund_change == "Y" => {
+            let at = resp.gmt_refund_pay.map(|t| t.0);
+            Ok((resp, at))
+        }
         Ok(resp) => match refund_went_through(shop, &attempt.out_trade_no, r).await {
-            Some(true) => Ok(resp),
-            Some(false) | None => {
+            Some(Some(at)) => Ok((resp, at)),
+            Some(None) | None => {
                 // Sent again after a pause (with the same out_request_no, so never twice).
                 tracing::warn!(refund = %r.id, "the gateway does not confirm this refund; it will be tried again");
                 if let Err(e) = shop.blocking(move |s| s.defer_refund(&id, now, &REFUSED_REFUND_PAUSES)).await
@@ -493,12 +502,12 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
         Err(e) => Err(e),
     };
     match answer {
-        Ok(resp) => {
+        Ok((resp, refunded_at)) => {
             tracing::info!(refund = %r.id, refund_fee = %resp.refund_fee, fund_change = %resp.fund_change, "refund done");
             let oid = r.order_id.clone();
             let full = shop
                 .blocking(move |s| {
-                    s.complete_refund(&id, now)?;
+                    s.complete_refund(&id, refunded_at, now)?;
                     Ok(s.order_core(&oid)?.map(|o| o.status == OrderStatus::Refunded).unwrap_or(false))
                 })
                 .await;
@@ -538,19 +547,25 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
     }
 }
 
-/// Whether the gateway records refund `r` of `out_trade_no` as done, for its amount (`None`: it
-/// could not say). Only `REFUND_SUCCESS` counts: an answer without a status is a refund not
-/// received or failed.
-async fn refund_went_through(shop: &Arc<Shop>, out_trade_no: &str, r: &RefundRow) -> Option<bool> {
+/// Whether the gateway records refund `r` of `out_trade_no` as done, for its amount, and when
+/// (`Some(Some(time))`: done, with the gateway's time when it gave one; `Some(None)`: not done;
+/// `None`: it could not say). Only `REFUND_SUCCESS` counts: an answer without a status is a
+/// refund not received or failed.
+async fn refund_went_through(
+    shop: &Arc<Shop>,
+    out_trade_no: &str,
+    r: &RefundRow,
+) -> Option<Option<Option<chrono::DateTime<chrono::Utc>>>> {
     let q = haitao_alipay::api::RefundQuery {
         trade: TradeRef::out_trade_no(out_trade_no.to_owned()),
         out_request_no: r.out_request_no.clone(),
     };
     match shop.alipay.execute(&q).await {
         Ok(a) => Some(
-            a.refund_status.as_deref() == Some("REFUND_SUCCESS")
+            (a.refund_status.as_deref() == Some("REFUND_SUCCESS")
                 && a.refund_amount.as_ref().and_then(|m| m.to_money(r.amount.currency()).ok())
-                    == Some(r.amount),
+                    == Some(r.amount))
+            .then(|| a.gmt_refund_pay.map(|t| t.0)),
         ),
         Err(e) => {
             tracing::warn!(error = %e, out_request_no = %r.out_request_no, "refund query failed");

@@ -33,6 +33,8 @@ pub struct Shop {
     pub attempt_timeout: chrono::Duration,
     pub logistics_speed: i64,
     pub test_controls: bool,
+    /// The merchant's admin token; `None` turns the admin endpoints off.
+    pub admin_token: Option<haitao_shop_api::secret::SecretString>,
     pub address_limits: Option<AddressLimits>,
     /// Wakes the background jobs early (after a payment, a clock change...).
     pub wake: Notify,

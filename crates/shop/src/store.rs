@@ -284,10 +284,12 @@ pub trait PaymentStore {
     /// order was paid by another attempt, or closed and its stock is gone) — `refund`, recorded as
     /// the refund of all of that payment (its amount is set here). Returns the outcome and the
     /// refund recorded, if any. A second call for the same payment changes nothing.
+    /// `gateway_paid_at` is the gateway's time of the payment, when it said.
     fn apply_payment(
         &self,
         attempt_id: &str,
         trade_no: &str,
+        gateway_paid_at: Option<DateTime<Utc>>,
         paid_event: &TrackingEvent,
         refund: RefundRow,
         now: DateTime<Utc>,
@@ -340,8 +342,14 @@ pub trait RefundStore {
     /// only while it is still uncovered (`out_request_no` and the reason are set here). Returns
     /// the refund recorded, if any.
     fn cover_payment(&self, refund: RefundRow, now: DateTime<Utc>) -> StoreResult<Option<RefundRow>>;
-    /// Marks a refund succeeded and applies it to the order (refunded amount, quota, status).
-    fn complete_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Marks a refund succeeded and applies it to the order (refunded amount, quota, status);
+    /// `gateway_refunded_at` is the gateway's time of the refund, when it said.
+    fn complete_refund(
+        &self,
+        refund_id: &str,
+        gateway_refunded_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()>;
     fn fail_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()>;
     fn refund_records(&self, order_id: &str) -> StoreResult<Vec<RefundRecord>>;
     /// Orders held for a failed customs inspection that still owe the buyer money: the paying
@@ -438,6 +446,60 @@ pub trait SupportStore {
     fn topic_of(&self, id: &str) -> StoreResult<Option<TicketTopic>>;
 }
 
+/// A payment as the books have it, for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookPayment {
+    pub out_trade_no: String,
+    pub status: haitao_shop_api::orders::AttemptStatus,
+    pub amount: Money,
+    pub gateway_paid_at: Option<DateTime<Utc>>,
+}
+
+/// A refund as the books have it, for reconciliation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BookRefund {
+    pub out_trade_no: String,
+    pub out_request_no: String,
+    pub status: haitao_shop_api::orders::RefundStatus,
+    pub amount: Money,
+    pub gateway_refunded_at: Option<DateTime<Utc>>,
+}
+
+/// What the books hold that a day's bill is compared with: every attempt the bill names and
+/// every payment the gateway made in `[from, to)`; every refund the bill names and every refund
+/// the gateway made in that window.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Books {
+    pub payments: Vec<BookPayment>,
+    pub refunds: Vec<BookRefund>,
+}
+
+/// The daily reconciliation's reads and its results.
+pub trait ReconciliationStore {
+    /// The books for a bill covering `[from, to)` that names `out_trade_nos` and refunds
+    /// `out_request_nos`.
+    fn books(
+        &self,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        out_trade_nos: &[String],
+        out_request_nos: &[String],
+    ) -> StoreResult<Books>;
+    /// Records a day's result, replacing an earlier run of the same day.
+    fn save_reconciliation(&self, r: &haitao_shop_api::reconciliation::Reconciliation) -> StoreResult<()>;
+    fn reconciliation(
+        &self,
+        day: NaiveDate,
+    ) -> StoreResult<Option<haitao_shop_api::reconciliation::Reconciliation>>;
+    /// The latest `limit` days reconciled, newest first.
+    fn reconciliations(
+        &self,
+        limit: u32,
+    ) -> StoreResult<Vec<haitao_shop_api::reconciliation::Reconciliation>>;
+    /// The latest day reconciled.
+    fn last_reconciled_day(&self) -> StoreResult<Option<NaiveDate>>;
+}
+
 /// Everything the shop stores.
 pub trait Store:
     CatalogStore
@@ -448,6 +510,7 @@ pub trait Store:
     + RefundStore
     + FulfilmentStore
     + SupportStore
+    + ReconciliationStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -463,6 +526,7 @@ impl<T> Store for T where
         + RefundStore
         + FulfilmentStore
         + SupportStore
+        + ReconciliationStore
         + Send
         + Sync
         + std::fmt::Debug

@@ -95,13 +95,13 @@ fn a_kept_payment_gets_its_event_and_a_duplicate_its_refund_in_the_same_step() {
     let now = at("2026-12-01T00:05:00.000Z");
 
     let (outcome, refund) =
-        s.apply_payment("p1", "T1", &paid_event(now), offered("RF1", &first), now).unwrap();
+        s.apply_payment("p1", "T1", None, &paid_event(now), offered("RF1", &first), now).unwrap();
     assert_eq!((outcome, refund), (PaymentApplied::Paid, None));
     assert_eq!(s.order_core("o1").unwrap().unwrap().status, OrderStatus::Paid);
     assert_eq!(s.tracking("o1").unwrap().iter().map(|e| e.stage).collect::<Vec<_>>(), [TrackingStage::Paid]);
 
     let (outcome, refund) =
-        s.apply_payment("p2", "T2", &paid_event(now), offered("RF2", &second), now).unwrap();
+        s.apply_payment("p2", "T2", None, &paid_event(now), offered("RF2", &second), now).unwrap();
     assert_eq!(outcome, PaymentApplied::Duplicate);
     let refund = refund.expect("a duplicate payment is refunded");
     assert_eq!(
@@ -113,7 +113,7 @@ fn a_kept_payment_gets_its_event_and_a_duplicate_its_refund_in_the_same_step() {
     assert_eq!(s.tracking("o1").unwrap().len(), 1, "no second paid event");
 
     // The same notification again: nothing more.
-    let again = s.apply_payment("p2", "T2", &paid_event(now), offered("RF3", &second), now).unwrap();
+    let again = s.apply_payment("p2", "T2", None, &paid_event(now), offered("RF3", &second), now).unwrap();
     assert_eq!(again, (PaymentApplied::AlreadyApplied, None));
     assert_eq!(s.refunds_of("o1").unwrap(), [refund]);
 }
@@ -125,11 +125,11 @@ fn a_refund_that_cannot_be_written_leaves_the_duplicate_unapplied() {
     s.insert_attempt(&first).unwrap();
     s.insert_attempt(&second).unwrap();
     let now = at("2026-12-01T00:05:00.000Z");
-    s.apply_payment("p1", "T1", &paid_event(now), offered("RF1", &first), now).unwrap();
+    s.apply_payment("p1", "T1", None, &paid_event(now), offered("RF1", &first), now).unwrap();
     // A refund id already taken (by another order's refund) makes the refund's write fail.
     let other = attempt("q1", "o2");
     s.insert_attempt(&other).unwrap();
-    s.apply_payment("q1", "T3", &paid_event(now), offered("RF9", &other), now).unwrap();
+    s.apply_payment("q1", "T3", None, &paid_event(now), offered("RF9", &other), now).unwrap();
     s.insert_refund(
         &RefundRow {
             id: "RF-TAKEN".into(),
@@ -144,13 +144,13 @@ fn a_refund_that_cannot_be_written_leaves_the_duplicate_unapplied() {
     )
     .unwrap();
 
-    assert!(s.apply_payment("p2", "T2", &paid_event(now), offered("RF-TAKEN", &second), now).is_err());
+    assert!(s.apply_payment("p2", "T2", None, &paid_event(now), offered("RF-TAKEN", &second), now).is_err());
     // Nothing of it was applied: the payment is not recorded as paid without its refund, so the
     // next notification or query applies it whole.
     assert_eq!(s.attempt("p2").unwrap().unwrap().status, AttemptStatus::Redirected);
     assert!(s.refunds_of("o1").unwrap().is_empty());
     let (outcome, refund) =
-        s.apply_payment("p2", "T2", &paid_event(now), offered("RF2", &second), now).unwrap();
+        s.apply_payment("p2", "T2", None, &paid_event(now), offered("RF2", &second), now).unwrap();
     assert_eq!(outcome, PaymentApplied::Duplicate);
     assert_eq!(refund.map(|r| r.amount.minor()), Some(20680));
 }

@@ -6,7 +6,7 @@
 
 use haitao_shop::db;
 use haitao_shop::sqlite::SqliteStore;
-use haitao_shop::store::{OrderStore, PaymentStore, SupportStore};
+use haitao_shop::store::{OrderStore, PaymentStore, ReconciliationStore, SupportStore};
 use haitao_shop_api::code::{Code, sql_list};
 use haitao_shop_api::orders::{
     AttemptStatus, Carrier, HoldReason, OrderStatus, PayMode, PaymentFailure, RefundStatus, TrackingStage,
@@ -45,6 +45,12 @@ fn every_status_column_accepts_exactly_its_enums_codes() {
     assert_check::<TicketTopic>(&c, "tickets", "topic", false);
     assert_check::<TicketStatus>(&c, "tickets", "status", false);
     assert_check::<Author>(&c, "ticket_messages", "author", false);
+    assert_check::<haitao_shop_api::reconciliation::DifferenceKind>(
+        &c,
+        "reconciliation_differences",
+        "kind",
+        false,
+    );
     // Payment methods carry their installment count: every code the enum can produce.
     let methods = table_sql(&c, "payment_attempts");
     for code in ["balance", "bank_card", "huabei", "huabei_3", "huabei_6", "huabei_12", "international_card"]
@@ -113,6 +119,29 @@ fn a_damaged_status_is_reported_with_its_row_not_guessed() {
     let cause = store.ticket("a1", "t1").unwrap_err().cause.unwrap_or_default();
     assert!(
         cause.contains(r#"tickets row "t1", column topic: unknown ticket topic "lost_in_space""#),
+        "{cause}"
+    );
+}
+
+/// The gateway's time of a payment, kept for reconciliation, is read strictly too.
+#[test]
+fn a_damaged_gateway_time_is_reported_with_its_row() {
+    let c = db::open_in_memory().unwrap();
+    c.execute(ACCOUNT, []).unwrap();
+    c.execute(&order("paid", "2026-12-01T00:30:00.000Z"), []).unwrap();
+    c.execute(
+        "INSERT INTO payment_attempts (id, order_id, out_trade_no, method, mode, amount_fen, status, return_url, created_at, updated_at, expires_at, gateway_paid_at)
+         VALUES ('p1', 'o1', 'HT1', 'balance', 'in_app', 100, 'paid', 'http://127.0.0.1/r', '2026-12-01T00:00:00.000Z', '2026-12-01T00:00:00.000Z', '2026-12-01T00:15:00.000Z', '2026-12-01 08:00:00')",
+        [],
+    )
+    .unwrap();
+    let store = SqliteStore::new(c);
+    let from =
+        chrono::DateTime::parse_from_rfc3339("2026-11-30T16:00:00Z").unwrap().with_timezone(&chrono::Utc);
+    let to = from + chrono::Duration::days(1);
+    let cause = store.books(from, to, &["HT1".to_owned()], &[]).unwrap_err().cause.unwrap_or_default();
+    assert!(
+        cause.contains(r#"payment_attempts row "HT1", column gateway_paid_at: not an RFC 3339 timestamp: "2026-12-01 08:00:00""#),
         "{cause}"
     );
 }

@@ -1,7 +1,8 @@
 //! The money invariants, read from the shop's database and the sandbox's books.
 //!
 //! [`always`] holds after every step, whatever failed or stopped; [`settled`] holds once the
-//! faults are over and the jobs and the notifications have run their course.
+//! faults are over and the jobs and the notifications have run their course, and then every day
+//! of the run reconciles with Alipay's bill.
 
 use std::collections::BTreeMap;
 
@@ -327,6 +328,27 @@ pub async fn settled(w: &World) -> Result<(), String> {
         if !trades.get(&a.out_trade_no).is_some_and(|t| t.paid) {
             return Err(format!("attempt {} is paid at the shop only", a.id));
         }
+    }
+    reconciles(w).await
+}
+
+/// Every day of the run reconciles with Alipay's daily bill with no difference: each payment and
+/// refund the gateway made is in the books, for its amount, on its day, and nothing more. The
+/// clocks move on a day first, so the last day's bill is out.
+async fn reconciles(w: &World) -> Result<(), String> {
+    let by = chrono::Duration::days(1);
+    w.shop_clock.advance(by);
+    w.sandbox.state.advance_clock(by);
+    let shanghai = haitao_alipay::time::shanghai();
+    let today = haitao_alipay::time::Clock::now(&w.sandbox_clock).with_timezone(&shanghai).date_naive();
+    let mut day = crate::world::epoch().with_timezone(&shanghai).date_naive();
+    while day < today {
+        match haitao_shop::reconcile::reconcile_day(w.shop(), day).await {
+            Ok(r) if r.differences.is_empty() => {}
+            Ok(r) => return Err(format!("Alipay's bill of {day} and the books differ: {:?}", r.differences)),
+            Err(e) => return Err(format!("reconciling {day}: {e}")),
+        }
+        day = day.succ_opt().ok_or("the calendar ended")?;
     }
     Ok(())
 }

@@ -28,6 +28,7 @@ use crate::state::Shop;
 use crate::store::AccountRow;
 
 mod accounts;
+mod admin;
 mod cart;
 mod orders;
 mod payments;
@@ -157,6 +158,7 @@ fn all_methods(shop: &Shop, total: Money) -> ApiResult<Vec<MethodQuote>> {
         payments::alipay_return,
         support::tickets, support::new_ticket, support::ticket, support::ticket_message,
         test_controls::test_advance, test_controls::test_jobs, test_controls::test_inspection,
+        admin::reconciliations, admin::reconciliation, admin::reconcile_day,
         crate::invoice::invoice,
     ),
     components(schemas(Problem, ErrorCode, haitao_shop_api::catalog::Sort)),
@@ -172,6 +174,11 @@ impl utoipa::Modify for Security {
         let components = openapi.components.get_or_insert_with(Default::default);
         components.add_security_scheme(
             "bearer",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+        );
+        // The merchant's admin token (not a buyer's access token).
+        components.add_security_scheme(
+            "admin",
             SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
         );
     }
@@ -205,7 +212,8 @@ fn complete_error_answers(doc: &mut serde_json::Value) {
             let has_body = op.get("requestBody").is_some();
             let has_params = op.get("parameters").and_then(Value::as_array).is_some_and(|p| !p.is_empty());
             let private = op.get("security").is_some();
-            let may_be_missing = path.contains('{') || path.starts_with("/api/v1/test/");
+            let may_be_missing =
+                path.contains('{') || path.starts_with("/api/v1/test/") || path.starts_with("/api/v1/admin/");
             let Some(responses) = op.get_mut("responses").and_then(Value::as_object_mut) else { continue };
             for answer in responses.values_mut() {
                 let Some(content) = answer.get_mut("content").and_then(Value::as_object_mut) else {
@@ -237,7 +245,10 @@ fn complete_error_answers(doc: &mut serde_json::Value) {
                 add("401", "Sign-in required: the access token is missing, expired or revoked.");
             }
             if may_be_missing {
-                add("404", "No such resource for this account (or test controls are off).");
+                add(
+                    "404",
+                    "No such resource for this account (or test controls or admin endpoints are off).",
+                );
             }
         }
     }
@@ -303,6 +314,8 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/test/clock/advance", post(test_controls::test_advance))
         .route("/test/jobs/run", post(test_controls::test_jobs))
         .route("/test/orders/{id}/inspection-fail", post(test_controls::test_inspection))
+        .route("/admin/reconciliations", get(admin::reconciliations))
+        .route("/admin/reconciliations/{day}", get(admin::reconciliation).post(admin::reconcile_day))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)

@@ -33,6 +33,7 @@ mod orders;
 mod payments;
 mod products;
 pub(crate) use products::refill_search;
+mod reconciliation;
 mod refunds;
 mod support;
 

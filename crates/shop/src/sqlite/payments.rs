@@ -141,6 +141,7 @@ impl PaymentStore for SqliteStore {
         &self,
         attempt_id: &str,
         trade_no: &str,
+        gateway_paid_at: Option<DateTime<Utc>>,
         paid_event: &TrackingEvent,
         refund: RefundRow,
         now: DateTime<Utc>,
@@ -155,7 +156,7 @@ impl PaymentStore for SqliteStore {
                 )
                 .optional()?
                 .ok_or_else(|| ApiError::not_found("payment attempt"))?;
-            let applied = apply_payment_in(&tx, &a, trade_no, paid_event, refund, now)?;
+            let applied = apply_payment_in(&tx, &a, trade_no, gateway_paid_at, paid_event, refund, now)?;
             tx.commit()?;
             Ok(applied)
         })
@@ -184,7 +185,7 @@ impl PaymentStore for SqliteStore {
             let Some(attempt) = attempt else { return Ok(NotificationApplied::Rejected(Rejection::UnknownOrder(n.out_trade_no))) };
             let payment = match effect {
                 NotificationEffect::ApplyPayment { trade_no } => {
-                    Some(apply_payment_in(&tx, &attempt, &trade_no, paid_event, refund, now)?)
+                    Some(apply_payment_in(&tx, &attempt, &trade_no, n.gmt_payment, paid_event, refund, now)?)
                 }
                 NotificationEffect::CloseAttempt(closed) => {
                     update_attempt_in(&tx, &closed)?;
@@ -224,6 +225,7 @@ fn apply_payment_in(
     tx: &Transaction<'_>,
     a: &PaymentAttempt,
     trade_no: &str,
+    gateway_paid_at: Option<DateTime<Utc>>,
     paid_event: &TrackingEvent,
     refund: RefundRow,
     now: DateTime<Utc>,
@@ -257,6 +259,14 @@ fn apply_payment_in(
             params![AttemptStatus::Paid, trade_no, ts(now), a.id],
         )?;
         touch(tx, &o.id, now)?;
+    }
+    // The gateway's time of the payment, kept for the daily reconciliation; a later answer that
+    // carries it fills it in for a payment first learnt without it.
+    if let Some(at) = gateway_paid_at {
+        tx.execute(
+            "UPDATE payment_attempts SET gateway_paid_at = ?1 WHERE id = ?2 AND status = ?3 AND gateway_paid_at IS NULL",
+            params![ts(at), a.id, AttemptStatus::Paid],
+        )?;
     }
     let refunded = match (outcome, outcome.refund_reason()) {
         (PaymentApplied::Paid, _) => {

@@ -258,7 +258,12 @@ impl RefundStore for SqliteStore {
         })
     }
 
-    fn complete_refund(&self, refund_id: &str, now: DateTime<Utc>) -> StoreResult<()> {
+    fn complete_refund(
+        &self,
+        refund_id: &str,
+        gateway_refunded_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> StoreResult<()> {
         self.with(|c| {
             let tx = c.transaction()?;
             let r = tx
@@ -273,8 +278,8 @@ impl RefundStore for SqliteStore {
                 return Ok(());
             }
             tx.execute(
-                "UPDATE refunds SET status = ?1, updated_at = ?2 WHERE id = ?3",
-                params![RefundStatus::Succeeded, ts(now), refund_id],
+                "UPDATE refunds SET status = ?1, updated_at = ?2, gateway_refunded_at = ?4 WHERE id = ?3",
+                params![RefundStatus::Succeeded, ts(now), refund_id, gateway_refunded_at.map(ts)],
             )?;
             // A refund of a duplicate payment does not touch the order's own money.
             let paid_attempt: Option<String> =

@@ -1,0 +1,97 @@
+//! The merchant's admin endpoints: the daily reconciliation's results, and running a day again.
+//! Off unless the shop is given an admin token (`--admin-token-file`, or `admin_token` in
+//! shop.json); they then need `Authorization: Bearer <that token>`.
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, header};
+use chrono::NaiveDate;
+use haitao_shop_api::error::ErrorCode;
+use haitao_shop_api::reconciliation::Reconciliation;
+use serde::Deserialize;
+
+use super::{P, Q, S, in_range};
+use crate::error::{ApiError, ApiResult};
+use crate::reconcile::{self, ReconcileError};
+use crate::state::Shop;
+
+/// Lets the request through when it carries the shop's admin token. Without a configured token
+/// the endpoints do not exist (404).
+fn admin(shop: &Shop, headers: &HeaderMap) -> ApiResult<()> {
+    let Some(token) = &shop.admin_token else { return Err(ApiError::not_found("endpoint")) };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    aws_lc_rs::constant_time::verify_slices_are_equal(given.as_bytes(), token.expose().as_bytes())
+        .map_err(|_| ApiError::unauthorized())
+}
+
+fn parse_day(text: &str) -> ApiResult<NaiveDate> {
+    NaiveDate::parse_from_str(text, "%Y-%m-%d")
+        .map_err(|_| ApiError::validation("day", "day must be YYYY-MM-DD"))
+}
+
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub(super) struct Recent {
+    /// At most this many days, newest first.
+    #[serde(default)]
+    #[param(minimum = 1, maximum = 366)]
+    limit: Option<u32>,
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/reconciliations", tag = "admin", params(Recent),
+    security(("admin" = [])), responses((status = 200, body = Vec<Reconciliation>)))]
+pub(super) async fn reconciliations(
+    State(shop): S,
+    headers: HeaderMap,
+    Q(q): Q<Recent>,
+) -> ApiResult<Json<Vec<Reconciliation>>> {
+    admin(&shop, &headers)?;
+    in_range("limit", q.limit, 1, 366)?;
+    let limit = q.limit.unwrap_or(31);
+    Ok(Json(shop.blocking(move |s| s.reconciliations(limit)).await?))
+}
+
+#[utoipa::path(get, path = "/api/v1/admin/reconciliations/{day}", tag = "admin",
+    params(("day" = String, Path, description = "The Alipay day, YYYY-MM-DD (Asia/Shanghai)")),
+    security(("admin" = [])), responses((status = 200, body = Reconciliation)))]
+pub(super) async fn reconciliation(
+    State(shop): S,
+    headers: HeaderMap,
+    P(day): P<String>,
+) -> ApiResult<Json<Reconciliation>> {
+    admin(&shop, &headers)?;
+    let day = parse_day(&day)?;
+    shop.blocking(move |s| s.reconciliation(day))
+        .await?
+        .map(Json)
+        .ok_or_else(|| ApiError::not_found("reconciliation of that day"))
+}
+
+#[utoipa::path(post, path = "/api/v1/admin/reconciliations/{day}", tag = "admin",
+    params(("day" = String, Path, description = "The Alipay day, YYYY-MM-DD (Asia/Shanghai)")),
+    security(("admin" = [])), responses((status = 200, body = Reconciliation)))]
+pub(super) async fn reconcile_day(
+    State(shop): S,
+    headers: HeaderMap,
+    P(day): P<String>,
+) -> ApiResult<Json<Reconciliation>> {
+    admin(&shop, &headers)?;
+    let day = parse_day(&day)?;
+    match reconcile::reconcile_day(&shop, day).await {
+        Ok(r) => Ok(Json(r)),
+        Err(ReconcileError::Store(e)) => Err(e),
+        Err(e @ ReconcileError::NotReady(_)) => {
+            Err(ApiError::conflict(ErrorCode::InvalidState, e.to_string()))
+        }
+        Err(e) => Err(ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            ErrorCode::GatewayUnavailable,
+            "the bill could not be had",
+        )
+        .detail(e.to_string())),
+    }
+}
