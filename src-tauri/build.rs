@@ -56,6 +56,11 @@ const COMMANDS: &[&str] = &[
     "tester_force",
     "tester_trace",
     "tester_export",
+    "tester_replay",
+    "tester_notifications",
+    "tester_resend",
+    "tester_clock",
+    "tester_advance_clock",
 ];
 
 fn main() {

@@ -1,7 +1,9 @@
 //! The commands the UI calls. Each is a thin adapter: take the state, call `haitao-client`, map the
 //! error to the one IPC shape.
 
-use haitao_client::tester::{Outcome, OutcomeInfo, Persona, TraceEvent};
+use haitao_client::tester::{
+    Outcome, OutcomeInfo, Persona, ReplayReport, SentNotification, TesterClock, TraceEvent, TraceFilter,
+};
 use haitao_client::{
     CachedOrders, CatalogFacetsResult, CatalogResult, IpcError, LocalAttempt, PaymentLaunch, PaymentOutcome,
     SessionState,
@@ -423,22 +425,64 @@ pub async fn tester_trace(
     state: State<'_, AppState>,
     out_trade_no: String,
     since: i32,
+    filter: TraceFilter,
 ) -> R<Vec<TraceEvent>> {
-    Ok(state.client().await?.tester_trace(&out_trade_no, i64::from(since)).await?)
+    Ok(state.client().await?.tester_trace(&out_trade_no, i64::from(since), &filter).await?)
 }
 
-/// Saves a payment's trace as JSON into the Downloads folder and returns the path.
+/// Saves a payment's trace (as `filter` narrows it) as the sandbox exports it, for a bug report
+/// or a replay.
 #[tauri::command]
 #[specta::specta]
 pub async fn tester_export(
     app: AppHandle,
     state: State<'_, AppState>,
     out_trade_no: String,
+    filter: TraceFilter,
 ) -> R<Option<SavedFile>> {
-    let json = state.client().await?.tester_export(&out_trade_no).await?;
+    let json = state.client().await?.tester_export(&out_trade_no, &filter).await?;
     let language = state.settings().language;
     let name = format!("haitao-trace-{out_trade_no}.json");
     saving::save_as(&app, &name, saving::Kind::Json, &language, json.as_bytes()).await
+}
+
+/// Asks for an exported trace and replays it against a fresh sandbox; `None` when cancelled.
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_replay(app: AppHandle, state: State<'_, AppState>) -> R<Option<ReplayReport>> {
+    let language = state.settings().language;
+    let limit = u64::try_from(haitao_client::tester::REPLAY_MAX_BYTES).unwrap_or(u64::MAX);
+    let Some(bytes) = saving::open_json(&app, &language, limit).await? else { return Ok(None) };
+    Ok(Some(haitao_client::tester::replay_in_fresh_sandbox(&bytes).await?))
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_notifications(
+    state: State<'_, AppState>,
+    out_trade_no: String,
+) -> R<Vec<SentNotification>> {
+    Ok(state.client().await?.tester_notifications(&out_trade_no).await?)
+}
+
+/// Sends a past notification to the shop again, as it was signed.
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_resend(state: State<'_, AppState>, id: i32) -> R<()> {
+    Ok(state.client().await?.tester_resend(i64::from(id)).await?)
+}
+
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_clock(state: State<'_, AppState>) -> R<TesterClock> {
+    Ok(state.client().await?.tester_clock().await?)
+}
+
+/// Moves the clock the sandbox and the built-in shop share forward by `seconds`.
+#[tauri::command]
+#[specta::specta]
+pub async fn tester_advance_clock(state: State<'_, AppState>, seconds: i32) -> R<TesterClock> {
+    Ok(state.client().await?.tester_advance_clock(i64::from(seconds)).await?)
 }
 
 /// Every command, in the order the UI bindings list them. `build.rs` declares the same names to
@@ -499,6 +543,11 @@ pub fn builder() -> tauri_specta::Builder<tauri::Wry> {
             tester_force,
             tester_trace,
             tester_export,
+            tester_replay,
+            tester_notifications,
+            tester_resend,
+            tester_clock,
+            tester_advance_clock,
         ])
         .events(tauri_specta::collect_events![
             crate::payment_window::PaymentEvent,

@@ -81,8 +81,11 @@ pub async fn start(data_dir: &Path) -> Result<Embedded, IpcError> {
     .await
     .map_err(|e| sandbox_error(&e))?;
     let shop_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port("HAITAO_SHOP_PORT")));
-    let config =
+    let mut config =
         haitao_shop::ShopConfig::local(Some(data_dir.join("shop")), shop_addr, sandbox.base_url().clone());
+    // One clock for both: a tester who moves the sandbox's time (from the tester panel) moves the
+    // shop's with it, so unpaid orders close and parcels move as the cashiers expire.
+    config.clock = sandbox.state.clock();
     let shop = haitao_shop::start(config).await.map_err(|e| shop_error(&e))?;
     tracing::info!(
         shop = %shop.base_url(),

@@ -5,6 +5,9 @@
 //!
 //! For automated runs without a person at the dialog, `HAITAO_SAVE_DIR` answers it: the file is
 //! saved there under its suggested name. Nothing else skips the dialog.
+//!
+//! Opening a file the tester picks (a trace to replay) works the same way: an open dialog, or
+//! `HAITAO_OPEN_FILE` naming the file for automated runs.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -98,6 +101,44 @@ async fn ask(app: &AppHandle, name: &str, kind: Kind, en: bool) -> Result<Option
     });
     let chosen = rx.await.map_err(internal)?;
     chosen.map(|p| p.into_path().map_err(internal)).transpose()
+}
+
+/// Asks for a JSON file to open (titled in the app's `language`) and reads it, refusing one larger
+/// than `limit` bytes; `None` when the tester cancels.
+pub async fn open_json(app: &AppHandle, language: &str, limit: u64) -> Result<Option<Vec<u8>>, IpcError> {
+    let path = match std::env::var_os("HAITAO_OPEN_FILE") {
+        Some(p) => Some(PathBuf::from(p)),
+        None => {
+            let (tx, rx) = tokio::sync::oneshot::channel();
+            let title = if language == "en" { "Replay a payment trace" } else { "回放支付追踪记录" };
+            let mut dialog = app.dialog().file().set_title(title).add_filter("JSON", &["json"]);
+            if let Some(main) = app.get_webview_window("main") {
+                dialog = dialog.set_parent(&main);
+            }
+            if let Some(dir) = start_dir(app) {
+                dialog = dialog.set_directory(dir);
+            }
+            dialog.pick_file(move |p| {
+                let _ = tx.send(p);
+            });
+            rx.await.map_err(internal)?.map(|p| p.into_path().map_err(internal)).transpose()?
+        }
+    };
+    let Some(path) = path else { return Ok(None) };
+    let unreadable = |e: std::io::Error| IpcError {
+        code: ErrorCode::Validation,
+        message: format!("{} cannot be read: {e}", path.display()),
+        field: None,
+    };
+    let size = std::fs::metadata(&path).map_err(unreadable)?.len();
+    if size > limit {
+        return Err(IpcError {
+            code: ErrorCode::Validation,
+            message: format!("{} is larger than {limit} bytes", path.display()),
+            field: None,
+        });
+    }
+    std::fs::read(&path).map(Some).map_err(unreadable)
 }
 
 fn saved_path(app: &AppHandle, path: &str) -> Result<PathBuf, IpcError> {

@@ -182,6 +182,12 @@ impl Sandbox {
         self.clock.now()
     }
 
+    /// The sandbox's clock, for a merchant running beside it on the same time (the app's
+    /// built-in shop): moving it (`POST /sandbox/api/clock/advance`) moves both.
+    pub fn clock(&self) -> Arc<dyn Clock> {
+        self.clock.clone()
+    }
+
     /// A merchant app's public key, parsed once per key text rather than on every gateway call.
     pub(crate) fn merchant_key(&self, pem: &str) -> Result<PublicKey, haitao_alipay::KeyError> {
         if let Some(k) = self.merchant_keys.lock().get(pem) {

@@ -72,6 +72,19 @@ pub fn events_export(out_trade_no: Option<&str>) -> String {
     with_query(EVENTS_EXPORT, &q.to_query())
 }
 
+/// `GET`: the export of the events `q` matches (its `since` and `limit` too).
+pub fn events_export_matching(q: &EventQuery) -> String {
+    with_query(EVENTS_EXPORT, &q.to_query())
+}
+
+/// `POST`: sends a past notification again.
+pub fn notification_resend(id: i64) -> String {
+    format!("{NOTIFICATIONS}/{id}/resend")
+}
+
+/// `POST`: replays an export against this sandbox.
+pub const EVENTS_REPLAY: &str = "sandbox/api/events/replay";
+
 /// `GET`: the notifications of one merchant order (all of them without one).
 pub fn notifications(out_trade_no: Option<&str>) -> String {
     let q = EventQuery { out_trade_no: out_trade_no.map(str::to_owned), ..EventQuery::default() };
@@ -95,6 +108,15 @@ mod tests {
         assert_eq!(trade("HT/1 2"), "sandbox/api/trades/HT%2F1%202");
         assert_eq!(scenario("HT-1"), "sandbox/api/scenarios/HT-1");
         assert_eq!(notifications(None), "sandbox/api/notifications");
+        assert_eq!(notification_resend(7), "sandbox/api/notifications/7/resend");
+        assert_eq!(
+            events_export_matching(&EventQuery {
+                out_trade_no: Some("HT-1".into()),
+                direction: Some(crate::Direction::Out),
+                ..Default::default()
+            }),
+            "sandbox/api/events/export?out_trade_no=HT-1&direction=out"
+        );
         assert_eq!(notifications(Some("HT-1")), "sandbox/api/notifications?out_trade_no=HT-1");
         assert_eq!(
             events(&EventQuery { out_trade_no: Some("HT-1".into()), since: Some(3), ..Default::default() }),

@@ -77,9 +77,20 @@ export const commands = {
 	testerOutcomes: () => typedError<OutcomeInfo[], IpcError_Serialize>(__TAURI_INVOKE("tester_outcomes")),
 	/**  Forces an outcome for a payment, or for the next one when `out_trade_no` is null. */
 	testerForce: (outTradeNo: string | null, outcome: Outcome) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("tester_force", { outTradeNo, outcome })),
-	testerTrace: (outTradeNo: string, since: number) => typedError<TraceEvent[], IpcError_Serialize>(__TAURI_INVOKE("tester_trace", { outTradeNo, since })),
-	/**  Saves a payment's trace as JSON into the Downloads folder and returns the path. */
-	testerExport: (outTradeNo: string) => typedError<SavedFile | null, IpcError_Serialize>(__TAURI_INVOKE("tester_export", { outTradeNo })),
+	testerTrace: (outTradeNo: string, since: number, filter: TraceFilter_Deserialize) => typedError<TraceEvent[], IpcError_Serialize>(__TAURI_INVOKE("tester_trace", { outTradeNo, since, filter })),
+	/**
+	 *  Saves a payment's trace (as `filter` narrows it) as the sandbox exports it, for a bug report
+	 *  or a replay.
+	 */
+	testerExport: (outTradeNo: string, filter: TraceFilter_Deserialize) => typedError<SavedFile | null, IpcError_Serialize>(__TAURI_INVOKE("tester_export", { outTradeNo, filter })),
+	/**  Asks for an exported trace and replays it against a fresh sandbox; `None` when cancelled. */
+	testerReplay: () => typedError<ReplayReport_Serialize | null, IpcError_Serialize>(__TAURI_INVOKE("tester_replay")),
+	testerNotifications: (outTradeNo: string) => typedError<SentNotification_Serialize[], IpcError_Serialize>(__TAURI_INVOKE("tester_notifications", { outTradeNo })),
+	/**  Sends a past notification to the shop again, as it was signed. */
+	testerResend: (id: number) => typedError<null, IpcError_Serialize>(__TAURI_INVOKE("tester_resend", { id })),
+	testerClock: () => typedError<TesterClock, IpcError_Serialize>(__TAURI_INVOKE("tester_clock")),
+	/**  Moves the clock the sandbox and the built-in shop share forward by `seconds`. */
+	testerAdvanceClock: (seconds: number) => typedError<TesterClock, IpcError_Serialize>(__TAURI_INVOKE("tester_advance_clock", { seconds })),
 };
 
 /** Events */
@@ -609,6 +620,8 @@ export type NewTicket_Serialize = {
 	body: string,
 };
 
+export type NotifyState = "pending" | "delivered" | "gave_up";
+
 /**  Asks the UI to show an order (a notification was clicked). */
 export type OpenOrderEvent = {
 	order_id: string,
@@ -1074,6 +1087,48 @@ export type RefundRecord = {
 
 export type RefundStatus = "pending" | "succeeded" | "failed";
 
+/**  A trace replayed against a fresh sandbox. */
+export type ReplayReport = ReplayReport_Serialize | ReplayReport_Deserialize;
+
+/**  A trace replayed against a fresh sandbox. */
+export type ReplayReport_Deserialize = {
+	requests: ReplayedLine_Deserialize[],
+	same: number,
+	differ: number,
+};
+
+/**  A trace replayed against a fresh sandbox. */
+export type ReplayReport_Serialize = {
+	requests: ReplayedLine_Serialize[],
+	same: number,
+	differ: number,
+};
+
+/**  One request of a replayed trace. */
+export type ReplayedLine = ReplayedLine_Serialize | ReplayedLine_Deserialize;
+
+/**  One request of a replayed trace. */
+export type ReplayedLine_Deserialize = {
+	seq: number,
+	method: string,
+	/**  The answer's code then (`10000`, `40004 ACQ.TRADE_NOT_EXIST`), when the trace holds it. */
+	original?: string | null,
+	/**  The answer's code now. */
+	replayed: string,
+	same: boolean,
+};
+
+/**  One request of a replayed trace. */
+export type ReplayedLine_Serialize = {
+	seq: number,
+	method: string,
+	/**  The answer's code then (`10000`, `40004 ACQ.TRADE_NOT_EXIST`), when the trace holds it. */
+	original: string | null,
+	/**  The answer's code now. */
+	replayed: string,
+	same: boolean,
+};
+
 export type RequestRefund = RequestRefund_Serialize | RequestRefund_Deserialize;
 
 export type RequestRefund_Deserialize = {
@@ -1136,6 +1191,31 @@ export type SavedFile = {
 	path: string,
 	/**  The folder it is in, for "Show in folder". */
 	folder: string,
+};
+
+/**  A notification the sandbox sent (or is sending) for a payment. */
+export type SentNotification = SentNotification_Serialize | SentNotification_Deserialize;
+
+/**  A notification the sandbox sent (or is sending) for a payment. */
+export type SentNotification_Deserialize = {
+	id: number,
+	notify_id: string,
+	/**  `pending`, `delivered` or `gave_up`. */
+	state: NotifyState,
+	attempts: number,
+	delivered_at?: string | null,
+	last_error?: string | null,
+};
+
+/**  A notification the sandbox sent (or is sending) for a payment. */
+export type SentNotification_Serialize = {
+	id: number,
+	notify_id: string,
+	/**  `pending`, `delivered` or `gave_up`. */
+	state: NotifyState,
+	attempts: number,
+	delivered_at: string | null,
+	last_error: string | null,
 };
 
 /**  Where sign-in stands, for the UI. */
@@ -1219,6 +1299,13 @@ export type TaxCategory =
 /**  13% VAT + 10% consumption tax (precious jewellery and jade). */
 "jewelry";
 
+/**  The clock the sandbox and the built-in shop share. */
+export type TesterClock = {
+	now: string,
+	/**  How far ahead of this computer's clock it runs, in seconds. */
+	ahead_seconds: number,
+};
+
 export type Ticket = Ticket_Serialize | Ticket_Deserialize;
 
 export type TicketMessage = {
@@ -1263,6 +1350,12 @@ export type Totals = {
 	total: Money,
 };
 
+/**
+ *  Which way a traced message went: into the gateway (requests) or out of it (answers,
+ *  notifications, return redirects).
+ */
+export type TraceDirection = "in" | "out";
+
 /**  One entry of a payment's trace. */
 export type TraceEvent = {
 	seq: number,
@@ -1272,6 +1365,31 @@ export type TraceEvent = {
 	/**  The event's details as JSON text (signed strings, signatures, bodies, timings). */
 	detail: string,
 };
+
+/**  What of a payment's trace to show or export; empty fields do not filter. */
+export type TraceFilter = TraceFilter_Serialize | TraceFilter_Deserialize;
+
+/**  What of a payment's trace to show or export; empty fields do not filter. */
+export type TraceFilter_Deserialize = {
+	/**  An API method (`alipay.trade.query`). */
+	method?: string | null,
+	direction?: TraceDirection | null,
+	outcome?: TraceResult | null,
+};
+
+/**  What of a payment's trace to show or export; empty fields do not filter. */
+export type TraceFilter_Serialize = {
+	/**  An API method (`alipay.trade.query`). */
+	method: string | null,
+	direction: TraceDirection | null,
+	outcome: TraceResult | null,
+};
+
+/**
+ *  How a traced message went: a request whose signature verified, an answer `10000`, a
+ *  notification acknowledged — or not.
+ */
+export type TraceResult = "success" | "failure";
 
 export type TrackingEvent = {
 	at: string,

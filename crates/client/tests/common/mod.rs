@@ -16,6 +16,15 @@ pub struct World {
 }
 
 pub async fn world() -> World {
+    world_with(false).await
+}
+
+/// A world whose shop runs on the sandbox's clock, as the app's built-in pair does.
+pub async fn world_on_one_clock() -> World {
+    world_with(true).await
+}
+
+async fn world_with(one_clock: bool) -> World {
     let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
         None,
         "127.0.0.1:0".parse().unwrap(),
@@ -25,6 +34,9 @@ pub async fn world() -> World {
     let mut cfg =
         haitao_shop::ShopConfig::local(None, "127.0.0.1:0".parse().unwrap(), sandbox.base_url().clone());
     cfg.job_interval = std::time::Duration::from_millis(200);
+    if one_clock {
+        cfg.clock = sandbox.state.clock();
+    }
     let shop = haitao_shop::start(cfg).await.unwrap();
     World { sandbox, shop, secrets: MemoryStore::default(), dir: tempfile::tempdir().unwrap() }
 }
