@@ -290,6 +290,148 @@ async fn short_balance_then_another_channel_wrong_password_and_cancel() {
     s.close().await.unwrap();
 }
 
+/// Sets a `<select>` the way keyboard users do (value + change event).
+async fn choose(s: &haitao_e2e::Session, css: &str, value: &str) {
+    s.wait_for(css).await.unwrap();
+    let v = s
+        .execute(
+            "const sel = document.querySelector(arguments[0]);
+             sel.value = arguments[1];
+             sel.dispatchEvent(new Event('change', { bubbles: true }));
+             return sel.value;",
+            json!([css, value]),
+        )
+        .await
+        .unwrap();
+    assert_eq!(v, json!(value), "{css}");
+}
+
+/// The tester's loop in the panel after a payment: its notification sent again, the trace
+/// filtered, exported and replayed against a fresh sandbox, and the one clock of the built-in
+/// shop and sandbox moved a day.
+#[tokio::test]
+#[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
+async fn the_tester_panel_resends_filters_replays_and_moves_the_clock() {
+    let files = haitao_e2e::artifacts_dir().join("tester-loop-files");
+    let _ = std::fs::remove_dir_all(&files);
+    std::fs::create_dir_all(&files).unwrap();
+    let replay = files.join("replay.json");
+    let h = Harness::start(
+        "tester-loop",
+        &[("HAITAO_SAVE_DIR", files.to_str().unwrap()), ("HAITAO_OPEN_FILE", replay.to_str().unwrap())],
+    )
+    .await
+    .unwrap();
+    let s = h.launch().await.unwrap();
+    s.wait_for("[data-testid=product-card]").await.unwrap();
+    shopper(&s, "13800138600").await;
+    fill_cart(&s, 0).await;
+    go(&s, "/checkout").await;
+    click(&s, "[data-testid=tester-toggle]").await;
+    s.wait_until(
+        "the clock at this computer's time",
+        "const c = document.querySelector('[data-testid=tester-clock]'); return !!c && /与本机时间一致/.test(c.innerText);",
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
+    let (main, _) = place_and_open_cashier(&s, "balance").await;
+    pay_in_cashier(&s, "zhangwei", "balance", "111111").await;
+    back_to_main(&s, &main).await;
+    s.wait_for("[data-testid=paid]").await.unwrap();
+
+    // The payment's notification, delivered, sent again from the panel.
+    s.wait_until(
+        "the notification delivered",
+        "const n = document.querySelector('[data-testid=tester-notification]'); return !!n && n.dataset.attempts === '1' && /已送达/.test(n.innerText);",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+    click(&s, "[data-testid=tester-resend]").await;
+    s.wait_until(
+        "the notification sent again",
+        "const n = document.querySelector('[data-testid=tester-notification]'); return !!n && n.dataset.attempts === '2' && /已送达/.test(n.innerText);",
+        Duration::from_secs(30),
+    )
+    .await
+    .unwrap();
+
+    // Only the requests the gateway received, then everything again.
+    choose(&s, "[data-testid=trace-direction]", "in").await;
+    s.wait_until(
+        "only requests in the trace",
+        "const k = [...document.querySelectorAll('[data-testid=trace] .kind')].map(e => e.innerText);
+         return k.length > 0 && k.every(x => x === 'gateway.request');",
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
+    h.screenshot(&s, "tester-trace-filtered").await.unwrap();
+    choose(&s, "[data-testid=trace-direction]", "").await;
+    s.wait_until(
+        "the whole trace again",
+        "const k = [...document.querySelectorAll('[data-testid=trace] .kind')].map(e => e.innerText);
+         return k.includes('gateway.request') && k.some(x => x.startsWith('notify.'));",
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
+
+    // Exported, then replayed against a fresh sandbox from the file.
+    click(&s, "[data-testid=tester-export]").await;
+    s.wait_for("[data-testid=saved-open]").await.unwrap();
+    let saved = std::fs::read_dir(&files)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("haitao-trace-")))
+        .expect("the exported trace");
+    let text = std::fs::read_to_string(&saved).unwrap();
+    let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert!(doc["apps"][0]["public_key"].is_string() && !text.contains("PRIVATE KEY"), "{text:.300}");
+    std::fs::copy(&saved, &replay).unwrap();
+    click(&s, "[data-testid=tester-replay-button]").await;
+    let result = s.wait_for("[data-testid=tester-replay-result]").await.unwrap();
+    let same: u32 = s.attribute(&result, "data-same").await.unwrap().unwrap().parse().unwrap();
+    assert!(same >= 1, "the cashier request is answered the same");
+    h.screenshot(&s, "tester-replayed").await.unwrap();
+
+    // One day on, for the sandbox and the built-in shop alike.
+    let shop = s
+        .execute("return window.__TAURI_INTERNALS__.invoke('app_info').then(i => i.shop_url);", json!([]))
+        .await
+        .unwrap();
+    let shop_now = || async {
+        let health: serde_json::Value = reqwest::get(format!("{}api/v1/health", shop.as_str().unwrap()))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        chrono::DateTime::parse_from_rfc3339(health["now"].as_str().unwrap()).unwrap()
+    };
+    let before = shop_now().await;
+    click(&s, "[data-testid=advance-86400]").await;
+    s.wait_until(
+        "the clock a day ahead",
+        "const c = document.querySelector('[data-testid=tester-clock]'); return !!c && /快 1 天/.test(c.innerText);",
+        Duration::from_secs(15),
+    )
+    .await
+    .unwrap();
+    let moved = shop_now().await - before;
+    assert!(moved >= chrono::Duration::days(1), "the built-in shop's clock moved with it: {moved}");
+    s.execute(
+        "window.scrollTo(0, 0); document.querySelector('[data-testid=tester-clock]').scrollIntoView({ block: 'nearest' }); return true;",
+        json!([]),
+    )
+    .await
+    .unwrap();
+    h.screenshot(&s, "tester-panel").await.unwrap();
+    in_english(&h, &s, "[data-testid=tester-clock]", "tester-panel-en", true).await;
+    s.close().await.unwrap();
+}
+
 #[tokio::test]
 #[ignore = "drives the real app; scripts/test.sh runs it with Xvfb, tauri-driver and a session bus"]
 async fn closing_the_payment_window_is_not_a_payment() {

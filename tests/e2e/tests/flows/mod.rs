@@ -38,6 +38,11 @@ pub async fn in_english(h: &Harness, s: &Session, css: &str, name: &str, no_chin
 
 pub async fn click(s: &Session, css: &str) {
     let e = s.wait_for(css).await.unwrap_or_else(|e| panic!("{css}: {e}"));
+    // Into view inside whatever scrolls it (the tester panel scrolls on its own), which WebKit's
+    // driver does only for the page.
+    let _ = s
+        .execute("arguments[0].scrollIntoView({ block: 'nearest' }); return true;", json!([e.to_json()]))
+        .await;
     if let Err(err) = s.click(&e).await {
         // What was in the way: the element at the click point, and a picture.
         let over = s
