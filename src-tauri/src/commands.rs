@@ -450,6 +450,7 @@ pub async fn tester_export(
 #[tauri::command]
 #[specta::specta]
 pub async fn tester_replay(app: AppHandle, state: State<'_, AppState>) -> R<Option<ReplayReport>> {
+    state.client().await?.require_sandbox().await?;
     let language = state.settings().language;
     let limit = u64::try_from(haitao_client::tester::REPLAY_MAX_BYTES).unwrap_or(u64::MAX);
     let Some(bytes) = saving::open_json(&app, &language, limit).await? else { return Ok(None) };

@@ -125,20 +125,29 @@ pub async fn open_json(app: &AppHandle, language: &str, limit: u64) -> Result<Op
         }
     };
     let Some(path) = path else { return Ok(None) };
-    let unreadable = |e: std::io::Error| IpcError {
-        code: ErrorCode::Validation,
-        message: format!("{} cannot be read: {e}", path.display()),
-        field: None,
-    };
-    let size = std::fs::metadata(&path).map_err(unreadable)?.len();
-    if size > limit {
-        return Err(IpcError {
+    // Read off the async runtime, and never more than `limit` bytes whatever the file claims (it
+    // may grow, or be a pipe).
+    let read = tokio::task::spawn_blocking(move || {
+        use std::io::Read as _;
+        let unreadable = |e: std::io::Error| IpcError {
             code: ErrorCode::Validation,
-            message: format!("{} is larger than {limit} bytes", path.display()),
+            message: format!("{} cannot be read: {e}", path.display()),
             field: None,
-        });
-    }
-    std::fs::read(&path).map(Some).map_err(unreadable)
+        };
+        let mut bytes = Vec::new();
+        std::fs::File::open(&path)
+            .and_then(|f| f.take(limit.saturating_add(1)).read_to_end(&mut bytes))
+            .map_err(unreadable)?;
+        if u64::try_from(bytes.len()).unwrap_or(u64::MAX) > limit {
+            return Err(IpcError {
+                code: ErrorCode::Validation,
+                message: format!("{} is larger than {limit} bytes", path.display()),
+                field: None,
+            });
+        }
+        Ok(bytes)
+    });
+    read.await.map_err(internal)?.map(Some)
 }
 
 fn saved_path(app: &AppHandle, path: &str) -> Result<PathBuf, IpcError> {

@@ -294,14 +294,26 @@ async fn refunds_partial_full_idempotent_and_cumulative() {
     assert_eq!(q.trade_status, TradeStatus::TradeClosed, "100% refunded closes the trade");
     let rq = h
         .client
-        .execute(&RefundQuery { trade: TradeRef::out_trade_no("HT-RF"), out_request_no: "R2".into() })
+        .execute(&RefundQuery {
+            trade: TradeRef::out_trade_no("HT-RF"),
+            out_request_no: "R2".into(),
+            query_options: Vec::new(),
+        })
         .await
         .unwrap();
     assert_eq!(rq.refund_status.as_deref(), Some("REFUND_SUCCESS"));
     assert_eq!(rq.refund_amount, Some("70.00".parse::<AmountText>().unwrap()));
+    assert_eq!(rq.gmt_refund_pay, None, "the refund's time only when asked for");
+    let timed =
+        h.client.execute(&RefundQuery::with_time(TradeRef::out_trade_no("HT-RF"), "R2")).await.unwrap();
+    assert_eq!(timed.gmt_refund_pay.map(|t| t.0), Some(r2.gmt_refund_pay.unwrap().0));
     let none = h
         .client
-        .execute(&RefundQuery { trade: TradeRef::out_trade_no("HT-RF"), out_request_no: "NOPE".into() })
+        .execute(&RefundQuery {
+            trade: TradeRef::out_trade_no("HT-RF"),
+            out_request_no: "NOPE".into(),
+            query_options: Vec::new(),
+        })
         .await
         .unwrap();
     assert_eq!(none.out_request_no, None, "unknown refund: an empty answer");

@@ -37,7 +37,7 @@ async fn every_trade_api(cert_mode: bool, aes: bool) {
     assert_eq!(r.refund_fee.to_money(Currency::Cny).unwrap(), cny(1_000));
     let rq = h
         .client
-        .execute_v3(&RefundQuery { trade: TradeRef::out_trade_no(out.clone()), out_request_no: "R1".into() })
+        .execute_v3(&RefundQuery::with_time(TradeRef::out_trade_no(out.clone()), "R1"))
         .await
         .unwrap();
     assert_eq!(rq.refund_status.as_deref(), Some("REFUND_SUCCESS"), "{rq:?}");

@@ -826,6 +826,21 @@ pub struct RefundQuery {
     #[serde(flatten)]
     pub trade: TradeRef,
     pub out_request_no: String,
+    /// Extra fields to answer: `gmt_refund_pay` (when the refund was made) is answered only when
+    /// asked for here.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub query_options: Vec<String>,
+}
+
+impl RefundQuery {
+    /// Asks about refund `out_request_no` of a trade, with the time it was made.
+    pub fn with_time(trade: TradeRef, out_request_no: impl Into<String>) -> Self {
+        RefundQuery {
+            trade,
+            out_request_no: out_request_no.into(),
+            query_options: vec!["gmt_refund_pay".into()],
+        }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]

@@ -33,7 +33,6 @@ pub enum UnknownCause {
     Response(ResponseError),
 }
 
-/// The result of a gateway call that did not succeed.
 /// Why a linked file could not be fetched.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum DownloadError {
@@ -45,6 +44,7 @@ pub enum DownloadError {
     TooLarge(usize),
 }
 
+/// The result of a gateway call that did not succeed.
 #[derive(Debug, thiserror::Error)]
 pub enum CallError {
     /// The request could not be built; nothing was sent.

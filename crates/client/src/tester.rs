@@ -184,6 +184,8 @@ pub async fn replay_in_fresh_sandbox(export: &[u8]) -> Result<ReplayReport> {
     let mut config =
         haitao_alipay_sandbox::Config::new(None, std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
     config.background = false;
+    // The export is the body of the replay request.
+    config.options.max_body_bytes = REPLAY_MAX_BYTES;
     let fresh = haitao_alipay_sandbox::start(config)
         .await
         .map_err(|e| ClientError::Internal(format!("a fresh sandbox could not start: {e}")))?;
@@ -210,6 +212,11 @@ fn sandbox_err(e: reqwest::Error) -> ClientError {
 }
 
 impl Client {
+    /// Refuses tester controls unless the shop pays through Haitao's sandbox.
+    pub async fn require_sandbox(&self) -> Result<()> {
+        self.sandbox().await.map(|_| ())
+    }
+
     async fn sandbox(&self) -> Result<url::Url> {
         let cfg = self.payment_config().await?;
         match (cfg.sandbox, cfg.sandbox_url) {

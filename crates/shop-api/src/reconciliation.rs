@@ -66,3 +66,23 @@ pub struct Reconciliation {
     pub refunded: Money,
     pub differences: Vec<Difference>,
 }
+
+/// A day the shop could not reconcile yet.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+pub struct FailingDay {
+    pub day: NaiveDate,
+    pub tries: u32,
+    pub last_error: String,
+    pub tried_at: DateTime<Utc>,
+    /// When the job tries it again.
+    pub next_try_at: DateTime<Utc>,
+}
+
+/// What `GET /api/v1/admin/reconciliations` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, specta::Type, utoipa::ToSchema)]
+pub struct Reconciliations {
+    /// The latest days reconciled, newest first.
+    pub reconciled: Vec<Reconciliation>,
+    /// Days not reconciled yet that the job tried, oldest first.
+    pub failing: Vec<FailingDay>,
+}

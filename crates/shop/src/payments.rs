@@ -283,6 +283,9 @@ async fn apply_paid(
 ) -> Result<(), ApiError> {
     let (aid, tno) = (attempt.id.clone(), trade_no.to_owned());
     let now = shop.now();
+    if gateway_paid_at.is_none() {
+        tracing::warn!(out_trade_no = %attempt.out_trade_no, "the gateway gave no payment time; reconciliation matches this payment from the bill's side only");
+    }
     let (event, refund) = (paid_event(now), automatic_refund(shop, &attempt.out_trade_no));
     let applied =
         shop.blocking(move |s| s.apply_payment(&aid, &tno, gateway_paid_at, &event, refund, now)).await?;
@@ -415,6 +418,9 @@ pub async fn handle_notify(shop: &Arc<Shop>, raw: &[u8]) -> Result<(), ApiError>
             .detail(r.to_string())
     };
     let n = shop.inbound.notify(raw).map_err(reject)?;
+    if n.trade_status.is_paid() && n.gmt_payment.is_none() {
+        tracing::warn!(out_trade_no = %n.out_trade_no, "a payment notification without gmt_payment; reconciliation matches this payment from the bill's side only");
+    }
     let now = shop.now();
     let refund = automatic_refund(shop, &n.out_trade_no);
     let event = paid_event(now);
@@ -503,6 +509,9 @@ pub async fn settle_refund(shop: &Arc<Shop>, r: &RefundRow) {
     };
     match answer {
         Ok((resp, refunded_at)) => {
+            if refunded_at.is_none() {
+                tracing::warn!(refund = %r.id, "the gateway gave no refund time; reconciliation matches this refund from the bill's side only");
+            }
             tracing::info!(refund = %r.id, refund_fee = %resp.refund_fee, fund_change = %resp.fund_change, "refund done");
             let oid = r.order_id.clone();
             let full = shop
@@ -556,10 +565,10 @@ async fn refund_went_through(
     out_trade_no: &str,
     r: &RefundRow,
 ) -> Option<Option<Option<chrono::DateTime<chrono::Utc>>>> {
-    let q = haitao_alipay::api::RefundQuery {
-        trade: TradeRef::out_trade_no(out_trade_no.to_owned()),
-        out_request_no: r.out_request_no.clone(),
-    };
+    let q = haitao_alipay::api::RefundQuery::with_time(
+        TradeRef::out_trade_no(out_trade_no.to_owned()),
+        r.out_request_no.clone(),
+    );
     match shop.alipay.execute(&q).await {
         Ok(a) => Some(
             (a.refund_status.as_deref() == Some("REFUND_SUCCESS")

@@ -210,44 +210,96 @@ pub async fn reconcile_day(shop: &Arc<Shop>, day: NaiveDate) -> Result<Reconcili
     Ok(rec)
 }
 
-const RETRY_KEY: &str = "reconcile:retry_at";
+/// Where the job's window starts on a shop that has never reconciled: the latest day published
+/// when it first ran (a new shop does not download a month of empty bills).
+const SINCE_KEY: &str = "reconcile:since";
+/// Days with differences are compared again, at most this often, while they are this recent: a
+/// refund still under way at the end of a day, a payment the shop learns of later, leave
+/// differences that the books then settle.
+pub const RECHECK_AFTER: chrono::Duration = chrono::Duration::hours(6);
+pub const RECHECK_DAYS: u64 = 7;
 
-/// The job: every day from the one after the last reconciled (at most [`CATCH_UP_DAYS`] back, or
-/// only the latest on a shop's first run) up to the latest published, in order. A day whose bill
-/// cannot be had yet is asked about again after [`RETRY_AFTER`].
+/// How long after its `tries`-th failure a day is tried again: 15 minutes, doubling, at most 6
+/// hours.
+pub fn retry_pause(tries: u32) -> chrono::Duration {
+    let doublings = tries.saturating_sub(1).min(5);
+    (RETRY_AFTER * 2_i32.pow(doublings)).min(chrono::Duration::hours(6))
+}
+
+/// What the job knows of one day: when it was last reconciled and with how many differences, or
+/// how its tries failed.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DayState {
+    pub reconciled: Option<(DateTime<Utc>, usize)>,
+    pub failed: Option<(DateTime<Utc>, u32)>,
+}
+
+/// The day the job reconciles next, if any: the earliest day of the window (from `since`, at
+/// most [`CATCH_UP_DAYS`] back, up to `latest`) never reconciled and not waiting out a failure;
+/// else the earliest of the last [`RECHECK_DAYS`] whose result listed differences and is older
+/// than [`RECHECK_AFTER`]. A day that keeps failing waits its pause while later days go on.
+pub fn next_day(
+    latest: NaiveDate,
+    since: NaiveDate,
+    days: &BTreeMap<NaiveDate, DayState>,
+    now: DateTime<Utc>,
+) -> Option<NaiveDate> {
+    let first = since.max(latest - Days::new(CATCH_UP_DAYS));
+    let waiting = |d: &NaiveDate| {
+        days.get(d).and_then(|s| s.failed).is_some_and(|(at, tries)| now < at + retry_pause(tries))
+    };
+    let mut day = first;
+    while day <= latest {
+        if days.get(&day).is_none_or(|s| s.reconciled.is_none()) && !waiting(&day) {
+            return Some(day);
+        }
+        day = day + Days::new(1);
+    }
+    let mut day = first.max(latest - Days::new(RECHECK_DAYS - 1));
+    while day <= latest {
+        let stale = days
+            .get(&day)
+            .and_then(|s| s.reconciled)
+            .is_some_and(|(ran, differences)| differences > 0 && ran + RECHECK_AFTER <= now);
+        if stale && !waiting(&day) {
+            return Some(day);
+        }
+        day = day + Days::new(1);
+    }
+    None
+}
+
+/// The job, one day per pass (it runs under the jobs' lock, beside refunds and closing orders):
+/// the day [`next_day`] picks is reconciled, or its failure recorded with its pause, whatever the
+/// failure (the bill not out yet, a gateway fault, a bill that cannot be read, the books).
 pub async fn run(shop: &Arc<Shop>) -> Result<(), ApiError> {
     let now = shop.now();
     let latest = latest_ready_day(now);
-    let last = shop.blocking(|s| s.last_reconciled_day()).await?;
-    let mut day = match last {
-        Some(d) if d >= latest => return Ok(()),
-        Some(d) => (d + Days::new(1)).max(latest - Days::new(CATCH_UP_DAYS)),
-        None => latest,
+    let since = match shop.blocking(|s| s.meta(SINCE_KEY)).await? {
+        Some(text) => NaiveDate::parse_from_str(&text, "%Y-%m-%d")
+            .map_err(|e| ApiError::internal(format!("meta {SINCE_KEY} {text:?}: {e}")))?,
+        None => {
+            let text = latest.format("%Y-%m-%d").to_string();
+            shop.blocking(move |s| s.set_meta(SINCE_KEY, &text)).await?;
+            latest
+        }
     };
-    if let Some(retry) = shop.blocking(|s| s.meta(RETRY_KEY)).await? {
-        let at = DateTime::parse_from_rfc3339(&retry)
-            .map_err(|e| ApiError::internal(format!("meta {RETRY_KEY} {retry:?}: {e}")))?;
-        if now < at {
-            return Ok(());
-        }
-    }
-    while day <= latest {
-        match reconcile_day(shop, day).await {
-            Ok(_) => day = day + Days::new(1),
-            Err(ReconcileError::Store(e)) => return Err(e),
-            Err(e) => {
-                if matches!(e, ReconcileError::NotReady(_)) {
-                    tracing::info!(%day, error = %e, "reconciliation postponed");
-                } else {
-                    tracing::error!(%day, error = %e, "reconciliation failed; it will be tried again");
-                }
-                let at = (now + RETRY_AFTER).to_rfc3339();
-                shop.blocking(move |s| s.set_meta(RETRY_KEY, &at)).await?;
-                return Ok(());
+    let from = since.max(latest - Days::new(CATCH_UP_DAYS));
+    let days = shop.blocking(move |s| s.reconciliation_days(from)).await?;
+    let Some(day) = next_day(latest, since, &days, now) else { return Ok(()) };
+    match reconcile_day(shop, day).await {
+        Ok(_) => Ok(()),
+        Err(e) => {
+            if matches!(e, ReconcileError::NotReady(_)) {
+                tracing::info!(%day, error = %e, "reconciliation postponed");
+            } else {
+                tracing::error!(%day, error = %e, "reconciliation failed; it will be tried again");
             }
+            let error = e.to_string();
+            shop.blocking(move |s| s.reconciliation_failed(day, &error, now)).await?;
+            Ok(())
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -345,6 +397,56 @@ mod tests {
         assert_eq!(latest_ready_day(at("2026-12-07T02:00:00+00:00")), day(), "10:00 in Hangzhou");
         assert_eq!(latest_ready_day(at("2026-12-07T15:59:59+00:00")), day(), "23:59 in Hangzhou");
         assert_eq!(latest_ready_day(at("2026-12-07T16:00:00+00:00")), day(), "00:00 of the 8th");
+    }
+
+    fn d(n: u64) -> NaiveDate {
+        day() + Days::new(n)
+    }
+
+    fn at(s: &str) -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339(s).map(|t| t.with_timezone(&Utc)).unwrap_or_default()
+    }
+
+    #[test]
+    fn the_job_takes_the_oldest_day_missing_then_stale_differences() {
+        let now = at("2026-12-20T04:00:00Z");
+        let done = |ran: DateTime<Utc>, n: usize| DayState { reconciled: Some((ran, n)), failed: None };
+        let mut days = BTreeMap::new();
+        // Nothing yet: the first day of the window.
+        assert_eq!(next_day(d(10), d(0), &days, now), Some(d(0)));
+        // Never further back than CATCH_UP_DAYS.
+        assert_eq!(next_day(d(40), d(0), &days, now), Some(d(40) - Days::new(CATCH_UP_DAYS)));
+        // Nor before the shop's first day.
+        assert_eq!(next_day(d(10), d(8), &days, now), Some(d(8)));
+        for n in 0..=10 {
+            days.insert(d(n), done(now, 0));
+        }
+        assert_eq!(next_day(d(10), d(0), &days, now), None, "all done");
+        // A gap is filled, even behind later days (a manual run of a later day leaves one).
+        days.remove(&d(3));
+        assert_eq!(next_day(d(10), d(0), &days, now), Some(d(3)));
+        // A day failing waits its pause; the days after it go on meanwhile.
+        days.insert(
+            d(3),
+            DayState { reconciled: None, failed: Some((now - chrono::Duration::minutes(5), 1)) },
+        );
+        days.remove(&d(7));
+        assert_eq!(next_day(d(10), d(0), &days, now), Some(d(7)));
+        days.insert(d(7), done(now, 0));
+        assert_eq!(next_day(d(10), d(0), &days, now), None);
+        assert_eq!(next_day(d(10), d(0), &days, now + chrono::Duration::minutes(11)), Some(d(3)));
+        // The pause grows with the tries, to at most six hours.
+        assert_eq!(retry_pause(1), chrono::Duration::minutes(15));
+        assert_eq!(retry_pause(3), chrono::Duration::hours(1));
+        assert_eq!(retry_pause(40), chrono::Duration::hours(6));
+        days.insert(d(3), done(now, 0));
+        // A recent day with differences is compared again once its result is six hours old; an
+        // older one, or one without differences, is not.
+        days.insert(d(9), done(now - chrono::Duration::hours(5), 2));
+        assert_eq!(next_day(d(10), d(0), &days, now), None);
+        days.insert(d(9), done(now - chrono::Duration::hours(6), 2));
+        days.insert(d(2), done(now - chrono::Duration::hours(30), 1));
+        assert_eq!(next_day(d(10), d(0), &days, now), Some(d(9)));
     }
 
     proptest! {

@@ -474,6 +474,15 @@ pub struct Books {
     pub refunds: Vec<BookRefund>,
 }
 
+/// A day the reconciliation job tried and could not do.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailedDay {
+    pub day: NaiveDate,
+    pub tries: u32,
+    pub last_error: String,
+    pub tried_at: DateTime<Utc>,
+}
+
 /// The daily reconciliation's reads and its results.
 pub trait ReconciliationStore {
     /// The books for a bill covering `[from, to)` that names `out_trade_nos` and refunds
@@ -496,8 +505,16 @@ pub trait ReconciliationStore {
         &self,
         limit: u32,
     ) -> StoreResult<Vec<haitao_shop_api::reconciliation::Reconciliation>>;
-    /// The latest day reconciled.
-    fn last_reconciled_day(&self) -> StoreResult<Option<NaiveDate>>;
+    /// What the job knows of each day from `from` on: reconciled (when, with how many
+    /// differences) or failed (when last, how many times).
+    fn reconciliation_days(
+        &self,
+        from: NaiveDate,
+    ) -> StoreResult<std::collections::BTreeMap<NaiveDate, crate::reconcile::DayState>>;
+    /// Notes a failed try of `day` (one more try, this error, at `now`).
+    fn reconciliation_failed(&self, day: NaiveDate, error: &str, now: DateTime<Utc>) -> StoreResult<()>;
+    /// Days not reconciled that the job tried, oldest first.
+    fn failing_days(&self) -> StoreResult<Vec<FailedDay>>;
 }
 
 /// Everything the shop stores.

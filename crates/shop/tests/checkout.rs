@@ -1109,6 +1109,21 @@ async fn a_repeated_refund_is_done_only_as_the_refund_query_says() {
     let refunds = refunds_of(&w, &oid).await;
     assert_eq!(refunds.len(), 1);
     assert_eq!(refunds[0].status, haitao_shop_api::orders::RefundStatus::Succeeded);
+    // The refund's time is the gateway's, from the refund query (which answers it only when
+    // asked for it): reconciliation files the refund under the bill's day.
+    let request = refunds[0].out_request_no.clone();
+    let made = w.sandbox.state.store().sync(|c| {
+        c.query_row("SELECT created_at FROM refunds WHERE out_request_no = ?1", [&request], |r| {
+            r.get::<_, String>(0)
+        })
+        .unwrap()
+    });
+    let made = chrono::DateTime::parse_from_rfc3339(&made).unwrap().with_timezone(&chrono::Utc);
+    let (from, to) = (made - chrono::Duration::seconds(1), made + chrono::Duration::seconds(1));
+    let books = w.shop.shop.blocking(move |s| s.books(from, to, &[], &[])).await.unwrap();
+    assert_eq!(books.refunds.len(), 1, "{books:?}");
+    let kept = books.refunds[0].gateway_refunded_at.unwrap();
+    assert_eq!(kept.timestamp(), made.timestamp(), "to the second, as Alipay writes it");
     w.refresh(&mut b).await;
     assert_eq!(order_of(&w, &b, &oid).await["status"], json!("refunded"));
     w.ledger_conserved().await;

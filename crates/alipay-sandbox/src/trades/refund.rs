@@ -187,16 +187,22 @@ pub fn refund_query(ctx: &Ctx<'_>, q: &RefundQuery) -> Result<Value, Status> {
         .optional()
         .map_err(store_err)?;
     Ok(match row {
-        Some((amount, reason, at)) => json!({
-            "out_request_no": q.out_request_no,
-            "out_trade_no": t.out_trade_no,
-            "trade_no": t.trade_no,
-            "refund_amount": cny_text(amount),
-            "total_amount": amount_text(&t, t.total_minor),
-            "refund_reason": reason,
-            "refund_status": "REFUND_SUCCESS",
-            "gmt_refund_pay": format_alipay(at.0),
-        }),
+        Some((amount, reason, at)) => {
+            let mut v = json!({
+                "out_request_no": q.out_request_no,
+                "out_trade_no": t.out_trade_no,
+                "trade_no": t.trade_no,
+                "refund_amount": cny_text(amount),
+                "total_amount": amount_text(&t, t.total_minor),
+                "refund_reason": reason,
+                "refund_status": "REFUND_SUCCESS",
+            });
+            // As at Alipay: the refund's time only when `query_options` asks for it.
+            if q.query_options.iter().any(|o| o == "gmt_refund_pay") {
+                v["gmt_refund_pay"] = json!(format_alipay(at.0));
+            }
+            v
+        }
         // Alipay answers success with no refund fields when the request number is unknown.
         None => json!({}),
     })

@@ -314,8 +314,7 @@ pub fn router(shop: Arc<Shop>) -> Router {
         .route("/test/clock/advance", post(test_controls::test_advance))
         .route("/test/jobs/run", post(test_controls::test_jobs))
         .route("/test/orders/{id}/inspection-fail", post(test_controls::test_inspection))
-        .route("/admin/reconciliations", get(admin::reconciliations))
-        .route("/admin/reconciliations/{day}", get(admin::reconciliation).post(admin::reconcile_day))
+        .merge(admin::routes(shop.clone()))
         .method_not_allowed_fallback(method_not_allowed);
     Router::new()
         .nest("/api/v1", api)

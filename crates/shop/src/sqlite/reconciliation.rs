@@ -157,6 +157,7 @@ impl ReconciliationStore for SqliteStore {
         self.with(|c| {
             let tx = c.transaction()?;
             tx.execute("DELETE FROM reconciliations WHERE day = ?1", [&day])?;
+            tx.execute("DELETE FROM reconciliation_failures WHERE day = ?1", [&day])?;
             tx.execute(
                 "INSERT INTO reconciliations (day, ran_at, bill_file, payments, refunds, income_fen, refunded_fen)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -194,10 +195,63 @@ impl ReconciliationStore for SqliteStore {
         })
     }
 
-    fn last_reconciled_day(&self) -> StoreResult<Option<NaiveDate>> {
+    fn reconciliation_days(
+        &self,
+        from: NaiveDate,
+    ) -> StoreResult<BTreeMap<NaiveDate, crate::reconcile::DayState>> {
         self.with(|c| {
-            Ok(c.query_row("SELECT MAX(day) FROM reconciliations", [], |r| r.get::<_, Option<Day>>(0))?
-                .map(|d| d.0))
+            let from = from.format("%Y-%m-%d").to_string();
+            let mut out: BTreeMap<NaiveDate, crate::reconcile::DayState> = BTreeMap::new();
+            let done: Vec<(Day, Stamp, i64)> = c
+                .prepare(
+                    "SELECT r.day, r.ran_at, (SELECT COUNT(*) FROM reconciliation_differences d WHERE d.day = r.day)
+                     FROM reconciliations r WHERE r.day >= ?1",
+                )?
+                .query_map([&from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            for (Day(d), Stamp(at), n) in done {
+                out.entry(d).or_default().reconciled = Some((at, usize::try_from(n).unwrap_or(usize::MAX)));
+            }
+            let failed: Vec<(Day, Stamp, u32)> = c
+                .prepare("SELECT day, tried_at, tries FROM reconciliation_failures WHERE day >= ?1")?
+                .query_map([&from], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<Result<_, _>>()?;
+            for (Day(d), Stamp(at), tries) in failed {
+                out.entry(d).or_default().failed = Some((at, tries));
+            }
+            Ok(out)
+        })
+    }
+
+    fn reconciliation_failed(&self, day: NaiveDate, error: &str, now: DateTime<Utc>) -> StoreResult<()> {
+        self.with(|c| {
+            c.execute(
+                "INSERT INTO reconciliation_failures (day, tries, last_error, tried_at) VALUES (?1, 1, ?2, ?3)
+                 ON CONFLICT (day) DO UPDATE SET tries = tries + 1, last_error = ?2, tried_at = ?3",
+                params![day.format("%Y-%m-%d").to_string(), error, ts(now)],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn failing_days(&self) -> StoreResult<Vec<FailedDay>> {
+        self.with(|c| {
+            Ok(c.prepare(
+                "SELECT f.day, f.tries, f.last_error, f.tried_at FROM reconciliation_failures f
+                 WHERE NOT EXISTS (SELECT 1 FROM reconciliations r WHERE r.day = f.day) ORDER BY f.day",
+            )?
+            .query_map([], |r| {
+                let day: String = r.get(0)?;
+                in_row("reconciliation_failures", &day, r, || {
+                    Ok(FailedDay {
+                        day: r.get::<_, Day>(0)?.0,
+                        tries: r.get(1)?,
+                        last_error: r.get(2)?,
+                        tried_at: r.get::<_, Stamp>(3)?.0,
+                    })
+                })
+            })?
+            .collect::<Result<_, _>>()?)
         })
     }
 }
