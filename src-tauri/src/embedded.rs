@@ -64,7 +64,18 @@ impl Embedded {
     pub fn shop_url(&self) -> url::Url {
         self.shop.base_url().clone()
     }
+
+    /// Starts what runs in the background — the sandbox's notifications and expiries, the shop's
+    /// jobs (closing orders, customs, refunds, reconciliation) — which start-up leaves off until
+    /// the first catalog page is on screen.
+    pub fn start_background(&mut self) {
+        self.sandbox.start_worker();
+        self.shop.start_jobs(JOB_INTERVAL);
+    }
 }
+
+/// How often the built-in shop's jobs run.
+const JOB_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn port(var: &str) -> u16 {
     std::env::var(var).ok().and_then(|p| p.parse().ok()).unwrap_or(0)
@@ -74,18 +85,17 @@ fn port(var: &str) -> u16 {
 pub async fn start(data_dir: &Path) -> Result<Embedded, IpcError> {
     let started = std::time::Instant::now();
     let sandbox_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port("HAITAO_SANDBOX_PORT")));
-    let sandbox = haitao_alipay_sandbox::start(haitao_alipay_sandbox::Config::new(
-        Some(data_dir.join("sandbox")),
-        sandbox_addr,
-    ))
-    .await
-    .map_err(|e| sandbox_error(&e))?;
+    // Their background work waits for the first catalog page (`Embedded::start_background`).
+    let mut sandbox_config = haitao_alipay_sandbox::Config::new(Some(data_dir.join("sandbox")), sandbox_addr);
+    sandbox_config.background = false;
+    let sandbox = haitao_alipay_sandbox::start(sandbox_config).await.map_err(|e| sandbox_error(&e))?;
     let shop_addr = std::net::SocketAddr::from(([127, 0, 0, 1], port("HAITAO_SHOP_PORT")));
     let mut config =
         haitao_shop::ShopConfig::local(Some(data_dir.join("shop")), shop_addr, sandbox.base_url().clone());
     // One clock for both: a tester who moves the sandbox's time (from the tester panel) moves the
     // shop's with it, so unpaid orders close and parcels move as the cashiers expire.
     config.clock = sandbox.state.clock();
+    config.background_jobs = false;
     let shop = haitao_shop::start(config).await.map_err(|e| shop_error(&e))?;
     tracing::info!(
         shop = %shop.base_url(),

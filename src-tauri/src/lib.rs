@@ -84,10 +84,20 @@ fn image_response(result: Result<(String, Vec<u8>), haitao_client::ClientError>)
 /// the catalog and orders are synced.
 async fn background(app: tauri::AppHandle) {
     let state = app.state::<AppState>();
-    let Ok(client) = state.client().await else { return };
+    let client = state.client().await;
     // The first sync reads the whole catalog; let the first page reach the screen before it
-    // competes for the shop's database and the CPU (at most a few seconds).
+    // competes for the shop's database and the CPU (at most a few seconds). The built-in shop's
+    // jobs and the sandbox's notifications wait for the same moment.
     after_first_render(Duration::from_secs(3)).await;
+    if let Some(embedded) = state.embedded.write().as_mut() {
+        embedded.start_background();
+        tracing::info!(
+            target: "haitao::timing",
+            since_start_ms = started().elapsed().as_millis(),
+            "built-in shop's jobs and sandbox's worker started"
+        );
+    }
+    let Ok(client) = client else { return };
     let mut was_online = true;
     let mut first = true;
     loop {

@@ -356,6 +356,15 @@ impl Running {
         self.state.gateway_url()
     }
 
+    /// Starts the timers' worker (expiring trades, sending notifications) of a sandbox started
+    /// without it (`Config::background` off), e.g. once a desktop app's first page is on screen.
+    /// Nothing happens when it already runs.
+    pub fn start_worker(&mut self) {
+        if self.worker.is_none() {
+            self.worker = Some(tokio::spawn(notify::run(self.state.clone())));
+        }
+    }
+
     /// One pass of the timers: expires overdue trades and sends the notifications that are due.
     /// Returns when the next one falls due.
     pub async fn run_timers(&self) -> Option<chrono::DateTime<chrono::Utc>> {

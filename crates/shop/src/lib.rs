@@ -80,6 +80,15 @@ impl RunningShop {
         &self.shop.base_url
     }
 
+    /// Starts the background jobs, every `every`, of a shop started without them
+    /// (`ShopConfig::background_jobs` off), e.g. once a desktop app's first page is on screen.
+    /// Nothing happens when they already run.
+    pub fn start_jobs(&mut self, every: std::time::Duration) {
+        if self.jobs.is_none() {
+            self.jobs = Some(tokio::spawn(jobs::run(self.shop.clone(), every)));
+        }
+    }
+
     pub async fn stop(mut self) {
         if let Some(tx) = self.shutdown.take() {
             let _ = tx.send(());

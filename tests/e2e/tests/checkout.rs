@@ -429,6 +429,16 @@ async fn the_tester_panel_resends_filters_replays_and_moves_the_clock() {
     .unwrap();
     h.screenshot(&s, "tester-panel").await.unwrap();
     in_english(&h, &s, "[data-testid=tester-clock]", "tester-panel-en", true).await;
+    // The built-in shop's jobs and the sandbox's worker started only once the first catalog page
+    // was on screen (and then delivered the notification above).
+    let logs: String = std::fs::read_dir(h.app_log_dir())
+        .unwrap()
+        .filter_map(|e| std::fs::read_to_string(e.unwrap().path()).ok())
+        .collect();
+    let rendered = logs.find("first render").expect("the first render is logged");
+    let started =
+        logs.find("built-in shop's jobs and sandbox's worker started").expect("the background started");
+    assert!(rendered < started, "background work waited for the first page");
     s.close().await.unwrap();
 }
 
