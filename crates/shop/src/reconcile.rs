@@ -196,9 +196,9 @@ pub async fn reconcile_day(shop: &Arc<Shop>, day: NaiveDate) -> Result<Reconcili
             %day,
             kind = %d.kind,
             out_trade_no = %d.out_trade_no,
-            out_request_no = d.out_request_no.as_deref().unwrap_or(""),
-            books = %d.books.map(|m| m.to_string()).unwrap_or_default(),
-            bill = %d.bill.map(|m| m.to_string()).unwrap_or_default(),
+            out_request_no = %d.out_request_no.as_deref().unwrap_or("-"),
+            books = %d.books.map_or_else(|| "-".to_owned(), |m| m.to_string()),
+            bill = %d.bill.map_or_else(|| "-".to_owned(), |m| m.to_string()),
             "the bill and the books differ"
         );
     }

@@ -230,6 +230,35 @@ async fn a_day_of_sales_and_refunds_matches_the_books_and_the_job_records_it() {
     assert_eq!(r.status().as_u16(), 200, "the scheme's name is not case-sensitive");
 }
 
+/// A log kept in memory, for reading what was logged.
+#[derive(Clone, Default)]
+struct Log(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl Log {
+    fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for Log {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+impl<'a> tracing_subscriber::fmt::MakeWriter<'a> for Log {
+    type Writer = Log;
+
+    fn make_writer(&'a self) -> Log {
+        self.clone()
+    }
+}
+
 async fn list(w: &World) -> Value {
     admin(w, reqwest::Method::GET, "admin/reconciliations", Some(TOKEN)).await.1
 }
@@ -344,7 +373,21 @@ async fn each_kind_of_difference_is_found_and_goes_once_the_books_are_right() {
         .unwrap();
 
     let second = next_morning(&w);
+    // What the shop logs as it compares (this test's thread only).
+    let log = Log::default();
+    let subscriber = tracing_subscriber::fmt().with_writer(log.clone()).with_ansi(false).finish();
+    let guard = tracing::subscriber::set_default(subscriber);
     let rec = reconcile(&w, second).await;
+    drop(guard);
+    let logged = log.text();
+    let lines: Vec<&str> = logged.lines().filter(|l| l.contains("the bill and the books differ")).collect();
+    assert_eq!(lines.len(), 6, "one error line per difference:\n{logged}");
+    assert!(lines.iter().all(|l| l.contains("ERROR") && l.contains(&second.to_string())), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l.contains("kind=refund_missing")
+            && l.contains("out_request_no=BOOKS-ONLY-1 books=1.00 CNY bill=-")),
+        "{lines:?}"
+    );
     let b_out = ba["out_trade_no"].as_str().unwrap().to_owned();
     let e_out = ea["out_trade_no"].as_str().unwrap().to_owned();
     let d = |kind, out: &str, request: Option<&str>, books: Option<i64>, bill: Option<i64>| Difference {

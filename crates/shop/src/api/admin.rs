@@ -11,7 +11,7 @@ use axum::response::Response;
 use axum::routing::get;
 use axum::{Json, Router};
 use chrono::NaiveDate;
-use haitao_shop_api::error::ErrorCode;
+use haitao_shop_api::error::{ErrorCode, Problem};
 use haitao_shop_api::reconciliation::{FailingDay, Reconciliation, Reconciliations};
 use serde::Deserialize;
 
@@ -92,7 +92,9 @@ pub(super) async fn reconciliation(State(shop): S, P(day): P<String>) -> ApiResu
 
 #[utoipa::path(post, path = "/api/v1/admin/reconciliations/{day}", tag = "admin",
     params(("day" = String, Path, description = "The Alipay day, YYYY-MM-DD (Asia/Shanghai)")),
-    security(("admin" = [])), responses((status = 200, body = Reconciliation)))]
+    security(("admin" = [])), responses((status = 200, body = Reconciliation),
+        (status = 409, description = "Alipay has not published that day's bill yet", body = Problem),
+        (status = 502, description = "The bill could not be had or read", body = Problem)))]
 pub(super) async fn reconcile_day(State(shop): S, P(day): P<String>) -> ApiResult<Json<Reconciliation>> {
     let day = parse_day(&day)?;
     match reconcile::reconcile_day(&shop, day).await {
