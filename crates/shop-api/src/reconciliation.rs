@@ -74,8 +74,9 @@ pub struct FailingDay {
     pub tries: u32,
     pub last_error: String,
     pub tried_at: DateTime<Utc>,
-    /// When the job tries it again.
-    pub next_try_at: DateTime<Utc>,
+    /// When the job tries it again; absent once the day is older than the job looks back (31
+    /// days): only a rerun through the admin endpoint takes it then.
+    pub next_try_at: Option<DateTime<Utc>>,
 }
 
 /// What `GET /api/v1/admin/reconciliations` answers.

@@ -40,12 +40,13 @@ pub(crate) fn migrations() -> Migrations<'static> {
             },
         ),
         M::up(include_str!("../migrations/007_reconciliation.sql")),
+        M::up(include_str!("../migrations/008_reconciliation_failures.sql")),
     ])
 }
 
 /// Number of schema versions this build knows.
 pub fn known_version() -> usize {
-    7
+    8
 }
 
 /// Runs the migrations with foreign keys off, as SQLite's way of rebuilding a table needs; each

@@ -279,9 +279,13 @@ pub async fn run(shop: &Arc<Shop>) -> Result<(), ApiError> {
         Some(text) => NaiveDate::parse_from_str(&text, "%Y-%m-%d")
             .map_err(|e| ApiError::internal(format!("meta {SINCE_KEY} {text:?}: {e}")))?,
         None => {
-            let text = latest.format("%Y-%m-%d").to_string();
+            // The first day already reconciled, if an older build reconciled some; else today's.
+            let epoch = NaiveDate::from_ymd_opt(2000, 1, 1).unwrap_or(latest);
+            let first = shop.blocking(move |s| s.reconciliation_days(epoch)).await?.keys().next().copied();
+            let since = first.unwrap_or(latest).min(latest);
+            let text = since.format("%Y-%m-%d").to_string();
             shop.blocking(move |s| s.set_meta(SINCE_KEY, &text)).await?;
-            latest
+            since
         }
     };
     let from = since.max(latest - Days::new(CATCH_UP_DAYS));

@@ -228,6 +228,11 @@ async fn a_day_of_sales_and_refunds_matches_the_books_and_the_job_records_it() {
         .await
         .unwrap();
     assert_eq!(r.status().as_u16(), 200, "the scheme's name is not case-sensitive");
+    // Another method says nothing without the token either.
+    let (s, _) = admin(&w, reqwest::Method::PUT, "admin/reconciliations", None).await;
+    assert_eq!(s, 401);
+    let (s, _) = admin(&w, reqwest::Method::PUT, "admin/reconciliations", Some(TOKEN)).await;
+    assert_eq!(s, 405);
 }
 
 /// A log kept in memory, for reading what was logged.
@@ -312,8 +317,10 @@ async fn the_job_catches_up_day_by_day_and_lists_what_it_could_not_do() {
 async fn without_an_admin_token_the_endpoints_do_not_exist() {
     let w = world_with(|_| {}).await;
     for path in ["admin/reconciliations", "admin/reconciliations/2026-12-01"] {
-        let (s, _) = admin(&w, reqwest::Method::GET, path, Some(TOKEN)).await;
-        assert_eq!(s, 404, "{path}");
+        for method in [reqwest::Method::GET, reqwest::Method::POST, reqwest::Method::DELETE] {
+            let (s, _) = admin(&w, method.clone(), path, Some(TOKEN)).await;
+            assert_eq!(s, 404, "{method} {path}");
+        }
     }
 }
 

@@ -26,6 +26,9 @@ pub(super) fn routes(shop: Arc<Shop>) -> Router<Arc<Shop>> {
     Router::new()
         .route("/admin/reconciliations", get(reconciliations))
         .route("/admin/reconciliations/{day}", get(reconciliation).post(reconcile_day))
+        // Its own answer to another method, inside the guard: without the token nothing says
+        // which methods exist.
+        .method_not_allowed_fallback(super::method_not_allowed)
         .route_layer(axum::middleware::from_fn_with_state(shop, guard))
 }
 
@@ -66,10 +69,12 @@ pub(super) async fn reconciliations(State(shop): S, Q(q): Q<Recent>) -> ApiResul
     let limit = q.limit.unwrap_or(31);
     let (reconciled, failing) =
         shop.blocking(move |s| Ok((s.reconciliations(limit)?, s.failing_days()?))).await?;
+    // Days older than the job's window are no longer tried by it (a rerun still can).
+    let window_start = reconcile::latest_ready_day(shop.now()) - chrono::Days::new(reconcile::CATCH_UP_DAYS);
     let failing = failing
         .into_iter()
         .map(|f| FailingDay {
-            next_try_at: f.tried_at + reconcile::retry_pause(f.tries),
+            next_try_at: (f.day >= window_start).then(|| f.tried_at + reconcile::retry_pause(f.tries)),
             day: f.day,
             tries: f.tries,
             last_error: f.last_error,

@@ -265,7 +265,7 @@ async fn not_found() -> ApiError {
     ApiError::not_found("endpoint")
 }
 
-async fn method_not_allowed() -> ApiError {
+pub(super) async fn method_not_allowed() -> ApiError {
     ApiError::new(StatusCode::METHOD_NOT_ALLOWED, ErrorCode::BadRequest, "method not allowed")
 }
 
