@@ -70,12 +70,9 @@ impl Embedded {
     /// the first catalog page is on screen.
     pub fn start_background(&mut self) {
         self.sandbox.start_worker();
-        self.shop.start_jobs(JOB_INTERVAL);
+        self.shop.start_jobs();
     }
 }
-
-/// How often the built-in shop's jobs run.
-const JOB_INTERVAL: std::time::Duration = std::time::Duration::from_secs(1);
 
 fn port(var: &str) -> u16 {
     std::env::var(var).ok().and_then(|p| p.parse().ok()).unwrap_or(0)

@@ -251,13 +251,7 @@ impl Client {
             out_trade_no: out_trade_no.map(str::to_owned),
             outcome,
         };
-        let u = self.sandbox_url(path::SCENARIOS).await?;
-        let r = reqwest::Client::new().post(u).json(&body).send().await.map_err(sandbox_err)?;
-        if r.status().is_success() {
-            Ok(())
-        } else {
-            Err(ClientError::Invalid(r.text().await.unwrap_or_default()))
-        }
+        self.sandbox_post(path::SCENARIOS, &body).await.map(|_: haitao_sandbox_api::Forced| ())
     }
 
     /// The sandbox's trace of one payment (requests, signatures, redirects, notifications), as

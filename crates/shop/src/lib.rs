@@ -73,6 +73,7 @@ pub struct RunningShop {
     shutdown: Option<oneshot::Sender<()>>,
     server: tokio::task::JoinHandle<()>,
     jobs: Option<tokio::task::JoinHandle<()>>,
+    job_interval: std::time::Duration,
 }
 
 impl RunningShop {
@@ -80,12 +81,12 @@ impl RunningShop {
         &self.shop.base_url
     }
 
-    /// Starts the background jobs, every `every`, of a shop started without them
-    /// (`ShopConfig::background_jobs` off), e.g. once a desktop app's first page is on screen.
-    /// Nothing happens when they already run.
-    pub fn start_jobs(&mut self, every: std::time::Duration) {
+    /// Starts the background jobs (every `ShopConfig::job_interval`) of a shop started without
+    /// them (`ShopConfig::background_jobs` off), e.g. once a desktop app's first page is on
+    /// screen. Nothing happens when they already run.
+    pub fn start_jobs(&mut self) {
         if self.jobs.is_none() {
-            self.jobs = Some(tokio::spawn(jobs::run(self.shop.clone(), every)));
+            self.jobs = Some(tokio::spawn(jobs::run(self.shop.clone(), self.job_interval)));
         }
     }
 
@@ -328,5 +329,5 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
     });
     let jobs = config.background_jobs.then(|| tokio::spawn(jobs::run(shop.clone(), config.job_interval)));
     tracing::info!(%addr, "shop listening");
-    Ok(RunningShop { addr, shop, shutdown: Some(tx), server, jobs })
+    Ok(RunningShop { addr, shop, shutdown: Some(tx), server, jobs, job_interval: config.job_interval })
 }
