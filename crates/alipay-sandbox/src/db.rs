@@ -25,7 +25,7 @@ pub enum StoreError {
     Task(String),
 }
 
-const KNOWN_VERSION: i64 = 5;
+const KNOWN_VERSION: i64 = 6;
 
 pub(crate) fn migrations() -> Migrations<'static> {
     Migrations::new(vec![
@@ -34,6 +34,7 @@ pub(crate) fn migrations() -> Migrations<'static> {
         M::up(include_str!("../migrations/003_forget_typed_cards.sql")),
         M::up(include_str!("../migrations/004_account_label_en.sql")),
         M::up(include_str!("../migrations/005_certificate_mode_and_aes.sql")),
+        M::up(include_str!("../migrations/006_ledger_by_account.sql")),
     ])
 }
 
@@ -105,10 +106,12 @@ pub struct Store {
 }
 
 struct Inner {
-    /// A second, read-only connection to the same file (none for an in-memory store): WAL lets it
-    /// read while the main connection writes. Declared first so it closes first: the writer,
-    /// closing last, then checkpoints the WAL into the database file.
-    reader: Option<Mutex<Connection>>,
+    /// Read-only connections to the same file (none for an in-memory store): WAL lets them read
+    /// while the main connection writes, and each other. Declared first so they close first: the
+    /// writer, closing last, then checkpoints the WAL into the database file.
+    readers: Vec<Mutex<Connection>>,
+    /// Which reader a read that found every reader busy waits for next.
+    next_reader: std::sync::atomic::AtomicUsize,
     conn: Mutex<Connection>,
     deferred: Mutex<Vec<Deferred>>,
     /// A flush of the deferred writes is already scheduled.
@@ -159,21 +162,14 @@ impl Drop for Inner {
 
 impl Store {
     pub fn new(conn: Connection) -> Self {
-        let reader = conn.path().filter(|p| !p.is_empty()).and_then(|p| {
-            let flags =
-                rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
-            let r = Connection::open_with_flags(p, flags)
-                .and_then(|r| r.busy_timeout(Duration::from_millis(100)).map(|()| r))
-                .inspect_err(
-                    |e| tracing::warn!(error = %e, "no read-only connection; reads share the writer's"),
-                )
-                .ok()?;
-            r.set_prepared_statement_cache_capacity(16);
-            Some(Mutex::new(r))
-        });
+        let readers = match conn.path().filter(|p| !p.is_empty()) {
+            Some(p) => (0..READERS).map_while(|_| open_reader(p)).map(Mutex::new).collect(),
+            None => Vec::new(),
+        };
         Store {
             inner: Arc::new(Inner {
-                reader,
+                readers,
+                next_reader: std::sync::atomic::AtomicUsize::new(0),
                 conn: Mutex::new(conn),
                 deferred: Mutex::new(Vec::new()),
                 flush_scheduled: std::sync::atomic::AtomicBool::new(false),
@@ -181,19 +177,32 @@ impl Store {
         }
     }
 
-    /// A short indexed read of committed rows (an app by id): on the read-only connection right
-    /// here when it is free — microseconds, cheaper than a trip to the blocking pool — otherwise
-    /// like [`Store::run`]. It does not see deferred writes, so it is only for rows those never touch.
+    /// A short read of committed rows (an app by id, a trade): on a free read-only connection
+    /// right here — tens of microseconds, cheaper than a trip to the blocking pool — otherwise on
+    /// the blocking pool once a reader is free. Without readers (an in-memory store) like
+    /// [`Store::run`]. It does not see deferred writes, so it is only for rows those never touch
+    /// (they are trace events), and it cannot write: a read-only connection refuses.
     pub async fn read<T: Send + 'static>(
         &self,
         f: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        if let Some(reader) = &self.inner.reader
-            && let Some(conn) = reader.try_lock()
-        {
+        if self.inner.readers.is_empty() {
+            return self.run(move |c| f(c)).await;
+        }
+        if let Some(conn) = self.inner.readers.iter().find_map(|r| r.try_lock()) {
             return f(&conn);
         }
-        self.run(move |c| f(c)).await
+        let inner = self.inner.clone();
+        match tokio::task::spawn_blocking(move || {
+            let n = inner.next_reader.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            let reader = &inner.readers[n % inner.readers.len()];
+            f(&reader.lock())
+        })
+        .await
+        {
+            Ok(r) => r,
+            Err(e) => Err(StoreError::Task(e.to_string())),
+        }
     }
 
     /// Runs `f` on the blocking pool with the connection.
@@ -242,6 +251,22 @@ impl Store {
             });
         }
     }
+}
+
+/// Read-only connections beside the writer: one for each of the gateway's usual two worker threads,
+/// and one for a read that finds both busy.
+const READERS: usize = 3;
+
+/// A read-only connection to the store at `path`, or `None` (said in the log) if it cannot be
+/// opened: reads then share the writer's connection or the readers that did open.
+fn open_reader(path: &str) -> Option<Connection> {
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY | rusqlite::OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let r = Connection::open_with_flags(path, flags)
+        .and_then(|r| r.busy_timeout(Duration::from_millis(100)).map(|()| r))
+        .inspect_err(|e| tracing::warn!(error = %e, "no read-only connection; reads share the writer's"))
+        .ok()?;
+    r.set_prepared_statement_cache_capacity(32);
+    Some(r)
 }
 
 /// How long a deferred trace write may wait for a trip to the store before it is written alone.

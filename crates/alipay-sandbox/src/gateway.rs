@@ -470,6 +470,21 @@ enum Trip {
     Done(Option<Outcome>, Result<Result<Value, Status>, crate::db::StoreError>),
 }
 
+/// The merchant order a call's forced faults are kept under: the one it names, or the one of the
+/// trade it names.
+fn fault_key(
+    c: &rusqlite::Connection,
+    app_id: &str,
+    out_trade_no: Option<&str>,
+    trade_no: Option<&str>,
+) -> Result<Option<String>, crate::db::StoreError> {
+    Ok(match (out_trade_no, trade_no) {
+        (Some(o), _) => Some(o.to_owned()),
+        (None, Some(t)) => model::trade_by_no(c, app_id, t)?.map(|t| t.out_trade_no),
+        (None, None) => None,
+    })
+}
+
 /// The forced fault for this call, if any (marked used).
 fn take_fault(
     c: &rusqlite::Connection,
@@ -480,12 +495,7 @@ fn take_fault(
     biz_total: Option<i64>,
     now: chrono::DateTime<chrono::Utc>,
 ) -> Result<Option<Outcome>, crate::db::StoreError> {
-    let out = match (out_trade_no, trade_no) {
-        (Some(o), _) => Some(o.to_owned()),
-        (None, Some(t)) => model::trade_by_no(c, app_id, t)?.map(|t| t.out_trade_no),
-        (None, None) => None,
-    };
-    let Some(out) = out else { return Ok(None) };
+    let Some(out) = fault_key(c, app_id, out_trade_no, trade_no)? else { return Ok(None) };
     if let Some(f) = scenarios::take_api_fault(c, app_id, &out, now)? {
         return Ok(Some(f));
     }
@@ -512,11 +522,15 @@ fn alipay_cert_download(ctx: &Ctx<'_>, q: &AlipayCertDownload) -> Result<Value, 
     }
 }
 
+/// A business content that does not read as the method's request.
+fn unreadable_biz(e: serde_json::Error) -> Status {
+    Status::failure("40004", "ACQ.INVALID_PARAMETER", format!("biz_content: {e}"))
+}
+
 /// Runs one API method in the open transaction; business failures are answers too.
 fn run_method(ctx: &Ctx<'_>, method: &str, params: &Params) -> Result<Value, Status> {
     let biz = ctx_biz(params);
-    let parse =
-        |e: serde_json::Error| Status::failure("40004", "ACQ.INVALID_PARAMETER", format!("biz_content: {e}"));
+    let parse = unreadable_biz;
     match method {
         "alipay.trade.precreate" => {
             trades::page_request_from(method, biz).and_then(|req| trades::precreate(ctx, &req, params))
@@ -593,6 +607,19 @@ pub(crate) async fn run_api(
     let app = Arc::new(app.clone());
     let method = method.to_owned();
 
+    // A query that neither uses up a forced fault nor closes a trade past its deadline reads
+    // committed rows only: it is answered on a read-only connection, beside the writer.
+    if is_query
+        && let Some(result) =
+            query_on_reader(sb, &app, &params, out_trade_no.clone(), trade_no.clone(), now).await
+    {
+        let (status, body) = match result {
+            Ok(body) => (Status::success(), body),
+            Err(status) => (status, Value::Null),
+        };
+        return Ran::Done { fault: None, status, body };
+    }
+
     // One trip: the forced fault (if any) and the method, in one transaction.
     let trip = {
         let (sb2, app, params, method, out) =
@@ -653,6 +680,41 @@ pub(crate) async fn run_api(
         }
     };
     Ran::Done { fault, status, body }
+}
+
+/// `alipay.trade.query` on a read-only connection, in one read transaction. `None` when it needs
+/// the writer: a forced fault waits to be used up, the trade closes before it is told, or the
+/// reader could not begin or look for a fault (the writer then answers, or says what failed). A
+/// store error once the trade is being read is answered as on the writer (`ACQ.SYSTEM_ERROR`).
+async fn query_on_reader(
+    sb: &Arc<Sandbox>,
+    app: &Arc<App>,
+    params: &Arc<Params>,
+    out_trade_no: Option<String>,
+    trade_no: Option<String>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Option<Result<Value, Status>> {
+    let (sb2, app, params) = (sb.clone(), app.clone(), params.clone());
+    let read = sb
+        .store
+        .read(move |c| {
+            let tx = c.unchecked_transaction()?;
+            if let Some(out) = fault_key(&tx, &app.app_id, out_trade_no.as_deref(), trade_no.as_deref())?
+                && scenarios::api_fault_pending(&tx, &app.app_id, &out)?
+            {
+                return Ok(None);
+            }
+            let ctx = Ctx { conn: &tx, sb: &sb2, app: &app, now };
+            Ok(match serde_json::from_str::<Query>(ctx_biz(&params)) {
+                Ok(q) => trades::query_read_only(&ctx, &q),
+                Err(e) => Some(Err(unreadable_biz(e))),
+            })
+        })
+        .await;
+    read.unwrap_or_else(|e| {
+        tracing::debug!(error = %e, "a query on a reader failed; the writer answers it");
+        None
+    })
 }
 
 async fn api(

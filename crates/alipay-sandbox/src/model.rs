@@ -238,13 +238,16 @@ pub fn fund_channel(kind: AccountKind) -> &'static str {
     }
 }
 
+/// An owner's accounts with their balances, summed from the ledger (through its indexes by
+/// account: see migration 006).
+const ACCOUNTS_OF: &str =
+    "SELECT a.id, a.owner, a.kind, a.label, a.credit_limit, a.card_brand, a.card_last4, a.label_en,
+        COALESCE((SELECT SUM(amount_fen) FROM ledger WHERE to_acct = a.id), 0)
+      - COALESCE((SELECT SUM(amount_fen) FROM ledger WHERE from_acct = a.id), 0)
+ FROM accounts a WHERE a.owner = ?1 ORDER BY a.created_at, a.id";
+
 pub fn accounts_of(conn: &Connection, owner: &str) -> Result<Vec<Account>, StoreError> {
-    let mut st = conn.prepare(
-        "SELECT a.id, a.owner, a.kind, a.label, a.credit_limit, a.card_brand, a.card_last4, a.label_en,
-                COALESCE((SELECT SUM(amount_fen) FROM ledger WHERE to_acct = a.id), 0)
-              - COALESCE((SELECT SUM(amount_fen) FROM ledger WHERE from_acct = a.id), 0)
-         FROM accounts a WHERE a.owner = ?1 ORDER BY a.created_at, a.id",
-    )?;
+    let mut st = conn.prepare_cached(ACCOUNTS_OF)?;
     let rows = st
         .query_map([owner], |r| {
             let kind: String = r.get(2)?;
@@ -536,6 +539,26 @@ mod tests {
         conn.execute("UPDATE apps SET created_at = 'last tuesday'", [])?;
         let err = app(&conn, "2021000000000001").expect_err("a damaged timestamp must not decode");
         assert!(err.to_string().contains("last tuesday"), "{err}");
+        Ok(())
+    }
+
+    /// A balance is summed from the ledger's entries of that account only: a payment must not
+    /// read the whole ledger (each payment sums the buyer's and the merchant's accounts, so
+    /// scanning made every payment slower than the one before).
+    #[test]
+    fn balances_are_summed_through_the_ledger_indexes_not_the_whole_ledger() -> Result<(), StoreError> {
+        let conn = crate::db::open(None)?;
+        let plan: Vec<String> = conn
+            .prepare(&format!("EXPLAIN QUERY PLAN {ACCOUNTS_OF}"))?
+            .query_map(["owner"], |r| r.get(3))?
+            .collect::<Result<_, _>>()?;
+        assert!(!plan.iter().any(|step| step.starts_with("SCAN ledger")), "{plan:#?}");
+        for index in ["ledger_to_account", "ledger_from_account"] {
+            assert!(
+                plan.iter().any(|step| step.contains(&format!("COVERING INDEX {index}"))),
+                "{index}: {plan:#?}"
+            );
+        }
         Ok(())
     }
 }

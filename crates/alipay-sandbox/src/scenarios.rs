@@ -108,14 +108,13 @@ pub fn is_api_fault(outcome: Outcome) -> bool {
     )
 }
 
-/// Takes the first pending tester-forced API fault of a merchant order, marking it used.
-pub fn take_api_fault(
+/// The first pending tester-forced API fault of a merchant order: its row and outcome.
+fn next_api_fault(
     conn: &Connection,
     app_id: &str,
     out_trade_no: &str,
-    now: DateTime<Utc>,
-) -> Result<Option<Outcome>, StoreError> {
-    let row: Option<(i64, String)> = conn
+) -> Result<Option<(i64, String)>, StoreError> {
+    Ok(conn
         .cached_row(
             "SELECT id, outcome FROM scenarios WHERE out_trade_no = ?2 AND (app_id = ?1 OR app_id IS NULL)
              AND used_at IS NULL AND outcome IN ('result_unknown', 'gateway_error', 'slow', 'drop_connection')
@@ -123,8 +122,22 @@ pub fn take_api_fault(
             [app_id, out_trade_no],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
-        .optional()?;
-    match row {
+        .optional()?)
+}
+
+/// Whether a tester-forced API fault waits for a merchant order (read only: nothing is used up).
+pub fn api_fault_pending(conn: &Connection, app_id: &str, out_trade_no: &str) -> Result<bool, StoreError> {
+    Ok(next_api_fault(conn, app_id, out_trade_no)?.is_some())
+}
+
+/// Takes the first pending tester-forced API fault of a merchant order, marking it used.
+pub fn take_api_fault(
+    conn: &Connection,
+    app_id: &str,
+    out_trade_no: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<Outcome>, StoreError> {
+    match next_api_fault(conn, app_id, out_trade_no)? {
         Some((id, o)) => {
             conn.cached_exec("UPDATE scenarios SET used_at = ?1 WHERE id = ?2", params![ts(now), id])?;
             Ok(Outcome::parse(&o))

@@ -172,6 +172,67 @@ async fn paid(h: &common::Harness, out: &str, fen: i64) -> String {
     h.pay_ok(&PayRequest::new(out, ZHANGWEI, PayWith::Balance)).await.trade_no
 }
 
+/// A query is answered beside the writer when it needs no write; a fault the tester forced on the
+/// order still answers it, once, whichever number the query names the trade by.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_query_forced_to_fail_fails_once_by_either_number_then_reads_the_trade() {
+    let h = harness().await;
+    let trade_no = paid(&h, "HT-QF", 5_000).await;
+    let by_out = Query::new(TradeRef::out_trade_no("HT-QF"));
+    let by_no = Query::new(TradeRef::trade_no(trade_no.clone()));
+    let force = |outcome| {
+        let h = &h;
+        async move {
+            let (s, v) = h
+                .post(path::SCENARIOS, serde_json::to_value(ForceRequest::order("HT-QF", outcome)).unwrap())
+                .await;
+            assert_eq!(s, 200, "{v}");
+        }
+    };
+    force(Outcome::ResultUnknown).await;
+    let e = h.client.execute(&by_out).await.unwrap_err();
+    assert!(e.is_result_unknown(), "{e:?}");
+    assert!(h.client.execute(&by_out).await.unwrap().trade_status.is_paid(), "the fault is used up");
+
+    force(Outcome::DropConnection).await;
+    let e = h.client.execute(&by_no).await.unwrap_err();
+    assert!(e.is_result_unknown(), "kept under the order's number, found by the trade's: {e:?}");
+    let q = h.client.execute(&by_no).await.unwrap();
+    assert_eq!((q.trade_no.as_str(), q.out_trade_no.as_str()), (trade_no.as_str(), "HT-QF"));
+
+    // With the writer held longer than the client waits, a query is still answered: it is read
+    // beside the writer, not queued behind it.
+    let (taken, writer_taken) = tokio::sync::oneshot::channel();
+    let store = h.sandbox.state.store().clone();
+    let held = tokio::spawn(async move {
+        store
+            .run(move |_| {
+                let _ = taken.send(());
+                std::thread::sleep(std::time::Duration::from_millis(1500));
+                Ok::<_, haitao_alipay_sandbox::db::StoreError>(())
+            })
+            .await
+    });
+    writer_taken.await.unwrap();
+    assert!(h.client.execute(&by_out).await.unwrap().trade_status.is_paid());
+    assert!(!held.is_finished(), "answered while the writer was held");
+    held.await.unwrap().unwrap();
+
+    // Many queries at once, while payments are written: every one answered and verified.
+    let mut queries = tokio::task::JoinSet::new();
+    for _ in 0..32 {
+        let (client, q) = (h.client.clone(), by_out.clone());
+        queries.spawn(async move { client.execute(&q).await });
+    }
+    for i in 0..4 {
+        paid(&h, &format!("HT-QF-{i}"), 100).await;
+    }
+    for answer in queries.join_all().await {
+        assert!(answer.unwrap().trade_status.is_paid());
+    }
+    h.ledger_conserved().await;
+}
+
 /// The gateway writes its own request and response events after answering, in batches; the trace
 /// must still hold every message, in order, for whoever reads it and after a restart.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

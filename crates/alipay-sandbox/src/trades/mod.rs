@@ -34,7 +34,7 @@ pub use card::{CardInput, check_card, send_sms};
 pub use channels::{ChannelOption, channel_options};
 pub use customs::customs_declare;
 pub use pay::{Choice, Confirmation, PayError, pay};
-pub use query::{cancel, close, expire_due, precreate, query};
+pub use query::{cancel, close, expire_due, precreate, query, query_read_only};
 pub use refund::{refund, refund_query};
 pub use session::{PageRequest, attach_buyer, deadline, open_session, page_request_from, session_request};
 
@@ -120,13 +120,18 @@ fn page_digest(p: &PagePay) -> String {
     ])
 }
 
+/// The trade a request names, as stored: a trade whose deadline passed is still open here.
+fn look_up(ctx: &Ctx<'_>, r: &TradeRef) -> Result<Option<Trade>, Status> {
+    match (&r.trade_no, &r.out_trade_no) {
+        (Some(no), _) => model::trade_by_no(ctx.conn, &ctx.app.app_id, no).map_err(store_err),
+        (None, Some(out)) => model::trade_by_out(ctx.conn, &ctx.app.app_id, out).map_err(store_err),
+        (None, None) => Err(invalid("out_trade_no 和 trade_no 不能同时为空")),
+    }
+}
+
+/// The trade a request names, closed first if its deadline passed.
 fn find(ctx: &Ctx<'_>, r: &TradeRef) -> Result<Option<Trade>, Status> {
-    let t = match (&r.trade_no, &r.out_trade_no) {
-        (Some(no), _) => model::trade_by_no(ctx.conn, &ctx.app.app_id, no).map_err(store_err)?,
-        (None, Some(out)) => model::trade_by_out(ctx.conn, &ctx.app.app_id, out).map_err(store_err)?,
-        (None, None) => return Err(invalid("out_trade_no 和 trade_no 不能同时为空")),
-    };
-    t.map(|t| expire_if_due(ctx, t)).transpose()
+    look_up(ctx, r)?.map(|t| expire_if_due(ctx, t)).transpose()
 }
 
 fn masked_logon(b: &Buyer) -> String {

@@ -8,8 +8,8 @@ use haitao_alipay::time::format_alipay;
 use serde_json::{Value, json};
 
 use super::refund::refund_inner;
-use super::session::{PageRequest, close_trade, open_session, session_request};
-use super::{Ctx, amount_text, biz, cny_text, find, masked_logon, page_digest, store_err};
+use super::session::{PageRequest, close_trade, is_due, open_session, session_request};
+use super::{Ctx, amount_text, biz, cny_text, find, look_up, masked_logon, page_digest, store_err};
 use crate::db::Cached as _;
 use crate::db::StoreError;
 use crate::model::{self, Trade};
@@ -51,6 +51,17 @@ pub fn query(ctx: &Ctx<'_>, q: &Query) -> Result<Value, Status> {
     match find(ctx, &q.trade)? {
         Some(t) => trade_body(ctx, &t),
         None => Err(biz(acq::TRADE_NOT_EXIST, "交易不存在")),
+    }
+}
+
+/// [`query`] without writing, for a read-only connection: `None` when the answer needs a write
+/// first (the trade's deadline passed, so it closes before it is told).
+pub fn query_read_only(ctx: &Ctx<'_>, q: &Query) -> Option<Result<Value, Status>> {
+    match look_up(ctx, &q.trade) {
+        Ok(Some(t)) if is_due(ctx, &t) => None,
+        Ok(Some(t)) => Some(trade_body(ctx, &t)),
+        Ok(None) => Some(Err(biz(acq::TRADE_NOT_EXIST, "交易不存在"))),
+        Err(e) => Some(Err(e)),
     }
 }
 

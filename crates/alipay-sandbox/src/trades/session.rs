@@ -162,12 +162,14 @@ pub fn deadline(s: &Session, req: &PageRequest) -> DateTime<Utc> {
     req.pay.timeout_express.unwrap_or(TimeoutExpress::Days(15)).deadline(start)
 }
 
+/// Whether a trade still waiting for its buyer is past its deadline.
+pub fn is_due(ctx: &Ctx<'_>, t: &Trade) -> bool {
+    t.status == TradeStatus::WaitBuyerPay && t.expires_at.is_some_and(|exp| exp <= ctx.now)
+}
+
 /// Closes a trade whose deadline has passed (lazily, when it is touched, and by the timer).
 pub fn expire_if_due(ctx: &Ctx<'_>, t: Trade) -> Result<Trade, Status> {
-    if t.status == TradeStatus::WaitBuyerPay
-        && let Some(exp) = t.expires_at
-        && exp <= ctx.now
-    {
+    if is_due(ctx, &t) {
         close_trade(ctx, &t, "timeout")?;
         return model::trade_by_no(ctx.conn, &t.app_id, &t.trade_no)
             .map_err(store_err)?

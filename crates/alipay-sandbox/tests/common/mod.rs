@@ -34,6 +34,9 @@ pub struct Harness {
     pub reply: Arc<Mutex<String>>,
     pub http: reqwest::Client,
     pub inbound: InboundVerifier,
+    /// The sandbox's data folder when the harness made it, removed when the harness is dropped
+    /// (the sandbox's tasks may still hold it open until the test's runtime ends: harmless).
+    pub dir: Option<tempfile::TempDir>,
 }
 
 type NotifyState = (Arc<Mutex<Vec<Bytes>>>, Arc<Mutex<String>>);
@@ -43,18 +46,26 @@ async fn notify_endpoint(State((log, reply)): State<NotifyState>, body: Bytes) -
     reply.lock().clone()
 }
 
+/// A harness whose sandbox keeps its data in a folder of its own, a file database as the app runs
+/// it (with read-only connections beside the writer).
 pub async fn harness() -> Harness {
     harness_in(None).await
 }
 
-/// A harness whose sandbox keeps its data in `dir` (a file database, as the app runs it).
+/// A harness whose sandbox keeps its data in `dir`, or in a temporary folder of its own.
 pub async fn harness_in(dir: Option<std::path::PathBuf>) -> Harness {
     harness_with(dir, false, false).await
 }
 
 /// A harness whose app is in public-key certificate mode and/or encrypts its content (AES), with
-/// the client configured as a merchant configures it from what the sandbox hands out.
+/// the client configured as a merchant configures it from what the sandbox hands out. Its data is
+/// in `dir`, or in a temporary folder of its own.
 pub async fn harness_with(dir: Option<std::path::PathBuf>, cert_mode: bool, aes: bool) -> Harness {
+    let own = match dir {
+        Some(_) => None,
+        None => Some(tempfile::tempdir().unwrap()),
+    };
+    let dir = dir.or_else(|| own.as_ref().map(|d| d.path().to_owned()));
     let clock = ManualClock::new(haitao_alipay::time::SystemClock.now());
     let mut config = Config::new(dir, "127.0.0.1:0".parse().unwrap());
     config.clock = Some(Arc::new(clock.clone()));
@@ -129,6 +140,7 @@ pub async fn harness_with(dir: Option<std::path::PathBuf>, cert_mode: bool, aes:
         reply,
         http,
         inbound,
+        dir: own,
     }
 }
 
