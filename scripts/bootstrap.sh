@@ -26,8 +26,10 @@ run_pkgs=(
 # gcc-mingw-w64-x86-64: the C parts (SQLite, aws-lc) of the Windows build that make test checks.
 # python3-gi: the stand-in notification daemon of the e2e tests (tests/e2e/bin/notification-server).
 # xdg-utils: xdg-open and xdg-mime, through which the e2e tests open the cashier and haitao:// links.
+# postgresql-15: initdb, pg_ctl and the server for the throwaway PostgreSQL the shop's PostgreSQL
+# store is tested against (scripts/with-postgres; Debian also sets up its own cluster, unused here).
 test_pkgs=(webkit2gtk-driver imagemagick poppler-utils procps python3-venv curl gcc-mingw-w64-x86-64
-  python3-gi xdg-utils)
+  python3-gi xdg-utils postgresql-15)
 
 # rpm: lists the .rpm's files; desktop-file-utils: desktop-file-validate (scripts/package-test).
 # openssl: the package test's update server certificate; sudo: how the installed app's updater

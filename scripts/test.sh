@@ -57,6 +57,14 @@ ui_build() { (cd ui && npm run --silent build); }
 ui_check() { (cd ui && npm run --silent check); }
 ui_lint() { (cd ui && npm run --silent lint); }
 ui_test() { (cd ui && npm run --silent test); }
+# The shop on PostgreSQL, beside a throwaway server (scripts/with-postgres): the store conformance
+# suite, the shop's HTTP suites and two instances on one database, then the money simulation.
+postgres_suite() {
+  scripts/with-postgres bash -c '
+    cargo test -p haitao-shop --locked --test store_conformance --test checkout --test limits \
+      --test reconciliation --test test_controls --test instances -- --include-ignored &&
+    HAITAO_SIM_SEEDS="${HAITAO_SIM_SEEDS_POSTGRES:-60}" cargo test -p haitao-sim --locked --test seeds'
+}
 app_built() {
   [ -x target/debug/haitao ] || { echo "target/debug/haitao was not built"; return 1; }
 }
@@ -71,6 +79,7 @@ step windows cargo clippy --workspace --exclude haitao-e2e --exclude haitao-bare
   --target x86_64-pc-windows-gnu -- -D warnings
 step bindings cargo test --workspace --locked --test bindings
 step rust-tests cargo test --workspace --locked
+step postgres postgres_suite
 step app-binary app_built
 step schemathesis scripts/schemathesis
 step node-sdk cargo test -p haitao-alipay-sandbox --locked --test node_sdk -- --ignored

@@ -93,6 +93,8 @@ pub async fn start(data_dir: &Path) -> Result<Embedded, IpcError> {
     // shop's with it, so unpaid orders close and parcels move as the cashiers expire.
     config.clock = sandbox.state.clock();
     config.background_jobs = false;
+    // The only shop on its database: what it could not let go of before a restart is its own.
+    config.instance_name = Some("embedded".into());
     let shop = haitao_shop::start(config).await.map_err(|e| shop_error(&e))?;
     tracing::info!(
         shop = %shop.base_url(),

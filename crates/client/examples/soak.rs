@@ -74,6 +74,13 @@ struct Args {
     /// No faults at all: a load run of ordinary shoppers (`--calm`).
     calm: bool,
     keep: Option<PathBuf>,
+    /// A PostgreSQL server (a user who may create databases): the shop runs on a fresh database
+    /// there instead of SQLite.
+    postgres: Option<String>,
+    /// Shop instances on that one database, the proxy spreading requests over them.
+    instances: usize,
+    /// Connections each instance keeps to PostgreSQL at most.
+    connections: u32,
 }
 
 fn args() -> Args {
@@ -85,6 +92,9 @@ fn args() -> Args {
         restart_every: 15,
         calm: false,
         keep: None,
+        postgres: None,
+        instances: 1,
+        connections: haitao_shop::PostgresSettings::new("").max_connections,
     };
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
@@ -96,17 +106,21 @@ fn args() -> Args {
             "--net-faults" => a.net_faults = value().parse().expect("--net-faults PERCENT"),
             "--restart-every" => a.restart_every = value().parse().expect("--restart-every SECONDS"),
             "--keep" => a.keep = Some(PathBuf::from(value())),
+            "--postgres" => a.postgres = Some(value()),
+            "--instances" => a.instances = value().parse().expect("--instances N"),
+            "--connections" => a.connections = value().parse().expect("--connections N"),
             "--calm" => {
                 a.calm = true;
                 a.net_faults = 0;
                 a.restart_every = 0;
             }
             other => panic!(
-                "unknown argument {other}; use --shoppers N --checkouts N --seed N --net-faults PCT --restart-every S --calm --keep DIR"
+                "unknown argument {other}; use --shoppers N --checkouts N --seed N --net-faults PCT --restart-every S --calm --keep DIR --postgres URL --instances N --connections N"
             ),
         }
     }
     assert!(a.shoppers >= 1 && a.shoppers <= 800, "--shoppers 1..=800 (one identity and persona each)");
+    assert!(a.instances >= 1 && (a.instances == 1 || a.postgres.is_some()), "--instances N needs --postgres");
     a
 }
 
@@ -149,7 +163,9 @@ impl Tally {
 // The fault proxy between the clients and the shop
 
 struct Proxy {
-    upstream: Url,
+    /// The shop instances, taken in turn.
+    upstreams: Vec<Url>,
+    next: AtomicUsize,
     http: reqwest::Client,
     percent: AtomicU32,
     rng: Mutex<Rng>,
@@ -186,7 +202,8 @@ async fn forward(p: &Proxy, req: Request) -> Result<Response, ()> {
     let (parts, body) = req.into_parts();
     let body = axum::body::to_bytes(body, 1 << 20).await.map_err(|_| ())?;
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let url = p.upstream.join(path.trim_start_matches('/')).map_err(|_| ())?;
+    let upstream = &p.upstreams[p.next.fetch_add(1, Ordering::Relaxed) % p.upstreams.len()];
+    let url = upstream.join(path.trim_start_matches('/')).map_err(|_| ())?;
     let mut headers = HeaderMap::new();
     for (k, v) in &parts.headers {
         if k != "host" && k != "content-length" && k != "connection" {
@@ -305,6 +322,10 @@ struct World {
     sandbox: haitao_alipay_sandbox::Running,
     shop: tokio::sync::Mutex<Option<haitao_shop::RunningShop>>,
     shop_addr: SocketAddr,
+    /// Instances beside the first, on the same database (never restarted).
+    others: tokio::sync::Mutex<Vec<haitao_shop::RunningShop>>,
+    /// The shop's PostgreSQL database, when it runs on one, and each instance's connections.
+    database: Option<(String, u32)>,
     proxy_url: Url,
     proxy: Arc<Proxy>,
     http: reqwest::Client,
@@ -315,7 +336,7 @@ struct World {
 
 impl World {
     fn shop_config(&self) -> haitao_shop::ShopConfig {
-        shop_config(&self.dir, self.shop_addr, self.sandbox.base_url().clone())
+        shop_config(&self.dir, self.shop_addr, self.sandbox.base_url().clone(), self.database.clone())
     }
 
     async fn restart_shop(&self) {
@@ -356,15 +377,32 @@ impl World {
         r.json().await.ok()
     }
 
-    /// The shop's own API, bypassing the fault proxy (test controls).
+    /// The shop's own API, bypassing the fault proxy (test controls), on every instance (each
+    /// keeps its own clock); the first instance's answer.
     async fn shop_post(&self, path: &str, body: Value) -> u16 {
-        let url = format!("http://{}/api/v1/{path}", self.shop_addr);
-        self.http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0)
+        let others: Vec<SocketAddr> = self.others.lock().await.iter().map(|s| s.addr).collect();
+        let mut first = 0;
+        for (i, addr) in std::iter::once(self.shop_addr).chain(others).enumerate() {
+            let url = format!("http://{addr}/api/v1/{path}");
+            let status =
+                self.http.post(url).json(&body).send().await.map(|r| r.status().as_u16()).unwrap_or(0);
+            if i == 0 {
+                first = status;
+            }
+        }
+        first
     }
 }
 
-fn shop_config(dir: &Path, addr: SocketAddr, sandbox: Url) -> haitao_shop::ShopConfig {
+fn shop_config(
+    dir: &Path,
+    addr: SocketAddr,
+    sandbox: Url,
+    database: Option<(String, u32)>,
+) -> haitao_shop::ShopConfig {
     let mut cfg = haitao_shop::ShopConfig::local(Some(dir.join("shop")), addr, sandbox);
+    cfg.database =
+        database.map(|(url, max_connections)| haitao_shop::PostgresSettings { url, max_connections });
     cfg.job_interval = Duration::from_millis(500);
     // The soak moves the shop's clock (order timeouts, lockouts) through the test endpoints.
     cfg.test_controls = true;
@@ -734,20 +772,14 @@ async fn settle(w: &World, shoppers: &mut [Shopper]) {
     // Past every payment deadline and parcel step: the shop closes what was never paid and delivers
     // the rest, a batch per job run, until no order will change again.
     assert_eq!(w.shop_post("test/clock/advance", json!({"seconds": 7200})).await, 200);
-    let db = w.dir.join("shop").join("shop.sqlite3");
     let mut open = -1;
     for _ in 0..600 {
-        let conn =
-            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY).unwrap();
-        open = conn
-            .query_row(
-                "SELECT (SELECT COUNT(*) FROM orders
-                         WHERE status IN ('awaiting_payment', 'paid', 'customs_declared', 'cleared', 'shipped'))
-                      + (SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'redirected', 'unknown'))",
-                [],
-                |r| r.get(0),
-            )
-            .unwrap();
+        open = shop_count(
+            w,
+            "SELECT (SELECT COUNT(*) FROM orders
+                     WHERE status IN ('awaiting_payment', 'paid', 'customs_declared', 'cleared', 'shipped'))
+                  + (SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'redirected', 'unknown'))",
+        );
         if open == 0 {
             break;
         }
@@ -774,31 +806,14 @@ async fn settle(w: &World, shoppers: &mut [Shopper]) {
 
 async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
     let mut a = Audit { mismatches: Vec::new() };
-    let db = rusqlite::Connection::open_with_flags(
-        w.dir.join("shop").join("shop.sqlite3"),
-        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-    )
-    .unwrap();
     let mut attempts_by_order: HashMap<String, Vec<(String, String, i64, String)>> = HashMap::new();
-    {
-        let mut st = db
-            .prepare("SELECT order_id, out_trade_no, status, amount_fen, method FROM payment_attempts")
-            .unwrap();
-        let rows = st
-            .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-            .unwrap();
-        for row in rows {
-            let (order, out, status, amount, method): (String, String, String, i64, String) = row.unwrap();
-            attempts_by_order.entry(order).or_default().push((out, status, amount, method));
-        }
+    for (order, out, status, amount, method) in shop_attempts(w) {
+        attempts_by_order.entry(order).or_default().push((out, status, amount, method));
     }
-    let stuck: i64 = db
-        .query_row(
-            "SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'redirected', 'unknown')",
-            [],
-            |r| r.get(0),
-        )
-        .unwrap();
+    let stuck = shop_count(
+        w,
+        "SELECT COUNT(*) FROM payment_attempts WHERE status IN ('started', 'redirected', 'unknown')",
+    );
     if stuck > 0 {
         a.fail(format!("{stuck} shop payment attempts still open after settling"));
     }
@@ -831,19 +846,7 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
     for s in shoppers {
         // The shop's books for this shopper, straight from its database.
         let account_id = again!(w, s.client.account().await).unwrap().id;
-        let mut st = db
-            .prepare(
-                "SELECT id, status, total_fen, refunded_fen, dutiable_fen, quota_restored_fen
-                 FROM orders WHERE account_id = ?1",
-            )
-            .unwrap();
-        let shop_orders: Vec<(String, String, i64, i64, i64, i64)> = st
-            .query_map([&account_id], |r| {
-                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
-            })
-            .unwrap()
-            .collect::<Result<_, _>>()
-            .unwrap();
+        let shop_orders = shop_orders_of(w, &account_id);
         let mut used = 0i64;
         let mut reserved = 0i64;
         for (id, status, total, refunded, dutiable, restored) in &shop_orders {
@@ -967,6 +970,75 @@ async fn audit(w: &World, shoppers: &[Shopper]) -> Audit {
     a
 }
 
+/// The shop's database: its SQLite file, or its PostgreSQL database (a connection per read, made
+/// and dropped off the async workers).
+fn with_postgres<T>(w: &World, read: impl FnOnce(&mut postgres::Client) -> Result<T, postgres::Error>) -> T {
+    let (url, _) = w.database.clone().expect("a PostgreSQL database");
+    tokio::task::block_in_place(|| {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).expect("the shop's database");
+        read(&mut c).expect("reading the shop's database")
+    })
+}
+
+fn shop_sqlite(w: &World) -> rusqlite::Connection {
+    rusqlite::Connection::open_with_flags(
+        w.dir.join("shop").join("shop.sqlite3"),
+        rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+    )
+    .unwrap()
+}
+
+/// A count the shop's database answers.
+fn shop_count(w: &World, sql: &str) -> i64 {
+    match w.database {
+        None => shop_sqlite(w).query_row(sql, [], |r| r.get(0)).unwrap(),
+        Some(_) => with_postgres(w, |c| c.query_one(sql, &[]).map(|r| r.get(0))),
+    }
+}
+
+/// Every payment attempt: order, out_trade_no, status, amount, method.
+fn shop_attempts(w: &World) -> Vec<(String, String, String, i64, String)> {
+    const SQL: &str = "SELECT order_id, out_trade_no, status, amount_fen, method FROM payment_attempts";
+    match w.database {
+        None => shop_sqlite(w)
+            .prepare(SQL)
+            .unwrap()
+            .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap(),
+        Some(_) => with_postgres(w, |c| {
+            Ok(c.query(SQL, &[])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4)))
+                .collect())
+        }),
+    }
+}
+
+/// An account's orders: id, status, total, refunded, dutiable, quota restored.
+fn shop_orders_of(w: &World, account_id: &str) -> Vec<(String, String, i64, i64, i64, i64)> {
+    const SQL: &str = "SELECT id, status, total_fen, refunded_fen, dutiable_fen, quota_restored_fen
+                       FROM orders WHERE account_id = $1";
+    match w.database {
+        None => shop_sqlite(w)
+            .prepare(&SQL.replace("$1", "?1"))
+            .unwrap()
+            .query_map([account_id], |r| {
+                Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?))
+            })
+            .unwrap()
+            .collect::<Result<_, _>>()
+            .unwrap(),
+        Some(_) => with_postgres(w, |c| {
+            Ok(c.query(SQL, &[&account_id])?
+                .iter()
+                .map(|r| (r.get(0), r.get(1), r.get(2), r.get(3), r.get(4), r.get(5)))
+                .collect())
+        }),
+    }
+}
+
 /// No refresh token or merchant key in any file under the data folder (databases, their WAL
 /// files, logs).
 fn secrets_on_disk(dir: &Path, secrets: &[String]) -> Vec<String> {
@@ -1020,10 +1092,33 @@ async fn run(args: Args) -> i32 {
     ))
     .await
     .unwrap();
+    let database = match &args.postgres {
+        None => None,
+        Some(admin) => {
+            let admin = admin.clone();
+            let name = format!("soak_{}_{}", std::process::id(), args.seed);
+            Some((
+                tokio::task::spawn_blocking(move || haitao_shop::postgres::create_database(&admin, &name))
+                    .await
+                    .unwrap()
+                    .expect("a database for the soak"),
+                args.connections,
+            ))
+        }
+    };
     let shop_addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
-    let shop = haitao_shop::start(shop_config(&dir, shop_addr, sandbox.base_url().clone())).await.unwrap();
+    let shop = haitao_shop::start(shop_config(&dir, shop_addr, sandbox.base_url().clone(), database.clone()))
+        .await
+        .unwrap();
+    let mut others = Vec::new();
+    for _ in 1..args.instances {
+        let addr = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let cfg = shop_config(&dir, addr, sandbox.base_url().clone(), database.clone());
+        others.push(haitao_shop::start(cfg).await.unwrap());
+    }
     let proxy = Arc::new(Proxy {
-        upstream: shop.base_url().clone(),
+        upstreams: std::iter::once(&shop).chain(&others).map(|s| s.base_url().clone()).collect(),
+        next: AtomicUsize::new(0),
         http: reqwest::Client::builder().timeout(Duration::from_secs(30)).build().unwrap(),
         percent: AtomicU32::new(args.net_faults),
         rng: Mutex::new(Rng(args.seed.wrapping_mul(31))),
@@ -1040,6 +1135,8 @@ async fn run(args: Args) -> i32 {
         sandbox,
         shop: tokio::sync::Mutex::new(Some(shop)),
         shop_addr,
+        others: tokio::sync::Mutex::new(others),
+        database: database.clone(),
         proxy_url,
         proxy,
         http: reqwest::Client::builder().timeout(Duration::from_secs(60)).build().unwrap(),
@@ -1047,6 +1144,13 @@ async fn run(args: Args) -> i32 {
         stop_chaos: AtomicBool::new(false),
         calm: args.calm,
     });
+    println!(
+        "soak: the shop on {}",
+        match &database {
+            None => "SQLite".to_owned(),
+            Some(_) => format!("PostgreSQL, {} instance(s) on one database", args.instances),
+        }
+    );
     println!(
         "soak: {} shoppers, {} checkouts, seed {}, {}% network faults, shop restart every {}s, data in {}",
         args.shoppers,
@@ -1211,6 +1315,9 @@ async fn run(args: Args) -> i32 {
         started.elapsed().as_secs_f64() - shopping.as_secs_f64()
     );
     if let Some(shop) = w.shop.lock().await.take() {
+        shop.stop().await;
+    }
+    for shop in std::mem::take(&mut *w.others.lock().await) {
         shop.stop().await;
     }
     i32::from(!audit.mismatches.is_empty())

@@ -111,29 +111,56 @@ pub fn inner_terms(text: &str) -> String {
 /// next letters narrow the matches and bring ranking back.
 pub const RANKED_MATCHES_MAX: i64 = 2_000;
 
-/// An FTS5 MATCH expression for a user's query, or `None` when it has nothing searchable. Every
-/// part names the columns it may match (`terms`, and `inner` for words of [`INNER_MIN`] letters or
-/// more), so the expression can be combined with conditions on other columns of the index.
-/// Words match as prefixes ("vita" finds "vitamin", "vitamin" finds "Multivitamin"); CJK text must
-/// appear as typed.
-pub fn match_expression(query: &str) -> Option<String> {
-    let mut parts: Vec<String> = Vec::new();
+/// One unit of a user's query, as every store looks it up: `text` (lower-cased) must be found in
+/// the `terms` column (and also in `inner` when `inner`), as a word's start when `prefix`, as a
+/// whole unit otherwise.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QueryUnit {
+    pub text: String,
+    pub prefix: bool,
+    pub inner: bool,
+}
+
+/// The units of a user's query, every one of which a product must match; empty when the query has
+/// nothing searchable. Words match as prefixes ("vita" finds "vitamin", and words of
+/// [`INNER_MIN`] letters or more are also looked for inside words); CJK text must appear as typed,
+/// as its bigrams (or its one character).
+pub fn query_units(query: &str) -> Vec<QueryUnit> {
+    let mut units = Vec::new();
     for run in runs(query) {
         match run {
-            Run::Word(w) if w.chars().count() >= INNER_MIN => {
-                parts.push(format!("{{terms inner}} : \"{w}\"*"))
+            Run::Word(w) => {
+                let inner = w.chars().count() >= INNER_MIN;
+                units.push(QueryUnit { text: w, prefix: true, inner });
             }
-            Run::Word(w) => parts.push(format!("{{terms}} : \"{w}\"*")),
-            Run::Cjk(chars) if chars.len() == 1 => {
-                parts.extend(chars.iter().map(|c| format!("{{terms}} : \"{c}\"")))
-            }
+            Run::Cjk(chars) if chars.len() == 1 => units.extend(chars.iter().map(|c| QueryUnit {
+                text: c.to_string(),
+                prefix: false,
+                inner: false,
+            })),
             Run::Cjk(chars) => {
                 for pair in chars.windows(2) {
-                    parts.push(format!("{{terms}} : \"{}\"", pair.iter().collect::<String>()));
+                    units.push(QueryUnit { text: pair.iter().collect(), prefix: false, inner: false });
                 }
             }
         }
     }
+    units
+}
+
+/// An FTS5 MATCH expression for a user's query ([`query_units`]), or `None` when it has nothing
+/// searchable. Every part names the columns it may match (`terms`, and `inner` for words of
+/// [`INNER_MIN`] letters or more), so the expression can be combined with conditions on other
+/// columns of the index.
+pub fn match_expression(query: &str) -> Option<String> {
+    let parts: Vec<String> = query_units(query)
+        .into_iter()
+        .map(|u| {
+            let columns = if u.inner { "terms inner" } else { "terms" };
+            let star = if u.prefix { "*" } else { "" };
+            format!("{{{columns}}} : \"{}\"{star}", u.text)
+        })
+        .collect();
     if parts.is_empty() { None } else { Some(parts.join(" AND ")) }
 }
 

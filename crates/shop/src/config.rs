@@ -106,8 +106,12 @@ impl Default for CustomsSettings {
 /// Everything the shop needs to run.
 #[derive(Debug, Clone)]
 pub struct ShopConfig {
-    /// `None`: in-memory database (tests).
+    /// Where the SQLite database lives (`shop.sqlite3` in it); `None`: in memory (tests).
+    /// Not used when `database` is set.
     pub data_dir: Option<PathBuf>,
+    /// A PostgreSQL database instead of SQLite (`postgres://user:password@host/db`): what a shop
+    /// of several instances shares (docs/shop.md). `None`: SQLite, the embedded default.
+    pub database: Option<PostgresSettings>,
     pub addr: SocketAddr,
     /// The URL browsers and Alipay use to reach the shop (default `http://<bound address>/`).
     pub public_url: Option<Url>,
@@ -138,9 +142,38 @@ pub struct ShopConfig {
     /// Runs the background jobs on their own loop. Off when a driver runs them itself
     /// ([`crate::jobs::run_once`]), as the deterministic simulation does.
     pub background_jobs: bool,
+    /// This instance's name in the leases it takes (see `crate::leases`); `None`: a new random
+    /// name each start. A shop restarted under the same name takes back at once the leases it
+    /// could not let go of; two instances running at once must never share one.
+    pub instance_name: Option<String>,
     /// Consulted before every commit of the shop's database; `true` rolls that write back (a
     /// failed disk, or a process that stopped before the write). Only the simulation sets it.
     pub write_faults: Option<WriteFaults>,
+}
+
+/// The shop's PostgreSQL database.
+#[derive(Clone)]
+pub struct PostgresSettings {
+    /// `postgres://user:password@host:port/database` (also key=value form).
+    pub url: String,
+    /// Connections this instance keeps at most.
+    pub max_connections: u32,
+}
+
+impl PostgresSettings {
+    pub fn new(url: impl Into<String>) -> Self {
+        PostgresSettings { url: url.into(), max_connections: 16 }
+    }
+}
+
+impl std::fmt::Debug for PostgresSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold the password.
+        f.debug_struct("PostgresSettings")
+            .field("url", &crate::postgres::display_target(&self.url))
+            .field("max_connections", &self.max_connections)
+            .finish()
+    }
 }
 
 /// A decision made before each database commit: `true` refuses (rolls back) that write.
@@ -158,6 +191,7 @@ impl ShopConfig {
     pub fn local(data_dir: Option<PathBuf>, addr: SocketAddr, sandbox: Url) -> Self {
         ShopConfig {
             data_dir,
+            database: None,
             addr,
             public_url: None,
             alipay: AlipaySettings::LocalSandbox {
@@ -181,6 +215,7 @@ impl ShopConfig {
             address_limits: None,
             background_jobs: true,
             write_faults: None,
+            instance_name: None,
         }
     }
 }

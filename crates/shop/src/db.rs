@@ -41,12 +41,13 @@ pub(crate) fn migrations() -> Migrations<'static> {
         ),
         M::up(include_str!("../migrations/007_reconciliation.sql")),
         M::up(include_str!("../migrations/008_reconciliation_failures.sql")),
+        M::up(include_str!("../migrations/009_leases.sql")),
     ])
 }
 
 /// Number of schema versions this build knows.
 pub fn known_version() -> usize {
-    8
+    9
 }
 
 /// Runs the migrations with foreign keys off, as SQLite's way of rebuilding a table needs; each

@@ -377,9 +377,21 @@ pub async fn close_trade(shop: &Arc<Shop>, out_trade_no: &str) -> Result<bool, A
     }
 }
 
-/// One pass over every job.
+/// One pass over every job, unless another instance on the same database is running one.
 pub async fn run_once(shop: &Arc<Shop>) {
     let _guard = shop.jobs_lock.lock().await;
+    let (name, time) = crate::leases::JOBS;
+    let lease = match crate::leases::try_take(shop, name, time).await {
+        Ok(Some(lease)) => lease,
+        Ok(None) => {
+            tracing::debug!("another instance is running the background jobs");
+            return;
+        }
+        Err(e) => {
+            tracing::error!(error = %e, cause = e.cause.as_deref().unwrap_or(""), "background jobs: lease not taken");
+            return;
+        }
+    };
     for (name, r) in [
         ("close overdue orders", close_overdue(shop).await),
         ("reconcile attempts", reconcile_stale(shop).await),
@@ -396,6 +408,7 @@ pub async fn run_once(shop: &Arc<Shop>) {
             tracing::error!(job = name, error = %e, cause = e.cause.as_deref().unwrap_or(""), "background job failed");
         }
     }
+    lease.release(shop).await;
 }
 
 /// The background loop.

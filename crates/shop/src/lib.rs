@@ -28,8 +28,10 @@ pub mod error;
 pub mod identity;
 pub mod invoice;
 pub mod jobs;
+pub mod leases;
 pub mod limits;
 pub mod payments;
+pub mod postgres;
 pub mod pricing;
 pub mod reconcile;
 pub mod sqlite;
@@ -37,7 +39,7 @@ pub mod state;
 pub mod store;
 pub mod support;
 
-pub use config::{AlipaySettings, KeySource, ShopConfig, WriteFaults};
+pub use config::{AlipaySettings, KeySource, PostgresSettings, ShopConfig, WriteFaults};
 pub use state::Shop;
 
 /// Why the shop could not start.
@@ -49,6 +51,8 @@ pub enum StartError {
     DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     Db(#[from] db::DbError),
+    #[error(transparent)]
+    Postgres(#[from] postgres::PgError),
     #[error("the catalog could not be loaded: {0}")]
     Catalog(String),
     #[error("the Alipay configuration is unusable: {0}")]
@@ -96,6 +100,15 @@ impl RunningShop {
         }
         if let Some(jobs) = &self.jobs {
             jobs.abort();
+            // A pass stopped half-way did not let go of the jobs' lease: let go of it here, or
+            // every instance (this one restarted under a new name included) would skip its jobs
+            // until the lease ran out.
+            let (name, _) = leases::JOBS;
+            let (store, holder) = (self.shop.store.clone(), self.shop.instance.clone());
+            let released = tokio::task::spawn_blocking(move || store.release(name, &holder)).await;
+            if !matches!(released, Ok(Ok(()))) {
+                tracing::warn!("the background jobs' lease was not let go; it runs out on its own");
+            }
         }
         let _ = (&mut self.server).await;
     }
@@ -237,8 +250,19 @@ async fn alipay_config(
     }
 }
 
-/// Opens the store, seeds the catalog, binds, registers with the gateway and starts serving.
-pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
+/// Opens the configured store: PostgreSQL when `database` is set, else SQLite in `data_dir` (or
+/// in memory).
+async fn open_store(config: &ShopConfig) -> Result<Arc<dyn store::Store>, StartError> {
+    if let Some(pg) = config.database.clone() {
+        let faults = config.write_faults.clone();
+        // Connecting and migrating block; the store is used from blocking threads only.
+        let store = tokio::task::spawn_blocking(move || {
+            postgres::PgStore::connect(&pg.url, pg.max_connections).map(|s| s.with_write_faults(faults))
+        })
+        .await
+        .map_err(|e| StartError::Catalog(e.to_string()))??;
+        return Ok(Arc::new(store));
+    }
     let conn = match &config.data_dir {
         Some(dir) => {
             // Private to the user who runs it: the folder 0700, the database (and its WAL) 0600.
@@ -253,13 +277,25 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
     if let Some(WriteFaults(refuse)) = config.write_faults.clone() {
         conn.commit_hook(Some(move || refuse())).map_err(StartError::WriteFaults)?;
     }
-    let store: Arc<dyn store::Store> = Arc::new(sqlite::SqliteStore::new(conn));
-    let added = store.seed_catalog(&config.fx).map_err(|e| StartError::Catalog(e.to_string()))?;
-    if added > 0 {
-        tracing::info!(products = added, "catalog seeded");
-    } else {
-        store.reprice(&config.fx).map_err(|e| StartError::Catalog(e.to_string()))?;
-    }
+    Ok(Arc::new(sqlite::SqliteStore::new(conn)))
+}
+
+/// Opens the store, seeds the catalog, binds, registers with the gateway and starts serving.
+pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
+    let store = open_store(&config).await?;
+    let fx = config.fx.clone();
+    let seeded = tokio::task::spawn_blocking(move || {
+        let added = store.seed_catalog(&fx)?;
+        if added > 0 {
+            tracing::info!(products = added, "catalog seeded");
+        } else {
+            store.reprice(&fx)?;
+        }
+        Ok::<_, error::ApiError>(store)
+    })
+    .await
+    .map_err(|e| StartError::Catalog(e.to_string()))?;
+    let store = seeded.map_err(|e| StartError::Catalog(e.cause.unwrap_or(e.problem.title)))?;
 
     let listener = TcpListener::bind(config.addr)
         .await
@@ -313,7 +349,8 @@ pub async fn start(config: ShopConfig) -> Result<RunningShop, StartError> {
         address_limits: config.address_limits.clone(),
         wake: tokio::sync::Notify::new(),
         jobs_lock: tokio::sync::Mutex::new(()),
-        payment_lock: tokio::sync::Mutex::new(()),
+        instance: config.instance_name.clone().unwrap_or_else(leases::instance_name),
+        payment_starts: leases::KeyedLocks::default(),
     });
     let app = api::router(shop.clone());
     let (tx, rx) = oneshot::channel::<()>();

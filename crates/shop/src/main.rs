@@ -3,6 +3,7 @@
 //! ```text
 //! haitao-shop serve --addr 127.0.0.1:8080 --data-dir ./shop-data --sandbox-url http://127.0.0.1:9090/
 //! haitao-shop serve --addr 0.0.0.0:8080 --data-dir /var/lib/haitao --config shop.json
+//! haitao-shop serve --addr 0.0.0.0:8080 --database postgres://haitao@db/haitao --config shop.json
 //! ```
 
 use std::net::SocketAddr;
@@ -11,7 +12,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use haitao_shop::limits::AddressLimits;
-use haitao_shop::{AlipaySettings, KeySource, ShopConfig, start};
+use haitao_shop::{AlipaySettings, KeySource, PostgresSettings, ShopConfig, start};
 
 #[derive(Parser)]
 #[command(name = "haitao-shop", version, about = "The Haitao storefront backend")]
@@ -26,8 +27,22 @@ enum Command {
     Serve {
         #[arg(long, default_value = "127.0.0.1:8080")]
         addr: SocketAddr,
+        /// Where the SQLite database is kept (the default store).
+        #[arg(long, required_unless_present = "database")]
+        data_dir: Option<PathBuf>,
+        /// A PostgreSQL database instead (`postgres://user:password@host:port/db`), which several
+        /// shop instances can share (docs/shop.md). Read from HAITAO_SHOP_DATABASE when not given,
+        /// which keeps the password off the command line.
+        #[arg(long, env = "HAITAO_SHOP_DATABASE", hide_env_values = true, conflicts_with = "data_dir")]
+        database: Option<String>,
+        /// Connections to PostgreSQL this instance keeps at most.
+        #[arg(long, default_value_t = 16, requires = "database")]
+        database_connections: u32,
+        /// This instance's name in the leases it takes, kept across restarts (so a restarted
+        /// instance takes back at once what it could not let go of); unique among the instances
+        /// running on one database. A new random name each start when not given.
         #[arg(long)]
-        data_dir: PathBuf,
+        instance_name: Option<String>,
         /// The URL clients and Alipay use to reach this shop, if not http://<addr>/.
         #[arg(long)]
         public_url: Option<url::Url>,
@@ -73,6 +88,9 @@ async fn main() -> ExitCode {
     let Command::Serve {
         addr,
         data_dir,
+        database,
+        database_connections,
+        instance_name,
         public_url,
         sandbox_url,
         config,
@@ -81,7 +99,9 @@ async fn main() -> ExitCode {
         no_address_limits,
         admin_token_file,
     } = Cli::parse().command;
-    let mut cfg = ShopConfig::local(Some(data_dir), addr, sandbox_url);
+    let mut cfg = ShopConfig::local(data_dir, addr, sandbox_url);
+    cfg.database = database.map(|url| PostgresSettings { url, max_connections: database_connections });
+    cfg.instance_name = instance_name;
     cfg.public_url = public_url;
     cfg.test_controls = test_controls;
     let mut limits = AddressLimits::default();

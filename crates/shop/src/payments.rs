@@ -97,14 +97,34 @@ async fn save(shop: &Arc<Shop>, a: PaymentAttempt) -> Result<PaymentAttempt, Api
 }
 
 /// Starts a payment attempt for an order. The attempt is recorded before anything is signed or
-/// sent; a second attempt is refused while an earlier one may still succeed.
+/// sent; a second attempt is refused while an earlier one may still succeed. One start per order
+/// at a time, in every instance of the shop ([`crate::leases::payment_start`]).
 pub async fn start(
     shop: &Arc<Shop>,
     account_id: &str,
     order_id: &str,
     req: StartPayment,
 ) -> Result<PaymentAttempt, ApiError> {
-    let _one_at_a_time = shop.payment_lock.lock().await;
+    // On a task of its own, so a buyer who hangs up does not leave the lease held and the attempt
+    // half-recorded.
+    let (shop, account_id, order_id) = (shop.clone(), account_id.to_owned(), order_id.to_owned());
+    tokio::spawn(async move {
+        let (lease, alone) = crate::leases::payment_start(&shop, &order_id).await?;
+        let started = start_alone(&shop, &account_id, &order_id, req).await;
+        lease.release(&shop).await;
+        drop(alone);
+        started
+    })
+    .await
+    .map_err(ApiError::internal)?
+}
+
+async fn start_alone(
+    shop: &Arc<Shop>,
+    account_id: &str,
+    order_id: &str,
+    req: StartPayment,
+) -> Result<PaymentAttempt, ApiError> {
     let oid = order_id.to_owned();
     let order = shop
         .blocking(move |s| s.order_core(&oid))

@@ -38,10 +38,12 @@ pub struct Shop {
     pub address_limits: Option<AddressLimits>,
     /// Wakes the background jobs early (after a payment, a clock change...).
     pub wake: Notify,
-    /// Serialises job runs.
+    /// Serialises job runs in this instance ([`crate::leases::JOBS`] across instances).
     pub jobs_lock: tokio::sync::Mutex<()>,
-    /// Serialises payment-attempt creation per shop, so two clicks never start two attempts.
-    pub payment_lock: tokio::sync::Mutex<()>,
+    /// This instance's name in the leases it holds ([`crate::leases`]).
+    pub instance: String,
+    /// Starts of a payment, one per order at a time in this instance.
+    pub payment_starts: crate::leases::KeyedLocks,
 }
 
 impl Shop {

@@ -483,6 +483,15 @@ pub struct FailedDay {
     pub tried_at: DateTime<Utc>,
 }
 
+/// Fen of an amount the books keep (CNY); another currency is an error, never converted.
+pub fn books_fen(m: Money, what: &str) -> StoreResult<i64> {
+    if m.currency() == haitao_alipay::money::Currency::Cny {
+        Ok(m.minor())
+    } else {
+        Err(ApiError::internal(format!("{what} is in {}, the books keep CNY", m.currency())))
+    }
+}
+
 /// The daily reconciliation's reads and its results.
 pub trait ReconciliationStore {
     /// The books for a bill covering `[from, to)` that names `out_trade_nos` and refunds
@@ -517,6 +526,15 @@ pub trait ReconciliationStore {
     fn failing_days(&self) -> StoreResult<Vec<FailedDay>>;
 }
 
+/// Leases: work one shop instance at a time may do, when several share a database.
+pub trait LeaseStore {
+    /// Takes the lease `name` for `holder` until `until`, unless another holder has it after
+    /// `now`; a holder may extend its own. Returns whether `holder` has it.
+    fn claim(&self, name: &str, holder: &str, now: DateTime<Utc>, until: DateTime<Utc>) -> StoreResult<bool>;
+    /// Lets go of the lease `name` if `holder` has it.
+    fn release(&self, name: &str, holder: &str) -> StoreResult<()>;
+}
+
 /// Everything the shop stores.
 pub trait Store:
     CatalogStore
@@ -528,6 +546,7 @@ pub trait Store:
     + FulfilmentStore
     + SupportStore
     + ReconciliationStore
+    + LeaseStore
     + Send
     + Sync
     + std::fmt::Debug
@@ -544,6 +563,7 @@ impl<T> Store for T where
         + FulfilmentStore
         + SupportStore
         + ReconciliationStore
+        + LeaseStore
         + Send
         + Sync
         + std::fmt::Debug

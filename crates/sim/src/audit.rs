@@ -125,6 +125,88 @@ fn read_shop(db: &Connection) -> rusqlite::Result<Shop> {
     Ok(Shop { orders, attempts, refunds, lines, products })
 }
 
+/// The same tables read from the shop's PostgreSQL database.
+fn read_shop_pg(url: &str) -> Result<Shop, postgres::Error> {
+    let mut db = postgres::Client::connect(url, postgres::NoTls)?;
+    let mut tx = db.build_transaction().isolation_level(postgres::IsolationLevel::RepeatableRead).start()?;
+    let orders = tx
+        .query(
+            "SELECT id, status, orderer_id_number, quota_year, dutiable_fen, total_fen, refunded_fen,
+                    quota_restored_fen, full_rate, paid_attempt_id, waybill_no FROM orders ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|r| Order {
+            id: r.get(0),
+            status: r.get(1),
+            orderer: r.get(2),
+            year: i64::from(r.get::<_, i32>(3)),
+            dutiable: r.get(4),
+            total: r.get(5),
+            refunded: r.get(6),
+            restored: r.get(7),
+            full_rate: r.get(8),
+            paid_attempt: r.get(9),
+            waybill: r.get(10),
+        })
+        .collect();
+    let attempts = tx
+        .query(
+            "SELECT id, order_id, out_trade_no, amount_fen, status FROM payment_attempts ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|r| Attempt {
+            id: r.get(0),
+            order_id: r.get(1),
+            out_trade_no: r.get(2),
+            amount: r.get(3),
+            status: r.get(4),
+        })
+        .collect();
+    let refunds = tx
+        .query(
+            "SELECT id, order_id, attempt_id, amount_fen, status, out_request_no FROM refunds ORDER BY id",
+            &[],
+        )?
+        .iter()
+        .map(|r| Refund {
+            id: r.get(0),
+            order_id: r.get(1),
+            attempt_id: r.get(2),
+            amount: r.get(3),
+            status: r.get(4),
+            out_request_no: r.get(5),
+        })
+        .collect();
+    let lines = tx
+        .query("SELECT order_id, product_id, quantity FROM order_lines", &[])?
+        .iter()
+        .map(|r| (r.get(0), r.get(1), r.get(2)))
+        .collect();
+    let products = tx
+        .query("SELECT id, stock, reserved FROM products", &[])?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), (r.get(1), r.get(2))))
+        .collect();
+    tx.commit()?;
+    Ok(Shop { orders, attempts, refunds, lines, products })
+}
+
+/// The shop's tables, from whichever database it runs on.
+async fn shop_state(w: &World) -> Result<Shop, String> {
+    match &w.database {
+        None => read_shop(w.shop_db()?).map_err(|e| format!("reading the shop: {e}")),
+        Some(url) => {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || read_shop_pg(&url))
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("reading the shop: {e}"))
+        }
+    }
+}
+
 fn read_trades(w: &World) -> Result<(BTreeMap<String, Trade>, haitao_sandbox_api::LedgerCheck), String> {
     let app = w.app.app_id.clone();
     w.sandbox.state.store().sync(|c| {
@@ -163,8 +245,7 @@ pub async fn always(w: &World) -> Result<(), String> {
     if let Some(v) = w.violations.first() {
         return Err(v.clone());
     }
-    let db = w.shop_db()?;
-    let s = read_shop(db).map_err(|e| format!("reading the shop: {e}"))?;
+    let s = shop_state(w).await?;
     let (trades, ledger) = read_trades(w)?;
     if !ledger.conserved || !ledger.overdrawn.is_empty() {
         return Err(format!("the sandbox ledger does not balance: {ledger:?}"));
@@ -281,8 +362,7 @@ pub async fn always(w: &World) -> Result<(), String> {
 
 /// What holds once everything has settled.
 pub async fn settled(w: &World) -> Result<(), String> {
-    let db = w.shop_db()?;
-    let s = read_shop(db).map_err(|e| format!("reading the shop: {e}"))?;
+    let s = shop_state(w).await?;
     let (trades, _) = read_trades(w)?;
     for r in &s.refunds {
         // A refund of money the shop must not keep goes through in the end; a buyer's request

@@ -37,11 +37,14 @@ pub struct Options {
     pub faults: bool,
     /// Print each step as it runs.
     pub verbose: bool,
+    /// Run the shop on PostgreSQL: a fresh database per seed on the server this URL points at
+    /// (a user allowed to create databases), instead of SQLite.
+    pub database: Option<&'static str>,
 }
 
 impl Default for Options {
     fn default() -> Self {
-        Options { steps: 60, faults: true, verbose: false }
+        Options { steps: 60, faults: true, verbose: false, database: None }
     }
 }
 
@@ -123,11 +126,13 @@ pub async fn run(seed: u64, options: Options) -> Result<Summary, Failure> {
         "sandbox: notify_on_close={notify_on_close} notify_on_refund={notify_on_refund}; app: certificate mode={} AES={} v3={}",
         mode.cert, mode.aes, mode.v3
     ));
-    let mut w = World::new(notify_on_close, notify_on_refund, mode).await.map_err(|e| fail(0, e, &trace))?;
+    let mut w = World::new(notify_on_close, notify_on_refund, mode, options.database)
+        .await
+        .map_err(|e| fail(0, e, &trace))?;
     let setup = async {
         w.add_buyer("13900000001", world::PERSONAS[0].1, world::PERSONAS[0].2).await?;
         w.add_buyer("13900000002", world::PERSONAS[1].1, world::PERSONAS[1].2).await?;
-        w.pick_products()
+        w.pick_products().await
     };
     setup.await.map_err(|e| fail(0, e, &trace))?;
     let mut summary = Summary::default();

@@ -7,7 +7,9 @@
 //! haitao-sim --minutes 30        as many seeds as 30 minutes allow
 //! haitao-sim --seed 4242         one seed, with its steps printed
 //! haitao-sim --steps 120 --no-faults --threads 1
+//! haitao-sim --postgres postgres://haitao@127.0.0.1:5432/postgres --seeds 100
 //! ```
+//! `--postgres` runs the shop on PostgreSQL, a fresh database per seed on that server.
 //! The first failing seed stops the run and prints itself; the exit status is 1.
 
 #![allow(clippy::print_stdout, reason = "a command-line tool: its report goes to stdout")]
@@ -29,7 +31,7 @@ struct Args {
 
 fn usage() -> ! {
     eprintln!(
-        "usage: haitao-sim [--seed N | --from N --seeds COUNT | --minutes M] [--steps K] [--no-faults] [--threads T]"
+        "usage: haitao-sim [--seed N | --from N --seeds COUNT | --minutes M] [--steps K] [--no-faults] [--threads T] [--postgres URL]"
     );
     std::process::exit(2)
 }
@@ -54,6 +56,8 @@ fn parse() -> Args {
             "--steps" => a.options.steps = usize::try_from(num()).unwrap_or_else(|_| usage()),
             "--threads" => a.threads = usize::try_from(num()).unwrap_or_else(|_| usage()).max(1),
             "--no-faults" => a.options.faults = false,
+            // Kept for the whole run, as every seed's database is made on that server.
+            "--postgres" => a.options.database = Some(it.next().unwrap_or_else(|| usage()).leak()),
             _ => usage(),
         }
     }

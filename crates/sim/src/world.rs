@@ -168,6 +168,8 @@ pub struct World {
     /// What a step saw that must never happen (checked with the invariants).
     pub violations: Vec<String>,
     reader: std::cell::OnceCell<rusqlite::Connection>,
+    /// The shop's PostgreSQL database, when it runs on one.
+    pub database: Option<String>,
 }
 
 /// The instant every run starts at (a Tuesday morning in Hangzhou, mid-year).
@@ -182,7 +184,30 @@ pub struct Answer {
 }
 
 impl World {
-    pub async fn new(notify_on_close: bool, notify_on_refund: bool, mode: AppMode) -> Result<World, String> {
+    pub async fn new(
+        notify_on_close: bool,
+        notify_on_refund: bool,
+        mode: AppMode,
+        database: Option<&'static str>,
+    ) -> Result<World, String> {
+        let database = match database {
+            None => None,
+            Some(admin) => Some(
+                tokio::task::spawn_blocking(move || {
+                    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    let stamp =
+                        haitao_alipay::time::Clock::now(&haitao_alipay::time::SystemClock).timestamp_micros();
+                    haitao_shop::postgres::create_database(
+                        admin,
+                        &format!("sim_{}_{stamp}_{n}", std::process::id()),
+                    )
+                })
+                .await
+                .map_err(|e| e.to_string())?
+                .map_err(|e| format!("database: {e}"))?,
+            ),
+        };
         let base = std::path::Path::new("/dev/shm");
         let dir = if base.is_dir() { tempfile::tempdir_in(base) } else { tempfile::tempdir() }
             .map_err(|e| format!("temp dir: {e}"))?;
@@ -222,6 +247,7 @@ impl World {
             merchant_out: 0,
             violations: Vec::new(),
             reader: std::cell::OnceCell::new(),
+            database,
         };
         w.faults.disarm();
         w.start_shop().await?;
@@ -270,6 +296,13 @@ impl World {
             },
             legacy_rsa: false,
         };
+        cfg.database = self.database.clone().map(|url| {
+            let mut pg = haitao_shop::PostgresSettings::new(url);
+            pg.max_connections = 4;
+            pg
+        });
+        // One shop, stopped and started again: its leases are its own across restarts.
+        cfg.instance_name = Some("sim".into());
         cfg.clock = Arc::new(self.shop_clock.clone());
         cfg.ids = self.ids.clone();
         cfg.background_jobs = false;
@@ -473,22 +506,39 @@ impl World {
     }
 
     /// Picks the products runs buy (bonded goods across the price range) and notes their stock.
-    pub fn pick_products(&mut self) -> Result<(), String> {
-        let db = self.shop_db()?;
-        let mut chosen = Vec::new();
-        for (lo, hi) in [(2_000, 20_000), (20_000, 60_000), (60_000, 140_000), (150_000, 300_000)] {
-            let found: Option<(String, i64)> = db
-                .query_row(
-                    "SELECT id, stock FROM products WHERE fulfilment = 'bonded' AND price_cny_fen >= ?1
-                     AND price_cny_fen < ?2 AND stock >= 3 ORDER BY seq LIMIT 1",
-                    [lo, hi],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )
-                .ok();
-            if let Some(f) = found {
-                chosen.push(f);
+    pub async fn pick_products(&mut self) -> Result<(), String> {
+        const BANDS: [(i64, i64); 4] =
+            [(2_000, 20_000), (20_000, 60_000), (60_000, 140_000), (150_000, 300_000)];
+        const PICK: &str =
+            "SELECT id, stock FROM products WHERE fulfilment = 'bonded' AND price_cny_fen >= $1
+                            AND price_cny_fen < $2 AND stock >= 3 ORDER BY seq LIMIT 1";
+        let chosen: Vec<(String, i64)> = match &self.database {
+            None => {
+                let db = self.shop_db()?;
+                BANDS
+                    .iter()
+                    .filter_map(|(lo, hi)| {
+                        db.query_row(&PICK.replace('$', "?"), [lo, hi], |r| Ok((r.get(0)?, r.get(1)?))).ok()
+                    })
+                    .collect()
             }
-        }
+            Some(url) => {
+                let url = url.clone();
+                tokio::task::spawn_blocking(move || -> Result<Vec<(String, i64)>, String> {
+                    let mut c =
+                        postgres::Client::connect(&url, postgres::NoTls).map_err(|e| e.to_string())?;
+                    let mut out = Vec::new();
+                    for (lo, hi) in BANDS {
+                        if let Some(r) = c.query_opt(PICK, &[&lo, &hi]).map_err(|e| e.to_string())? {
+                            out.push((r.get(0), r.get(1)));
+                        }
+                    }
+                    Ok(out)
+                })
+                .await
+                .map_err(|e| e.to_string())??
+            }
+        };
         for (id, stock) in chosen {
             self.products.push(id.clone());
             self.initial_stock.push((id, stock));

@@ -1,5 +1,6 @@
 //! The simulation as part of `make test`: a few hundred seeds (HAITAO_SIM_SEEDS to change how
-//! many), spread over the cores. `make sim` runs many more.
+//! many), spread over the cores. `make sim` runs many more. Beside a PostgreSQL server
+//! (`scripts/with-postgres`, HAITAO_TEST_DATABASE) the shop runs on it, a database per seed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -10,6 +11,7 @@ fn seeds_keep_every_invariant() {
     let count: u64 = std::env::var("HAITAO_SIM_SEEDS").ok().and_then(|v| v.parse().ok()).unwrap_or(200);
     let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
     let next = AtomicU64::new(1);
+    let options = Options { database: database(), ..Options::default() };
     let failures: Vec<String> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..threads)
             .map(|_| {
@@ -20,7 +22,7 @@ fn seeds_keep_every_invariant() {
                         if seed > count || !failed.is_empty() {
                             break failed;
                         }
-                        if let Err(f) = run_seed(seed, Options::default()) {
+                        if let Err(f) = run_seed(seed, options) {
                             failed.push(f.to_string());
                         }
                     }
@@ -35,11 +37,17 @@ fn seeds_keep_every_invariant() {
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
+/// The PostgreSQL server the tests run beside, if any.
+fn database() -> Option<&'static str> {
+    std::env::var("HAITAO_TEST_DATABASE").ok().map(|url| &*url.leak())
+}
+
 /// The same seed takes the same steps and ends the same way.
 #[test]
 fn a_seed_replays() {
-    let a = run_seed(3, Options::default());
-    let b = run_seed(3, Options::default());
+    let options = Options { database: database(), ..Options::default() };
+    let a = run_seed(3, options);
+    let b = run_seed(3, options);
     match (a, b) {
         (Ok(a), Ok(b)) => {
             assert_eq!(a.trace, b.trace);

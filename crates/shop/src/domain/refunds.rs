@@ -1,8 +1,9 @@
-//! What a buyer's refund request may take back.
+//! What a buyer's refund request may take back, what a completed refund gives back of the annual
+//! quota, and how long a refused refund waits.
 //!
-//! A rule only: the store runs [`requested_amount`] inside the transaction that read the order
-//! and what is left of its payment, and records the refund in the same transaction
-//! (`RefundStore::request_refund`).
+//! Rules only: each store runs them inside the transaction that read their inputs (e.g.
+//! [`requested_amount`] in `RefundStore::request_refund`, which records the refund in the same
+//! transaction).
 
 use haitao_alipay::money::{Currency, Money};
 use haitao_shop_api::error::ErrorCode;
@@ -39,6 +40,25 @@ pub fn requested_amount(
         None if refundable_fen > 0 => Ok(Money::from_minor(refundable_fen, Currency::Cny)),
         None => Err(ApiError::conflict(ErrorCode::InvalidState, "nothing left to refund")),
     }
+}
+
+/// Fen of an order's dutiable value given back to the orderer's annual quota once `refunded_fen`
+/// of its `total_fen` is refunded: in proportion to the refunded share, all of it on a full refund.
+pub fn quota_restored(refunded_fen: i64, dutiable_fen: i64, total_fen: i64) -> i64 {
+    if refunded_fen >= total_fen {
+        dutiable_fen
+    } else {
+        i64::try_from(i128::from(refunded_fen) * i128::from(dutiable_fen) / i128::from(total_fen.max(1)))
+            .unwrap_or(0)
+    }
+}
+
+/// The pause before a refused refund is sent again, after its `refusals`th refusal: `pauses` in
+/// turn, the last one once they run out (an hour when none are given).
+pub fn pause_after(refusals: u32, pauses: &[chrono::Duration]) -> chrono::Duration {
+    let index =
+        usize::try_from(refusals.saturating_sub(1)).unwrap_or(usize::MAX).min(pauses.len().saturating_sub(1));
+    pauses.get(index).copied().unwrap_or_else(|| chrono::Duration::hours(1))
 }
 
 #[cfg(test)]
@@ -86,5 +106,21 @@ mod tests {
                 Some("InvalidState")
             );
         }
+    }
+
+    #[test]
+    fn quota_comes_back_in_proportion_and_whole_on_a_full_refund() {
+        assert_eq!(quota_restored(0, 18_960, 20_680), 0);
+        assert_eq!(quota_restored(10_340, 18_960, 20_680), 9_480);
+        assert_eq!(quota_restored(20_680, 18_960, 20_680), 18_960);
+        assert_eq!(quota_restored(20_681, 18_960, 20_680), 18_960);
+    }
+
+    #[test]
+    fn refused_refunds_wait_the_pauses_in_turn_then_the_last() {
+        let pauses = [chrono::Duration::minutes(1), chrono::Duration::hours(1)];
+        let waits: Vec<_> = (1..=4).map(|n| pause_after(n, &pauses)).collect();
+        assert_eq!(waits, [pauses[0], pauses[1], pauses[1], pauses[1]]);
+        assert_eq!(pause_after(1, &[]), chrono::Duration::hours(1));
     }
 }

@@ -58,29 +58,34 @@ impl CatalogStore for SqliteStore {
     }
 }
 
+/// The catalog shipped with the shop (`catalog/products.json`), which every store seeds.
 #[derive(Deserialize)]
-struct SeedFile {
-    products: Vec<SeedProduct>,
+pub(crate) struct SeedFile {
+    pub(crate) products: Vec<SeedProduct>,
+}
+
+pub(crate) fn seed_file() -> Result<SeedFile, serde_json::Error> {
+    serde_json::from_str(include_str!("../../catalog/products.json"))
 }
 
 #[derive(Deserialize)]
-struct SeedProduct {
-    id: String,
-    category: String,
-    brand: String,
-    brand_zh: String,
-    origin: String,
-    currency: String,
-    price_minor: i64,
-    fulfilment: String,
-    tax_category: String,
-    weight_grams: i64,
-    stock: i64,
-    name_zh: String,
-    name_en: String,
-    description_zh: String,
-    description_en: String,
-    image: String,
+pub(crate) struct SeedProduct {
+    pub(crate) id: String,
+    pub(crate) category: String,
+    pub(crate) brand: String,
+    pub(crate) brand_zh: String,
+    pub(crate) origin: String,
+    pub(crate) currency: String,
+    pub(crate) price_minor: i64,
+    pub(crate) fulfilment: String,
+    pub(crate) tax_category: String,
+    pub(crate) weight_grams: i64,
+    pub(crate) stock: i64,
+    pub(crate) name_zh: String,
+    pub(crate) name_en: String,
+    pub(crate) description_zh: String,
+    pub(crate) description_en: String,
+    pub(crate) image: String,
 }
 
 const COLUMNS: &str = "id, seq, category, brand, brand_zh, origin, currency, price_minor, price_cny_fen, fulfilment, \
@@ -122,7 +127,7 @@ const INSERT_SEARCH: &str = "INSERT INTO product_search (product_id, terms, inne
 
 /// What a product is found by: its names in both languages, its brand in both, its category and
 /// its origin.
-fn search_text(fields: [&str; 6]) -> String {
+pub(crate) fn search_text(fields: [&str; 6]) -> String {
     fields.join(" ")
 }
 
@@ -156,8 +161,7 @@ fn seed_if_empty(conn: &mut Connection, fx: &FxRates) -> Result<usize, ApiError>
     if count > 0 {
         return Ok(0);
     }
-    let seed: SeedFile =
-        serde_json::from_str(include_str!("../../catalog/products.json")).map_err(ApiError::internal)?;
+    let seed = seed_file().map_err(ApiError::internal)?;
     let tx = conn.transaction().map_err(ApiError::internal)?;
     {
         let mut ins = tx

@@ -33,15 +33,6 @@ fn refund_row(r: &Row<'_>) -> rusqlite::Result<BookRefund> {
     })
 }
 
-/// Fen of an amount the books store (CNY); another currency is an error, never converted.
-fn fen(m: Money, what: &str) -> Result<i64, ApiError> {
-    if m.currency() == Currency::Cny {
-        Ok(m.minor())
-    } else {
-        Err(ApiError::internal(format!("{what} is in {}, the books keep CNY", m.currency())))
-    }
-}
-
 fn header(c: &Connection, day: NaiveDate) -> Result<Option<Reconciliation>, ApiError> {
     let row = c
         .query_row(
@@ -143,15 +134,15 @@ impl ReconciliationStore for SqliteStore {
     fn save_reconciliation(&self, r: &Reconciliation) -> StoreResult<()> {
         let day = r.day.format("%Y-%m-%d").to_string();
         let (income, refunded) =
-            (fen(r.income, "the bill's income")?, fen(r.refunded, "the bill's refunds")?);
+            (books_fen(r.income, "the bill's income")?, books_fen(r.refunded, "the bill's refunds")?);
         let mut rows = Vec::with_capacity(r.differences.len());
         for d in &r.differences {
             rows.push((
                 d.kind,
                 d.out_trade_no.as_str(),
                 d.out_request_no.as_deref(),
-                d.books.map(|m| fen(m, "an amount in the books")).transpose()?,
-                d.bill.map(|m| fen(m, "an amount in the bill")).transpose()?,
+                d.books.map(|m| books_fen(m, "an amount in the books")).transpose()?,
+                d.bill.map(|m| books_fen(m, "an amount in the bill")).transpose()?,
             ));
         }
         self.with(|c| {

@@ -215,8 +215,7 @@ impl RefundStore for SqliteStore {
                 .optional()?
                 .ok_or_else(|| ApiError::not_found("pending refund"))?;
             let tries = u32::try_from(tries + 1).unwrap_or(u32::MAX);
-            let index = usize::try_from(tries - 1).unwrap_or(usize::MAX).min(pauses.len().saturating_sub(1));
-            let pause = pauses.get(index).copied().unwrap_or_else(|| chrono::Duration::hours(1));
+            let pause = refunds::pause_after(tries, pauses);
             tx.execute(
                 "UPDATE refunds SET tries = ?1, next_try_at = ?2, updated_at = ?3 WHERE id = ?4",
                 params![tries, ts(now + pause), ts(now), refund_id],
@@ -293,13 +292,7 @@ impl RefundStore for SqliteStore {
                     |x| Ok((x.get(0)?, x.get(1)?, x.get(2)?)),
                 )?;
                 let new_refunded = (refunded + r.amount.minor()).min(total);
-                // Quota comes back in proportion to the refunded share of the order (all of it on a full refund).
-                let restored = if new_refunded >= total {
-                    dutiable
-                } else {
-                    i64::try_from(i128::from(new_refunded) * i128::from(dutiable) / i128::from(total.max(1)))
-                        .unwrap_or(0)
-                };
+                let restored = refunds::quota_restored(new_refunded, dutiable, total);
                 tx.execute(
                     "UPDATE orders SET refunded_fen = ?1, quota_restored_fen = ?2,
                      status = CASE WHEN ?1 >= total_fen THEN ?3 ELSE status END WHERE id = ?4",

@@ -33,9 +33,36 @@ pub async fn world_with(tune: impl FnOnce(&mut ShopConfig)) -> World {
     cfg.ids = Arc::new(SequentialIds::default());
     cfg.job_interval = std::time::Duration::from_secs(3600);
     cfg.test_controls = true;
+    cfg.database = fresh_database().await;
     tune(&mut cfg);
     let shop = haitao_shop::start(cfg).await.unwrap();
     World { sandbox, shop, clock, sandbox_clock, http: reqwest::Client::new() }
+}
+
+/// A fresh PostgreSQL database for one test, when the tests run beside a PostgreSQL server
+/// (`scripts/with-postgres` sets HAITAO_TEST_DATABASE); `None`, and the shop keeps SQLite, when
+/// they do not.
+pub async fn fresh_database() -> Option<haitao_shop::PostgresSettings> {
+    let admin = std::env::var("HAITAO_TEST_DATABASE").ok()?;
+    Some(new_database(admin).await)
+}
+
+/// A fresh database on the server `admin` points at.
+pub async fn new_database(admin: String) -> haitao_shop::PostgresSettings {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let name = format!(
+        "haitao_{}_{}_{n}",
+        std::process::id(),
+        haitao_alipay::time::SystemClock.now().timestamp_micros()
+    );
+    let url = tokio::task::spawn_blocking(move || haitao_shop::postgres::create_database(&admin, &name))
+        .await
+        .unwrap()
+        .unwrap();
+    let mut pg = haitao_shop::PostgresSettings::new(url);
+    pg.max_connections = 8;
+    pg
 }
 
 /// A signed-in buyer.
