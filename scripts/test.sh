@@ -73,6 +73,8 @@ step standalone scripts/check-standalone
 step ui-build ui_build
 step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
+# The shop as the desktop app links it: without the PostgreSQL store (a workspace build turns it on).
+step clippy-sqlite-shop cargo clippy -p haitao-shop --no-default-features --lib --bins --locked -- -D warnings
 # The Windows build, type-checked and linted through (keyring store, file modes, shell and all);
 # the WebDriver suite and the bare reference page are Linux test harnesses and stay out.
 step windows cargo clippy --workspace --exclude haitao-e2e --exclude haitao-bare-tauri --all-targets --locked \

@@ -170,9 +170,33 @@ impl std::fmt::Debug for PostgresSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // The URL may hold the password.
         f.debug_struct("PostgresSettings")
-            .field("url", &crate::postgres::display_target(&self.url))
+            .field("url", &display_target(&self.url))
             .field("max_connections", &self.max_connections)
             .finish()
+    }
+}
+
+/// Where `url` points, without its password: for logs and errors.
+pub fn display_target(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) => {
+            if u.password().is_some() {
+                let _ = u.set_password(Some("***"));
+            }
+            // A password may also come as a parameter (`?password=…`).
+            if u.query_pairs().any(|(k, _)| k == "password") {
+                let pairs: Vec<(String, String)> = u
+                    .query_pairs()
+                    .map(|(k, v)| {
+                        let v = if k == "password" { "***".to_owned() } else { v.into_owned() };
+                        (k.into_owned(), v)
+                    })
+                    .collect();
+                u.query_pairs_mut().clear().extend_pairs(pairs);
+            }
+            u.to_string()
+        }
+        Err(_) => "(the configured database)".to_owned(),
     }
 }
 

@@ -31,6 +31,7 @@ pub mod jobs;
 pub mod leases;
 pub mod limits;
 pub mod payments;
+#[cfg(feature = "postgres")]
 pub mod postgres;
 pub mod pricing;
 pub mod reconcile;
@@ -51,8 +52,13 @@ pub enum StartError {
     DataDir { path: String, source: std::io::Error },
     #[error(transparent)]
     Db(#[from] db::DbError),
+    #[cfg(feature = "postgres")]
     #[error(transparent)]
     Postgres(#[from] postgres::PgError),
+    #[error(
+        "this build of the shop has no PostgreSQL store (it was built without the `postgres` feature); leave out the database URL to keep the shop in SQLite"
+    )]
+    NoPostgres,
     #[error("the catalog could not be loaded: {0}")]
     Catalog(String),
     #[error("the Alipay configuration is unusable: {0}")]
@@ -253,6 +259,11 @@ async fn alipay_config(
 /// Opens the configured store: PostgreSQL when `database` is set, else SQLite in `data_dir` (or
 /// in memory).
 async fn open_store(config: &ShopConfig) -> Result<Arc<dyn store::Store>, StartError> {
+    #[cfg(not(feature = "postgres"))]
+    if config.database.is_some() {
+        return Err(StartError::NoPostgres);
+    }
+    #[cfg(feature = "postgres")]
     if let Some(pg) = config.database.clone() {
         let faults = config.write_faults.clone();
         // Connecting and migrating block; the store is used from blocking threads only.

@@ -36,7 +36,7 @@ use postgres::types::{FromSql, ToSql};
 use postgres::{IsolationLevel, NoTls, Row, Statement, Transaction};
 
 use crate::catalog::ProductRow;
-use crate::config::WriteFaults;
+use crate::config::{WriteFaults, display_target};
 use crate::error::ApiError;
 use crate::identity::mask_id;
 use crate::pricing::{FxRates, PricingConfig};
@@ -315,30 +315,6 @@ impl Drop for PgStore {
         if let Some(pool) = self.pool.take() {
             let _ = std::thread::Builder::new().name("haitao-pg-close".into()).spawn(move || drop(pool));
         }
-    }
-}
-
-/// Where `url` points, without its password: for logs and errors.
-pub fn display_target(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) => {
-            if u.password().is_some() {
-                let _ = u.set_password(Some("***"));
-            }
-            // A password may also come as a parameter (`?password=…`).
-            if u.query_pairs().any(|(k, _)| k == "password") {
-                let pairs: Vec<(String, String)> = u
-                    .query_pairs()
-                    .map(|(k, v)| {
-                        let v = if k == "password" { "***".to_owned() } else { v.into_owned() };
-                        (k.into_owned(), v)
-                    })
-                    .collect();
-                u.query_pairs_mut().clear().extend_pairs(pairs);
-            }
-            u.to_string()
-        }
-        Err(_) => "(the configured database)".to_owned(),
     }
 }
 

@@ -33,7 +33,10 @@ mod leases;
 mod orders;
 mod payments;
 mod products;
-pub(crate) use products::{SeedProduct, refill_search, search_text, seed_file};
+pub(crate) use products::refill_search;
+// The PostgreSQL store seeds and indexes the catalog the same way.
+#[cfg(feature = "postgres")]
+pub(crate) use products::{SeedProduct, search_text, seed_file};
 mod reconciliation;
 mod refunds;
 mod support;
