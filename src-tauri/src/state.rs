@@ -205,37 +205,49 @@ impl AppState {
             message: format!("the data folder {} is not writable: {e}", self.data_dir.display()),
             field: None,
         })?;
-        let (shop_url, namespace, cache_name) = match configured {
-            Some(u) => {
-                let url = url::Url::parse(&u)
-                    .map_err(|e| startup_error(format!("the shop address {u} is invalid: {e}")))?;
+        let remote = match configured {
+            Some(u) => Some(
+                url::Url::parse(&u)
+                    .map_err(|e| startup_error(format!("the shop address {u} is invalid: {e}")))?,
+            ),
+            None => None,
+        };
+        let (namespace, cache_name) = match &remote {
+            Some(url) => {
                 let origin = url.origin().ascii_serialization();
                 let digest = origin_key(&origin);
-                (url, origin, format!("cache-{digest}.sqlite3"))
+                (origin, format!("cache-{digest}.sqlite3"))
             }
+            // The built-in shop's accounts live in this data folder, so its keyring entries are
+            // namespaced by the folder too: another profile (another HOME or HAITAO_DATA_DIR)
+            // never picks up a token its shop has never issued.
+            None => (
+                format!("embedded-{}", origin_key(&self.data_dir.display().to_string())),
+                "cache-embedded.sqlite3".to_owned(),
+            ),
+        };
+        // The order cache and the keyring do not depend on the shop: they open on blocking threads
+        // while the built-in shop starts, so the first catalog page waits for the slowest of them,
+        // not for their sum.
+        let cache_path = self.data_dir.join(cache_name);
+        let cache = tokio::task::spawn_blocking(move || Cache::open(&cache_path));
+        let ns = haitao_client::secrets::namespace(APP_ID, &namespace);
+        let keyring = tokio::task::spawn_blocking(move || KeyringStore::connect(ns));
+        let shop_url = match remote {
+            Some(url) => url,
             None => {
                 let emb = crate::embedded::start(&self.data_dir).await?;
                 let url = emb.shop_url();
                 *self.embedded.write() = Some(emb);
-                // The built-in shop's accounts live in this data folder, so its keyring entries are
-                // namespaced by the folder too: another profile (another HOME or HAITAO_DATA_DIR)
-                // never picks up a token its shop has never issued.
-                let ns = format!("embedded-{}", origin_key(&self.data_dir.display().to_string()));
-                (url, ns, "cache-embedded.sqlite3".to_owned())
+                url
             }
         };
         *self.shop_url.write() = shop_url.to_string();
-        let cache_path = self.data_dir.join(cache_name);
-        let cache = tokio::task::spawn_blocking(move || Cache::open(&cache_path))
+        let cache = cache
             .await
             .map_err(|e| startup_error(e.to_string()))?
             .map_err(|e| IpcError::from(haitao_client::ClientError::from(e)))?;
-        let ns = haitao_client::secrets::namespace(APP_ID, &namespace);
-        let secrets: Arc<dyn SecretStore> = match tokio::task::spawn_blocking(move || {
-            KeyringStore::connect(ns)
-        })
-        .await
-        {
+        let secrets: Arc<dyn SecretStore> = match keyring.await {
             Ok(Ok(k)) => {
                 *self.keyring.write() = k.kind().to_owned();
                 Arc::new(k)

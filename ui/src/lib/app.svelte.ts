@@ -112,8 +112,14 @@ export async function boot(): Promise<void> {
   app.phase = 'starting';
   app.startupError = null;
   mark('boot');
+  // Both asked at once: the shop's start and the session's restore do not need the settings,
+  // and the first page waits for both.
+  const settings = call(commands.settingsGet());
+  const ready = call(commands.appReady());
+  // Awaited below; this only keeps a failure from counting as unhandled meanwhile.
+  void ready.catch(() => undefined);
   try {
-    app.settings = await call(commands.settingsGet());
+    app.settings = await settings;
     mark('settings');
     setLang(app.settings.language as Lang);
     applyTheme(app.settings.theme);
@@ -121,7 +127,7 @@ export async function boot(): Promise<void> {
     // Settings fall back to defaults (Chinese).
   }
   try {
-    app.session = await call(commands.appReady());
+    app.session = await ready;
     mark('ready');
     app.phase = 'ready';
     app.online = app.session.online;
