@@ -65,7 +65,15 @@ postgres_suite() {
       --test reconciliation --test test_controls --test instances -- --include-ignored &&
     HAITAO_SIM_SEEDS="${HAITAO_SIM_SEEDS_POSTGRES:-60}" cargo test -p haitao-sim --locked --test seeds'
 }
+# The app and the shop as the app links it, without the PostgreSQL store (a workspace build turns it on).
+clippy_app() {
+  cargo clippy -p haitao --all-targets --locked -- -D warnings &&
+    cargo clippy -p haitao-shop --no-default-features --lib --bins --locked -- -D warnings
+}
+# The app as it ships: built on its own, so the shop in it has no PostgreSQL store (a workspace
+# build turns the store on for the simulation and the shop's tests); the e2e tests drive this binary.
 app_built() {
+  cargo build -p haitao --locked || return 1
   [ -x target/debug/haitao ] || { echo "target/debug/haitao was not built"; return 1; }
 }
 
@@ -73,8 +81,7 @@ step standalone scripts/check-standalone
 step ui-build ui_build
 step fmt cargo fmt --all --check
 step clippy cargo clippy --workspace --all-targets --locked -- -D warnings
-# The shop as the desktop app links it: without the PostgreSQL store (a workspace build turns it on).
-step clippy-sqlite-shop cargo clippy -p haitao-shop --no-default-features --lib --bins --locked -- -D warnings
+step clippy-app clippy_app
 # The Windows build, type-checked and linted through (keyring store, file modes, shell and all);
 # the WebDriver suite and the bare reference page are Linux test harnesses and stay out.
 step windows cargo clippy --workspace --exclude haitao-e2e --exclude haitao-bare-tauri --all-targets --locked \

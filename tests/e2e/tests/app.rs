@@ -217,10 +217,12 @@ async fn catalog_product_page_and_data_kept_across_restart() {
 
     // The smallest supported window and English: nothing overflows sideways, cards stay whole.
     s.click(&s.wait_for("[data-testid=lang-toggle]").await.unwrap()).await.unwrap();
+    s.execute("window.scrollTo(0, 0);", json!([])).await.unwrap();
     s.set_size(800, 600).await.unwrap();
     s.wait_until(
         "the English catalog at 800×600",
-        "return window.innerWidth <= 800 && document.querySelector('#catalog-title')?.textContent.match(/[A-Za-z]/)
+        "return window.innerWidth <= 800 && window.scrollY === 0
+                && document.querySelector('#catalog-title')?.textContent.match(/[A-Za-z]/)
                 && document.querySelectorAll('[data-testid=product-card] img').length > 0;",
         Duration::from_secs(20),
     )
