@@ -292,11 +292,6 @@ impl Harness {
         self.data_dir().join("logs")
     }
 
-    /// Resizes the app's windows titled `title` as a window manager would (see `x11::resize`).
-    pub fn resize_window_titled(&self, title: &str, width: u32, height: u32) -> Result<usize> {
-        x11::resize(&self._xvfb.display, title, width, height)
-    }
-
     /// Moves the keyboard focus away from the app, as clicking another program would.
     pub fn focus_elsewhere(&self) -> Result<()> {
         x11::focus_elsewhere(&self._xvfb.display)

@@ -57,29 +57,3 @@ pub fn focus_elsewhere(display: &str) -> Result<()> {
     conn.get_input_focus().map_err(x11)?.reply().map_err(x11)?;
     Ok(())
 }
-
-/// Resizes every top-level window on `display` whose title contains `title` to `width` ×
-/// `height`, as a window manager would on the user's drag; returns how many. (WebKitWebDriver's
-/// own resize now and then never answers under Xvfb without a window manager.)
-pub fn resize(display: &str, title: &str, width: u32, height: u32) -> Result<usize> {
-    use x11rb::protocol::xproto::ConfigureWindowAux;
-    let (conn, screen) = x11rb::connect(Some(display)).map_err(x11)?;
-    let root = conn.setup().roots.get(screen).map(|s| s.root).ok_or_else(|| x11("no screen"))?;
-    let atom = |name: &[u8]| -> Result<u32> {
-        Ok(conn.intern_atom(false, name).map_err(x11)?.reply().map_err(x11)?.atom)
-    };
-    let (net_name, utf8) = (atom(b"_NET_WM_NAME")?, atom(b"UTF8_STRING")?);
-    let Ok(tree) = conn.query_tree(root).map_err(x11)?.reply() else { return Ok(0) };
-    let mut resized = 0;
-    for w in tree.children {
-        let Ok(r) = conn.get_property(false, w, net_name, utf8, 0, 1024).map_err(x11)?.reply() else {
-            continue;
-        };
-        if !r.value.is_empty() && String::from_utf8_lossy(&r.value).contains(title) {
-            conn.configure_window(w, &ConfigureWindowAux::new().width(width).height(height)).map_err(x11)?;
-            resized += 1;
-        }
-    }
-    conn.flush().map_err(x11)?;
-    Ok(resized)
-}
